@@ -1,0 +1,293 @@
+-- What happens when data is loaded: monthly partitions of cs.usage_events,
+-- the dirty queue that load triggers fill, and the rules for deleting customers.
+
+------------------------------------------------------------------------------
+-- Partitions
+------------------------------------------------------------------------------
+
+-- Creates the monthly partitions of cs.usage_events covering [from_date, to_date].
+-- Rows of those months already in the default partition are moved into the new
+-- partition, so creating a partition never fails because of earlier loads.
+CREATE FUNCTION cs.ensure_usage_partitions(from_date date, to_date date)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    m       date;
+    part    text;
+    created int := 0;
+BEGIN
+    IF from_date IS NULL OR to_date IS NULL THEN
+        RAISE EXCEPTION 'partition range must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF to_date < from_date THEN
+        RAISE EXCEPTION 'partition range is empty: % is before %', to_date, from_date
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF to_date - from_date > 366 * 20 THEN
+        RAISE EXCEPTION 'partition range of % days is too large', to_date - from_date
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'Create at most 20 years of monthly partitions per call.';
+    END IF;
+    m := date_trunc('month', from_date)::date;
+    WHILE m <= to_date LOOP
+        part := format('usage_events_y%sm%s', to_char(m, 'YYYY'), to_char(m, 'MM'));
+        IF to_regclass(format('cs.%I', part)) IS NULL THEN
+            EXECUTE format('CREATE TABLE cs.%I (LIKE cs.usage_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+            EXECUTE format('WITH moved AS (DELETE FROM cs.usage_events_default
+                                             WHERE occurred_at >= %L AND occurred_at < %L RETURNING *)
+                            INSERT INTO cs.%I SELECT * FROM moved',
+                           m, (m + interval '1 month')::date, part);
+            EXECUTE format('ALTER TABLE cs.usage_events ATTACH PARTITION cs.%I FOR VALUES FROM (%L) TO (%L)',
+                           part, m, (m + interval '1 month')::date);
+            created := created + 1;
+        END IF;
+        m := (m + interval '1 month')::date;
+    END LOOP;
+    RETURN created;
+END;
+$$;
+COMMENT ON FUNCTION cs.ensure_usage_partitions(date, date) IS
+    'Creates the missing monthly partitions of cs.usage_events for a date range, moving matching rows out of the default partition; returns how many it created.';
+
+-- A year back and three months ahead at install time; the worker keeps creating future ones.
+SELECT cs.ensure_usage_partitions((date_trunc('month', now()) - interval '12 months')::date,
+                                  (date_trunc('month', now()) + interval '3 months')::date);
+
+------------------------------------------------------------------------------
+-- Dirty queue: customers whose signals changed since they were last scored
+------------------------------------------------------------------------------
+
+CREATE TABLE cs.dirty_customers (
+    customer_id uuid PRIMARY KEY REFERENCES cs.customers (id) ON DELETE CASCADE,
+    marked_at   timestamptz NOT NULL DEFAULT now(),
+    attempts    int NOT NULL DEFAULT 0,
+    last_error  text,
+    parked      boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE cs.dirty_customers IS 'Customers whose signals changed since they were last scored; filled by load triggers, drained by cs.refresh().';
+COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'First time the customer was marked since its last refresh.';
+COMMENT ON COLUMN cs.dirty_customers.attempts IS 'Failed refresh attempts.';
+COMMENT ON COLUMN cs.dirty_customers.last_error IS 'Error of the last failed refresh.';
+COMMENT ON COLUMN cs.dirty_customers.parked IS 'True when the customer failed too often and is no longer retried automatically.';
+
+-- Marks the customers of the inserted usage events dirty, after checking that
+-- every one of them exists (one set-based check per statement instead of a
+-- per-row foreign key, which would dominate the cost of a bulk COPY).
+CREATE FUNCTION cs._usage_events_inserted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    unknown uuid;
+BEGIN
+    SELECT d.customer_id INTO unknown
+      FROM (SELECT DISTINCT customer_id FROM new_rows) d
+     WHERE NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = d.customer_id)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'usage event for unknown customer %', unknown
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = 'Every usage event must reference a row of cs.customers; nothing of this statement was loaded.',
+                  HINT = 'Load the customer first, or map the source id to cs.customers.id.';
+    END IF;
+    INSERT INTO cs.dirty_customers (customer_id)
+    SELECT DISTINCT customer_id FROM new_rows
+    ON CONFLICT (customer_id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+-- Same check for updated usage events; both the old and the new customer are dirty.
+CREATE FUNCTION cs._usage_events_updated() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    unknown uuid;
+BEGIN
+    SELECT d.customer_id INTO unknown
+      FROM (SELECT DISTINCT customer_id FROM new_rows) d
+     WHERE NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = d.customer_id)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'usage event for unknown customer %', unknown
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    INSERT INTO cs.dirty_customers (customer_id)
+    SELECT customer_id FROM new_rows UNION SELECT customer_id FROM old_rows
+    ON CONFLICT (customer_id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+-- Marks the customers of new rows dirty (signal tables with a real foreign key).
+CREATE FUNCTION cs._mark_dirty_new() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.dirty_customers (customer_id)
+    SELECT DISTINCT customer_id FROM new_rows
+    ON CONFLICT (customer_id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+-- Marks the customers of deleted rows dirty (those that still exist).
+CREATE FUNCTION cs._mark_dirty_old() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.dirty_customers (customer_id)
+    SELECT DISTINCT o.customer_id FROM old_rows o
+     WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)
+    ON CONFLICT (customer_id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+-- Marks the customers of updated rows dirty, before and after the update.
+CREATE FUNCTION cs._mark_dirty_both() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.dirty_customers (customer_id)
+    SELECT customer_id FROM new_rows
+    UNION
+    SELECT o.customer_id FROM old_rows o
+     WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)
+    ON CONFLICT (customer_id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER usage_events_mark_dirty_ins AFTER INSERT ON cs.usage_events
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._usage_events_inserted();
+CREATE TRIGGER usage_events_mark_dirty_upd AFTER UPDATE ON cs.usage_events
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._usage_events_updated();
+CREATE TRIGGER usage_events_mark_dirty_del AFTER DELETE ON cs.usage_events
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_old();
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['support_tickets', 'invoices', 'engagements', 'nps_responses',
+                             'contacts', 'subscriptions']
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON cs.%I REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_new()', t || '_mark_dirty_ins', t);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON cs.%I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_both()', t || '_mark_dirty_upd', t);
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON cs.%I REFERENCING OLD TABLE AS old_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_old()', t || '_mark_dirty_del', t);
+    END LOOP;
+END;
+$$;
+
+-- New or changed customers are dirty too (contract dates, MRR and seats feed features).
+CREATE FUNCTION cs._customers_mark_dirty() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.dirty_customers (customer_id)
+    SELECT id FROM new_rows
+    ON CONFLICT (customer_id) DO NOTHING;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER customers_mark_dirty_ins AFTER INSERT ON cs.customers
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
+CREATE TRIGGER customers_mark_dirty_upd AFTER UPDATE ON cs.customers
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
+
+-- Keeps customers.updated_at current.
+CREATE FUNCTION cs._touch_updated_at() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER customers_touch_updated_at BEFORE UPDATE ON cs.customers
+    FOR EACH ROW EXECUTE FUNCTION cs._touch_updated_at();
+
+------------------------------------------------------------------------------
+-- Deleting customers
+------------------------------------------------------------------------------
+
+-- Refuses to delete customers that still have usage events (the foreign keys
+-- of the other signal tables refuse it already).
+CREATE FUNCTION cs._customers_guard_delete() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    victim text;
+BEGIN
+    SELECT o.external_id INTO victim
+      FROM old_rows o
+     WHERE EXISTS (SELECT 1 FROM cs.usage_events e WHERE e.customer_id = o.id)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'customer % still has usage events', victim
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = 'Deleting a customer would silently drop its history.',
+                  HINT = 'Use cs.purge_customer(id, reason) to remove a customer and all its data on purpose.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER customers_guard_delete AFTER DELETE ON cs.customers
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_guard_delete();
+
+-- Removes a customer and every row about it, and records the removal.
+CREATE FUNCTION cs.purge_customer(customer_id uuid, reason text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    ext    text;
+    counts jsonb := '{}';
+    n      bigint;
+    t      text;
+BEGIN
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'a reason is required to purge a customer' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.external_id INTO ext FROM cs.customers c WHERE c.id = purge_customer.customer_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', purge_customer.customer_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF EXISTS (SELECT 1 FROM cs.customers c WHERE c.parent_id = purge_customer.customer_id) THEN
+        RAISE EXCEPTION 'customer % is the parent of other customers', ext
+            USING ERRCODE = 'foreign_key_violation', HINT = 'Reassign or purge the subsidiaries first.';
+    END IF;
+    -- Children of alerts first, then everything keyed by customer.
+    DELETE FROM cs.alert_feedback f USING cs.alerts a
+     WHERE f.alert_id = a.id AND a.customer_id = purge_customer.customer_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('alert_feedback', n);
+    FOREACH t IN ARRAY ARRAY['actions', 'alerts', 'opportunities', 'risk_assessments', 'customer_health_scores',
+                             'customer_features', 'dirty_customers', 'usage_events', 'support_tickets', 'invoices',
+                             'engagements', 'nps_responses', 'contacts', 'subscriptions']
+    LOOP
+        EXECUTE format('DELETE FROM cs.%I WHERE customer_id = $1', t) USING purge_customer.customer_id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        counts := counts || jsonb_build_object(t, n);
+    END LOOP;
+    DELETE FROM cs.customers c WHERE c.id = purge_customer.customer_id;
+    INSERT INTO cs.customer_purges (customer_id, external_id, rows_deleted, reason)
+    VALUES (purge_customer.customer_id, ext, counts, reason);
+    RETURN counts;
+END;
+$$;
+COMMENT ON FUNCTION cs.purge_customer(uuid, text) IS
+    'Deletes a customer and all its signals, scores and alerts on purpose, and records the deletion in cs.customer_purges; returns rows deleted per table.';
