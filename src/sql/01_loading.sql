@@ -61,13 +61,13 @@ SELECT cs.ensure_usage_partitions((date_trunc('month', now()) - interval '12 mon
 
 CREATE TABLE cs.dirty_customers (
     customer_id uuid PRIMARY KEY REFERENCES cs.customers (id) ON DELETE CASCADE,
-    marked_at   timestamptz NOT NULL DEFAULT now(),
+    marked_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     attempts    int NOT NULL DEFAULT 0,
     last_error  text,
     parked      boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cs.dirty_customers IS 'Customers whose signals changed since they were last scored; filled by load triggers, drained by cs.refresh().';
-COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'First time the customer was marked since its last refresh.';
+COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'Last time a load marked the customer; a refresh removes the mark only if it is unchanged since the refresh read it.';
 COMMENT ON COLUMN cs.dirty_customers.attempts IS 'Failed refresh attempts.';
 COMMENT ON COLUMN cs.dirty_customers.last_error IS 'Error of the last failed refresh.';
 COMMENT ON COLUMN cs.dirty_customers.parked IS 'True when the customer failed too often and is no longer retried automatically.';
@@ -94,7 +94,7 @@ BEGIN
     END IF;
     INSERT INTO cs.dirty_customers (customer_id)
     SELECT DISTINCT customer_id FROM new_rows
-    ON CONFLICT (customer_id) DO NOTHING;
+    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
     RETURN NULL;
 END;
 $$;
@@ -117,7 +117,7 @@ BEGIN
     END IF;
     INSERT INTO cs.dirty_customers (customer_id)
     SELECT customer_id FROM new_rows UNION SELECT customer_id FROM old_rows
-    ON CONFLICT (customer_id) DO NOTHING;
+    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
     RETURN NULL;
 END;
 $$;
@@ -130,7 +130,7 @@ AS $$
 BEGIN
     INSERT INTO cs.dirty_customers (customer_id)
     SELECT DISTINCT customer_id FROM new_rows
-    ON CONFLICT (customer_id) DO NOTHING;
+    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
     RETURN NULL;
 END;
 $$;
@@ -144,7 +144,7 @@ BEGIN
     INSERT INTO cs.dirty_customers (customer_id)
     SELECT DISTINCT o.customer_id FROM old_rows o
      WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)
-    ON CONFLICT (customer_id) DO NOTHING;
+    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
     RETURN NULL;
 END;
 $$;
@@ -160,7 +160,7 @@ BEGIN
     UNION
     SELECT o.customer_id FROM old_rows o
      WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)
-    ON CONFLICT (customer_id) DO NOTHING;
+    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
     RETURN NULL;
 END;
 $$;
@@ -197,7 +197,7 @@ AS $$
 BEGIN
     INSERT INTO cs.dirty_customers (customer_id)
     SELECT id FROM new_rows
-    ON CONFLICT (customer_id) DO NOTHING;
+    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
     RETURN NULL;
 END;
 $$;

@@ -1,0 +1,238 @@
+-- Feature store: the catalog, point-in-time feature computation and the
+-- current vector per customer.
+--
+-- Missing data is NaN, never a silent zero: usage features are NaN for a
+-- customer with no usage event at all up to as_of (no product analytics for
+-- it), averages are NaN when there is nothing to average, contract features are
+-- NaN when the dates are unknown.  Counts of tickets or meetings are real zeros.
+
+CREATE FUNCTION cs.feature_vector(float8[]) RETURNS float4[]
+    AS 'MODULE_PATHNAME', 'cs_feature_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs.feature_vector(float8[]) IS 'Converts values to a float4 feature vector; NULL and out-of-range values become NaN (missing).';
+
+CREATE FUNCTION cs.interpolate(x float8, thresholds float8[], scores float8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cs_interpolate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs.interpolate(float8, float8[], float8[]) IS 'Piecewise-linear map of x through (thresholds, scores), constant outside; NULL for NaN.';
+
+CREATE FUNCTION cs.percentile_rank(sorted float8[], x float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'cs_percentile_rank' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs.percentile_rank(float8[], float8) IS 'Mid-rank share of an ascending population below x, in [0,1]; NULL for NaN or an empty population.';
+
+INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
+ ( 1, 'active_users_7d',            'Distinct users with activity in the last 7 days', 'usage_events'),
+ ( 2, 'active_users_30d',           'Distinct users with activity in the last 30 days', 'usage_events'),
+ ( 3, 'seat_utilisation',           'Active users in 30 days divided by licensed seats (above 1 means over licence)', 'usage_events'),
+ ( 4, 'events_per_active_user_30d', 'Event quantity in 30 days per active user', 'usage_events'),
+ ( 5, 'feature_breadth_30d',        'Distinct product features used in 30 days', 'usage_events'),
+ ( 6, 'days_since_last_activity',   'Days since the last usage event', 'usage_events'),
+ ( 7, 'usage_trend_30d',            'Event quantity of the last 30 days over the 30 days before, minus 1', 'usage_events'),
+ ( 8, 'usage_trend_14d',            'Event quantity of the last 14 days over the 14 days before, minus 1', 'usage_events'),
+ ( 9, 'events_30d',                 'Event quantity in the last 30 days', 'usage_events'),
+ (10, 'active_days_30d',            'Days with any activity in the last 30 days', 'usage_events'),
+ (11, 'tickets_30d',                'Support tickets opened in the last 30 days', 'support_tickets'),
+ (12, 'tickets_90d',                'Support tickets opened in the last 90 days', 'support_tickets'),
+ (13, 'open_high_priority_tickets', 'High or urgent tickets open at as_of', 'support_tickets'),
+ (14, 'mean_csat_90d',              'Mean CSAT (1-5) of tickets opened in the last 90 days', 'support_tickets'),
+ (15, 'mean_hours_to_close_90d',    'Mean hours to close of tickets opened in the last 90 days and closed by as_of', 'support_tickets'),
+ (16, 'late_or_failed_invoices_90d','Invoices due in the last 90 days paid late or not paid by as_of', 'invoices'),
+ (17, 'days_overdue',               'Days the oldest invoice unpaid at as_of is past due (0 when none)', 'invoices'),
+ (18, 'meetings_90d',               'Meetings, calls, QBRs, trainings and onsites in the last 90 days', 'engagements'),
+ (19, 'qbrs_90d',                   'Quarterly business reviews in the last 90 days', 'engagements'),
+ (20, 'days_since_last_touch',      'Days since the last engagement of any kind', 'engagements'),
+ (21, 'last_nps',                   'Most recent NPS answer (0-10)', 'nps_responses'),
+ (22, 'nps_trend',                  'Most recent NPS answer minus the one before', 'nps_responses'),
+ (23, 'champion_left_90d',          '1 when a champion left in the last 90 days, else 0', 'contacts'),
+ (24, 'has_active_champion',        '1 when a champion is still at the customer, else 0', 'contacts'),
+ (25, 'tenure_days',                'Days since the contract started', 'customers'),
+ (26, 'days_to_renewal',            'Days until the contract ends (negative when past)', 'customers'),
+ (27, 'mrr',                        'Monthly recurring revenue at as_of (active subscriptions, else the customer MRR)', 'subscriptions'),
+ (28, 'mrr_change_90d',             'Relative change of subscription MRR over 90 days', 'subscriptions'),
+ (29, 'active_products',            'Products with an active subscription at as_of', 'subscriptions'),
+ (30, 'seats_licensed',             'Seats in the licence', 'customers');
+
+-- Feature vectors for a set of customers (all of them when ids is NULL) as of a
+-- point in time: only rows with timestamps at or before as_of count, so models
+-- can be trained on history without leakage.  One query serves one customer
+-- and a full refresh alike.
+CREATE FUNCTION cs.compute_features(ids uuid[], as_of timestamptz)
+RETURNS TABLE (customer_id uuid, features float4[])
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $fn$
+DECLARE
+    f text;
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A literal predicate gives the planner a plan per case: index scans for a
+    -- few customers, hash aggregates over everything for a full refresh.
+    f := CASE WHEN ids IS NULL THEN 'true' ELSE 'customer_id = ANY ($1)' END;
+    RETURN QUERY EXECUTE format($q$
+    WITH c AS (
+        SELECT id, mrr, seats_licensed, contract_start_date, contract_end_date
+          FROM cs.customers WHERE %1$s
+    ), u AS (
+        SELECT customer_id,
+               count(DISTINCT user_id) FILTER (WHERE occurred_at > $2 - interval '7 days') AS au7,
+               count(DISTINCT user_id) FILTER (WHERE occurred_at > $2 - interval '30 days') AS au30,
+               sum(quantity) FILTER (WHERE occurred_at > $2 - interval '30 days') AS ev30,
+               sum(quantity) FILTER (WHERE occurred_at <= $2 - interval '30 days') AS ev_prev30,
+               sum(quantity) FILTER (WHERE occurred_at > $2 - interval '14 days') AS ev14,
+               sum(quantity) FILTER (WHERE occurred_at > $2 - interval '28 days'
+                                       AND occurred_at <= $2 - interval '14 days') AS ev_prev14,
+               count(DISTINCT feature) FILTER (WHERE occurred_at > $2 - interval '30 days') AS breadth30,
+               count(DISTINCT date_trunc('day', occurred_at)) FILTER (WHERE occurred_at > $2 - interval '30 days') AS days30,
+               max(occurred_at) AS last_event
+          FROM cs.usage_events
+         WHERE %2$s AND occurred_at > $2 - interval '60 days' AND occurred_at <= $2
+         GROUP BY customer_id
+    ), u_old AS (
+        -- last activity of customers silent for 60 days, by index
+        SELECT c.id AS customer_id,
+               (SELECT max(e.occurred_at) FROM cs.usage_events e
+                 WHERE e.customer_id = c.id AND e.occurred_at <= $2 - interval '60 days') AS last_event
+          FROM c WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.customer_id = c.id)
+    ), t AS (
+        SELECT customer_id,
+               count(*) FILTER (WHERE opened_at > $2 - interval '30 days') AS t30,
+               count(*) AS t90,
+               avg(csat) AS csat90,
+               avg(extract(epoch FROM closed_at - opened_at) / 3600.0)
+                   FILTER (WHERE closed_at <= $2) AS hours_to_close
+          FROM cs.support_tickets
+         WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2
+         GROUP BY customer_id
+    ), t_open AS (
+        SELECT customer_id, count(*) AS open_high
+          FROM cs.support_tickets
+         WHERE %2$s AND opened_at <= $2 AND (closed_at IS NULL OR closed_at > $2)
+           AND priority IN ('high', 'urgent') AND status NOT IN ('solved', 'closed')
+         GROUP BY customer_id
+    ), i AS (
+        SELECT customer_id,
+               count(*) FILTER (WHERE due_date > ($2 - interval '90 days')::date AND due_date <= $2::date
+                                  AND status <> 'void'
+                                  AND (status = 'failed' OR paid_at IS NULL OR paid_at > due_date
+                                       OR paid_at > $2::date)) AS late90,
+               coalesce(max($2::date - due_date) FILTER (WHERE due_date < $2::date AND status NOT IN ('void', 'draft')
+                                  AND (paid_at IS NULL OR paid_at > $2::date)), 0) AS overdue
+          FROM cs.invoices
+         WHERE %2$s AND issued_at <= $2::date
+         GROUP BY customer_id
+    ), e AS (
+        SELECT customer_id,
+               count(*) FILTER (WHERE occurred_at > $2 - interval '90 days'
+                                  AND kind IN ('meeting', 'call', 'qbr', 'training', 'onsite')) AS meetings90,
+               count(*) FILTER (WHERE occurred_at > $2 - interval '90 days' AND kind = 'qbr') AS qbr90,
+               max(occurred_at) AS last_touch
+          FROM cs.engagements
+         WHERE %2$s AND occurred_at <= $2
+         GROUP BY customer_id
+    ), n AS (
+        SELECT customer_id,
+               (array_agg(score ORDER BY responded_at DESC, id DESC))[1] AS last_nps,
+               (array_agg(score ORDER BY responded_at DESC, id DESC))[2] AS prev_nps
+          FROM cs.nps_responses
+         WHERE %2$s AND responded_at <= $2
+         GROUP BY customer_id
+    ), k AS (
+        SELECT customer_id,
+               bool_or(is_champion AND left_at > $2 - interval '90 days' AND left_at <= $2) AS champion_left,
+               bool_or(is_champion AND (left_at IS NULL OR left_at > $2)) AS champion_active
+          FROM cs.contacts
+         WHERE %2$s
+         GROUP BY customer_id
+    ), s AS (
+        SELECT customer_id,
+               sum(mrr) FILTER (WHERE started_at <= $2::date AND (ended_at IS NULL OR ended_at > $2::date)) AS mrr_now,
+               sum(mrr) FILTER (WHERE started_at <= ($2 - interval '90 days')::date
+                                  AND (ended_at IS NULL OR ended_at > ($2 - interval '90 days')::date)) AS mrr_then,
+               count(DISTINCT product) FILTER (WHERE started_at <= $2::date
+                                                 AND (ended_at IS NULL OR ended_at > $2::date)) AS products
+          FROM cs.subscriptions
+         WHERE %2$s
+         GROUP BY customer_id
+    )
+    SELECT c.id,
+           cs.feature_vector(ARRAY[
+             CASE WHEN u.customer_id IS NOT NULL THEN u.au7
+                  WHEN uo.last_event IS NOT NULL THEN 0 END,
+             CASE WHEN u.customer_id IS NOT NULL THEN u.au30
+                  WHEN uo.last_event IS NOT NULL THEN 0 END,
+             CASE WHEN c.seats_licensed > 0 AND (u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL)
+                  THEN coalesce(u.au30, 0)::float8 / c.seats_licensed END,
+             CASE WHEN u.au30 > 0 THEN coalesce(u.ev30, 0) / u.au30 END,
+             CASE WHEN u.customer_id IS NOT NULL THEN u.breadth30
+                  WHEN uo.last_event IS NOT NULL THEN 0 END,
+             extract(epoch FROM $2 - coalesce(u.last_event, uo.last_event)) / 86400.0,
+             CASE WHEN coalesce(u.ev_prev30, 0) > 0 THEN coalesce(u.ev30, 0) / u.ev_prev30 - 1
+                  WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL
+                       THEN CASE WHEN coalesce(u.ev30, 0) > 0 THEN 1 ELSE 0 END END,
+             CASE WHEN coalesce(u.ev_prev14, 0) > 0 THEN coalesce(u.ev14, 0) / u.ev_prev14 - 1
+                  WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL
+                       THEN CASE WHEN coalesce(u.ev14, 0) > 0 THEN 1 ELSE 0 END END,
+             CASE WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL THEN coalesce(u.ev30, 0) END,
+             CASE WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL THEN coalesce(u.days30, 0) END,
+             coalesce(t.t30, 0),
+             coalesce(t.t90, 0),
+             coalesce(t_open.open_high, 0),
+             t.csat90,
+             t.hours_to_close,
+             i.late90,
+             i.overdue,
+             coalesce(e.meetings90, 0),
+             coalesce(e.qbr90, 0),
+             extract(epoch FROM $2 - e.last_touch) / 86400.0,
+             n.last_nps,
+             n.last_nps - n.prev_nps,
+             CASE WHEN k.customer_id IS NOT NULL THEN coalesce(k.champion_left, false)::int END,
+             CASE WHEN k.customer_id IS NOT NULL THEN coalesce(k.champion_active, false)::int END,
+             $2::date - c.contract_start_date,
+             c.contract_end_date - $2::date,
+             coalesce(s.mrr_now, c.mrr),
+             CASE WHEN s.mrr_then > 0 THEN coalesce(s.mrr_now, 0) / s.mrr_then - 1 END,
+             s.products,
+             c.seats_licensed
+           ]::float8[])
+      FROM c
+      LEFT JOIN u ON u.customer_id = c.id
+      LEFT JOIN u_old uo ON uo.customer_id = c.id
+      LEFT JOIN t ON t.customer_id = c.id
+      LEFT JOIN t_open ON t_open.customer_id = c.id
+      LEFT JOIN i ON i.customer_id = c.id
+      LEFT JOIN e ON e.customer_id = c.id
+      LEFT JOIN n ON n.customer_id = c.id
+      LEFT JOIN k ON k.customer_id = c.id
+      LEFT JOIN s ON s.customer_id = c.id
+    $q$, replace(f, 'customer_id', 'id'), f)
+    USING ids, as_of;
+END;
+$fn$;
+COMMENT ON FUNCTION cs.compute_features(uuid[], timestamptz) IS
+    'Point-in-time feature vectors (cs.feature_catalog order, NaN for missing) for the given customers, or all when ids is NULL; only data stamped at or before as_of counts.';
+
+-- The feature vector of one customer at a point in time.
+CREATE FUNCTION cs.features(customer_id uuid, as_of timestamptz DEFAULT now())
+RETURNS float4[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    v float4[];
+BEGIN
+    IF customer_id IS NULL THEN
+        RAISE EXCEPTION 'customer_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT f.features INTO v FROM cs.compute_features(ARRAY[customer_id], as_of) f;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN v;
+END;
+$$;
+COMMENT ON FUNCTION cs.features(uuid, timestamptz) IS
+    'The feature vector of a customer as of a point in time (default now), in cs.feature_catalog order; NaN for missing data.';

@@ -1,0 +1,514 @@
+-- Composite health score: per-segment profiles, normalisation, weighting with
+-- redistribution of missing inputs, drivers, history; cs.refresh(); the views.
+
+------------------------------------------------------------------------------
+-- Profiles
+------------------------------------------------------------------------------
+
+-- Refuses a malformed profile before it is written (never half-applied) and
+-- bumps its version whenever its scoring changes.
+CREATE FUNCTION cs._validate_health_profile() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    g        record;
+    m        record;
+    norm     jsonb;
+    total_gw float8 := 0;
+    group_mw float8;
+    red      float8;
+    yellow   float8;
+    xs       float8[];
+    ys       float8[];
+BEGIN
+    IF jsonb_typeof(NEW.weights) IS DISTINCT FROM 'object' OR NEW.weights = '{}' THEN
+        RAISE EXCEPTION 'health profile "%": weights must be a non-empty JSON object', NEW.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use {"usage": {"weight": 0.4, "measures": {"seat_utilisation": 1}}, ...}.';
+    END IF;
+    FOR g IN SELECT key, value FROM jsonb_each(NEW.weights) LOOP
+        IF g.key NOT IN ('usage', 'engagement', 'support', 'payment') THEN
+            RAISE EXCEPTION 'health profile "%": unknown group "%"', NEW.name, g.key
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Groups are usage, engagement, support and payment.';
+        END IF;
+        IF jsonb_typeof(g.value -> 'weight') IS DISTINCT FROM 'number' OR (g.value ->> 'weight')::float8 < 0 THEN
+            RAISE EXCEPTION 'health profile "%": group "%" needs a non-negative numeric weight', NEW.name, g.key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(g.value -> 'measures') IS DISTINCT FROM 'object' THEN
+            RAISE EXCEPTION 'health profile "%": group "%" needs a measures object', NEW.name, g.key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        total_gw := total_gw + (g.value ->> 'weight')::float8;
+        group_mw := 0;
+        FOR m IN SELECT key, value FROM jsonb_each(g.value -> 'measures') LOOP
+            IF NOT EXISTS (SELECT 1 FROM cs.feature_catalog WHERE name = m.key) THEN
+                RAISE EXCEPTION 'health profile "%": measure "%" is not in cs.feature_catalog', NEW.name, m.key
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            IF jsonb_typeof(m.value) IS DISTINCT FROM 'number' OR m.value::text::float8 < 0 THEN
+                RAISE EXCEPTION 'health profile "%": measure "%" needs a non-negative numeric weight', NEW.name, m.key
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            group_mw := group_mw + m.value::text::float8;
+            norm := NEW.normalisation -> m.key;
+            IF norm IS NULL THEN
+                RAISE EXCEPTION 'health profile "%": measure "%" has no normalisation', NEW.name, m.key
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Add {"method": "thresholds", "thresholds": [...], "scores": [...]} or {"method": "percentile", "direction": "higher_is_better"}.';
+            END IF;
+            IF norm ->> 'method' = 'thresholds' THEN
+                IF jsonb_typeof(norm -> 'thresholds') IS DISTINCT FROM 'array'
+                   OR jsonb_typeof(norm -> 'scores') IS DISTINCT FROM 'array' THEN
+                    RAISE EXCEPTION 'health profile "%": measure "%" needs thresholds and scores arrays', NEW.name, m.key
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+                BEGIN
+                    xs := ARRAY(SELECT jsonb_array_elements_text(norm -> 'thresholds')::float8);
+                    ys := ARRAY(SELECT jsonb_array_elements_text(norm -> 'scores')::float8);
+                    PERFORM cs.interpolate(0, xs, ys);
+                EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value OR null_value_not_allowed THEN
+                    RAISE EXCEPTION 'health profile "%": measure "%" has invalid thresholds or scores', NEW.name, m.key
+                        USING ERRCODE = 'invalid_parameter_value',
+                              DETAIL = 'Thresholds must be strictly increasing numbers, one score per threshold.';
+                END;
+                IF EXISTS (SELECT 1 FROM unnest(ys) y WHERE y < 0 OR y > 1) THEN
+                    RAISE EXCEPTION 'health profile "%": measure "%" has scores outside [0, 1]', NEW.name, m.key
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            ELSIF norm ->> 'method' = 'percentile' THEN
+                IF coalesce(norm ->> 'direction', '') NOT IN ('higher_is_better', 'lower_is_better') THEN
+                    RAISE EXCEPTION 'health profile "%": measure "%" needs direction higher_is_better or lower_is_better', NEW.name, m.key
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            ELSE
+                RAISE EXCEPTION 'health profile "%": measure "%" has unknown normalisation method "%"', NEW.name, m.key, norm ->> 'method'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Methods are thresholds and percentile.';
+            END IF;
+        END LOOP;
+        IF (g.value ->> 'weight')::float8 > 0 AND group_mw = 0 THEN
+            RAISE EXCEPTION 'health profile "%": group "%" has weight but no weighted measure', NEW.name, g.key
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    IF total_gw = 0 THEN
+        RAISE EXCEPTION 'health profile "%": all group weights are zero', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(NEW.bands -> 'red') IS DISTINCT FROM 'number' OR jsonb_typeof(NEW.bands -> 'yellow') IS DISTINCT FROM 'number' THEN
+        RAISE EXCEPTION 'health profile "%": bands need numeric red and yellow cut-offs', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    red := (NEW.bands ->> 'red')::float8;
+    yellow := (NEW.bands ->> 'yellow')::float8;
+    IF NOT (0 <= red AND red <= yellow AND yellow <= 1) THEN
+        RAISE EXCEPTION 'health profile "%": bands must be ordered 0 <= red <= yellow <= 1 (got red %, yellow %)', NEW.name, red, yellow
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF TG_OP = 'UPDATE' AND (NEW.weights, NEW.bands, NEW.normalisation, NEW.segment)
+                            IS DISTINCT FROM (OLD.weights, OLD.bands, OLD.normalisation, OLD.segment) THEN
+        NEW.version := OLD.version + 1;
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER health_profiles_validate BEFORE INSERT OR UPDATE ON cs.health_profiles
+    FOR EACH ROW EXECUTE FUNCTION cs._validate_health_profile();
+
+INSERT INTO cs.health_profiles (name, segment, weights, bands, normalisation) VALUES
+('default', NULL,
+ '{"usage":      {"weight": 0.40, "measures": {"seat_utilisation": 0.30, "active_days_30d": 0.20, "usage_trend_30d": 0.25,
+                                                "feature_breadth_30d": 0.10, "days_since_last_activity": 0.15}},
+   "engagement": {"weight": 0.20, "measures": {"meetings_90d": 0.30, "days_since_last_touch": 0.25, "last_nps": 0.25,
+                                                "has_active_champion": 0.20}},
+   "support":    {"weight": 0.20, "measures": {"tickets_30d": 0.25, "open_high_priority_tickets": 0.30, "mean_csat_90d": 0.30,
+                                                "mean_hours_to_close_90d": 0.15}},
+   "payment":    {"weight": 0.20, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
+ '{"red": 0.45, "yellow": 0.70}',
+ '{"seat_utilisation":            {"method": "thresholds", "thresholds": [0.1, 0.4, 0.8], "scores": [0, 0.5, 1]},
+   "active_days_30d":             {"method": "thresholds", "thresholds": [2, 10, 20], "scores": [0, 0.5, 1]},
+   "usage_trend_30d":             {"method": "thresholds", "thresholds": [-0.5, -0.15, 0.05], "scores": [0, 0.5, 1]},
+   "feature_breadth_30d":         {"method": "thresholds", "thresholds": [1, 3, 6], "scores": [0, 0.5, 1]},
+   "days_since_last_activity":    {"method": "thresholds", "thresholds": [1, 7, 21], "scores": [1, 0.5, 0]},
+   "meetings_90d":                {"method": "thresholds", "thresholds": [0, 2, 5], "scores": [0, 0.6, 1]},
+   "days_since_last_touch":       {"method": "thresholds", "thresholds": [14, 45, 90], "scores": [1, 0.5, 0]},
+   "last_nps":                    {"method": "thresholds", "thresholds": [3, 7, 9], "scores": [0, 0.6, 1]},
+   "has_active_champion":         {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
+   "tickets_30d":                 {"method": "thresholds", "thresholds": [1, 4, 10], "scores": [1, 0.5, 0]},
+   "open_high_priority_tickets":  {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
+   "mean_csat_90d":               {"method": "thresholds", "thresholds": [2, 3.5, 4.5], "scores": [0, 0.5, 1]},
+   "mean_hours_to_close_90d":     {"method": "thresholds", "thresholds": [24, 72, 240], "scores": [1, 0.5, 0]},
+   "late_or_failed_invoices_90d": {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
+   "days_overdue":                {"method": "thresholds", "thresholds": [0, 15, 60], "scores": [1, 0.5, 0]}}'),
+('enterprise', 'enterprise',
+ '{"usage":      {"weight": 0.30, "measures": {"seat_utilisation": 0.30, "active_days_30d": 0.20, "usage_trend_30d": 0.25,
+                                                "feature_breadth_30d": 0.10, "days_since_last_activity": 0.15}},
+   "engagement": {"weight": 0.30, "measures": {"meetings_90d": 0.25, "qbrs_90d": 0.15, "days_since_last_touch": 0.20,
+                                                "last_nps": 0.20, "has_active_champion": 0.20}},
+   "support":    {"weight": 0.20, "measures": {"tickets_30d": 0.20, "open_high_priority_tickets": 0.35, "mean_csat_90d": 0.30,
+                                                "mean_hours_to_close_90d": 0.15}},
+   "payment":    {"weight": 0.20, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
+ '{"red": 0.45, "yellow": 0.70}',
+ '{"seat_utilisation":            {"method": "thresholds", "thresholds": [0.1, 0.4, 0.8], "scores": [0, 0.5, 1]},
+   "active_days_30d":             {"method": "thresholds", "thresholds": [5, 15, 22], "scores": [0, 0.5, 1]},
+   "usage_trend_30d":             {"method": "thresholds", "thresholds": [-0.5, -0.15, 0.05], "scores": [0, 0.5, 1]},
+   "feature_breadth_30d":         {"method": "thresholds", "thresholds": [2, 5, 8], "scores": [0, 0.5, 1]},
+   "days_since_last_activity":    {"method": "thresholds", "thresholds": [1, 4, 14], "scores": [1, 0.5, 0]},
+   "meetings_90d":                {"method": "thresholds", "thresholds": [0, 3, 8], "scores": [0, 0.6, 1]},
+   "qbrs_90d":                    {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
+   "days_since_last_touch":       {"method": "thresholds", "thresholds": [7, 30, 60], "scores": [1, 0.5, 0]},
+   "last_nps":                    {"method": "thresholds", "thresholds": [3, 7, 9], "scores": [0, 0.6, 1]},
+   "has_active_champion":         {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
+   "tickets_30d":                 {"method": "percentile", "direction": "lower_is_better"},
+   "open_high_priority_tickets":  {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
+   "mean_csat_90d":               {"method": "thresholds", "thresholds": [2, 3.5, 4.5], "scores": [0, 0.5, 1]},
+   "mean_hours_to_close_90d":     {"method": "thresholds", "thresholds": [24, 72, 240], "scores": [1, 0.5, 0]},
+   "late_or_failed_invoices_90d": {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
+   "days_overdue":                {"method": "thresholds", "thresholds": [0, 15, 60], "scores": [1, 0.5, 0]}}');
+
+------------------------------------------------------------------------------
+-- Computation
+------------------------------------------------------------------------------
+
+-- Health scores for the given customers (all when ids is NULL) from their
+-- stored feature vectors, or from vectors computed as of a point in time when
+-- as_of is given.  Returns rows shaped like cs.customer_health_scores (id NULL).
+--
+-- Per measure: a normalised score in [0,1] (thresholds with linear
+-- interpolation, or mid-rank percentile within the customer's segment over the
+-- current feature store).  Per group: the weighted mean of its present
+-- measures.  Overall: the weighted mean of present groups.  Weights of missing
+-- inputs are thereby redistributed proportionally; drivers records which
+-- inputs were missing and what share of the weight they had, and the present
+-- inputs that cost the most score (effective weight x (1 - score)).
+CREATE FUNCTION cs.compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
+RETURNS SETOF cs.customer_health_scores
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $fn$
+DECLARE
+    fv text;
+BEGIN
+    IF as_of IS NULL THEN
+        fv := format('SELECT customer_id, features, as_of FROM cs.customer_features WHERE %s',
+                     CASE WHEN ids IS NULL THEN 'true' ELSE 'customer_id = ANY ($1)' END);
+    ELSE
+        fv := 'SELECT customer_id, features, $2 AS as_of FROM cs.compute_features($1, $2)';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+    WITH fv AS (%s),
+    cust AS (
+        SELECT fv.customer_id, fv.features, fv.as_of, c.segment, p.name AS pname, p.version AS pversion,
+               p.weights, p.bands, p.normalisation
+          FROM fv
+          JOIN cs.customers c ON c.id = fv.customer_id
+          CROSS JOIN LATERAL (SELECT * FROM cs.health_profiles hp
+                               WHERE hp.segment = c.segment OR hp.segment IS NULL
+                               ORDER BY hp.segment IS NULL LIMIT 1) p
+    ), m AS (
+        SELECT cu.customer_id, cu.segment, g.key AS grp, (g.value ->> 'weight')::float8 AS gw,
+               mm.key AS measure, mm.value::float8 AS mw, fc.position,
+               cu.features[fc.position]::float8 AS value, cu.normalisation -> mm.key AS norm
+          FROM cust cu
+         CROSS JOIN LATERAL jsonb_each(cu.weights) g
+         CROSS JOIN LATERAL jsonb_each_text(g.value -> 'measures') mm
+          JOIN cs.feature_catalog fc ON fc.name = mm.key
+    ), pop AS (
+        SELECT c.segment, fc.name AS measure,
+               array_agg(f.features[fc.position]::float8 ORDER BY f.features[fc.position]) AS sorted
+          FROM cs.customer_features f
+          JOIN cs.customers c ON c.id = f.customer_id
+          JOIN cs.feature_catalog fc
+            ON fc.name IN (SELECT DISTINCT measure FROM m WHERE norm ->> 'method' = 'percentile')
+         WHERE f.features[fc.position] <> 'NaN'
+         GROUP BY 1, 2
+    ), scored AS (
+        SELECT m.*,
+               CASE WHEN m.value = 'NaN' THEN NULL
+                    WHEN m.norm ->> 'method' = 'percentile' THEN
+                         CASE WHEN m.norm ->> 'direction' = 'lower_is_better'
+                              THEN 1 - cs.percentile_rank(pop.sorted, m.value)
+                              ELSE cs.percentile_rank(pop.sorted, m.value) END
+                    ELSE cs.interpolate(m.value,
+                                        ARRAY(SELECT jsonb_array_elements_text(m.norm -> 'thresholds')::float8),
+                                        ARRAY(SELECT jsonb_array_elements_text(m.norm -> 'scores')::float8))
+               END AS s
+          FROM m
+          LEFT JOIN pop ON pop.segment IS NOT DISTINCT FROM m.segment AND pop.measure = m.measure
+    ), grp AS (
+        SELECT customer_id, grp, gw,
+               sum(mw) AS mw_total,
+               sum(mw) FILTER (WHERE s IS NOT NULL) AS mw_present,
+               sum(mw * s) / nullif(sum(mw) FILTER (WHERE s IS NOT NULL), 0) AS gscore
+          FROM scored GROUP BY customer_id, grp, gw
+    ), tot AS (
+        SELECT customer_id,
+               sum(gw) AS gw_total,
+               sum(gw) FILTER (WHERE gscore IS NOT NULL) AS gw_present,
+               sum(gw * gscore) / nullif(sum(gw) FILTER (WHERE gscore IS NOT NULL), 0) AS overall
+          FROM grp WHERE gw > 0 GROUP BY customer_id
+    ), eff AS (
+        SELECT s.customer_id, s.grp, s.measure, s.value, s.s,
+               -- nominal share of the total weight, and effective share after redistribution
+               (g.gw / t.gw_total) * (s.mw / nullif(g.mw_total, 0)) AS nominal,
+               CASE WHEN s.s IS NOT NULL
+                    THEN (g.gw / t.gw_present) * (s.mw / g.mw_present) END AS effective
+          FROM scored s
+          JOIN grp g USING (customer_id, grp)
+          JOIN tot t USING (customer_id)
+         WHERE g.gw > 0 AND s.mw > 0
+    ), drv AS (
+        SELECT customer_id,
+               coalesce(jsonb_agg(jsonb_build_object('measure', measure, 'group', grp,
+                                                     'value', round(value::numeric, 3),
+                                                     'score', round(s::numeric, 3),
+                                                     'impact', round((effective * (1 - s))::numeric, 4))
+                                  ORDER BY effective * (1 - s) DESC, measure)
+                        FILTER (WHERE s IS NOT NULL AND effective * (1 - s) > 0.0005), '[]') AS top,
+               coalesce(jsonb_agg(measure ORDER BY measure) FILTER (WHERE s IS NULL), '[]') AS missing,
+               round(coalesce(sum(nominal) FILTER (WHERE s IS NULL), 0)::numeric, 4) AS redistributed
+          FROM eff GROUP BY customer_id
+    )
+    SELECT NULL::uuid,
+           cu.customer_id,
+           round(t.overall::numeric, 2)::numeric(3,2),
+           round(max(g.gscore) FILTER (WHERE g.grp = 'usage')::numeric, 2)::numeric(3,2),
+           round(max(g.gscore) FILTER (WHERE g.grp = 'engagement')::numeric, 2)::numeric(3,2),
+           round(max(g.gscore) FILTER (WHERE g.grp = 'support')::numeric, 2)::numeric(3,2),
+           round(max(g.gscore) FILTER (WHERE g.grp = 'payment')::numeric, 2)::numeric(3,2),
+           cu.as_of,
+           (cu.pname || ':v' || cu.pversion)::varchar(50),
+           CASE WHEN t.overall IS NULL THEN NULL
+                WHEN round(t.overall::numeric, 2) < (cu.bands ->> 'red')::numeric THEN 'red'
+                WHEN round(t.overall::numeric, 2) < (cu.bands ->> 'yellow')::numeric THEN 'yellow'
+                ELSE 'green' END,
+           jsonb_build_object('top', (SELECT jsonb_agg(x) FROM (SELECT jsonb_array_elements(d.top) x LIMIT 3) l),
+                              'missing', d.missing,
+                              'redistributed_weight', d.redistributed)
+      FROM cust cu
+      LEFT JOIN tot t USING (customer_id)
+      LEFT JOIN grp g USING (customer_id)
+      LEFT JOIN drv d USING (customer_id)
+     GROUP BY cu.customer_id, cu.as_of, cu.pname, cu.pversion, cu.bands, t.overall, d.top, d.missing, d.redistributed
+    $q$, fv)
+    USING ids, as_of;
+END;
+$fn$;
+COMMENT ON FUNCTION cs.compute_health(uuid[], timestamptz) IS
+    'Health scores (not stored) for the given customers, or all when NULL: from stored feature vectors, or as of a point in time when as_of is given.';
+
+-- The health score of one customer from its current signals, without storing it.
+CREATE FUNCTION cs.health_score(customer_id uuid)
+RETURNS cs.customer_health_scores
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    r cs.customer_health_scores;
+BEGIN
+    IF customer_id IS NULL THEN
+        RAISE EXCEPTION 'customer_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO r FROM cs.compute_health(ARRAY[customer_id], now());
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN r;
+END;
+$$;
+COMMENT ON FUNCTION cs.health_score(uuid) IS
+    'Health score of a customer computed now from its signals (not stored; cs.refresh stores history). id is NULL.';
+
+------------------------------------------------------------------------------
+-- Refresh
+------------------------------------------------------------------------------
+
+-- Recomputes and stores features and health for the given customers (all when
+-- ids is NULL).  Later stages (risk, opportunities, alerts) hook in here.
+CREATE FUNCTION cs._refresh_customers(ids uuid[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    n bigint;
+    t timestamptz := now();
+BEGIN
+    INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
+    SELECT f.customer_id, t, f.features FROM cs.compute_features(ids, t) f
+    ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score, support_score,
+                                           payment_score, calculated_at, version, band, drivers)
+    SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
+           h.payment_score, h.calculated_at, h.version, h.band, h.drivers
+      FROM cs.compute_health(ids) h;
+    RETURN n;
+END;
+$$;
+
+-- Refreshes the given customers, or every customer a load marked dirty.
+CREATE FUNCTION cs.refresh(customer_ids uuid[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    mark_ids uuid[];
+    mark_ts  timestamptz[];
+    todo     uuid[];
+    n        bigint;
+BEGIN
+    IF customer_ids IS NULL THEN
+        SELECT array_agg(customer_id), array_agg(marked_at) INTO mark_ids, mark_ts
+          FROM cs.dirty_customers WHERE NOT parked;
+        todo := mark_ids;
+    ELSE
+        IF cardinality(customer_ids) > 10000000 THEN
+            RAISE EXCEPTION 'too many customers in one refresh' USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+        todo := ARRAY(SELECT DISTINCT x FROM unnest(customer_ids) x WHERE x IS NOT NULL);
+        SELECT array_agg(d.customer_id), array_agg(d.marked_at) INTO mark_ids, mark_ts
+          FROM cs.dirty_customers d WHERE d.customer_id = ANY (todo);
+    END IF;
+    IF coalesce(cardinality(todo), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    n := cs._refresh_customers(todo);
+    -- Remove only marks unchanged since they were read: a load that committed
+    -- meanwhile changed marked_at, and its customer stays dirty.
+    DELETE FROM cs.dirty_customers d
+     USING unnest(mark_ids, mark_ts) AS m(id, ts)
+     WHERE d.customer_id = m.id AND d.marked_at = m.ts;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs.refresh(uuid[]) IS
+    'Recomputes features, health (and, as they exist, risk, opportunities and alerts) for the given customers, or for every customer marked dirty by a load when NULL; returns the number of customers refreshed.';
+
+-- Refreshes every customer.
+CREATE FUNCTION cs.refresh_all()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    mark_ids uuid[];
+    mark_ts  timestamptz[];
+    n        bigint;
+BEGIN
+    SELECT array_agg(customer_id), array_agg(marked_at) INTO mark_ids, mark_ts FROM cs.dirty_customers;
+    n := cs._refresh_customers(NULL);
+    DELETE FROM cs.dirty_customers d
+     USING unnest(mark_ids, mark_ts) AS m(id, ts)
+     WHERE d.customer_id = m.id AND d.marked_at = m.ts;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs.refresh_all() IS 'Recomputes every customer''s features and scores; returns the number of customers.';
+
+------------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------------
+
+-- Sparkline glyph for a score in [0,1]; a blank for no score.
+CREATE FUNCTION cs.spark(score numeric) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN score IS NULL THEN ' '
+            ELSE substr('▁▂▃▄▅▆▇█', 1 + least(7, greatest(0, floor(score * 8)::int)), 1) END;
+COMMENT ON FUNCTION cs.spark(numeric) IS 'One sparkline glyph (▁ to █) for a score in [0,1]; a blank when NULL.';
+
+CREATE VIEW cs.account_health_overview WITH (security_invoker = true) AS
+SELECT c.id AS customer_id,
+       c.external_id,
+       c.name,
+       c.csm,
+       c.segment,
+       c.mrr,
+       c.contract_end_date AS renewal_date,
+       h.overall_score,
+       h.usage_score,
+       h.engagement_score,
+       h.support_score,
+       h.payment_score,
+       h.band,
+       h.overall_score - (SELECT p.overall_score FROM cs.customer_health_scores p
+                           WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '7 days'
+                           ORDER BY p.calculated_at DESC LIMIT 1) AS trend_7d,
+       h.overall_score - (SELECT p.overall_score FROM cs.customer_health_scores p
+                           WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '30 days'
+                           ORDER BY p.calculated_at DESC LIMIT 1) AS trend_30d,
+       CASE WHEN h.overall_score IS NULL THEN NULL
+            ELSE coalesce((SELECT CASE WHEN h.overall_score - p.overall_score >= 0.05 THEN '↑'
+                                       WHEN h.overall_score - p.overall_score <= -0.05 THEN '↓'
+                                       ELSE '→' END
+                             FROM cs.customer_health_scores p
+                            WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '7 days'
+                            ORDER BY p.calculated_at DESC LIMIT 1), '·') END AS trend_arrow,
+       (SELECT string_agg(cs.spark((SELECT p.overall_score FROM cs.customer_health_scores p
+                                     WHERE p.customer_id = c.id
+                                       AND p.calculated_at <= h.calculated_at - make_interval(weeks => w)
+                                     ORDER BY p.calculated_at DESC LIMIT 1)), '' ORDER BY w DESC)
+          FROM generate_series(0, 11) w
+         WHERE h.calculated_at IS NOT NULL) AS sparkline,
+       h.drivers -> 'top' -> 0 ->> 'measure' AS top_driver,
+       r.risk_score AS churn_risk,
+       r.confidence_score AS churn_risk_confidence,
+       r.risk_factors -> 0 ->> 'feature' AS top_risk_factor,
+       h.calculated_at
+  FROM cs.customers c
+  LEFT JOIN LATERAL (SELECT * FROM cs.customer_health_scores s WHERE s.customer_id = c.id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+  LEFT JOIN LATERAL (SELECT * FROM cs.risk_assessments a WHERE a.customer_id = c.id AND a.risk_type = 'churn'
+                      ORDER BY a.created_at DESC LIMIT 1) r ON true
+ WHERE c.churned_at IS NULL;
+COMMENT ON VIEW cs.account_health_overview IS 'One row per active customer: latest health, sub-scores, band, trend, 12-week sparkline, top driver and churn risk.';
+COMMENT ON COLUMN cs.account_health_overview.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.account_health_overview.external_id IS 'Account id in the CRM.';
+COMMENT ON COLUMN cs.account_health_overview.name IS 'Account name.';
+COMMENT ON COLUMN cs.account_health_overview.csm IS 'Owning CSM (role name).';
+COMMENT ON COLUMN cs.account_health_overview.segment IS 'smb, mid_market or enterprise.';
+COMMENT ON COLUMN cs.account_health_overview.mrr IS 'Monthly recurring revenue.';
+COMMENT ON COLUMN cs.account_health_overview.renewal_date IS 'Contract end date.';
+COMMENT ON COLUMN cs.account_health_overview.overall_score IS 'Latest overall health 0-1.';
+COMMENT ON COLUMN cs.account_health_overview.usage_score IS 'Latest usage sub-score 0-1.';
+COMMENT ON COLUMN cs.account_health_overview.engagement_score IS 'Latest engagement sub-score 0-1.';
+COMMENT ON COLUMN cs.account_health_overview.support_score IS 'Latest support sub-score 0-1.';
+COMMENT ON COLUMN cs.account_health_overview.payment_score IS 'Latest payment sub-score 0-1.';
+COMMENT ON COLUMN cs.account_health_overview.band IS 'red, yellow or green.';
+COMMENT ON COLUMN cs.account_health_overview.trend_7d IS 'Change of overall health against the score 7 days earlier.';
+COMMENT ON COLUMN cs.account_health_overview.trend_30d IS 'Change of overall health against the score 30 days earlier.';
+COMMENT ON COLUMN cs.account_health_overview.trend_arrow IS '↑ or ↓ for a 7-day change of at least 0.05, → otherwise, · without history.';
+COMMENT ON COLUMN cs.account_health_overview.sparkline IS 'Overall health at the end of each of the last 12 weeks, oldest first.';
+COMMENT ON COLUMN cs.account_health_overview.top_driver IS 'The measure that pulls the health score down most.';
+COMMENT ON COLUMN cs.account_health_overview.churn_risk IS 'Latest churn risk 0-1 (NULL until a churn model scores the customer).';
+COMMENT ON COLUMN cs.account_health_overview.churn_risk_confidence IS 'Confidence 0-1 of the latest churn risk.';
+COMMENT ON COLUMN cs.account_health_overview.top_risk_factor IS 'Feature contributing most to the churn risk.';
+COMMENT ON COLUMN cs.account_health_overview.calculated_at IS 'When the latest health score was computed.';
+
+CREATE VIEW cs.health_trends WITH (security_invoker = true) AS
+WITH weekly AS (
+    SELECT h.customer_id, c.segment, date_trunc('week', h.calculated_at)::date AS week,
+           (array_agg(h.overall_score ORDER BY h.calculated_at DESC))[1] AS overall_score,
+           (array_agg(h.band ORDER BY h.calculated_at DESC))[1] AS band
+      FROM cs.customer_health_scores h
+      JOIN cs.customers c ON c.id = h.customer_id
+     GROUP BY 1, 2, 3
+)
+SELECT 'customer'::text AS grain, customer_id, segment, week, overall_score, band, 1::bigint AS customers
+  FROM weekly
+UNION ALL
+SELECT 'segment', NULL, segment, week, round(avg(overall_score), 2), NULL, count(*)
+  FROM weekly GROUP BY segment, week;
+COMMENT ON VIEW cs.health_trends IS 'Weekly health: per customer (its last score of the week) and per segment (mean of its customers).';
+COMMENT ON COLUMN cs.health_trends.grain IS 'customer or segment.';
+COMMENT ON COLUMN cs.health_trends.customer_id IS 'The customer (NULL for segment rows).';
+COMMENT ON COLUMN cs.health_trends.segment IS 'Segment of the customer or of the row.';
+COMMENT ON COLUMN cs.health_trends.week IS 'Monday of the week.';
+COMMENT ON COLUMN cs.health_trends.overall_score IS 'Overall health: last of the week, or the segment mean.';
+COMMENT ON COLUMN cs.health_trends.band IS 'Band of the last score of the week (customer rows).';
+COMMENT ON COLUMN cs.health_trends.customers IS 'Customers behind the row.';
