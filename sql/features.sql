@@ -1,6 +1,7 @@
 -- Feature store: catalog, point-in-time correctness, NaN for missing data, the dirty queue and refresh.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cscopilot;
+DROP EXTENSION IF EXISTS cscopilot CASCADE;
+CREATE EXTENSION cscopilot;
 SET TIME ZONE 'UTC';
 \set VERBOSITY terse
 

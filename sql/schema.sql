@@ -1,7 +1,8 @@
 -- Canonical schema: constraints reject bad rows with a clear error, usage events
 -- of any date load, deleting a customer never drops history silently.
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS cscopilot;
+DROP EXTENSION IF EXISTS cscopilot CASCADE;
+CREATE EXTENSION cscopilot;
 SET client_min_messages = notice;
 SET TIME ZONE 'UTC';
 \set VERBOSITY terse

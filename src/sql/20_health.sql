@@ -285,7 +285,7 @@ BEGIN
                 WHEN round(t.overall::numeric, 2) < (cu.bands ->> 'red')::numeric THEN 'red'
                 WHEN round(t.overall::numeric, 2) < (cu.bands ->> 'yellow')::numeric THEN 'yellow'
                 ELSE 'green' END,
-           jsonb_build_object('top', (SELECT jsonb_agg(x) FROM (SELECT jsonb_array_elements(d.top) x LIMIT 3) l),
+           jsonb_build_object('top', coalesce((SELECT jsonb_agg(x) FROM (SELECT jsonb_array_elements(d.top) x LIMIT 3) l), '[]'),
                               'missing', d.missing,
                               'redistributed_weight', d.redistributed)
       FROM cust cu
