@@ -53,4 +53,9 @@ demo: deps all
 
 demo-stop:
 	@bash contrib/demo.sh stop
+
+# Figures and ratios against baselines measured in the same run; writes BENCHMARKS.md.
+bench: deps all
+	@bash contrib/install-deps.sh --bench
+	@bash contrib/bench/bench.sh
 endif
