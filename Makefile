@@ -15,9 +15,6 @@ SHLIB_LINK  = -lxgboost -ljansson -lm
 
 EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_install
 
-# No LLVM bitcode: a fresh machine may lack the clang that the server was built with.
-with_llvm   = no
-
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
@@ -35,6 +32,9 @@ all:
 	@$(MAKE) --no-print-directory all
 else
 include $(PGXS)
+
+# No LLVM bitcode: a fresh machine may lack the clang that the server was built with.
+with_llvm = no
 
 $(DATA_built): $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@

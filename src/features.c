@@ -14,6 +14,9 @@
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/float.h"
+#include "utils/timestamp.h"
+#include "common/hashfn.h"
+#include "port/pg_bitutils.h"
 
 #include "cscopilot.h"
 
@@ -167,4 +170,185 @@ cs_percentile_rank(PG_FUNCTION_ARGS)
 	}
 	upto = lo;
 	PG_RETURN_FLOAT8((below + 0.5 * (upto - below)) / n);
+}
+
+/*
+ * Usage summary aggregate.
+ *
+ * The usage features need several distinct counts (users in 7 and 30 days,
+ * features and active days in 30 days) and windowed sums per customer.  As
+ * SQL DISTINCT aggregates each of them sorts the whole input; this aggregate
+ * gets them in one pass, with a small hash set per customer, so a full refresh
+ * can hash-aggregate a seq scan of the recent partitions.
+ *
+ * Users and features are identified by a 64-bit hash of their text: two
+ * different ids colliding within one customer has a probability of about
+ * n^2 / 2^65, negligible for any real number of users.
+ */
+typedef struct HashSet64
+{
+	uint64	   *keys;			/* 0 = empty slot */
+	int64	   *vals;
+	int			size;			/* power of two */
+	int			count;
+} HashSet64;
+
+typedef struct UsageState
+{
+	TimestampTz as_of;
+	double		ev30;			/* quantity in (as_of - 30d, as_of] */
+	double		ev_prev30;		/* quantity in (as_of - 60d, as_of - 30d] */
+	double		ev14;
+	double		ev_prev14;		/* quantity in (as_of - 28d, as_of - 14d] */
+	TimestampTz last;			/* latest event at or before as_of */
+	bool		any;
+	uint32		days_mask;		/* bit k: activity in day k back from as_of */
+	HashSet64	users;			/* user hash -> latest event time (30 days) */
+	HashSet64	features;		/* feature hashes used in 30 days */
+} UsageState;
+
+#define USECS_PER_DAY_F ((int64) USECS_PER_DAY)
+
+/* Inserts key (keeping the larger value) into an open-addressing set. */
+static void
+HashSetPut(HashSet64 *hs, uint64 key, int64 val, MemoryContext cxt)
+{
+	uint32		mask;
+	uint32		i;
+
+	if (key == 0)
+		key = 1;
+	if (hs->size == 0 || (hs->count + 1) * 10 > hs->size * 7)
+	{
+		HashSet64	old = *hs;
+		int			newsize = hs->size ? hs->size * 2 : 16;
+
+		hs->keys = MemoryContextAllocZero(cxt, sizeof(uint64) * newsize);
+		hs->vals = MemoryContextAlloc(cxt, sizeof(int64) * newsize);
+		hs->size = newsize;
+		hs->count = 0;
+		for (int j = 0; j < old.size; j++)
+			if (old.keys[j] != 0)
+				HashSetPut(hs, old.keys[j], old.vals[j], cxt);
+		if (old.keys)
+		{
+			pfree(old.keys);
+			pfree(old.vals);
+		}
+	}
+	mask = hs->size - 1;
+	i = (uint32) (key ^ (key >> 32)) & mask;
+	while (hs->keys[i] != 0 && hs->keys[i] != key)
+		i = (i + 1) & mask;
+	if (hs->keys[i] == 0)
+	{
+		hs->keys[i] = key;
+		hs->vals[i] = val;
+		hs->count++;
+	}
+	else if (val > hs->vals[i])
+		hs->vals[i] = val;
+}
+
+/* 64-bit hash of a text datum. */
+static uint64
+TextHash64(text *t)
+{
+	return DatumGetUInt64(hash_any_extended((unsigned char *) VARDATA_ANY(t),
+											VARSIZE_ANY_EXHDR(t), 0x5bd1e995));
+}
+
+PG_FUNCTION_INFO_V1(cs_usage_summary_trans);
+PG_FUNCTION_INFO_V1(cs_usage_summary_final);
+
+/* Transition: (state, user_id, feature, quantity, occurred_at, as_of). */
+Datum
+cs_usage_summary_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	UsageState *st;
+	TimestampTz ts,
+				as_of;
+	double		q;
+	int64		age;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "cs_usage_summary_trans called in non-aggregate context");
+	if (PG_ARGISNULL(4) || PG_ARGISNULL(5))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
+	ts = PG_GETARG_TIMESTAMPTZ(4);
+	as_of = PG_GETARG_TIMESTAMPTZ(5);
+	if (PG_ARGISNULL(0))
+	{
+		st = MemoryContextAllocZero(aggcxt, sizeof(UsageState));
+		st->as_of = as_of;
+	}
+	else
+		st = (UsageState *) PG_GETARG_POINTER(0);
+	if (as_of != st->as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be the same for every row of a usage summary")));
+	if (ts > as_of)
+		PG_RETURN_POINTER(st);
+
+	q = PG_ARGISNULL(3) ? 1.0 : PG_GETARG_FLOAT8(3);
+	age = as_of - ts;			/* microseconds, >= 0 */
+	if (!st->any || ts > st->last)
+		st->last = ts;
+	st->any = true;
+
+	if (age < 30 * USECS_PER_DAY_F)
+	{
+		st->ev30 += q;
+		st->days_mask |= (uint32) 1 << (age / USECS_PER_DAY_F);
+		if (!PG_ARGISNULL(1))
+			HashSetPut(&st->users, TextHash64(PG_GETARG_TEXT_PP(1)), ts, aggcxt);
+		if (!PG_ARGISNULL(2))
+			HashSetPut(&st->features, TextHash64(PG_GETARG_TEXT_PP(2)), 0, aggcxt);
+	}
+	else if (age < 60 * USECS_PER_DAY_F)
+		st->ev_prev30 += q;
+	if (age < 14 * USECS_PER_DAY_F)
+		st->ev14 += q;
+	else if (age < 28 * USECS_PER_DAY_F)
+		st->ev_prev14 += q;
+	PG_RETURN_POINTER(st);
+}
+
+/*
+ * Final: {active_users_7d, active_users_30d, events_30d, events_prev_30d,
+ * events_14d, events_prev_14d, features_30d, active_days_30d,
+ * days_since_last_event}.  Windows are half-open days counted back from as_of.
+ */
+Datum
+cs_usage_summary_final(PG_FUNCTION_ARGS)
+{
+	UsageState *st;
+	Datum		out[9];
+	int			au7 = 0;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	st = (UsageState *) PG_GETARG_POINTER(0);
+	if (!st->any)
+		PG_RETURN_NULL();
+	for (int i = 0; i < st->users.size; i++)
+		if (st->users.keys[i] != 0 && st->as_of - st->users.vals[i] < 7 * USECS_PER_DAY_F)
+			au7++;
+	out[0] = Float8GetDatum(au7);
+	out[1] = Float8GetDatum(st->users.count);
+	out[2] = Float8GetDatum(st->ev30);
+	out[3] = Float8GetDatum(st->ev_prev30);
+	out[4] = Float8GetDatum(st->ev14);
+	out[5] = Float8GetDatum(st->ev_prev14);
+	out[6] = Float8GetDatum(st->features.count);
+	out[7] = Float8GetDatum(pg_popcount((const char *) &st->days_mask, sizeof(st->days_mask)));
+	out[8] = Float8GetDatum((double) (st->as_of - st->last) / USECS_PER_DAY);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, 9, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
 }

@@ -18,6 +18,15 @@ CREATE FUNCTION cs.percentile_rank(sorted float8[], x float8) RETURNS float8
     AS 'MODULE_PATHNAME', 'cs_percentile_rank' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.percentile_rank(float8[], float8) IS 'Mid-rank share of an ascending population below x, in [0,1]; NULL for NaN or an empty population.';
 
+CREATE FUNCTION cs._usage_summary_trans(internal, text, text, float8, timestamptz, timestamptz) RETURNS internal
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION cs._usage_summary_final(internal) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE cs.usage_summary(user_id text, feature text, quantity float8, occurred_at timestamptz, as_of timestamptz) (
+    SFUNC = cs._usage_summary_trans, STYPE = internal, FINALFUNC = cs._usage_summary_final, PARALLEL = SAFE);
+COMMENT ON AGGREGATE cs.usage_summary(text, text, float8, timestamptz, timestamptz) IS
+    'One-pass usage summary of a customer''s events up to as_of: {users 7d, users 30d, quantity 30d, quantity prior 30d, quantity 14d, quantity prior 14d, features 30d, active days 30d, days since last event}; windows are whole days counted back from as_of.';
+
 INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
  ( 1, 'active_users_7d',            'Distinct users with activity in the last 7 days', 'usage_events'),
  ( 2, 'active_users_30d',           'Distinct users with activity in the last 30 days', 'usage_events'),
@@ -28,7 +37,7 @@ INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
  ( 7, 'usage_trend_30d',            'Event quantity of the last 30 days over the 30 days before, minus 1', 'usage_events'),
  ( 8, 'usage_trend_14d',            'Event quantity of the last 14 days over the 14 days before, minus 1', 'usage_events'),
  ( 9, 'events_30d',                 'Event quantity in the last 30 days', 'usage_events'),
- (10, 'active_days_30d',            'Days with any activity in the last 30 days', 'usage_events'),
+ (10, 'active_days_30d',            'Days (24-hour periods counted back from as_of) with any activity in the last 30', 'usage_events'),
  (11, 'tickets_30d',                'Support tickets opened in the last 30 days', 'support_tickets'),
  (12, 'tickets_90d',                'Support tickets opened in the last 90 days', 'support_tickets'),
  (13, 'open_high_priority_tickets', 'High or urgent tickets open at as_of', 'support_tickets'),
@@ -58,6 +67,8 @@ CREATE FUNCTION cs.compute_features(ids uuid[], as_of timestamptz)
 RETURNS TABLE (customer_id uuid, features float4[])
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
+-- room for the per-customer hash aggregates of a full refresh
+SET work_mem = '256MB'
 AS $fn$
 DECLARE
     f text;
@@ -75,27 +86,18 @@ BEGIN
     WITH c AS (
         SELECT id, mrr, seats_licensed, contract_start_date, contract_end_date
           FROM cs.customers WHERE %1$s
-    ), u AS (
+    ), u AS MATERIALIZED (
         SELECT customer_id,
-               count(DISTINCT user_id) FILTER (WHERE occurred_at > $2 - interval '7 days') AS au7,
-               count(DISTINCT user_id) FILTER (WHERE occurred_at > $2 - interval '30 days') AS au30,
-               sum(quantity) FILTER (WHERE occurred_at > $2 - interval '30 days') AS ev30,
-               sum(quantity) FILTER (WHERE occurred_at <= $2 - interval '30 days') AS ev_prev30,
-               sum(quantity) FILTER (WHERE occurred_at > $2 - interval '14 days') AS ev14,
-               sum(quantity) FILTER (WHERE occurred_at > $2 - interval '28 days'
-                                       AND occurred_at <= $2 - interval '14 days') AS ev_prev14,
-               count(DISTINCT feature) FILTER (WHERE occurred_at > $2 - interval '30 days') AS breadth30,
-               count(DISTINCT date_trunc('day', occurred_at)) FILTER (WHERE occurred_at > $2 - interval '30 days') AS days30,
-               max(occurred_at) AS last_event
+               cs.usage_summary(user_id, feature, quantity, occurred_at, $2) AS us
           FROM cs.usage_events
          WHERE %2$s AND occurred_at > $2 - interval '60 days' AND occurred_at <= $2
          GROUP BY customer_id
     ), u_old AS (
-        -- last activity of customers silent for 60 days, by index
-        SELECT c.id AS customer_id,
-               (SELECT max(e.occurred_at) FROM cs.usage_events e
-                 WHERE e.customer_id = c.id AND e.occurred_at <= $2 - interval '60 days') AS last_event
-          FROM c WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.customer_id = c.id)
+        -- days since the last activity of customers silent for 60 days, by index
+        SELECT q.id AS customer_id,
+               (SELECT extract(epoch FROM $2 - max(e.occurred_at)) / 86400.0 FROM cs.usage_events e
+                 WHERE e.customer_id = q.id AND e.occurred_at <= $2 - interval '60 days') AS days_since
+          FROM (SELECT c.id FROM c WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.customer_id = c.id) OFFSET 0) q
     ), t AS (
         SELECT customer_id,
                count(*) FILTER (WHERE opened_at > $2 - interval '30 days') AS t30,
@@ -159,24 +161,23 @@ BEGIN
     )
     SELECT c.id,
            cs.feature_vector(ARRAY[
-             CASE WHEN u.customer_id IS NOT NULL THEN u.au7
-                  WHEN uo.last_event IS NOT NULL THEN 0 END,
-             CASE WHEN u.customer_id IS NOT NULL THEN u.au30
-                  WHEN uo.last_event IS NOT NULL THEN 0 END,
-             CASE WHEN c.seats_licensed > 0 AND (u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL)
-                  THEN coalesce(u.au30, 0)::float8 / c.seats_licensed END,
-             CASE WHEN u.au30 > 0 THEN coalesce(u.ev30, 0) / u.au30 END,
-             CASE WHEN u.customer_id IS NOT NULL THEN u.breadth30
-                  WHEN uo.last_event IS NOT NULL THEN 0 END,
-             extract(epoch FROM $2 - coalesce(u.last_event, uo.last_event)) / 86400.0,
-             CASE WHEN coalesce(u.ev_prev30, 0) > 0 THEN coalesce(u.ev30, 0) / u.ev_prev30 - 1
-                  WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL
-                       THEN CASE WHEN coalesce(u.ev30, 0) > 0 THEN 1 ELSE 0 END END,
-             CASE WHEN coalesce(u.ev_prev14, 0) > 0 THEN coalesce(u.ev14, 0) / u.ev_prev14 - 1
-                  WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL
-                       THEN CASE WHEN coalesce(u.ev14, 0) > 0 THEN 1 ELSE 0 END END,
-             CASE WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL THEN coalesce(u.ev30, 0) END,
-             CASE WHEN u.customer_id IS NOT NULL OR uo.last_event IS NOT NULL THEN coalesce(u.days30, 0) END,
+             -- us = {users 7d, users 30d, events 30d, events prior 30d, events 14d,
+             --       events prior 14d, features 30d, active days 30d, days since last event}
+             CASE WHEN u.us IS NOT NULL THEN u.us[1] WHEN uo.days_since IS NOT NULL THEN 0 END,
+             CASE WHEN u.us IS NOT NULL THEN u.us[2] WHEN uo.days_since IS NOT NULL THEN 0 END,
+             CASE WHEN c.seats_licensed > 0 AND (u.us IS NOT NULL OR uo.days_since IS NOT NULL)
+                  THEN coalesce(u.us[2], 0) / c.seats_licensed END,
+             CASE WHEN u.us[2] > 0 THEN u.us[3] / u.us[2] END,
+             CASE WHEN u.us IS NOT NULL THEN u.us[7] WHEN uo.days_since IS NOT NULL THEN 0 END,
+             coalesce(u.us[9], uo.days_since),
+             CASE WHEN u.us[4] > 0 THEN u.us[3] / u.us[4] - 1
+                  WHEN u.us IS NOT NULL THEN CASE WHEN u.us[3] > 0 THEN 1 ELSE 0 END
+                  WHEN uo.days_since IS NOT NULL THEN 0 END,
+             CASE WHEN u.us[6] > 0 THEN u.us[5] / u.us[6] - 1
+                  WHEN u.us IS NOT NULL THEN CASE WHEN u.us[5] > 0 THEN 1 ELSE 0 END
+                  WHEN uo.days_since IS NOT NULL THEN 0 END,
+             CASE WHEN u.us IS NOT NULL THEN u.us[3] WHEN uo.days_since IS NOT NULL THEN 0 END,
+             CASE WHEN u.us IS NOT NULL THEN u.us[8] WHEN uo.days_since IS NOT NULL THEN 0 END,
              coalesce(t.t30, 0),
              coalesce(t.t90, 0),
              coalesce(t_open.open_high, 0),

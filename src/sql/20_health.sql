@@ -200,44 +200,49 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE format($q$
     WITH fv AS (%s),
-    cust AS (
-        SELECT fv.customer_id, fv.features, fv.as_of, c.segment, p.name AS pname, p.version AS pversion,
-               p.weights, p.bands, p.normalisation
-          FROM fv
-          JOIN cs.customers c ON c.id = fv.customer_id
-          CROSS JOIN LATERAL (SELECT * FROM cs.health_profiles hp
-                               WHERE hp.segment = c.segment OR hp.segment IS NULL
-                               ORDER BY hp.segment IS NULL LIMIT 1) p
-    ), m AS (
-        SELECT cu.customer_id, cu.segment, g.key AS grp, (g.value ->> 'weight')::float8 AS gw,
+    -- profiles exploded once: one row per (profile, measure) with its arrays
+    prof AS MATERIALIZED (
+        SELECT p.id AS profile_id, p.segment, g.key AS grp, (g.value ->> 'weight')::float8 AS gw,
                mm.key AS measure, mm.value::float8 AS mw, fc.position,
-               cu.features[fc.position]::float8 AS value, cu.normalisation -> mm.key AS norm
-          FROM cust cu
-         CROSS JOIN LATERAL jsonb_each(cu.weights) g
+               p.normalisation -> mm.key ->> 'method' AS method,
+               p.normalisation -> mm.key ->> 'direction' AS direction,
+               ARRAY(SELECT jsonb_array_elements_text(p.normalisation -> mm.key -> 'thresholds')::float8) AS xs,
+               ARRAY(SELECT jsonb_array_elements_text(p.normalisation -> mm.key -> 'scores')::float8) AS ys
+          FROM cs.health_profiles p
+         CROSS JOIN LATERAL jsonb_each(p.weights) g
          CROSS JOIN LATERAL jsonb_each_text(g.value -> 'measures') mm
           JOIN cs.feature_catalog fc ON fc.name = mm.key
+    ), cust AS (
+        SELECT fv.customer_id, fv.features, fv.as_of, c.segment,
+               coalesce(ps.id, pd.id) AS profile_id
+          FROM fv
+          JOIN cs.customers c ON c.id = fv.customer_id
+          LEFT JOIN cs.health_profiles ps ON ps.segment = c.segment
+          LEFT JOIN cs.health_profiles pd ON pd.segment IS NULL
     ), pop AS (
-        SELECT c.segment, fc.name AS measure,
-               array_agg(f.features[fc.position]::float8 ORDER BY f.features[fc.position]) AS sorted
-          FROM cs.customer_features f
+        -- sorted populations of the segments' percentile measures
+        SELECT c.segment, pr.measure,
+               array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) AS sorted
+          FROM (SELECT DISTINCT measure, position FROM prof WHERE method = 'percentile') pr
+         CROSS JOIN cs.customer_features f
           JOIN cs.customers c ON c.id = f.customer_id
-          JOIN cs.feature_catalog fc
-            ON fc.name IN (SELECT DISTINCT measure FROM m WHERE norm ->> 'method' = 'percentile')
-         WHERE f.features[fc.position] <> 'NaN'
+         WHERE f.features[pr.position] <> 'NaN'
          GROUP BY 1, 2
     ), scored AS (
-        SELECT m.*,
-               CASE WHEN m.value = 'NaN' THEN NULL
-                    WHEN m.norm ->> 'method' = 'percentile' THEN
-                         CASE WHEN m.norm ->> 'direction' = 'lower_is_better'
-                              THEN 1 - cs.percentile_rank(pop.sorted, m.value)
-                              ELSE cs.percentile_rank(pop.sorted, m.value) END
-                    ELSE cs.interpolate(m.value,
-                                        ARRAY(SELECT jsonb_array_elements_text(m.norm -> 'thresholds')::float8),
-                                        ARRAY(SELECT jsonb_array_elements_text(m.norm -> 'scores')::float8))
+        SELECT cu.customer_id, pr.grp, pr.gw, pr.measure, pr.mw, v.value,
+               CASE WHEN v.value = 'NaN' THEN NULL
+                    WHEN pr.method = 'percentile' THEN
+                         CASE WHEN pr.direction = 'lower_is_better'
+                              THEN 1 - cs.percentile_rank(pop.sorted, v.value)
+                              ELSE cs.percentile_rank(pop.sorted, v.value) END
+                    ELSE cs.interpolate(v.value, pr.xs, pr.ys)
                END AS s
-          FROM m
-          LEFT JOIN pop ON pop.segment IS NOT DISTINCT FROM m.segment AND pop.measure = m.measure
+          FROM cust cu
+          JOIN prof pr ON pr.profile_id = cu.profile_id
+         CROSS JOIN LATERAL (SELECT cu.features[pr.position]::float8 AS value) v
+          LEFT JOIN pop ON pr.method = 'percentile' AND pop.segment IS NOT DISTINCT FROM cu.segment
+                       AND pop.measure = pr.measure
+         WHERE pr.gw > 0 AND pr.mw > 0
     ), grp AS (
         SELECT customer_id, grp, gw,
                sum(mw) AS mw_total,
@@ -248,51 +253,53 @@ BEGIN
         SELECT customer_id,
                sum(gw) AS gw_total,
                sum(gw) FILTER (WHERE gscore IS NOT NULL) AS gw_present,
-               sum(gw * gscore) / nullif(sum(gw) FILTER (WHERE gscore IS NOT NULL), 0) AS overall
-          FROM grp WHERE gw > 0 GROUP BY customer_id
+               sum(gw * gscore) / nullif(sum(gw) FILTER (WHERE gscore IS NOT NULL), 0) AS overall,
+               max(gscore) FILTER (WHERE grp = 'usage') AS usage,
+               max(gscore) FILTER (WHERE grp = 'engagement') AS engagement,
+               max(gscore) FILTER (WHERE grp = 'support') AS support,
+               max(gscore) FILTER (WHERE grp = 'payment') AS payment
+          FROM grp GROUP BY customer_id
     ), eff AS (
         SELECT s.customer_id, s.grp, s.measure, s.value, s.s,
-               -- nominal share of the total weight, and effective share after redistribution
-               (g.gw / t.gw_total) * (s.mw / nullif(g.mw_total, 0)) AS nominal,
-               CASE WHEN s.s IS NOT NULL
-                    THEN (g.gw / t.gw_present) * (s.mw / g.mw_present) END AS effective
+               -- nominal share of the total weight, and the cost in score after redistribution
+               (g.gw / t.gw_total) * (s.mw / g.mw_total) AS nominal,
+               (g.gw / t.gw_present) * (s.mw / g.mw_present) * (1 - s.s) AS impact
           FROM scored s
           JOIN grp g USING (customer_id, grp)
           JOIN tot t USING (customer_id)
-         WHERE g.gw > 0 AND s.mw > 0
+    ), ranked AS (
+        SELECT eff.*, row_number() OVER (PARTITION BY customer_id ORDER BY impact DESC NULLS LAST, measure) AS rk
+          FROM eff
     ), drv AS (
         SELECT customer_id,
                coalesce(jsonb_agg(jsonb_build_object('measure', measure, 'group', grp,
                                                      'value', round(value::numeric, 3),
                                                      'score', round(s::numeric, 3),
-                                                     'impact', round((effective * (1 - s))::numeric, 4))
-                                  ORDER BY effective * (1 - s) DESC, measure)
-                        FILTER (WHERE s IS NOT NULL AND effective * (1 - s) > 0.0005), '[]') AS top,
+                                                     'impact', round(impact::numeric, 4))
+                                  ORDER BY rk) FILTER (WHERE rk <= 3 AND impact > 0.0005), '[]') AS top,
                coalesce(jsonb_agg(measure ORDER BY measure) FILTER (WHERE s IS NULL), '[]') AS missing,
                round(coalesce(sum(nominal) FILTER (WHERE s IS NULL), 0)::numeric, 4) AS redistributed
-          FROM eff GROUP BY customer_id
+          FROM ranked GROUP BY customer_id
     )
     SELECT NULL::uuid,
            cu.customer_id,
            round(t.overall::numeric, 2)::numeric(3,2),
-           round(max(g.gscore) FILTER (WHERE g.grp = 'usage')::numeric, 2)::numeric(3,2),
-           round(max(g.gscore) FILTER (WHERE g.grp = 'engagement')::numeric, 2)::numeric(3,2),
-           round(max(g.gscore) FILTER (WHERE g.grp = 'support')::numeric, 2)::numeric(3,2),
-           round(max(g.gscore) FILTER (WHERE g.grp = 'payment')::numeric, 2)::numeric(3,2),
+           round(t.usage::numeric, 2)::numeric(3,2),
+           round(t.engagement::numeric, 2)::numeric(3,2),
+           round(t.support::numeric, 2)::numeric(3,2),
+           round(t.payment::numeric, 2)::numeric(3,2),
            cu.as_of,
-           (cu.pname || ':v' || cu.pversion)::varchar(50),
+           (p.name || ':v' || p.version)::varchar(50),
            CASE WHEN t.overall IS NULL THEN NULL
-                WHEN round(t.overall::numeric, 2) < (cu.bands ->> 'red')::numeric THEN 'red'
-                WHEN round(t.overall::numeric, 2) < (cu.bands ->> 'yellow')::numeric THEN 'yellow'
+                WHEN round(t.overall::numeric, 2) < (p.bands ->> 'red')::numeric THEN 'red'
+                WHEN round(t.overall::numeric, 2) < (p.bands ->> 'yellow')::numeric THEN 'yellow'
                 ELSE 'green' END,
-           jsonb_build_object('top', coalesce((SELECT jsonb_agg(x) FROM (SELECT jsonb_array_elements(d.top) x LIMIT 3) l), '[]'),
-                              'missing', d.missing,
-                              'redistributed_weight', d.redistributed)
+           jsonb_build_object('top', coalesce(d.top, '[]'), 'missing', coalesce(d.missing, '[]'),
+                              'redistributed_weight', coalesce(d.redistributed, 0))
       FROM cust cu
+      JOIN cs.health_profiles p ON p.id = cu.profile_id
       LEFT JOIN tot t USING (customer_id)
-      LEFT JOIN grp g USING (customer_id)
       LEFT JOIN drv d USING (customer_id)
-     GROUP BY cu.customer_id, cu.as_of, cu.pname, cu.pversion, cu.bands, t.overall, d.top, d.missing, d.redistributed
     $q$, fv)
     USING ids, as_of;
 END;
