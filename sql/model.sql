@@ -1,0 +1,200 @@
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS cscopilot;
+\set VERBOSITY terse
+SET extra_float_digits = 0;
+
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set tiny :abs_srcdir '/data/tiny_model.json'
+\set tiny_ubj :abs_srcdir '/data/tiny_model.ubj'
+\set tiny_v2 :abs_srcdir '/data/tiny_model_v2.json'
+\set reg :abs_srcdir '/data/reg_model.json'
+\set logitraw :abs_srcdir '/data/logitraw_model.json'
+\set poisson :abs_srcdir '/data/poisson_model.json'
+\set linear :abs_srcdir '/data/linear_model.json'
+\set multiclass :abs_srcdir '/data/multiclass_model.json'
+\set categorical :abs_srcdir '/data/categorical_model.json'
+
+CREATE TEMP TABLE probe (id int, features float4[], expected float8, expected_margin float8);
+-- Expected values computed by python3-xgboost 1.7.4 (test/data/make_models.py).
+INSERT INTO probe VALUES
+(1, '{0.5,-0.20000000298023224,1.0,0.30000001192092896,-1.0,0.0}'::float4[], 0.922420144, 2.47569275),
+(2, '{NaN,NaN,NaN,NaN,NaN,NaN}'::float4[], 0.520935953, 0.0837927237),
+(3, '{-2.0,1.5,NaN,-0.699999988079071,0.20000000298023224,1.100000023841858}'::float4[], 0.0224145297, -3.77537632),
+(4, '{1.2000000476837158,NaN,0.4000000059604645,2.0,NaN,-0.5}'::float4[], 0.97049731, 3.49332857),
+(5, '{0.0,0.0,0.0,0.0,0.0,0.0}'::float4[], 0.596740842, 0.39190349),
+(6, '{3.0,-3.0,3.0,3.0,-3.0,3.0}'::float4[], 0.957066536, 3.10422206),
+(7, '{-3.0,3.0,-3.0,-3.0,3.0,-3.0}'::float4[], 0.082096152, -2.4142015),
+(8, '{0.10000000149011612,0.8999999761581421,-0.4000000059604645,NaN,1.7000000476837158,-1.2000000476837158}'::float4[], 0.0731410235, -2.53941202),
+(9, '{NaN,-1.100000023841858,0.800000011920929,-0.8999999761581421,NaN,0.6000000238418579}'::float4[], 0.826605976, 1.56176138),
+(10, '{-0.6000000238418579,0.25,1.899999976158142,0.05000000074505806,-0.30000001192092896,NaN}'::float4[], 0.106770627, -2.12416053),
+(11, '{0.6884716749191284,0.34613746404647827,0.0,0.0,0.0,0.0}'::float4[], 0.808008552, 1.43712175);
+
+------------------------------------------------------------------------------
+-- Registry
+------------------------------------------------------------------------------
+
+SELECT cs.load_model('tiny', 'custom', pg_read_binary_file(:'tiny'),
+                     '{logins,tickets,nps,seats_used,late_invoices,tenure}') AS tiny_id;
+SELECT name, version, kind, objective, feature_names, status, length(model) > 1000 AS has_bytes
+  FROM cs.models ORDER BY id;
+
+-- Predictions agree with libxgboost (python) to 1e-6, NaN follows default_left.
+SELECT id, round(cs.predict('tiny', features)::numeric, 6) AS prediction,
+       abs(cs.predict('tiny', features) - expected) < 1e-6 AS ok,
+       abs(cs.model_margin('tiny', features) - expected_margin) < 1e-5 AS margin_ok
+  FROM probe ORDER BY id;
+
+-- The UBJ copy loads as version 2 of the same name and predicts the same.
+SELECT cs.load_model('tiny', 'custom', pg_read_binary_file(:'tiny_ubj'),
+                     '{logins,tickets,nps,seats_used,late_invoices,tenure}') AS ubj_id;
+SELECT version, objective, status FROM cs.models WHERE name = 'tiny' ORDER BY version;
+SELECT count(*) AS rows, bool_and(abs(cs.predict('tiny', features) - expected) < 1e-6) AS ubj_ok FROM probe;
+
+-- Other objectives: identity link for squared error and logitraw.
+SELECT cs.load_model('reg', 'custom', pg_read_binary_file(:'reg'), '{a,b,c,d,e,f}') > 0 AS reg_loaded;
+SELECT cs.load_model('raw', 'custom', pg_read_binary_file(:'logitraw'), '{a,b,c,d,e,f}') > 0 AS raw_loaded;
+SELECT id, round(cs.predict('reg', features)::numeric, 5) AS reg,
+       round(cs.predict('raw', features)::numeric, 5) AS raw
+  FROM probe WHERE id <= 3 ORDER BY id;
+SELECT objective FROM cs.models WHERE name IN ('reg', 'raw') ORDER BY name;
+
+-- Shipped model file, feature names taken from the model.
+SELECT cs.load_model_file('shipped', 'custom', 'example_custom.json') > 0 AS shipped_loaded;
+SELECT feature_names, training_data FROM cs.models WHERE name = 'shipped';
+SELECT bool_and(abs(cs.predict('shipped', features) - expected) < 1e-6) AS shipped_ok FROM probe;
+SELECT cs.load_model_file('x', 'custom', '../cscopilot.control');
+SELECT cs.load_model_file('x', 'custom', 'sub/model.json');
+SELECT cs.load_model_file('x', 'custom', 'no_such_model.json');
+
+-- Scoring kinds need the feature catalog's names in position order.
+SELECT cs.load_model('churn1', 'churn', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,f}');
+INSERT INTO cs.feature_catalog VALUES
+    (1, 'logins', 'Logins', 'usage_events'), (2, 'tickets', 'Tickets', 'support_tickets'),
+    (3, 'nps', 'NPS', 'nps_responses'), (4, 'seats_used', 'Seats used', 'usage_events'),
+    (5, 'late_invoices', 'Late invoices', 'invoices'), (6, 'tenure', 'Tenure', 'customers');
+SELECT cs.load_model('churn1', 'churn', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,f}');
+SELECT cs.load_model('churn1', 'churn', pg_read_binary_file(:'tiny'),
+                     '{tickets,logins,nps,seats_used,late_invoices,tenure}');
+SELECT cs.load_model('churn1', 'churn', pg_read_binary_file(:'tiny'),
+                     '{logins,tickets,nps,seats_used,late_invoices,tenure}') > 0 AS churn_loaded;
+SELECT cs.load_model('churn2', 'churn', pg_read_binary_file(:'tiny_v2'),
+                     '{logins,tickets,nps,seats_used,late_invoices,tenure}') > 0 AS churn2_loaded;
+
+-- Deploying: one champion per kind, the previous one retired.
+SELECT cs.deploy_model('churn1', 1);
+SELECT name, version, status FROM cs.models WHERE kind = 'churn' ORDER BY name;
+SELECT cs.deploy_model('churn2', 1);
+SELECT name, version, status FROM cs.models WHERE kind = 'churn' ORDER BY name;
+SELECT cs.deploy_model('churn2', 7);
+SELECT cs.deploy_model('nobody', 1);
+
+-- Bad model bytes and bad arguments.
+SELECT cs.load_model('bad', 'custom', '\x00010203'::bytea, '{a}');
+SELECT cs.load_model('bad', 'custom', ''::bytea, '{a}');
+SELECT cs.load_model('bad', 'custom', convert_to('{"learner": {', 'UTF8'), '{a}');
+SELECT cs.load_model('bad', 'custom', convert_to('{"learner": 1}', 'UTF8'), '{a}');
+SELECT cs.load_model('bad', 'custom', substring(pg_read_binary_file(:'tiny') FROM 1 FOR 5000), '{a}');
+SELECT cs.load_model('bad', 'custom', substring(pg_read_binary_file(:'tiny_ubj') FROM 1 FOR 5000), '{a}');
+SELECT cs.load_model('bad', 'custom', substring(pg_read_binary_file(:'tiny_ubj') FROM 1 FOR 100), '{a}');
+SELECT cs.load_model('bad', 'custom', '\x7b' || decode(repeat('ff', 64), 'hex'), '{a}');
+SELECT cs.load_model('bad', 'custom', '\x7b4c7fffffffffffffff', '{a}');
+-- Random bytes behind a '{' never crash: each is an error.
+DO $$
+DECLARE
+    i int;
+    errors int := 0;
+BEGIN
+    PERFORM setseed(0.42);
+    FOR i IN 1..200 LOOP
+        BEGIN
+            PERFORM cs.load_model('bad', 'custom',
+                '\x7b'::bytea || decode(string_agg(lpad(to_hex((random() * 255)::int), 2, '0'), ''), 'hex'),
+                '{a}')
+              FROM generate_series(1, 1 + (random() * 300)::int);
+        EXCEPTION WHEN data_corrupted THEN
+            errors := errors + 1;
+        END;
+    END LOOP;
+    RAISE WARNING 'random bytes: % of 200 rejected as corrupt', errors;
+END;
+$$;
+-- Damaged trees: a child index out of range, a cycle.
+SELECT cs.load_model('bad', 'custom',
+    convert_to(replace(convert_from(pg_read_binary_file(:'tiny'), 'UTF8'), '"left_children":[1,', '"left_children":[99,'), 'UTF8'),
+    '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom',
+    convert_to(replace(convert_from(pg_read_binary_file(:'tiny'), 'UTF8'), '"left_children":[1,', '"left_children":[0,'), 'UTF8'),
+    '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'poisson'), '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'linear'), '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'multiclass'), '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'categorical'), '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{a,b,c}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,a}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,NULL}');
+SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{{a,b,c},{d,e,f}}');
+SELECT cs.load_model('bad', 'nonsense', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,f}');
+SELECT count(*) AS bad_models FROM cs.models WHERE name = 'bad';
+
+-- Bad feature vectors.
+SELECT cs.predict('tiny', '{1,2,3}');
+SELECT cs.predict('tiny', '{}');
+SELECT cs.predict('tiny', '{1,2,3,4,5,Infinity}');
+SELECT cs.predict('tiny', '{1,2,3,4,5,-Infinity}');
+SELECT cs.predict('tiny', '{1,2,3,4,5,NULL}');
+SELECT cs.predict('tiny', '{{1,2,3},{4,5,6}}');
+SELECT cs.predict('nobody', '{1,2,3,4,5,6}');
+SELECT cs.predict('tiny', NULL) IS NULL AS strict;
+
+------------------------------------------------------------------------------
+-- Cache invalidation within one session
+------------------------------------------------------------------------------
+
+SELECT cs.load_model('m', 'custom', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,f}') > 0 AS m1;
+SELECT round(cs.predict('m', features)::numeric, 6) AS m_v1 FROM probe WHERE id = 1;
+SELECT cs.load_model('m', 'custom', pg_read_binary_file(:'tiny_v2'), '{a,b,c,d,e,f}') > 0 AS m2;
+-- The latest version answers while there is no champion (v2 python: 0.82431978).
+SELECT round(cs.predict('m', features)::numeric, 6) AS m_latest FROM probe WHERE id = 1;
+SELECT cs.deploy_model('m', 1);
+SELECT round(cs.predict('m', features)::numeric, 6) AS m_champion_v1 FROM probe WHERE id = 1;
+SELECT cs.deploy_model('m', 2);
+SELECT abs(cs.predict('m', features) - 0.82431978) < 1e-6 AS m_champion_v2 FROM probe WHERE id = 1;
+-- A hand-made UPDATE of cs.models is seen too.
+UPDATE cs.models SET status = 'retired' WHERE name = 'm' AND version = 2;
+UPDATE cs.models SET status = 'champion' WHERE name = 'm' AND version = 1;
+SELECT round(cs.predict('m', features)::numeric, 6) AS m_updated_v1 FROM probe WHERE id = 1;
+-- Even when the model bytes of the champion row are replaced in place.
+UPDATE cs.models SET model = pg_read_binary_file(:'tiny_v2') WHERE name = 'm' AND version = 1;
+SELECT abs(cs.predict('m', features) - 0.82431978) < 1e-6 AS m_bytes_replaced FROM probe WHERE id = 1;
+-- One statement, many rows, a cached call site.
+SELECT count(*), round(avg(cs.predict('tiny', features))::numeric, 6) AS avg_prediction FROM probe;
+-- Rolled back changes are forgotten again.
+BEGIN;
+UPDATE cs.models SET model = pg_read_binary_file(:'tiny') WHERE name = 'm' AND version = 1;
+SELECT round(cs.predict('m', features)::numeric, 6) AS in_xact FROM probe WHERE id = 1;
+ROLLBACK;
+SELECT abs(cs.predict('m', features) - 0.82431978) < 1e-6 AS after_rollback FROM probe WHERE id = 1;
+
+------------------------------------------------------------------------------
+-- Explanations
+------------------------------------------------------------------------------
+
+SELECT feature, value, round(contribution::numeric, 4) AS contribution
+  FROM cs.explain('tiny', (SELECT features FROM probe WHERE id = 1));
+SELECT feature, value, round(contribution::numeric, 4) AS contribution
+  FROM cs.explain('tiny', (SELECT features FROM probe WHERE id = 3), 2);
+-- All contributions plus the bias add up to the margin, for every probe row.
+SELECT p.id,
+       abs((SELECT sum(contribution) FROM cs.explain('tiny', p.features, 100))
+           + (cs.explain_json('tiny', p.features, 1)->>'bias')::float8
+           - cs.model_margin('tiny', p.features)) < 1e-5 AS sums_to_margin
+  FROM probe p ORDER BY p.id;
+SELECT jsonb_array_length(j->'factors') AS factors, j->'factors'->0->>'feature' AS top_feature,
+       j->>'model' AS model, (j->>'version')::int AS version,
+       abs((j->>'margin')::float8 - expected_margin) < 1e-5 AS margin_ok,
+       abs((j->>'prediction')::float8 - expected) < 1e-6 AS prediction_ok
+  FROM probe, cs.explain_json('tiny', features, 3) AS j WHERE id = 1;
+SELECT j->'factors' @> '[{"value": null}]' AS nan_is_null
+  FROM probe, cs.explain_json('tiny', features, 6) AS j WHERE id = 2;
+SELECT * FROM cs.explain('tiny', '{1,2,3,4,5,6}', 0);
+SELECT * FROM cs.explain('tiny', '{1,2,3}');
