@@ -198,3 +198,76 @@ SELECT j->'factors' @> '[{"value": null}]' AS nan_is_null
   FROM probe, cs.explain_json('tiny', features, 6) AS j WHERE id = 2;
 SELECT * FROM cs.explain('tiny', '{1,2,3,4,5,6}', 0);
 SELECT * FROM cs.explain('tiny', '{1,2,3}');
+
+------------------------------------------------------------------------------
+-- Training
+------------------------------------------------------------------------------
+
+-- Deterministic synthetic data: 5000 rows of 500 customers, label from a
+-- noisy linear rule, feature 3 sometimes missing.
+CREATE TEMP TABLE train_rows AS
+SELECT g AS id, 'c' || (g % 500) AS customer,
+       ARRAY[(hashint4(g) % 1000) / 100.0, (hashint4(g * 7) % 1000) / 100.0,
+             CASE WHEN g % 13 = 0 THEN 'NaN' ELSE (hashint4(g * 13) % 1000) / 100.0 END,
+             (hashint4(g * 17) % 1000) / 100.0]::float4[] AS features,
+       ((hashint4(g) % 1000) / 100.0 + (hashint4(g * 7) % 1000) / 200.0
+        + (hashint4(g * 31) % 300) / 100.0 > 0) AS label
+  FROM generate_series(1, 5000) g;
+
+SELECT cs.train_model('trained', 'custom',
+    'SELECT features, label, customer AS group_key FROM train_rows',
+    '{"max_depth": 3, "eta": 0.3, "num_round": 300, "seed": 1}') > 0 AS trained;
+SELECT version, kind, objective, status, feature_names, training_data
+  FROM cs.models WHERE name = 'trained';
+SELECT (metrics->>'auc')::float8 > 0.95 AS auc_ok,
+       (metrics->>'logloss')::float8 < 0.3 AS logloss_ok,
+       (metrics->>'brier')::float8 < 0.1 AS brier_ok,
+       abs((metrics->>'logloss')::float8 - (metrics->>'best_score')::float8) < 1e-4 AS logloss_matches_xgboost,
+       (metrics->>'best_iteration')::int + 1 = (metrics->>'num_trees')::int AS cut_at_best,
+       (metrics->>'num_trees')::int < 300 AS stopped_early,
+       (metrics->>'rows_train')::int + (metrics->>'rows_valid')::int AS rows,
+       (metrics->>'rows_valid')::int BETWEEN 500 AND 1500 AS valid_share_ok,
+       round((metrics->>'positive_rate')::numeric, 4) AS positive_rate,
+       (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(metrics->'feature_importance_gain') k) AS importance,
+       metrics->'params' AS params
+  FROM cs.models WHERE name = 'trained';
+-- Predictions of the trained model are probabilities and mostly right.
+SELECT count(*) AS rows, bool_and(p BETWEEN 0 AND 1) AS in_unit_interval,
+       avg(((p > 0.5) = label)::int) > 0.85 AS accurate
+  FROM (SELECT cs.predict('trained', features) AS p, label FROM train_rows) s;
+-- Other objectives, metrics and names.
+SELECT cs.train_model('trained_reg', 'custom',
+    'SELECT features, (features[1] * 2 + 1)::numeric AS label FROM train_rows',
+    '{"objective": "reg:squarederror", "max_depth": 4, "num_round": 50, "eval_metric": "rmse",
+      "validation_fraction": 0.3, "feature_names": ["a", "b", "c", "d"]}') > 0 AS trained_reg;
+SELECT feature_names, (metrics->>'rmse')::float8 < 1 AS rmse_ok, metrics ? 'auc' AS has_auc
+  FROM cs.models WHERE name = 'trained_reg';
+SELECT cs.train_model('trained_auc', 'custom',
+    'SELECT features, label::int AS label FROM train_rows',
+    '{"num_round": 30, "eval_metric": "auc", "early_stopping_rounds": 5, "subsample": 0.8, "colsample_bytree": 0.9, "min_child_weight": 2, "lambda": 1.5}') > 0 AS trained_auc;
+SELECT metrics->>'eval_metric' AS eval_metric, (metrics->>'auc')::float8 > 0.95 AS auc_ok
+  FROM cs.models WHERE name = 'trained_auc';
+
+-- Training errors.
+SELECT cs.train_model('t', 'custom', 'SELEC features', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features::float8[] AS features, label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label::text AS label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows WHERE false', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, true AS label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, CASE WHEN id = 7 THEN NULL ELSE label END AS label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, CASE WHEN id = 7 THEN ''Infinity''::float8 ELSE 0 END AS label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, CASE WHEN id = 7 THEN ''NaN''::numeric ELSE 0 END AS label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, id % 3 AS label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features[1:id % 2 + 1] AS features, label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT ARRAY[1, NULL]::float4[] AS features, label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT ARRAY[1, ''Infinity'']::float4[] AS features, label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label, ''one'' AS group_key FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows', '{"max_dept": 3}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows', '{"objective": "count:poisson"}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows', '{"validation_fraction": 1}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows', '{"max_depth": "deep"}');
+SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows', '[1]');
+SELECT cs.train_model('t', 'churn', 'SELECT features, label FROM train_rows', '{}');
+SELECT cs.train_model('t', 'custom', 'DELETE FROM train_rows RETURNING features, label', '{}');
+SELECT count(*) AS untrained FROM cs.models WHERE name = 't';

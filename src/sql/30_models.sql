@@ -90,3 +90,14 @@ AS 'MODULE_PATHNAME', 'cs_explain_json'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.explain_json(text, float4[], int) IS
     'Like cs.explain, as jsonb: {"factors": [{"feature", "value", "contribution"}...], "bias", "margin", "prediction", "model", "version"}; a missing (NaN) value is null.';
+
+------------------------------------------------------------------------------
+-- Training
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs.train_model(name text, kind text, training_query text, params jsonb DEFAULT '{}')
+RETURNS int
+AS 'MODULE_PATHNAME', 'cs_train_model'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION cs.train_model(text, text, text, jsonb) IS
+    'Trains an XGBoost model on the rows of training_query (columns features float4[], label boolean or numeric, optional group_key for a split that keeps whole customers out) with early stopping on a hashed validation split, and registers it as the next version of name (status candidate) with validation AUC, log loss, Brier score, feature importance and params in metrics. Returns the cs.models id.';
