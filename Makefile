@@ -40,6 +40,9 @@ $(DATA_built): $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@
 	@for f in $(SQL_PARTS); do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
 
+# PGXS tracks no header dependencies: spell out the shared ones.
+src/model.o src/explain.o src/train.o: src/model.h
+
 # Shipped models, loadable with cs.load_model_file().
 MODELS      = $(wildcard models/*.json)
 install: install-models

@@ -608,6 +608,16 @@ JsonNumberAt(json_t *arr, size_t i, const char *path)
 	ModelJsonError(path, "an array of numbers");
 }
 
+/* A node as XGBoost stores it, before layout. */
+typedef struct RawNode
+{
+	float		value;
+	int32		left;
+	int32		right;
+	int32		feature;
+	bool		default_left;
+} RawNode;
+
 /* Checks one tree and appends its nodes to the model's node array. */
 static void
 CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
@@ -623,9 +633,13 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 			   *stype,
 			   *cats;
 	int			base = m->num_nodes;
+	RawNode    *raw;
 	bool	   *seen;
-	int32	   *stack;
-	int			top;
+	int32	   *queue;
+	int32	   *level;
+	int			head,
+				tail,
+				depth;
 
 	if (n < 1 || n > 1 << 24)
 		ModelJsonError("trees[].tree_param.num_nodes", "a positive node count");
@@ -660,15 +674,10 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 						 errhint("Train with numeric features only (enable_categorical off).")));
 	}
 
-	while (m->num_nodes + n > *capacity)
-	{
-		*capacity *= 2;
-		m->nodes = repalloc_huge(m->nodes, sizeof(CsTreeNode) * *capacity);
-	}
-
+	raw = palloc(sizeof(RawNode) * n);
 	for (int64 i = 0; i < n; i++)
 	{
-		CsTreeNode *nd = &m->nodes[base + i];
+		RawNode    *nd = &raw[i];
 		double		l = JsonNumberAt(lefts, i, "trees[].left_children");
 		double		r = JsonNumberAt(rights, i, "trees[].right_children");
 		double		f = JsonNumberAt(splits, i, "trees[].split_indices");
@@ -704,44 +713,74 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 						 errmsg("model JSON is not a valid XGBoost model"),
 						 errdetail("Tree %d node %lld splits on feature %g of %d.",
 								   t, (long long) i, f, m->num_features)));
-			nd->left = base + (int32) l;
-			nd->right = base + (int32) r;
+			nd->left = (int32) l;
+			nd->right = (int32) r;
 			nd->feature = (int32) f;
 		}
 	}
 
-	/* Every node reachable from the root at most once: a tree, no cycles. */
-	seen = palloc0(sizeof(bool) * n);
-	stack = palloc(sizeof(int32) * (n + 1));
-	top = 0;
-	stack[top++] = 0;
-	while (top > 0)
+	while (m->num_nodes + n > *capacity)
 	{
-		int32		i = stack[--top];
-		CsTreeNode *nd = &m->nodes[base + i];
+		*capacity *= 2;
+		m->nodes = repalloc_huge(m->nodes, sizeof(CsTreeNode) * *capacity);
+	}
 
-		if (seen[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("model JSON is not a valid XGBoost model"),
-					 errdetail("Tree %d is not a tree: node %d is reached twice.", t, i)));
-		seen[i] = true;
-		if (nd->left >= 0)
+	/*
+	 * Lay the tree out breadth first with both children of a node side by
+	 * side (right = left + 1), leaves pointing to themselves.  Every node is
+	 * reached from the root at most once, or this is not a tree.
+	 */
+	seen = palloc0(sizeof(bool) * n);
+	queue = palloc(sizeof(int32) * n);
+	level = palloc(sizeof(int32) * n);
+	head = 0;
+	tail = 0;
+	queue[tail] = 0;
+	level[tail++] = 0;
+	seen[0] = true;
+	depth = 0;
+	while (head < tail)
+	{
+		int32		old = queue[head];
+		int32		self = base + head;
+		RawNode    *rn = &raw[old];
+		CsTreeNode *nd = &m->nodes[self];
+
+		depth = Max(depth, level[head]);
+		if (rn->left < 0)
 		{
-			if (top + 2 > n + 1)
+			nd->threshold = INFINITY;
+			nd->left = self;
+			nd->feature = 0;
+			nd->leaf = rn->value;
+		}
+		else
+		{
+			if (seen[rn->left] || seen[rn->right] || tail + 2 > n)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("model JSON is not a valid XGBoost model"),
-						 errdetail("Tree %d is not a tree.", t)));
-			stack[top++] = nd->left - base;
-			stack[top++] = nd->right - base;
+						 errdetail("Tree %d is not a tree: a node is reached twice.", t)));
+			seen[rn->left] = seen[rn->right] = true;
+			nd->threshold = rn->value;
+			nd->left = base + tail;
+			nd->feature = (uint32) rn->feature | (rn->default_left ? 0 : CS_NODE_MISSING_RIGHT);
+			nd->leaf = 0;
+			queue[tail] = rn->left;
+			level[tail++] = level[head] + 1;
+			queue[tail] = rn->right;
+			level[tail++] = level[head] + 1;
 		}
+		head++;
 	}
 	pfree(seen);
-	pfree(stack);
+	pfree(queue);
+	pfree(level);
+	pfree(raw);
 
 	m->roots[t] = base;
-	m->num_nodes += n;
+	m->depths[t] = depth;
+	m->num_nodes += tail;
 }
 
 /* Fills model fields from checked model JSON. */
@@ -880,6 +919,7 @@ CompileModelJson(CsModel *m, json_t *root)
 
 	m->num_trees = (int) json_array_size(trees);
 	m->roots = MemoryContextAlloc(m->mcxt, sizeof(int32) * Max(m->num_trees, 1));
+	m->depths = MemoryContextAlloc(m->mcxt, sizeof(int32) * Max(m->num_trees, 1));
 	capacity = 64;
 	m->nodes = MemoryContextAlloc(m->mcxt, sizeof(CsTreeNode) * capacity);
 	m->num_nodes = 0;
@@ -893,29 +933,58 @@ CompileModelJson(CsModel *m, json_t *root)
 	}
 }
 
-/* Sums the trees for one row in float, like XGBoost's CPU predictor. */
+/*
+ * Sums the trees for one row in float, like XGBoost's CPU predictor.
+ *
+ * Trees are walked CS_TREE_GROUP at a time in lock step, branch free: the
+ * walks are independent, so the CPU overlaps their memory loads instead of
+ * waiting on one chain of node loads and mispredicted branches.  A leaf
+ * points to itself with an infinite threshold, so extra steps stay put.  The
+ * leaves are still added in tree order, so the float sum is XGBoost's.
+ */
+#define CS_TREE_GROUP 8
 static inline float
 NativeMargin(const CsModel *m, const float *x)
 {
 	const CsTreeNode *nodes = m->nodes;
 	float		sum = m->base_margin;
+	int			t = 0;
 
-	for (int t = 0; t < m->num_trees; t++)
+	for (; t + CS_TREE_GROUP <= m->num_trees; t += CS_TREE_GROUP)
 	{
-		const CsTreeNode *nd = &nodes[m->roots[t]];
+		int32		idx[CS_TREE_GROUP];
+		int			steps = 0;
 
-		while (nd->left >= 0)
+		for (int k = 0; k < CS_TREE_GROUP; k++)
 		{
-			float		v = x[nd->feature];
-			int32		next;
-
-			if (isnan(v))
-				next = nd->default_left ? nd->left : nd->right;
-			else
-				next = v < nd->value ? nd->left : nd->right;
-			nd = &nodes[next];
+			idx[k] = m->roots[t + k];
+			steps = Max(steps, m->depths[t + k]);
 		}
-		sum += nd->value;
+		for (int d = 0; d < steps; d++)
+			for (int k = 0; k < CS_TREE_GROUP; k++)
+			{
+				const CsTreeNode *nd = &nodes[idx[k]];
+				float		v = x[nd->feature & CS_NODE_FEATURE_MASK];
+
+				idx[k] = nd->left + ((int32) (v >= nd->threshold) |
+									 ((int32) isnan(v) & (int32) (nd->feature >> 31)));
+			}
+		for (int k = 0; k < CS_TREE_GROUP; k++)
+			sum += nodes[idx[k]].leaf;
+	}
+	for (; t < m->num_trees; t++)
+	{
+		int32		i = m->roots[t];
+
+		for (int d = 0; d < m->depths[t]; d++)
+		{
+			const CsTreeNode *nd = &nodes[i];
+			float		v = x[nd->feature & CS_NODE_FEATURE_MASK];
+
+			i = nd->left + ((int32) (v >= nd->threshold) |
+							((int32) isnan(v) & (int32) (nd->feature >> 31)));
+		}
+		sum += nodes[i].leaf;
 	}
 	return sum;
 }
@@ -942,19 +1011,19 @@ ProbeRows(CsModel *m, int *nrows)
 
 	/* Thresholds per feature. */
 	for (int i = 0; i < m->num_nodes; i++)
-		if (m->nodes[i].left >= 0)
-			nsplits[m->nodes[i].feature]++;
+		if (m->nodes[i].left != i)
+			nsplits[m->nodes[i].feature & CS_NODE_FEATURE_MASK]++;
 	for (int f = 0; f < nf; f++)
 	{
 		splits[f] = palloc(sizeof(float) * Max(nsplits[f], 1));
 		nsplits[f] = 0;
 	}
 	for (int i = 0; i < m->num_nodes; i++)
-		if (m->nodes[i].left >= 0)
+		if (m->nodes[i].left != i)
 		{
-			int			f = m->nodes[i].feature;
+			int			f = m->nodes[i].feature & CS_NODE_FEATURE_MASK;
 
-			splits[f][nsplits[f]++] = m->nodes[i].value;
+			splits[f][nsplits[f]++] = m->nodes[i].threshold;
 		}
 
 	pg_prng_seed(&rng, UINT64CONST(0x5eed0fc0ffee));

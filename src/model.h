@@ -16,15 +16,22 @@
 
 #include "utils/array.h"
 
-/* One node of a compiled tree; a leaf has left < 0 and its value in value. */
+/*
+ * One node of a compiled tree.  Children are adjacent: a row goes to left
+ * when x < threshold, to left + 1 otherwise, and a missing (NaN) value goes
+ * right when CS_NODE_MISSING_RIGHT is set in feature.  A leaf has left equal
+ * to its own index and an infinite threshold, and its value in leaf.
+ */
 typedef struct CsTreeNode
 {
-	float		value;			/* split threshold, or leaf value */
-	int32		left;			/* index into CsModel.nodes, or -1 for a leaf */
-	int32		right;
-	int32		feature;		/* split feature (0-based) */
-	bool		default_left;	/* where a missing (NaN) value goes */
+	float		threshold;
+	int32		left;
+	uint32		feature;		/* split feature (0-based) | missing-right flag */
+	float		leaf;
 } CsTreeNode;
+
+#define CS_NODE_MISSING_RIGHT	0x80000000u
+#define CS_NODE_FEATURE_MASK	0x7fffffffu
 
 /* How the summed margin turns into a prediction. */
 typedef enum CsModelLink
@@ -51,6 +58,7 @@ typedef struct CsModel
 	CsModelLink link;
 	int			num_trees;
 	int32	   *roots;			/* index of each tree's root in nodes */
+	int32	   *depths;			/* depth of each tree (0: a single leaf) */
 	int			num_nodes;
 	CsTreeNode *nodes;
 

@@ -705,7 +705,9 @@ cs_train_model(PG_FUNCTION_ARGS)
 			CsXgbCheck(XGBoosterUpdateOneIter(bst, iter, dtrain), "train");
 			CsXgbCheck(XGBoosterEvalOneIter(bst, iter, &dmats[1], evnames, 1, &eval), "evaluate");
 			score = ParseEval(eval);
-			if (iter == 0 || (maximize ? score > best_score : score < best_score))
+			/* Without early stopping every round is kept. */
+			if (iter == 0 || p.early_stopping_rounds == 0 ||
+				(maximize ? score > best_score : score < best_score))
 			{
 				best_score = score;
 				best_iter = iter;
