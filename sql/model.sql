@@ -175,6 +175,21 @@ SELECT round(cs.predict('m', features)::numeric, 6) AS in_xact FROM probe WHERE 
 ROLLBACK;
 SELECT abs(cs.predict('m', features) - 0.82431978) < 1e-6 AS after_rollback FROM probe WHERE id = 1;
 
+-- In parallel workers (temp tables are never scanned in parallel: copy).
+CREATE TABLE model_probe AS SELECT * FROM probe;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET force_parallel_mode = regress;
+SELECT count(*) AS rows, bool_and(abs(cs.predict('tiny', features) - expected) < 1e-6) AS parallel_ok,
+       bool_and((SELECT count(*) FROM cs.explain('tiny', features, 2)) = 2) AS explain_ok
+  FROM model_probe;
+RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+DROP TABLE model_probe;
+
 ------------------------------------------------------------------------------
 -- Explanations
 ------------------------------------------------------------------------------
