@@ -134,6 +134,12 @@ SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,
 SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,NULL}');
 SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'tiny'), '{{a,b,c},{d,e,f}}');
 SELECT cs.load_model('bad', 'nonsense', pg_read_binary_file(:'tiny'), '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom', NULL, '{a,b,c,d,e,f}');
+SELECT cs.load_model('bad', 'custom',
+    convert_to(regexp_replace(convert_from(pg_read_binary_file(:'tiny'), 'UTF8'), '"feature_names":\[[^]]*\]', '"feature_names":[]'), 'UTF8'));
+-- Without feature names, the model's own.
+SELECT cs.load_model('own_names', 'custom', pg_read_binary_file(:'tiny')) > 0 AS own_names;
+SELECT feature_names FROM cs.models WHERE name = 'own_names';
 SELECT count(*) AS bad_models FROM cs.models WHERE name = 'bad';
 
 -- Bad feature vectors.

@@ -1439,7 +1439,7 @@ CsModelLookup(const char *name)
 	return m;
 }
 
-/* The champion model of a kind, or NULL when the kind has none. */
+/* The champion model of a kind, or NULL when the kind has none (custom: the newest champion). */
 CsModel *
 CsModelChampion(const char *kind)
 {
@@ -1649,11 +1649,22 @@ TextArrayToStrings(ArrayType *arr, int *n)
 Datum
 cs_load_model(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bytea	   *model = PG_GETARG_BYTEA_PP(2);
-	int			n;
-	char	  **names = TextArrayToStrings(PG_GETARG_ARRAYTYPE_P(3), &n);
+	char	   *name;
+	char	   *kind;
+	bytea	   *model;
+	int			n = 0;
+	char	  **names = NULL;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("name, kind and model must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	model = PG_GETARG_BYTEA_PP(2);
+	/* Without feature names, the model's own names are used. */
+	if (!PG_ARGISNULL(3))
+		names = TextArrayToStrings(PG_GETARG_ARRAYTYPE_P(3), &n);
 
 	PG_RETURN_INT32(CsModelRegister(name, kind, VARDATA_ANY(model), VARSIZE_ANY_EXHDR(model),
 									names, n, NULL, NULL));

@@ -343,6 +343,8 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 					 errmsg("training row %llu has %d features, the first row has %d",
 							(unsigned long long) r + 1, len, td->nf)));
 		memcpy(x + r * len, ARR_DATA_PTR(arr), sizeof(float) * len);
+		if ((Pointer) arr != DatumGetPointer(fd))
+			pfree(arr);
 		for (int j = 0; j < len; j++)
 			if (isinf(x[r * len + j]))
 				ereport(ERROR,

@@ -4,12 +4,12 @@
 -- Registry
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.load_model(name text, kind text, model bytea, feature_names text[])
+CREATE FUNCTION cs.load_model(name text, kind text, model bytea, feature_names text[] DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'cs_load_model'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cs.load_model(text, text, bytea, text[]) IS
-    'Registers XGBoost model bytes (JSON or UBJ) as the next version of name, status candidate, after checking them (objective, feature count, feature names against cs.feature_catalog for scoring kinds, agreement of the native evaluator with libxgboost); returns the new cs.models id.';
+    'Registers XGBoost model bytes (JSON or UBJ) as the next version of name, status candidate, after checking them (objective, feature count, feature names against cs.feature_catalog for scoring kinds, agreement of the native evaluator with libxgboost); feature_names default to the names stored in the model. Returns the new cs.models id.';
 
 CREATE FUNCTION cs.load_model_file(name text, kind text, filename text, feature_names text[] DEFAULT NULL)
 RETURNS int
