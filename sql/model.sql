@@ -269,6 +269,11 @@ SELECT cs.train_model('trained_auc', 'custom',
 SELECT metrics->>'eval_metric' AS eval_metric, (metrics->>'auc')::float8 > 0.95 AS auc_ok
   FROM cs.models WHERE name = 'trained_auc';
 
+-- A scoring kind takes its feature names from cs.feature_catalog.
+SELECT cs.train_model('churn_trained', 'churn',
+    'SELECT features || features[1:2] AS features, label FROM train_rows', '{"num_round": 5}') > 0 AS churn_trained;
+SELECT kind, feature_names, status FROM cs.models WHERE name = 'churn_trained';
+
 -- Training errors.
 SELECT cs.train_model('t', 'custom', 'SELEC features', '{}');
 SELECT cs.train_model('t', 'custom', 'SELECT features FROM train_rows', '{}');
@@ -292,3 +297,34 @@ SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows', '
 SELECT cs.train_model('t', 'churn', 'SELECT features, label FROM train_rows', '{}');
 SELECT cs.train_model('t', 'custom', 'DELETE FROM train_rows RETURNING features, label', '{}');
 SELECT count(*) AS untrained FROM cs.models WHERE name = 't';
+
+------------------------------------------------------------------------------
+-- SQLSTATEs of the main errors (terse output above shows only messages).
+------------------------------------------------------------------------------
+
+CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || SQLERRM;
+END;
+$$;
+SELECT pg_temp.sqlstate_of(q) AS error FROM (VALUES
+    ($q$SELECT cs.load_model('bad', 'custom', '\x00010203'::bytea, '{a}')$q$),
+    ($q$SELECT cs.load_model('bad', 'custom', '\x7b4c7fffffffffffffff', '{a}')$q$),
+    ($q$SELECT cs.load_model('bad', 'custom', convert_to('{"learner": 1}', 'UTF8'), '{a}')$q$),
+    ($q$SELECT cs.load_model('bad', 'custom', pg_read_binary_file('$q$ || :'poisson' || $q$'), '{a,b,c,d,e,f}')$q$),
+    ($q$SELECT cs.load_model('bad', 'custom', pg_read_binary_file('$q$ || :'categorical' || $q$'), '{a,b,c,d,e,f}')$q$),
+    ($q$SELECT cs.load_model('bad', 'custom', pg_read_binary_file('$q$ || :'tiny' || $q$'), '{a,b,c}')$q$),
+    ($q$SELECT cs.load_model_file('x', 'custom', '../x.json')$q$),
+    ($q$SELECT cs.deploy_model('nobody', 1)$q$),
+    ($q$SELECT cs.predict('nobody', '{1,2,3,4,5,6}')$q$),
+    ($q$SELECT cs.predict('tiny', '{1,2,3}')$q$),
+    ($q$SELECT cs.predict('tiny', '{{1,2,3},{4,5,6}}')$q$),
+    ($q$SELECT cs.predict('tiny', '{1,2,3,4,5,Infinity}')$q$),
+    ($q$SELECT cs.predict('tiny', '{1,2,3,4,5,NULL}')$q$),
+    ($q$SELECT cs.train_model('t', 'custom', 'SELECT features FROM train_rows')$q$),
+    ($q$SELECT cs.train_model('t', 'custom', 'SELECT features, label FROM train_rows WHERE false')$q$),
+    ($q$SELECT cs.train_model('t', 'custom', 'SELECT features, true AS label FROM train_rows')$q$)
+) AS t(q);
