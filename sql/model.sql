@@ -125,6 +125,61 @@ SELECT cs.load_model('bad', 'custom',
 SELECT cs.load_model('bad', 'custom',
     convert_to(replace(convert_from(pg_read_binary_file(:'tiny'), 'UTF8'), '"left_children":[1,', '"left_children":[0,'), 'UTF8'),
     '{a,b,c,d,e,f}');
+-- Mutated tree fields never crash (libxgboost trusts parents, children...):
+-- each mutated model is either refused or agrees with libxgboost.  The
+-- mutation edits the JSON text in place: element e of array field in tree t.
+CREATE FUNCTION pg_temp.mutate(txt text, t int, field text, e int, val text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    pos int := 0;
+    off int;
+    stop int;
+BEGIN
+    FOR k IN 0..t LOOP
+        off := strpos(substr(txt, pos + 1), '"' || field || '":[');
+        IF off = 0 THEN RETURN txt; END IF;
+        pos := pos + off;
+    END LOOP;
+    pos := pos + length(field) + 3;            -- first character of element 0
+    FOR k IN 1..e LOOP
+        off := strpos(substr(txt, pos), ',');
+        stop := strpos(substr(txt, pos), ']');
+        IF off = 0 OR off > stop THEN RETURN txt; END IF;
+        pos := pos + off;
+    END LOOP;
+    stop := pos;
+    WHILE substr(txt, stop, 1) NOT IN (',', ']') LOOP stop := stop + 1; END LOOP;
+    RETURN substr(txt, 1, pos - 1) || val || substr(txt, stop);
+END;
+$$;
+CREATE TEMP TABLE tiny_json AS SELECT convert_from(pg_read_binary_file(:'tiny'), 'UTF8') AS j;
+DO $$
+DECLARE
+    fields text[] := '{left_children,right_children,parents,split_indices,default_left,split_type,split_conditions,base_weights,sum_hessian,categories_nodes}';
+    vals text[] := ARRAY['-1', '0', '1', '2', '6', '14', '15', '2147483647', '-2147483648', '1000000',
+                         '1.5E0', '-2.5E-1', '"x"', 'null', '[]', 'true'];
+    base text := (SELECT j FROM tiny_json);
+    loaded int := 0;
+    refused int := 0;
+BEGIN
+    PERFORM setseed(0.17);
+    FOR i IN 1..400 LOOP
+        BEGIN
+            PERFORM cs.load_model('fuzz', 'custom',
+                convert_to(pg_temp.mutate(base, (random() * 14)::int,
+                                          fields[1 + (random() * (array_length(fields, 1) - 1))::int],
+                                          (random() * 14)::int,
+                                          vals[1 + (random() * (array_length(vals, 1) - 1))::int]), 'UTF8'),
+                '{a,b,c,d,e,f}');
+            loaded := loaded + 1;
+        EXCEPTION WHEN data_corrupted OR feature_not_supported OR data_exception THEN
+            refused := refused + 1;
+        END;
+    END LOOP;
+    RAISE WARNING 'mutated models: % loaded (and agree with libxgboost), % refused', loaded, refused;
+END;
+$$;
+DELETE FROM cs.models WHERE name = 'fuzz';
 SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'poisson'), '{a,b,c,d,e,f}');
 SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'linear'), '{a,b,c,d,e,f}');
 SELECT cs.load_model('bad', 'custom', pg_read_binary_file(:'multiclass'), '{a,b,c,d,e,f}');

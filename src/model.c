@@ -615,6 +615,7 @@ typedef struct RawNode
 	int32		left;
 	int32		right;
 	int32		feature;
+	int32		parent;
 	bool		default_left;
 } RawNode;
 
@@ -625,8 +626,11 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 	json_t	   *param = JsonObjectMember(tree, "tree_param", "trees[].tree_param");
 	int64		n = JsonIntMember(param, "num_nodes", "trees[].tree_param.num_nodes", PG_INT64_MIN);
 	int64		leafvec = JsonIntMember(param, "size_leaf_vector", "trees[].tree_param.size_leaf_vector", 0);
+	static const char *const catfields[] = {"categories", "categories_nodes",
+	"categories_segments", "categories_sizes"};
 	json_t	   *lefts,
 			   *rights,
+			   *parents,
 			   *splits,
 			   *conds,
 			   *dleft,
@@ -653,6 +657,28 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 	splits = JsonArrayMember(tree, "split_indices", "trees[].split_indices", n);
 	conds = JsonArrayMember(tree, "split_conditions", "trees[].split_conditions", n);
 	dleft = JsonArrayMember(tree, "default_left", "trees[].default_left", n);
+	parents = JsonArrayMember(tree, "parents", "trees[].parents", n);
+	/* libxgboost reads these too, and trusts what it reads: check them here. */
+	(void) JsonArrayMember(tree, "base_weights", "trees[].base_weights", n);
+	(void) JsonArrayMember(tree, "loss_changes", "trees[].loss_changes", n);
+	(void) JsonArrayMember(tree, "sum_hessian", "trees[].sum_hessian", n);
+	if (JsonIntMember(tree, "id", "trees[].id", t) != t)
+		ModelJsonError("trees[].id", "the tree's position");
+	if (JsonIntMember(param, "num_feature", "trees[].tree_param.num_feature", m->num_features) != m->num_features)
+		ModelJsonError("trees[].tree_param.num_feature", "the model's feature count");
+	if (JsonIntMember(param, "num_deleted", "trees[].tree_param.num_deleted", 0) < 0)
+		ModelJsonError("trees[].tree_param.num_deleted", "a count");
+	for (int c = 0; c < lengthof(catfields); c++)
+	{
+		json_t	   *a = json_object_get(tree, catfields[c]);
+
+		if (a != NULL && (!json_is_array(a) || json_array_size(a) > 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("categorical splits are not supported"),
+					 errdetail("Tree %d has a non-empty %s.", t, catfields[c]),
+					 errhint("Train with numeric features only (enable_categorical off).")));
+	}
 	stype = json_object_get(tree, "split_type");
 	cats = json_object_get(tree, "categories_nodes");
 	if (json_is_array(cats) && json_array_size(cats) > 0)
@@ -718,6 +744,28 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 			nd->feature = (int32) f;
 		}
 	}
+
+	/*
+	 * Parents: the root has 2147483647 (XGBoost's invalid node id), every
+	 * other node its real parent; libxgboost walks them without checks.
+	 */
+	for (int64 i = 0; i < n; i++)
+	{
+		double		par = JsonNumberAt(parents, i, "trees[].parents");
+
+		if (i == 0 ? par != 2147483647 : (par != floor(par) || par < 0 || par >= n))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model JSON is not a valid XGBoost model"),
+					 errdetail("Tree %d node %lld has an invalid parent.", t, (long long) i)));
+		raw[i].parent = (int32) par;
+	}
+	for (int64 i = 0; i < n; i++)
+		if (raw[i].left >= 0 && (raw[raw[i].left].parent != i || raw[raw[i].right].parent != i))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model JSON is not a valid XGBoost model"),
+					 errdetail("Tree %d node %lld is not the parent its children name.", t, (long long) i)));
 
 	while (m->num_nodes + n > *capacity)
 	{
@@ -906,6 +954,10 @@ CompileModelJson(CsModel *m, json_t *root)
 	tinfo = json_object_get(gbmodel, "tree_info");
 	if (json_array_size(trees) > 1000000)
 		ModelJsonError("learner.gradient_booster.model.trees", "an array of at most 1000000 trees");
+	if (JsonIntMember(JsonObjectMember(gbmodel, "gbtree_model_param", "learner.gradient_booster.model.gbtree_model_param"),
+					  "num_trees", "learner.gradient_booster.model.gbtree_model_param.num_trees", PG_INT64_MIN) !=
+		(int64) json_array_size(trees))
+		ModelJsonError("learner.gradient_booster.model.gbtree_model_param.num_trees", "the number of trees");
 	if (tinfo != NULL)
 	{
 		if (!json_is_array(tinfo) || json_array_size(tinfo) != json_array_size(trees))
