@@ -3,7 +3,7 @@ EXTENSION   = cscopilot
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.control)
 
 MODULE_big  = cscopilot
-OBJS        = src/cscopilot.o src/features.o
+OBJS        = src/cscopilot.o src/features.o src/model.o src/explain.o src/train.o
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
@@ -40,7 +40,17 @@ $(DATA_built): $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@
 	@for f in $(SQL_PARTS); do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
 
-.PHONY: deps test demo bench demo-stop
+# PGXS tracks no header dependencies: spell out the shared ones.
+src/model.o src/explain.o src/train.o: src/model.h
+
+# Shipped models, loadable with cs.load_model_file().
+MODELS      = $(wildcard models/*.json)
+install: install-models
+install-models:
+	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
+	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
+
+.PHONY: deps test demo bench demo-stop install-models
 deps:
 	@bash contrib/install-deps.sh
 

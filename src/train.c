@@ -1,0 +1,772 @@
+/*
+ * train.c
+ *		cs.train_model: trains an XGBoost model on the rows of a query through
+ *		libxgboost's C API and registers it like cs.load_model.
+ *
+ * The query's rows are split deterministically into training and validation
+ * sets by a hash of group_key (so a whole customer is either in or out) or,
+ * without group_key, of the row number.  Boosting runs one round at a time
+ * with early stopping on the validation metric, the model is cut back to its
+ * best round, and validation AUC, log loss and Brier score are computed in C
+ * with the same native evaluator that cs.predict uses.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+/* fmgrprotos.h declares a json_object() that clashes with jansson's. */
+#define json_object pg_json_object
+#include "utils/builtins.h"
+#undef json_object
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include <jansson.h>
+#include <xgboost/c_api.h>
+
+#include "model.h"
+
+/* The server's json_object() shadows jansson's: make objects with json_pack. */
+#define CsJsonNewObject() json_pack("{}")
+
+PG_FUNCTION_INFO_V1(cs_train_model);
+
+#define MAX_XGB_PARAMS 32
+
+/* Settings read from the params argument. */
+typedef struct TrainParams
+{
+	int			num_round;
+	int			early_stopping_rounds;
+	double		validation_fraction;
+	char	   *objective;
+	char	   *eval_metric;
+	int			nparams;
+	char	   *keys[MAX_XGB_PARAMS];	/* passed to XGBoosterSetParam */
+	char	   *values[MAX_XGB_PARAMS];
+	char	  **feature_names;
+	int			num_feature_names;
+} TrainParams;
+
+/* The rows of the training query, split in two. */
+typedef struct TrainData
+{
+	int			nf;
+	int			ntrain;
+	int			nvalid;
+	float	   *xtrain;
+	float	   *ytrain;
+	float	   *xvalid;
+	float	   *yvalid;
+	double		positive_rate;
+} TrainData;
+
+/* XGBoost parameters that params may set, passed through as strings. */
+static const char *const PassThrough[] = {
+	"max_depth", "eta", "learning_rate", "seed", "nthread", "subsample", "colsample_bytree",
+	"colsample_bylevel", "colsample_bynode", "min_child_weight", "lambda", "reg_lambda",
+	"alpha", "reg_alpha", "gamma", "max_bin", "tree_method", "scale_pos_weight",
+	"base_score", "max_delta_step", "grow_policy", "max_leaves",
+};
+
+/* Raises the error for a bad params value. */
+static void pg_attribute_noreturn()
+ParamError(const char *key, const char *expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid training parameter \"%s\"", key),
+			 errdetail("It must be %s.", expected)));
+}
+
+/* Adds or replaces an XGBoost parameter. */
+static void
+SetXgbParam(TrainParams *p, const char *key, const char *value)
+{
+	for (int i = 0; i < p->nparams; i++)
+		if (strcmp(p->keys[i], key) == 0)
+		{
+			p->values[i] = pstrdup(value);
+			return;
+		}
+	if (p->nparams >= MAX_XGB_PARAMS)
+		elog(ERROR, "too many training parameters");
+	p->keys[p->nparams] = pstrdup(key);
+	p->values[p->nparams] = pstrdup(value);
+	p->nparams++;
+}
+
+/* Reads the params jsonb into TrainParams; unknown keys are errors. */
+static void
+ParseParams(TrainParams *p, const char *params_text)
+{
+	json_t	   *volatile root = NULL;
+	json_error_t jerr;
+
+	memset(p, 0, sizeof(*p));
+	p->num_round = 100;
+	p->early_stopping_rounds = 20;
+	p->validation_fraction = 0.2;
+	p->objective = "binary:logistic";
+	SetXgbParam(p, "nthread", "1");
+	SetXgbParam(p, "tree_method", "hist");
+	SetXgbParam(p, "seed", "0");
+
+	root = json_loads(params_text, 0, &jerr);
+	if (!json_is_object(root))
+	{
+		if (root)
+			json_decref(root);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params must be a JSON object")));
+	}
+	PG_TRY();
+	{
+		const char *key;
+		json_t	   *v;
+
+		json_object_foreach(root, key, v)
+		{
+			bool		known = false;
+
+			if (strcmp(key, "num_round") == 0 || strcmp(key, "n_estimators") == 0)
+			{
+				if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100000)
+					ParamError(key, "an integer between 1 and 100000");
+				p->num_round = (int) json_integer_value(v);
+				continue;
+			}
+			if (strcmp(key, "early_stopping_rounds") == 0)
+			{
+				if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 100000)
+					ParamError(key, "an integer between 0 (off) and 100000");
+				p->early_stopping_rounds = (int) json_integer_value(v);
+				continue;
+			}
+			if (strcmp(key, "validation_fraction") == 0)
+			{
+				if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) < 1))
+					ParamError(key, "a number between 0 and 1, exclusive");
+				p->validation_fraction = json_number_value(v);
+				continue;
+			}
+			if (strcmp(key, "objective") == 0)
+			{
+				const char *s = json_string_value(v);
+
+				if (s == NULL || (strcmp(s, "binary:logistic") != 0 && strcmp(s, "reg:logistic") != 0 &&
+								  strcmp(s, "binary:logitraw") != 0 && strcmp(s, "reg:squarederror") != 0))
+					ParamError(key, "one of binary:logistic, binary:logitraw, reg:logistic and reg:squarederror");
+				p->objective = pstrdup(s);
+				continue;
+			}
+			if (strcmp(key, "eval_metric") == 0)
+			{
+				const char *s = json_string_value(v);
+
+				if (s == NULL || s[0] == '\0')
+					ParamError(key, "a metric name such as logloss, auc or rmse");
+				p->eval_metric = pstrdup(s);
+				continue;
+			}
+			if (strcmp(key, "feature_names") == 0)
+			{
+				if (!json_is_array(v) || json_array_size(v) == 0)
+					ParamError(key, "a non-empty array of strings");
+				p->num_feature_names = json_array_size(v);
+				p->feature_names = palloc(sizeof(char *) * p->num_feature_names);
+				for (int i = 0; i < p->num_feature_names; i++)
+				{
+					const char *s = json_string_value(json_array_get(v, i));
+
+					if (s == NULL)
+						ParamError(key, "a non-empty array of strings");
+					p->feature_names[i] = pstrdup(s);
+				}
+				continue;
+			}
+			for (int i = 0; i < lengthof(PassThrough); i++)
+				if (strcmp(key, PassThrough[i]) == 0)
+					known = true;
+			if (!known)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown training parameter \"%s\"", key),
+						 errhint("Use num_round, early_stopping_rounds, validation_fraction, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight or base_score.")));
+			if (json_is_integer(v))
+				SetXgbParam(p, key, psprintf("%lld", (long long) json_integer_value(v)));
+			else if (json_is_real(v))
+				SetXgbParam(p, key, psprintf("%.17g", json_real_value(v)));
+			else if (json_is_string(v))
+				SetXgbParam(p, key, json_string_value(v));
+			else
+				ParamError(key, "a number or a string");
+		}
+	}
+	PG_FINALLY();
+	{
+		json_decref(root);
+	}
+	PG_END_TRY();
+
+	if (p->eval_metric == NULL)
+		p->eval_metric = strcmp(p->objective, "reg:squarederror") == 0 ? "rmse" : "logloss";
+	SetXgbParam(p, "objective", p->objective);
+	SetXgbParam(p, "eval_metric", p->eval_metric);
+}
+
+/* Converts a label datum of a supported type to double. */
+static double
+LabelValue(Datum d, Oid type)
+{
+	switch (type)
+	{
+		case BOOLOID:
+			return DatumGetBool(d) ? 1.0 : 0.0;
+		case INT2OID:
+			return DatumGetInt16(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case INT8OID:
+			return (double) DatumGetInt64(d);
+		case FLOAT4OID:
+			return DatumGetFloat4(d);
+		case FLOAT8OID:
+			return DatumGetFloat8(d);
+		case NUMERICOID:
+			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+		default:
+			elog(ERROR, "unexpected label type %u", type);
+	}
+	return 0;
+}
+
+/* Runs the training query and splits its rows; allocations go to mcxt. */
+static void
+ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext mcxt, bool binary)
+{
+	int			fcol,
+				lcol,
+				gcol;
+	Oid			ltype;
+	TupleDesc	desc;
+	uint64		n;
+	uint64		threshold;
+	bool	   *is_valid;
+	float	   *x;
+	float	   *y;
+	int			positives = 0;
+	double		first_label = 0;
+	bool		varied = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(query, true, 0) != SPI_OK_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training query must be a SELECT that returns rows")));
+	desc = SPI_tuptable->tupdesc;
+	fcol = SPI_fnumber(desc, "features");
+	lcol = SPI_fnumber(desc, "label");
+	gcol = SPI_fnumber(desc, "group_key");
+	if (fcol <= 0 || lcol <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("training query must return columns \"features\" and \"label\""),
+				 errhint("For example: SELECT features, churned AS label, customer_id AS group_key FROM ...")));
+	if (SPI_gettypeid(desc, fcol) != FLOAT4ARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"features\" of the training query must be float4[], not %s",
+						format_type_be(SPI_gettypeid(desc, fcol)))));
+	ltype = SPI_gettypeid(desc, lcol);
+	if (ltype != BOOLOID && ltype != INT2OID && ltype != INT4OID && ltype != INT8OID &&
+		ltype != FLOAT4OID && ltype != FLOAT8OID && ltype != NUMERICOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"label\" of the training query must be boolean or numeric, not %s",
+						format_type_be(ltype))));
+	n = SPI_processed;
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("training query returned no rows")));
+	if (n > INT_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training query returned too many rows")));
+
+	threshold = (uint64) (p->validation_fraction * (double) PG_UINT32_MAX);
+	is_valid = MemoryContextAlloc(mcxt, sizeof(bool) * n);
+	td->nf = -1;
+	x = NULL;
+	y = MemoryContextAllocHuge(mcxt, sizeof(float) * n);
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		bool		isnull;
+		Datum		fd = SPI_getbinval(tup, desc, fcol, &isnull);
+		ArrayType  *arr;
+		int			len;
+		double		label;
+		uint32		h;
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("features of training row %llu is NULL", (unsigned long long) r + 1)));
+		arr = DatumGetArrayTypeP(fd);
+		if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("features of training row %llu must be a one-dimensional array without NULL",
+							(unsigned long long) r + 1),
+					 errhint("Use 'NaN' for a missing value.")));
+		len = ARR_DIMS(arr)[0];
+		if (td->nf < 0)
+		{
+			td->nf = len;
+			x = MemoryContextAllocHuge(mcxt, sizeof(float) * n * len);
+		}
+		else if (len != td->nf)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("training row %llu has %d features, the first row has %d",
+							(unsigned long long) r + 1, len, td->nf)));
+		memcpy(x + r * len, ARR_DATA_PTR(arr), sizeof(float) * len);
+		if ((Pointer) arr != DatumGetPointer(fd))
+			pfree(arr);
+		for (int j = 0; j < len; j++)
+			if (isinf(x[r * len + j]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature %d of training row %llu is infinite", j + 1, (unsigned long long) r + 1)));
+
+		fd = SPI_getbinval(tup, desc, lcol, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("label of training row %llu is NULL", (unsigned long long) r + 1)));
+		label = LabelValue(fd, ltype);
+		if (!isfinite(label))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("label of training row %llu is not finite", (unsigned long long) r + 1)));
+		if (binary && (label < 0 || label > 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("label of training row %llu is %g, outside [0, 1]", (unsigned long long) r + 1, label),
+					 errhint("Objective %s needs labels between 0 and 1.", p->objective)));
+		y[r] = (float) label;
+		if (r == 0)
+			first_label = label;
+		else if (label != first_label)
+			varied = true;
+		if (label == 1)
+			positives++;
+
+		if (gcol > 0)
+		{
+			char	   *g = SPI_getvalue(tup, desc, gcol);
+
+			h = g ? hash_bytes((const unsigned char *) g, strlen(g)) : 0;
+		}
+		else
+			h = hash_bytes_uint32((uint32) r);
+		is_valid[r] = (uint64) h < threshold;
+	}
+	if (td->nf < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training rows have no features")));
+	if (!varied)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("all %llu training labels are %g", (unsigned long long) n, first_label),
+				 errdetail("A model needs both classes (or varied values) to learn from.")));
+	td->positive_rate = (double) positives / (double) n;
+
+	/* Split into two contiguous matrices. */
+	td->ntrain = td->nvalid = 0;
+	for (uint64 r = 0; r < n; r++)
+		is_valid[r] ? td->nvalid++ : td->ntrain++;
+	if (td->ntrain == 0 || td->nvalid == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the split left %d training and %d validation rows", td->ntrain, td->nvalid),
+				 errhint("Use more rows, more distinct group_key values, or another validation_fraction.")));
+	td->xtrain = MemoryContextAllocHuge(mcxt, sizeof(float) * td->ntrain * td->nf);
+	td->xvalid = MemoryContextAllocHuge(mcxt, sizeof(float) * td->nvalid * td->nf);
+	td->ytrain = MemoryContextAllocHuge(mcxt, sizeof(float) * td->ntrain);
+	td->yvalid = MemoryContextAllocHuge(mcxt, sizeof(float) * td->nvalid);
+	{
+		int			t = 0,
+					v = 0;
+
+		for (uint64 r = 0; r < n; r++)
+		{
+			if (is_valid[r])
+			{
+				memcpy(td->xvalid + (size_t) v * td->nf, x + r * td->nf, sizeof(float) * td->nf);
+				td->yvalid[v++] = y[r];
+			}
+			else
+			{
+				memcpy(td->xtrain + (size_t) t * td->nf, x + r * td->nf, sizeof(float) * td->nf);
+				td->ytrain[t++] = y[r];
+			}
+		}
+	}
+	pfree(x);
+	pfree(y);
+	pfree(is_valid);
+	SPI_finish();
+}
+
+/* Feature names for a scoring kind: cs.feature_catalog in position order. */
+static char **
+CatalogFeatureNames(int *n)
+{
+	char	  **names;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT name FROM cs.feature_catalog ORDER BY position", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cs.feature_catalog");
+	*n = (int) SPI_processed;
+	names = SPI_palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		char	   *s = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		names[i] = SPI_palloc(strlen(s) + 1);
+		strcpy(names[i], s);
+	}
+	SPI_finish();
+	return names;
+}
+
+/* Whether a bigger value of this XGBoost metric is better. */
+static bool
+MetricMaximize(const char *metric)
+{
+	return strncmp(metric, "auc", 3) == 0 || strncmp(metric, "map", 3) == 0 ||
+		strncmp(metric, "ndcg", 4) == 0 || strncmp(metric, "pre", 3) == 0;
+}
+
+/* Reads the value of the last metric from an XGBoosterEvalOneIter line. */
+static double
+ParseEval(const char *line)
+{
+	const char *colon = strrchr(line, ':');
+
+	if (colon == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not read the evaluation \"%s\"", line)));
+	return strtod(colon + 1, NULL);
+}
+
+/* Compares (score, label) pairs by score. */
+static int
+ScoreCmp(const void *a, const void *b)
+{
+	double		sa = ((const double *) a)[0];
+	double		sb = ((const double *) b)[0];
+
+	return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/* ROC AUC by the rank sum, ties sharing their average rank; NaN with one class. */
+static double
+ComputeAuc(const double *scores, const float *labels, int n)
+{
+	double	   *pairs = palloc(sizeof(double) * 2 * n);
+	double		pos = 0,
+				rank_sum = 0;
+	int			i = 0;
+
+	for (int k = 0; k < n; k++)
+	{
+		pairs[2 * k] = scores[k];
+		pairs[2 * k + 1] = labels[k];
+		pos += labels[k] == 1;
+	}
+	qsort(pairs, n, sizeof(double) * 2, ScoreCmp);
+	while (i < n)
+	{
+		int			j = i;
+		double		avg;
+
+		while (j + 1 < n && pairs[2 * (j + 1)] == pairs[2 * i])
+			j++;
+		avg = (i + j) / 2.0 + 1;
+		for (int k = i; k <= j; k++)
+			if (pairs[2 * k + 1] == 1)
+				rank_sum += avg;
+		i = j + 1;
+	}
+	pfree(pairs);
+	if (pos == 0 || pos == n)
+		return NAN;
+	return (rank_sum - pos * (pos + 1) / 2) / (pos * (n - pos));
+}
+
+/* A JSON number, or null when not finite. */
+static json_t *
+JsonNum(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Builds the metrics object of a trained model as JSON text. */
+static char *
+BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double best_score,
+			 const char *params_text, char **imp_names, float *imp_scores, int n_imp)
+{
+	double	   *scores = palloc(sizeof(double) * td->nvalid);
+	double		logloss = 0,
+				brier = 0,
+				sq = 0;
+	bool		binary = strcmp(p->objective, "reg:squarederror") != 0;
+	bool		labels01 = true;
+	json_t	   *volatile root = NULL;
+	char	   *volatile text = NULL;
+	char	   *result;
+
+	for (int i = 0; i < td->nvalid; i++)
+	{
+		double		s = CsModelPredict(m, td->xvalid + (size_t) i * td->nf, td->nf);
+		double		y = td->yvalid[i];
+
+		if (strcmp(p->objective, "binary:logitraw") == 0)
+			s = 1.0 / (1.0 + exp(-s));
+		scores[i] = s;
+		if (binary)
+		{
+			double		pc = Min(Max(s, 1e-15), 1 - 1e-15);
+
+			logloss -= y * log(pc) + (1 - y) * log(1 - pc);
+			brier += (s - y) * (s - y);
+		}
+		sq += (s - y) * (s - y);
+		if (y != 0 && y != 1)
+			labels01 = false;
+	}
+
+	PG_TRY();
+	{
+		json_t	   *imp = CsJsonNewObject();
+		json_error_t jerr;
+
+		root = CsJsonNewObject();
+		if (binary)
+		{
+			json_object_set_new(root, "auc", JsonNum(labels01 ? ComputeAuc(scores, td->yvalid, td->nvalid) : NAN));
+			json_object_set_new(root, "logloss", JsonNum(logloss / td->nvalid));
+			json_object_set_new(root, "brier", JsonNum(brier / td->nvalid));
+		}
+		json_object_set_new(root, "rmse", JsonNum(sqrt(sq / td->nvalid)));
+		json_object_set_new(root, "best_iteration", json_integer(best_iter));
+		json_object_set_new(root, "num_trees", json_integer(m->num_trees));
+		json_object_set_new(root, "eval_metric", json_string(p->eval_metric));
+		json_object_set_new(root, "best_score", JsonNum(best_score));
+		json_object_set_new(root, "rows_train", json_integer(td->ntrain));
+		json_object_set_new(root, "rows_valid", json_integer(td->nvalid));
+		json_object_set_new(root, "positive_rate", JsonNum(td->positive_rate));
+		for (int i = 0; i < n_imp; i++)
+			json_object_set_new(imp, imp_names[i], JsonNum(imp_scores[i]));
+		json_object_set_new(root, "feature_importance_gain", imp);
+		json_object_set_new(root, "params", json_loads(params_text, 0, &jerr));
+		text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(9));
+		if (text == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		result = pstrdup(text);
+	}
+	PG_FINALLY();
+	{
+		if (root)
+			json_decref(root);
+		if (text)
+			free(text);
+	}
+	PG_END_TRY();
+	pfree(scores);
+	return result;
+}
+
+/* cs.train_model(name, kind, training_query, params): trains and registers a model. */
+Datum
+cs_train_model(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *kind = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *params_text = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(3)));
+	TrainParams p;
+	TrainData	td;
+	char	  **names;
+	int			nnames;
+	bool		binary;
+	DMatrixHandle volatile dtrain = NULL;
+	DMatrixHandle volatile dvalid = NULL;
+	BoosterHandle volatile bst = NULL;
+	BoosterHandle volatile best = NULL;
+	char	   *volatile model_json = NULL;
+	volatile size_t model_len = 0;
+	volatile int best_iter = 0;
+	volatile double best_score = NAN;
+	char	  **volatile imp_names = NULL;
+	float	   *volatile imp_scores = NULL;
+	volatile int n_imp = 0;
+	CsModel    *m;
+	char	   *volatile metrics = NULL;
+	int32		id;
+
+	ParseParams(&p, params_text);
+	binary = strcmp(p.objective, "reg:squarederror") != 0;
+	if (strcmp(kind, "churn") != 0 && strcmp(kind, "downgrade") != 0 && strcmp(kind, "payment") != 0 &&
+		strcmp(kind, "upsell") != 0 && strcmp(kind, "custom") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model kind \"%s\"", kind),
+				 errhint("Use churn, downgrade, payment, upsell or custom.")));
+
+	ReadTrainingData(query, &p, &td, CurrentMemoryContext, binary);
+
+	/* Feature names: params, else the catalog for scoring kinds, else f1..fN. */
+	if (p.feature_names)
+	{
+		names = p.feature_names;
+		nnames = p.num_feature_names;
+	}
+	else if (strcmp(kind, "custom") != 0)
+		names = CatalogFeatureNames(&nnames);
+	else
+	{
+		nnames = td.nf;
+		names = palloc(sizeof(char *) * nnames);
+		for (int i = 0; i < nnames; i++)
+			names[i] = psprintf("f%d", i + 1);
+	}
+	if (nnames != td.nf)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training rows have %d features but there are %d feature names", td.nf, nnames),
+				 errhint("For kind %s the names come from %s.", kind,
+						 p.feature_names ? "params.feature_names" : "cs.feature_catalog")));
+
+	PG_TRY();
+	{
+		DMatrixHandle dmats[2];
+		const char *evnames[1] = {"valid"};
+		bool		maximize = MetricMaximize(p.eval_metric);
+		bst_ulong	len;
+		const char *buf;
+		bst_ulong	nfeat_out = 0,
+					dim = 0;
+		const char **feat_out = NULL;
+		const bst_ulong *shape = NULL;
+		const float *scores_out = NULL;
+
+		CsXgbCheck(XGDMatrixCreateFromMat(td.xtrain, td.ntrain, td.nf, NAN, (DMatrixHandle *) &dtrain),
+				   "create the training matrix");
+		CsXgbCheck(XGDMatrixSetFloatInfo(dtrain, "label", td.ytrain, td.ntrain), "set labels");
+		CsXgbCheck(XGDMatrixSetStrFeatureInfo(dtrain, "feature_name", (const char **) names, nnames),
+				   "set feature names");
+		CsXgbCheck(XGDMatrixCreateFromMat(td.xvalid, td.nvalid, td.nf, NAN, (DMatrixHandle *) &dvalid),
+				   "create the validation matrix");
+		CsXgbCheck(XGDMatrixSetFloatInfo(dvalid, "label", td.yvalid, td.nvalid), "set labels");
+		CsXgbCheck(XGDMatrixSetStrFeatureInfo(dvalid, "feature_name", (const char **) names, nnames),
+				   "set feature names");
+		dmats[0] = dtrain;
+		dmats[1] = dvalid;
+		CsXgbCheck(XGBoosterCreate(dmats, 2, (BoosterHandle *) &bst), "create a booster");
+		for (int i = 0; i < p.nparams; i++)
+			if (XGBoosterSetParam(bst, p.keys[i], p.values[i]) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("libxgboost rejected training parameter \"%s\" = \"%s\"", p.keys[i], p.values[i]),
+						 errdetail("%s", XGBGetLastError())));
+
+		for (int iter = 0; iter < p.num_round; iter++)
+		{
+			const char *eval;
+			double		score;
+
+			CHECK_FOR_INTERRUPTS();
+			CsXgbCheck(XGBoosterUpdateOneIter(bst, iter, dtrain), "train");
+			CsXgbCheck(XGBoosterEvalOneIter(bst, iter, &dmats[1], evnames, 1, &eval), "evaluate");
+			score = ParseEval(eval);
+			/* Without early stopping every round is kept. */
+			if (iter == 0 || p.early_stopping_rounds == 0 ||
+				(maximize ? score > best_score : score < best_score))
+			{
+				best_score = score;
+				best_iter = iter;
+			}
+			else if (p.early_stopping_rounds > 0 && iter - best_iter >= p.early_stopping_rounds)
+				break;
+		}
+
+		/* Keep the trees up to the best round. */
+		CsXgbCheck(XGBoosterSlice(bst, 0, best_iter + 1, 1, (BoosterHandle *) &best), "cut the model");
+		/* The booster does not take names from the matrix: give them for the saved model. */
+		CsXgbCheck(XGBoosterSetStrFeatureInfo(best, "feature_name", (const char **) names, nnames),
+				   "set feature names");
+		CsXgbCheck(XGBoosterSaveModelToBuffer(best, "{\"format\": \"json\"}", &len, &buf), "save the model");
+		model_json = palloc(len + 1);
+		memcpy(model_json, buf, len);
+		model_json[len] = '\0';
+		model_len = len;
+
+		CsXgbCheck(XGBoosterFeatureScore(best, "{\"importance_type\": \"gain\", \"feature_map\": \"\"}",
+										 &nfeat_out, &feat_out, &dim, &shape, &scores_out),
+				   "compute feature importance");
+		n_imp = (int) nfeat_out;
+		imp_names = palloc(sizeof(char *) * Max(n_imp, 1));
+		imp_scores = palloc(sizeof(float) * Max(n_imp, 1));
+		for (int i = 0; i < n_imp; i++)
+		{
+			imp_names[i] = pstrdup(feat_out[i]);
+			imp_scores[i] = scores_out[i];
+		}
+	}
+	PG_FINALLY();
+	{
+		if (best)
+			XGBoosterFree(best);
+		if (bst)
+			XGBoosterFree(bst);
+		if (dtrain)
+			XGDMatrixFree(dtrain);
+		if (dvalid)
+			XGDMatrixFree(dvalid);
+	}
+	PG_END_TRY();
+
+	/* Metrics with the evaluator cs.predict will use. */
+	m = CsModelBuild(model_json, model_len, CurrentMemoryContext);
+	PG_TRY();
+	{
+		metrics = BuildMetrics(m, &td, &p, best_iter, best_score, params_text,
+							   imp_names, imp_scores, n_imp);
+	}
+	PG_FINALLY();
+	{
+		CsModelFree(m);
+	}
+	PG_END_TRY();
+
+	id = CsModelRegister(name, kind, model_json, model_len, names, nnames, metrics, query);
+	PG_RETURN_INT32(id);
+}
