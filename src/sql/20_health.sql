@@ -334,7 +334,7 @@ COMMENT ON FUNCTION cs.health_score(uuid) IS
 ------------------------------------------------------------------------------
 
 -- Recomputes and stores features and health for the given customers (all when
--- ids is NULL).  Later stages (risk, opportunities, alerts) hook in here.
+-- ids is NULL): features, health, then risk from the deployed champions.
 CREATE FUNCTION cs._refresh_customers(ids uuid[])
 RETURNS bigint
 LANGUAGE plpgsql
@@ -354,6 +354,8 @@ BEGIN
     SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
            h.payment_score, h.calculated_at, h.version, h.band, h.drivers
       FROM cs.compute_health(ids) h;
+
+    PERFORM cs._score_risk(ids);
     RETURN n;
 END;
 $$;
@@ -465,7 +467,9 @@ SELECT c.id AS customer_id,
        h.drivers -> 'top' -> 0 ->> 'measure' AS top_driver,
        r.risk_score AS churn_risk,
        r.confidence_score AS churn_risk_confidence,
-       r.risk_factors -> 0 ->> 'feature' AS top_risk_factor,
+       (SELECT x ->> 'feature' FROM jsonb_array_elements(r.risk_factors) x
+         WHERE (x ->> 'contribution')::float8 > 0
+         ORDER BY (x ->> 'contribution')::float8 DESC LIMIT 1) AS top_risk_factor,
        h.calculated_at
   FROM cs.customers c
   LEFT JOIN LATERAL (SELECT * FROM cs.customer_health_scores s WHERE s.customer_id = c.id
@@ -494,7 +498,7 @@ COMMENT ON COLUMN cs.account_health_overview.sparkline IS 'Overall health at the
 COMMENT ON COLUMN cs.account_health_overview.top_driver IS 'The measure that pulls the health score down most.';
 COMMENT ON COLUMN cs.account_health_overview.churn_risk IS 'Latest churn risk 0-1 (NULL until a churn model scores the customer).';
 COMMENT ON COLUMN cs.account_health_overview.churn_risk_confidence IS 'Confidence 0-1 of the latest churn risk.';
-COMMENT ON COLUMN cs.account_health_overview.top_risk_factor IS 'Feature contributing most to the churn risk.';
+COMMENT ON COLUMN cs.account_health_overview.top_risk_factor IS 'Feature raising the churn risk most (largest positive SHAP contribution).';
 COMMENT ON COLUMN cs.account_health_overview.calculated_at IS 'When the latest health score was computed.';
 
 CREATE VIEW cs.health_trends WITH (security_invoker = true) AS

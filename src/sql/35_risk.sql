@@ -1,0 +1,132 @@
+-- Risk: churn (and downgrade, payment) risk from the champion model of each
+-- kind, with exact SHAP explanations; point-in-time training sets.
+
+-- Confidence of a prediction in [0,1]: the share of the model's inputs that are
+-- present (missing inputs make the prediction lean on defaults) times how far
+-- the probability is from the undecided 0.5, mapped to [0.5, 1]:
+--   confidence = present_share * (0.5 + |p - 0.5|)
+-- A complete vector predicting 0.95 gets 0.95; half-missing at 0.5 gets 0.25.
+CREATE FUNCTION cs.risk_confidence(features float4[], probability float8)
+RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (SELECT count(*) FILTER (WHERE v <> 'NaN')::float8 / nullif(count(*), 0)
+          FROM unnest(features) v) * (0.5 + abs(probability - 0.5));
+COMMENT ON FUNCTION cs.risk_confidence(float4[], float8) IS
+    'Confidence 0-1 of a risk prediction: share of present (non-NaN) inputs times (0.5 + distance of the probability from 0.5).';
+
+-- The champion model name of a risk kind, or NULL when none is deployed.
+CREATE FUNCTION cs.champion(kind text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN (SELECT m.name FROM cs.models m WHERE m.kind = champion.kind AND m.status = 'champion'
+         ORDER BY m.created_at DESC LIMIT 1);
+COMMENT ON FUNCTION cs.champion(text) IS 'Name of the champion model of a kind (churn, downgrade, payment, upsell), or NULL.';
+
+-- The champion of a kind, or a clear error when there is none.
+CREATE FUNCTION cs._require_champion(kind text)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    m text := cs.champion(kind);
+BEGIN
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'no % model is deployed', kind
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Train one with cs.train_model or load one with cs.load_model, then cs.deploy_model(name, version).';
+    END IF;
+    RETURN m;
+END;
+$$;
+
+-- Churn probability of a customer now, from its current signals.
+CREATE FUNCTION cs.churn_risk(customer_id uuid)
+RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN cs.predict(cs._require_champion('churn'), cs.features(customer_id, now()));
+COMMENT ON FUNCTION cs.churn_risk(uuid) IS
+    'Churn probability 0-1 of a customer from its signals now, by the champion churn model.';
+
+-- The factors behind a customer's churn risk: exact SHAP contributions (log-odds).
+CREATE FUNCTION cs.explain_risk(customer_id uuid, top_k int DEFAULT 5)
+RETURNS TABLE (feature text, value float4, contribution float8)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+BEGIN ATOMIC
+    SELECT e.feature, e.value, e.contribution
+      FROM cs.explain(cs._require_champion('churn'), cs.features(explain_risk.customer_id, now()), explain_risk.top_k) e;
+END;
+COMMENT ON FUNCTION cs.explain_risk(uuid, int) IS
+    'Top contributions (SHAP, in log-odds; positive raises the risk) to a customer''s churn risk now: feature, its value, contribution. With every feature, contributions plus the bias sum to the model margin.';
+
+-- Scores the stored feature vectors of the given customers (all when NULL)
+-- with the champion of every risk kind that has one, appending to
+-- cs.risk_assessments.  Returns the number of assessments written.
+CREATE FUNCTION cs._score_risk(ids uuid[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    m     record;
+    n     bigint := 0;
+    added bigint;
+BEGIN
+    FOR m IN SELECT x.name, x.version, x.kind FROM cs.models x
+              WHERE x.status = 'champion' AND x.kind IN ('churn', 'downgrade', 'payment')
+              ORDER BY x.kind
+    LOOP
+        INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factors, confidence_score,
+                                         model_version, created_at)
+        SELECT f.customer_id, m.kind, round(e.p::numeric, 2), e.j -> 'factors',
+               round(cs.risk_confidence(f.features, e.p)::numeric, 2), m.name || ':v' || m.version, f.as_of
+          FROM cs.customer_features f
+         CROSS JOIN LATERAL (SELECT cs.explain_json(m.name, f.features, 5) AS j) x
+         CROSS JOIN LATERAL (SELECT (x.j ->> 'prediction')::float8 AS p, x.j) e
+         WHERE ids IS NULL OR f.customer_id = ANY (ids);
+        GET DIAGNOSTICS added = ROW_COUNT;
+        n := n + added;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+
+-- Labelled point-in-time training rows: for each observation date, every
+-- customer that was a customer then and had not churned yet, its features as
+-- of that date, and label 1 when it churned within the horizon after it.
+-- Customers are the group key, so a split by group holds out whole customers.
+CREATE FUNCTION cs.build_training_set(observation_dates date[], horizon interval DEFAULT '90 days')
+RETURNS TABLE (customer_id uuid, as_of timestamptz, features float4[], label int, group_key text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    d date;
+BEGIN
+    IF observation_dates IS NULL OR cardinality(observation_dates) = 0 THEN
+        RAISE EXCEPTION 'observation_dates must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF horizon IS NULL OR horizon <= '0' THEN
+        RAISE EXCEPTION 'horizon must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH d IN ARRAY observation_dates LOOP
+        IF d IS NULL THEN
+            RAISE EXCEPTION 'observation dates must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        RETURN QUERY
+        SELECT f.customer_id, d::timestamptz, f.features,
+               (c.churned_at IS NOT NULL AND c.churned_at <= d + horizon)::int,
+               f.customer_id::text
+          FROM cs.compute_features(
+                   ARRAY(SELECT c2.id FROM cs.customers c2
+                          WHERE (c2.churned_at IS NULL OR c2.churned_at > d)
+                            AND coalesce(c2.contract_start_date, c2.created_at::date) <= d), d::timestamptz) f
+          JOIN cs.customers c ON c.id = f.customer_id;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
+    'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
