@@ -26,6 +26,8 @@ keep=${KEEP_TMP:-0}
 cleanup() { [ "$keep" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
 
+rm -f "$top/regression.diffs"
+
 # 1. A private installation: the server's files plus this build.
 inst=$work/install
 mkdir -p "$inst$bindir" "$inst$sharedir" "$inst$pkglibdir"

@@ -71,14 +71,24 @@ cs_feature_vector(PG_FUNCTION_ARGS)
 										  TYPALIGN_INT));
 }
 
-/*
- * cs.interpolate(x, xs, ys): piecewise-linear map through the points (xs, ys),
- * constant beyond the first and last point; NULL for a missing (NaN) x.
- */
-Datum
-cs_interpolate(PG_FUNCTION_ARGS)
+/* Parsed threshold arrays of one cs.interpolate call site, reused while the input arrays repeat. */
+typedef struct InterpCache
 {
-	float8		x = PG_GETARG_FLOAT8(0);
+	int			n;
+	Size		xbytes;			/* sizes and copies of the raw arrays they were parsed from */
+	Size		ybytes;
+	char	   *xraw;
+	char	   *yraw;
+	float8	   *xs;
+	float8	   *ys;
+} InterpCache;
+
+/* Parses and validates (thresholds, scores) into the call site's cache. */
+static InterpCache *
+InterpPrepare(FunctionCallInfo fcinfo, ArrayType *xa, ArrayType *ya)
+{
+	InterpCache *c = (InterpCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 	Datum	   *xv,
 			   *yv;
 	bool	   *xn,
@@ -86,8 +96,13 @@ cs_interpolate(PG_FUNCTION_ARGS)
 	int			nx,
 				ny;
 
-	nx = Float8Elements(PG_GETARG_ARRAYTYPE_P(1), &xv, &xn, "thresholds");
-	ny = Float8Elements(PG_GETARG_ARRAYTYPE_P(2), &yv, &yn, "scores");
+	/* A profile scores many customers with the same arrays: compare bytes. */
+	if (c != NULL && c->xbytes == VARSIZE(xa) && c->ybytes == VARSIZE(ya) &&
+		memcmp(c->xraw, xa, c->xbytes) == 0 && memcmp(c->yraw, ya, c->ybytes) == 0)
+		return c;
+
+	nx = Float8Elements(xa, &xv, &xn, "thresholds");
+	ny = Float8Elements(ya, &yv, &yn, "scores");
 	if (nx != ny || nx == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -104,24 +119,55 @@ cs_interpolate(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("thresholds must be strictly increasing")));
 	}
+	if (c == NULL)
+		c = MemoryContextAllocZero(cxt, sizeof(InterpCache));
+	else
+	{
+		pfree(c->xraw);
+		pfree(c->yraw);
+		pfree(c->xs);
+		pfree(c->ys);
+	}
+	c->n = nx;
+	c->xbytes = VARSIZE(xa);
+	c->ybytes = VARSIZE(ya);
+	c->xraw = MemoryContextAlloc(cxt, c->xbytes);
+	c->yraw = MemoryContextAlloc(cxt, c->ybytes);
+	memcpy(c->xraw, xa, c->xbytes);
+	memcpy(c->yraw, ya, c->ybytes);
+	c->xs = MemoryContextAlloc(cxt, sizeof(float8) * nx);
+	c->ys = MemoryContextAlloc(cxt, sizeof(float8) * nx);
+	for (int i = 0; i < nx; i++)
+	{
+		c->xs[i] = DatumGetFloat8(xv[i]);
+		c->ys[i] = DatumGetFloat8(yv[i]);
+	}
+	fcinfo->flinfo->fn_extra = c;
+	return c;
+}
+
+/*
+ * cs.interpolate(x, xs, ys): piecewise-linear map through the points (xs, ys),
+ * constant beyond the first and last point; NULL for a missing (NaN) x.
+ */
+Datum
+cs_interpolate(PG_FUNCTION_ARGS)
+{
+	float8		x = PG_GETARG_FLOAT8(0);
+	InterpCache *c = InterpPrepare(fcinfo, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
+	int			n = c->n;
+
 	if (isnan(x))
 		PG_RETURN_NULL();
-	if (x <= DatumGetFloat8(xv[0]))
-		PG_RETURN_FLOAT8(DatumGetFloat8(yv[0]));
-	for (int i = 1; i < nx; i++)
+	if (x <= c->xs[0])
+		PG_RETURN_FLOAT8(c->ys[0]);
+	for (int i = 1; i < n; i++)
 	{
-		float8		x0 = DatumGetFloat8(xv[i - 1]),
-					x1 = DatumGetFloat8(xv[i]);
-
-		if (x <= x1)
-		{
-			float8		y0 = DatumGetFloat8(yv[i - 1]),
-						y1 = DatumGetFloat8(yv[i]);
-
-			PG_RETURN_FLOAT8(y0 + (y1 - y0) * (x - x0) / (x1 - x0));
-		}
+		if (x <= c->xs[i])
+			PG_RETURN_FLOAT8(c->ys[i - 1] + (c->ys[i] - c->ys[i - 1]) * (x - c->xs[i - 1]) /
+							 (c->xs[i] - c->xs[i - 1]));
 	}
-	PG_RETURN_FLOAT8(DatumGetFloat8(yv[nx - 1]));
+	PG_RETURN_FLOAT8(c->ys[n - 1]);
 }
 
 /*

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# make model: trains the shipped churn model (models/churn_default.json)
+# reproducibly on generated demo data, evaluates it on customers generated with
+# another seed (none of them seen in training), and writes models/metrics.json.
+#   MODEL_CUSTOMERS (10000), MODEL_DAYS (365), MODEL_SEED (42), HOLDOUT_SEED (4242)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+. contrib/cluster.sh
+customers=${MODEL_CUSTOMERS:-10000}
+days=${MODEL_DAYS:-365}
+seed=${MODEL_SEED:-42}
+holdout_seed=${HOLDOUT_SEED:-4242}
+end_date=${MODEL_END_DATE:-2026-06-30}
+port=${MODEL_PORT:-54349}
+dir=$(cluster_dir "$top/.model")
+params='{"max_depth": 4, "eta": 0.05, "num_round": 600, "early_stopping_rounds": 40, "min_child_weight": 5, "subsample": 0.8, "colsample_bytree": 0.8, "seed": 7}'
+horizon='90 days'
+# Observation dates: monthly, from 120 days after the start (enough history for
+# every feature window) to one horizon before the end (labels are complete).
+dates="SELECT array_agg(d::date ORDER BY d) FROM generate_series(date '$end_date' - $days + 120, date '$end_date' - 90, interval '30 days') d"
+
+step() { printf '\n== %s\n' "$*"; }
+trap 'cluster_stop "$dir"' EXIT
+step "installing and starting a throwaway cluster"
+install_extension
+cluster_start "$dir" "$port" cscopilot_model
+
+step "training data: $customers customers x $days days, seed $seed, ending $end_date"
+"${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
+"${PSQL[@]}" -c "SET client_min_messages = warning" -c "SELECT cs.generate_demo_data($customers, $days, $seed, '$end_date')"
+"${PSQL[@]}" -c "CREATE TABLE train AS SELECT * FROM cs.build_training_set(($dates), '$horizon')" \
+    -c "SELECT count(*) AS rows, round(avg(label), 4) AS positive_rate FROM train"
+
+step "training"
+"${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('churn_default', 'churn', 'SELECT features, label, group_key FROM train', '$params')"
+"${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = 'churn_default'" | base64 -d > models/churn_default.json
+
+step "held-out evaluation: customers generated with seed $holdout_seed"
+"${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP EXTENSION cscopilot CASCADE" -c "DROP TABLE train" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
+"${PSQL[@]}" -c "SET client_min_messages = warning" -c "SELECT cs.generate_demo_data($customers, $days, $holdout_seed, '$end_date')"
+cp models/churn_default.json "$dir/model.json"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/model.json"
+"${PSQL[@]}" -c "SELECT cs.load_model('churn_default', 'churn', pg_read_binary_file('$dir/model.json'))" >/dev/null
+"${PSQL[@]}" -c "CREATE TABLE holdout AS SELECT t.*, cs.predict('churn_default', t.features) AS p FROM cs.build_training_set(($dates), '$horizon') t"
+"${PSQL[@]}" -At -f contrib/model-metrics.sql > models/metrics.json
+cat models/metrics.json
+step "wrote models/churn_default.json and models/metrics.json"
