@@ -52,7 +52,7 @@
 /* Daily churn hazard: about 11% of customers churn over 180 days. */
 #define CHURN_HAZARD	0.000647
 /* Scales every user's daily activity: about 3 usage rows per customer-day. */
-#define ACTIVITY_SCALE	0.78
+#define ACTIVITY_SCALE	0.86
 
 #define NSEGMENTS		3
 #define NFEATURES		12
@@ -574,6 +574,7 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 				unit_price,
 				total,
 				core_share;
+	int			nproducts = 1;
 	static const double seg_churn[NSEGMENTS] = {1.2, 0.9, 0.5};
 	Rng			h;
 
@@ -630,14 +631,20 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 	core_share = 1.0;
 	for (int p = 1; p < NPRODUCTS; p++)
 		if (c->has_product[p])
+		{
 			core_share += PRODUCT_PRICE[p];
-	c->mrr0 = 0;
-	for (int p = 0; p < NPRODUCTS; p++)
+			nproducts++;
+		}
+	/* add-ons rounded to cents, core takes the rest so the lines add up exactly */
+	total = rint(total * 100.0) / 100.0;
+	c->prod_mrr[0] = total;
+	for (int p = 1; p < NPRODUCTS; p++)
 		if (c->has_product[p])
 		{
 			c->prod_mrr[p] = rint(total * PRODUCT_PRICE[p] / core_share * 100.0) / 100.0;
-			c->mrr0 += c->prod_mrr[p];
+			c->prod_mrr[0] -= c->prod_mrr[p];
 		}
+	c->mrr0 = total;
 	c->seats = c->seats0;
 	c->mrr = c->mrr0;
 
@@ -680,9 +687,10 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 		case ARCH_DECLINING_CHURN:
 			c->base = RngRange(&r, 0.45, 0.80);
 			c->churn_day = RngInt(&r, 1, a->days);
-			c->decline_len = RngInt(&r, 30, 120);
-			c->floor_health = RngRange(&r, 0.08, 0.25);
-			c->decline_shape = RngRange(&r, 0.7, 1.5);
+			/* most declines take one to three months, some up to four */
+			c->decline_len = RngUnif(&r) < 0.8 ? RngInt(&r, 35, 90) : RngInt(&r, 90, 120);
+			c->floor_health = RngRange(&r, 0.05, 0.20);
+			c->decline_shape = RngRange(&r, 0.6, 1.3);
 			break;
 		case ARCH_SUDDEN_CHURN:
 			c->base = RngRange(&r, 0.55, 0.85);
@@ -697,7 +705,7 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 	}
 
 	/* channels: each sees health with its own sensitivity and lag */
-	c->sens_usage = RngRange(&r, 0.45, 1.0);
+	c->sens_usage = RngRange(&r, 0.55, 1.0);
 	c->lag_usage = RngInt(&r, 0, 10);
 	c->sens_tickets = RngRange(&r, 0.0, 1.0);
 	c->lag_tickets = RngInt(&r, 0, 20);
@@ -758,7 +766,7 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 		if (RngUnif(&r) < 0.6)
 		{
 			c->expand_day = RngInt(&r, (int) (a->days * 0.3), Max((int) (a->days * 0.3), a->days - 3));
-			if (RngUnif(&r) < 0.5)
+			if (RngUnif(&r) < 0.5 && nproducts < 4)
 			{
 				/* cross-sell the most related missing product */
 				static const int order[] = {2, 1, 3, 4};
@@ -1334,7 +1342,9 @@ EmitUsageDays(const DemoArgs *a, const Customer *c, const DemoUser *users, int d
 			  ReturnSetInfo *rsinfo, const Datum *feature_datums, Datum session)
 {
 	/* how strongly each class reacts to poor health: occasional users drop out first */
-	static const double gamma[] = {1.0, 2.0, 1.2, 0.6};
+	static const double gamma[] = {1.0, 2.4, 1.6, 1.0};
+	/* small accounts use their few seats intensely, large ones carry shelfware */
+	static const double seg_activity[NSEGMENTS] = {3.0, 1.2, 0.55};
 	static const double depth[] = {2.5, 2.0, 1.2, 0.7};
 	static const double qmean[] = {2.0, 3.0, 8.0, 20.0};
 
@@ -1350,7 +1360,7 @@ EmitUsageDays(const DemoArgs *a, const Customer *c, const DemoUser *users, int d
 			break;
 		RngInit(&r, a->seed, c->idx, STREAM_USAGE, d);
 		eff = SignalAt(c, d, c->sens_usage, c->lag_usage);
-		dayf = DayFactor(a->start_date + d) * exp(0.2 * RngNormal(&r)) * c->activity * ACTIVITY_SCALE;
+		dayf = DayFactor(a->start_date + d) * exp(0.2 * RngNormal(&r)) * c->activity * seg_activity[c->segment] * ACTIVITY_SCALE;
 		for (int k = 0; k < 4; k++)
 			pw[k] = pow(eff, gamma[k]) * dayf;
 		nfeat = Min(NFEATURES, 2 + (int) rint(c->breadth * eff * (NFEATURES - 2)));

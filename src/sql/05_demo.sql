@@ -131,7 +131,7 @@ BEGIN
     total := total + n;
     FOREACH t IN ARRAY ARRAY['actions', 'alerts', 'opportunities', 'risk_assessments', 'customer_health_scores',
                              'customer_features', 'usage_events', 'support_tickets', 'invoices', 'engagements',
-                             'nps_responses', 'contacts', 'subscriptions', 'demo_ground_truth', 'dirty_customers']
+                             'nps_responses', 'contacts', 'subscriptions', 'demo_ground_truth']
     LOOP
         IF to_regclass(format('cs.%I', t)) IS NOT NULL THEN
             EXECUTE format('DELETE FROM cs.%I x USING _cs_demo_ids d WHERE x.customer_id = d.id', t);
@@ -142,7 +142,7 @@ BEGIN
     DELETE FROM cs.customers c USING _cs_demo_ids d WHERE c.id = d.id;
     GET DIAGNOSTICS n = ROW_COUNT;
     total := total + n;
-    -- rows the delete triggers queued for demo customers went with them (ON DELETE CASCADE)
+    -- their cs.dirty_customers rows, queued by the triggers, go with them (ON DELETE CASCADE)
     DROP TABLE _cs_demo_ids;
     RETURN total;
 END;
