@@ -1074,18 +1074,24 @@ EmitInvoices(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 		v[4] = DateADTGetDatum(issued + net);
 
 		plate = c->late_payer ? 0.55 : 0.03 + 0.40 * pow(1.0 - h, 2.5);
+		status = "paid";
 		if (RngUnif(&r) < 0.01 + 0.12 * (1.0 - h) * (1.0 - h))
 		{
-			status = "failed";
-			pay = -1;
-		}
-		else
-		{
-			status = "paid";
-			if (RngUnif(&r) < plate)
-				pay = issued + net + 1 + (int) (8.0 * exp(0.7 * RngNormal(&r)));
+			/* a failed charge: usually recovered late by a retry, else written off */
+			if (RngUnif(&r) < 0.5 + 0.4 * h)
+				pay = issued + net + RngInt(&r, 3, 25);
 			else
-				pay = issued + RngInt(&r, 0, net);
+			{
+				status = issued < a->end_date - 60 ? "uncollectible" : "failed";
+				pay = -1;
+			}
+		}
+		else if (RngUnif(&r) < plate)
+			pay = issued + net + 1 + (int) (8.0 * exp(0.7 * RngNormal(&r)));
+		else
+			pay = issued + RngInt(&r, 0, net);
+		if (pay >= 0)
+		{
 			if (gone_ever && pay > a->start_date + c->churn_day && RngUnif(&r) < 0.6)
 			{
 				status = "uncollectible";
@@ -1093,7 +1099,8 @@ EmitInvoices(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			}
 			else if (pay > a->end_date)
 			{
-				status = "open";
+				/* not paid yet: open, or failed when the retry is still pending */
+				status = pay > issued + net + 2 && RngUnif(&r) < 0.3 ? "failed" : "open";
 				pay = -1;
 			}
 		}
@@ -1112,6 +1119,10 @@ EmitTickets(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 {
 	Rng			r;
 	static const double seg_rate[NSEGMENTS] = {0.012, 0.03, 0.07};
+	/* cumulative chance of low, normal, high (then urgent) by mood */
+	static const double prio_cdf[4][3] = {
+		{0.45, 0.90, 0.98}, {0.20, 0.75, 0.95}, {0.05, 0.50, 0.85}, {0.02, 0.25, 0.70}
+	};
 	TimestampTz now_ts = DayTs(a, a->days + 1, 0);
 	int			seq = 0;
 
@@ -1145,8 +1156,7 @@ EmitTickets(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			double		ttc_h;
 			int			t;
 
-			prio = u < 0.03 + 0.12 * (1.0 - eff) ? 3 : u < 0.15 + 0.27 * (1.0 - eff) ? 2 :
-				u < 0.15 + 0.27 * (1.0 - eff) + 0.25 * eff ? 0 : 1;
+			prio = u < prio_cdf[mood][0] ? 0 : u < prio_cdf[mood][1] ? 1 : u < prio_cdf[mood][2] ? 2 : 3;
 			ttc_h = ttc_base[prio] * (1.0 + 2.0 * (1.0 - eff)) * exp(0.8 * RngNormal(&r));
 			closed = opened + (TimestampTz) (ttc_h * 3600.0) * USECS_PER_SEC;
 
