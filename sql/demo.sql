@@ -73,6 +73,21 @@ SELECT cs.generate_demo_data(200, 90, 8, '2026-06-30') > 0 AS generated;
 CREATE TEMP TABLE run3 AS SELECT * FROM pg_temp.demo_digest();
 SELECT cs.drop_demo_data() > 0 AS dropped;
 
+-- usage generated in day ranges (one INSERT per month) is the same as in one go
+SELECT NOT EXISTS (
+           (SELECT * FROM cs._demo_usage(50, 60, 3, '2026-06-30')
+            EXCEPT ALL
+            (SELECT * FROM cs._demo_usage(50, 60, 3, '2026-06-30', NULL, '2026-05-15')
+             UNION ALL
+             SELECT * FROM cs._demo_usage(50, 60, 3, '2026-06-30', '2026-05-16', NULL)))
+           UNION ALL
+           (SELECT * FROM cs._demo_usage(50, 60, 3, '2026-06-30', NULL, '2026-05-15')
+            UNION ALL
+            SELECT * FROM cs._demo_usage(50, 60, 3, '2026-06-30', '2026-05-16', NULL)
+            EXCEPT ALL
+            SELECT * FROM cs._demo_usage(50, 60, 3, '2026-06-30'))) AS ranges_add_up,
+       (SELECT count(*) > 0 FROM cs._demo_usage(50, 60, 3, '2026-06-30')) AS has_rows;
+
 SELECT r1.tbl, r1.nrows > 0 AS has_rows, r1.digest = r2.digest AS same_seed_same_data,
        r1.digest <> r3.digest AS other_seed_other_data
   FROM run1 r1 JOIN run2 r2 USING (tbl) JOIN run3 r3 USING (tbl)

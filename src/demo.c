@@ -1408,24 +1408,35 @@ CompareByUuid(const void *x, const void *y, void *arg)
 	return memcmp(ids[*(const int *) x].data, ids[*(const int *) y].data, UUID_LEN);
 }
 
-/* Writes all usage rows, month by month and in uuid order within a month. */
+/* Last day index of the calendar month that contains day index d (at most days). */
+static int
+MonthEnd(const DemoArgs *a, int d)
+{
+	int			y,
+				m,
+				dd,
+				y2,
+				m2;
+
+	j2date(a->start_date + d + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+	while (d < a->days)
+	{
+		j2date(a->start_date + d + 1 + POSTGRES_EPOCH_JDATE, &y2, &m2, &dd);
+		if (y2 != y || m2 != m)
+			break;
+		d++;
+	}
+	return d;
+}
+
+/* Writes the usage rows of days [dfrom, dto], month by month and in uuid order within a month. */
 static void
-EmitUsage(const DemoArgs *a, ReturnSetInfo *rsinfo, MemoryContext percust)
+EmitUsage(const DemoArgs *a, ReturnSetInfo *rsinfo, MemoryContext percust, int dfrom, int dto)
 {
 	pg_uuid_t  *ids = palloc(sizeof(pg_uuid_t) * a->customers);
 	int		   *order = palloc(sizeof(int) * a->customers);
 	Datum		feature_datums[NFEATURES];
 	Datum		session = CStringGetTextDatum("session");
-	int			d0 = 0;
-	int64		units,
-				done = 0,
-				next_report;
-	int			nmonths = 0,
-				y,
-				m,
-				dd,
-				ly = 0,
-				lm = 0;
 
 	for (int f = 0; f < NFEATURES; f++)
 		feature_datums[f] = CStringGetTextDatum(FEATURES[f]);
@@ -1435,52 +1446,23 @@ EmitUsage(const DemoArgs *a, ReturnSetInfo *rsinfo, MemoryContext percust)
 		order[i] = i;
 	}
 	qsort_arg(order, a->customers, sizeof(int), CompareByUuid, ids);
-	for (int d = 0; d <= a->days; d++)
-	{
-		j2date(a->start_date + d + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
-		if (d == 0 || y != ly || m != lm)
-			nmonths++;
-		ly = y;
-		lm = m;
-	}
-	units = (int64) nmonths * a->customers;
-	next_report = units / 10;
 
-	while (d0 <= a->days)
+	for (int d0 = dfrom; d0 <= dto;)
 	{
-		int			d1 = d0;
+		int			d1 = Min(MonthEnd(a, d0), dto);
 
-		/* the month of d0: days [d0, d1] */
-		j2date(a->start_date + d0 + POSTGRES_EPOCH_JDATE, &ly, &lm, &dd);
-		while (d1 < a->days)
-		{
-			j2date(a->start_date + d1 + 1 + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
-			if (y != ly || m != lm)
-				break;
-			d1++;
-		}
 		for (int i = 0; i < a->customers; i++)
 		{
 			MemoryContext old;
 			Customer	c;
-			DemoUser   *users;
 
 			CHECK_FOR_INTERRUPTS();
 			MemoryContextReset(percust);
 			old = MemoryContextSwitchTo(percust);
 			BuildCustomer(a, order[i], &c);
 			if (!IsGone(&c, d0))
-			{
-				users = BuildUsers(a, &c);
-				EmitUsageDays(a, &c, users, d0, d1, rsinfo, feature_datums, session);
-			}
+				EmitUsageDays(a, &c, BuildUsers(a, &c), d0, d1, rsinfo, feature_datums, session);
 			MemoryContextSwitchTo(old);
-			if (++done >= next_report && next_report > 0 && done < units)
-			{
-				ereport(NOTICE,
-						(errmsg("usage events: %d%% done", (int) (100 * done / units))));
-				next_report += units / 10;
-			}
 		}
 		d0 = d1 + 1;
 	}
@@ -1505,7 +1487,13 @@ DemoRows(FunctionCallInfo fcinfo, DemoKind kind)
 
 	percust = AllocSetContextCreate(CurrentMemoryContext, "cscopilot demo customer", ALLOCSET_DEFAULT_SIZES);
 	if (kind == KIND_USAGE)
-		EmitUsage(&a, rsinfo, percust);
+	{
+		/* optional day range: one month per call keeps each INSERT and its tuplestore small */
+		int			dfrom = PG_ARGISNULL(4) ? 0 : Max(0, PG_GETARG_DATEADT(4) - a.start_date);
+		int			dto = PG_ARGISNULL(5) ? a.days : Min(a.days, PG_GETARG_DATEADT(5) - a.start_date);
+
+		EmitUsage(&a, rsinfo, percust, dfrom, dto);
+	}
 	else
 	{
 		for (int i = 0; i < a.customers; i++)
@@ -1589,10 +1577,12 @@ static const struct
 	{"engagements", "INSERT INTO cs.engagements (customer_id, kind, occurred_at, notes) "
 	 "SELECT * FROM cs._demo_engagements($1, $2, $3, $4)"},
 	{"nps responses", "INSERT INTO cs.nps_responses (customer_id, score, comment, responded_at) "
-	 "SELECT * FROM cs._demo_nps($1, $2, $3, $4)"},
-	{"usage events", "INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) "
-	 "SELECT * FROM cs._demo_usage($1, $2, $3, $4)"}
+	 "SELECT * FROM cs._demo_nps($1, $2, $3, $4)"}
 };
+
+/* Usage events go in one statement per month, the bulk of the work. */
+#define DEMO_USAGE_SQL "INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) " \
+	"SELECT * FROM cs._demo_usage($1, $2, $3, $4, $5, $6)"
 
 PG_FUNCTION_INFO_V1(cs_generate_demo_data);
 
@@ -1640,6 +1630,36 @@ cs_generate_demo_data(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 		ereport(NOTICE, (errmsg("%s: " UINT64_FORMAT " rows", DEMO_PHASES[i].label, SPI_processed)));
 		total += SPI_processed;
+	}
+
+	for (int d0 = 0; d0 <= a.days;)
+	{
+		int			d1 = MonthEnd(&a, d0);
+		Oid			utypes[6] = {INT4OID, INT4OID, INT4OID, DATEOID, DATEOID, DATEOID};
+		Datum		uargs[6] = {args[0], args[1], args[2], args[3],
+		DateADTGetDatum(a.start_date + d0), DateADTGetDatum(a.start_date + d1)};
+
+		ret = SPI_execute_with_args(DEMO_USAGE_SQL, 6, utypes, uargs, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		total += SPI_processed;
+		ereport(NOTICE,
+				(errmsg("usage events up to %s: " UINT64_FORMAT " rows, %d%% of days done",
+						DatumGetCString(DirectFunctionCall1(date_out, DateADTGetDatum(a.start_date + d1))),
+						SPI_processed, (int) (100L * (d1 + 1) / (a.days + 1)))));
+		d0 = d1 + 1;
+	}
+
+	/* fresh statistics, so the first queries on the demo data plan well (owners only) */
+	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_class WHERE oid = 'cs.usage_events'::pg_catalog.regclass "
+					  "AND pg_catalog.pg_has_role(relowner, 'USAGE')", true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		ereport(NOTICE, (errmsg("analyzing")));
+		ret = SPI_execute("ANALYZE cs.customers, cs.demo_ground_truth, cs.subscriptions, cs.contacts, cs.invoices, "
+						  "cs.support_tickets, cs.engagements, cs.nps_responses, cs.usage_events", false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	}
 	SPI_finish();
 	PG_RETURN_INT64(total);

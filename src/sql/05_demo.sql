@@ -90,13 +90,14 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_nps(int, int, int, date) IS
     'Demo rows for cs.nps_responses, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_usage(customers int, days int, seed int, end_date date)
+CREATE FUNCTION cs._demo_usage(customers int, days int, seed int, end_date date,
+                               from_date date DEFAULT NULL, to_date date DEFAULT NULL)
 RETURNS TABLE (customer_id uuid, user_id text, event text, feature text, quantity float8,
                occurred_at timestamptz)
 AS 'MODULE_PATHNAME', 'cs_demo_usage'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION cs._demo_usage(int, int, int, date) IS
-    'Demo rows for cs.usage_events (one per active user-day), month by month and in customer uuid order; internal.';
+COMMENT ON FUNCTION cs._demo_usage(int, int, int, date, date, date) IS
+    'Demo rows for cs.usage_events (one per active user-day) of the days between from_date and to_date (NULL: the whole window), month by month and in customer uuid order; internal.';
 
 ------------------------------------------------------------------------------
 -- Entry points
