@@ -742,7 +742,8 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 		c->contract_end = a->end_date + RngInt(&r, 0, 364);
 		c->contract_start = c->contract_end - 364;
 	}
-	c->first_start = c->contract_start - 365 * RngInt(&r, 0, 4);
+	/* newer customers churn more: churners have shorter tenure on average */
+	c->first_start = c->contract_start - 365 * RngInt(&r, 0, c->churn_day >= 0 ? 2 : 5);
 	while (c->first_start > a->start_date - PRE_DAYS)
 		c->first_start -= 365;
 	for (int p = 0; p < NPRODUCTS; p++)
