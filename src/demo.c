@@ -20,10 +20,12 @@
  * Speed.  One materialized set-returning function per table
  * (cs._demo_customers() ... cs._demo_usage()) rebuilds each customer's hidden
  * state from the seed (cheap) and writes its rows to a tuplestore;
- * cs.generate_demo_data() inserts each with one INSERT ... SELECT.  Usage rows
- * come month by month and, within a month, in uuid order, so each monthly
- * partition and its (customer_id, occurred_at) index are filled almost
- * sequentially.  Per-customer memory lives in a context reset per customer.
+ * cs.generate_demo_data() inserts each with one INSERT ... SELECT, and usage
+ * (the bulk) with one per month, which keeps tuplestores and the load
+ * trigger's transition table to a month and makes progress reports honest.
+ * Within a month usage rows come in uuid order, so each monthly partition and
+ * its (customer_id, occurred_at) index are filled almost sequentially.
+ * Per-customer memory lives in a context reset per customer.
  */
 #include "postgres.h"
 
@@ -323,6 +325,7 @@ RngInit(Rng *r, int seed, int64 idx, Stream stream, int64 sub)
 		r->s[i] = SplitMix64(&x);
 }
 
+/* Rotates x left by k bits. */
 static inline uint64
 Rotl(uint64 x, int k)
 {
@@ -406,6 +409,7 @@ RngPoisson(Rng *r, double lambda)
 	return Max(0, (int) rint(lambda + sqrt(lambda) * RngNormal(r)));
 }
 
+/* Limits x to [lo, hi]. */
 static inline double
 Clamp(double x, double lo, double hi)
 {
@@ -1542,6 +1546,7 @@ DemoRows(FunctionCallInfo fcinfo, DemoKind kind)
 	return (Datum) 0;
 }
 
+/* One SQL-callable generator per table, all sharing DemoRows(). */
 #define DEMO_SRF(fname, kind) \
 	PG_FUNCTION_INFO_V1(fname); \
 	Datum fname(PG_FUNCTION_ARGS) { return DemoRows(fcinfo, kind); }
