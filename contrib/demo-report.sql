@@ -20,15 +20,15 @@ CREATE UNIQUE INDEX ON report_usage (customer_id);
 ANALYZE report_usage;
 
 \echo
-\echo '== Portfolio by segment (as of' :as_of ')'
+\echo '== Portfolio by segment, as of' :as_of
 SELECT CASE WHEN grouping(segment) = 1 THEN 'total' ELSE coalesce(segment, 'unknown') END AS segment,
        count(*) FILTER (WHERE churned_at IS NULL) AS accounts,
-       to_char(sum(mrr) FILTER (WHERE churned_at IS NULL), 'FM999G999G990') AS mrr,
+       to_char(sum(mrr) FILTER (WHERE churned_at IS NULL), '999G999G990') AS mrr,
        round(100.0 * sum(mrr) FILTER (WHERE churned_at IS NULL)
              / nullif((SELECT sum(mrr) FROM cs.customers WHERE churned_at IS NULL), 0), 1) AS mrr_pct,
        round(avg(seats_licensed) FILTER (WHERE churned_at IS NULL)) AS avg_seats,
        count(*) FILTER (WHERE churned_at > date :'as_of' - 90) AS churned_90d,
-       to_char(sum(mrr) FILTER (WHERE churned_at > date :'as_of' - 90), 'FM999G999G990') AS churned_mrr_90d,
+       to_char(sum(mrr) FILTER (WHERE churned_at > date :'as_of' - 90), '999G999G990') AS churned_mrr_90d,
        count(*) FILTER (WHERE churned_at IS NULL AND contract_end_date <= date :'as_of' + 90) AS renewing_90d
   FROM cs.customers
  GROUP BY ROLLUP (segment)
@@ -37,7 +37,7 @@ SELECT CASE WHEN grouping(segment) = 1 THEN 'total' ELSE coalesce(segment, 'unkn
 \echo
 \echo '== The 15 largest accounts renewing within 90 days'
 SELECT c.name, c.external_id, c.segment, c.csm,
-       to_char(c.mrr, 'FM999G999G990') AS mrr,
+       to_char(c.mrr, '999G999G990') AS mrr,
        c.contract_end_date AS renews, c.contract_end_date - date :'as_of' AS days_left,
        c.seats_licensed AS seats, coalesce(u.users_30d, 0) AS users_30d,
        coalesce(u.events_30d, 0) AS events_30d,
@@ -56,7 +56,7 @@ SELECT c.name, c.external_id, c.segment, c.csm,
 
 \echo
 \echo '== Biggest usage drops (active accounts, last 30 days vs the 30 before, at least 50 events before)'
-SELECT c.name, c.external_id, c.segment, c.csm, to_char(c.mrr, 'FM999G999G990') AS mrr,
+SELECT c.name, c.external_id, c.segment, c.csm, to_char(c.mrr, '999G999G990') AS mrr,
        u.events_prev_30d, u.events_30d,
        round(100.0 * (u.events_30d - u.events_prev_30d) / u.events_prev_30d) AS usage_trend_pct,
        c.contract_end_date AS renews
@@ -80,7 +80,7 @@ SELECT c.name, c.csm, t.external_id, t.priority, t.status,
 \echo '== Overdue and failed invoices by account'
 SELECT c.name, c.external_id, c.csm,
        count(*) AS invoices,
-       to_char(sum(i.amount), 'FM999G999G990D00') AS amount_due,
+       to_char(sum(i.amount), '999G999G990D00') AS amount_due,
        greatest(max(date :'as_of' - i.due_date), 0) AS max_days_overdue,
        string_agg(DISTINCT i.status, ', ') AS statuses
   FROM cs.invoices i JOIN cs.customers c ON c.id = i.customer_id
@@ -93,7 +93,7 @@ SELECT c.name, c.external_id, c.csm,
 \echo
 \echo '== More active users than licensed seats (upsell conversations, by MRR of the extra seats)'
 SELECT c.name, c.external_id, c.segment, c.csm, c.seats_licensed AS seats, u.users_30d,
-       u.users_30d - c.seats_licensed AS over_by, to_char(c.mrr, 'FM999G999G990') AS mrr
+       u.users_30d - c.seats_licensed AS over_by, to_char(c.mrr, '999G999G990') AS mrr
   FROM report_usage u JOIN cs.customers c ON c.id = u.customer_id
  WHERE c.churned_at IS NULL AND u.users_30d > c.seats_licensed
  ORDER BY (u.users_30d - c.seats_licensed) * c.mrr / greatest(c.seats_licensed, 1) DESC, c.external_id
@@ -101,7 +101,7 @@ SELECT c.name, c.external_id, c.segment, c.csm, c.seats_licensed AS seats, u.use
 
 \echo
 \echo '== Book of business per CSM'
-SELECT c.csm, count(*) AS accounts, to_char(sum(c.mrr), 'FM999G999G990') AS mrr,
+SELECT c.csm, count(*) AS accounts, to_char(sum(c.mrr), '999G999G990') AS mrr,
        count(*) FILTER (WHERE c.contract_end_date <= date :'as_of' + 90) AS renewing_90d,
        count(*) FILTER (WHERE u.events_prev_30d >= 20 AND u.events_30d < 0.6 * u.events_prev_30d) AS usage_dropping,
        count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.contacts p WHERE p.customer_id = c.id
