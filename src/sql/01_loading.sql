@@ -275,7 +275,7 @@ BEGIN
      WHERE f.alert_id = a.id AND a.customer_id = purge_customer.customer_id;
     GET DIAGNOSTICS n = ROW_COUNT;
     counts := counts || jsonb_build_object('alert_feedback', n);
-    FOREACH t IN ARRAY ARRAY['actions', 'alerts', 'opportunities', 'risk_assessments', 'customer_health_scores',
+    FOREACH t IN ARRAY ARRAY['actions', 'alerts', 'opportunities', 'risk_assessments', 'customer_health_scores', 'demo_ground_truth',
                              'customer_features', 'dirty_customers', 'usage_events', 'support_tickets', 'invoices',
                              'engagements', 'nps_responses', 'contacts', 'subscriptions']
     LOOP
