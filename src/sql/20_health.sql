@@ -347,6 +347,10 @@ BEGIN
     SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
            h.payment_score, h.calculated_at, h.version, h.band, h.drivers
       FROM cs.compute_health(ids) h;
+
+    -- Later stages, in dependency order: opportunities, then alerts (which
+    -- read health, churn risk and opportunities).
+    PERFORM cs.refresh_opportunities(ids);
     RETURN n;
 END;
 $$;
