@@ -351,6 +351,7 @@ BEGIN
     -- Later stages, in dependency order: opportunities, then alerts (which
     -- read health, churn risk and opportunities).
     PERFORM cs.refresh_opportunities(ids);
+    PERFORM cs.evaluate_alerts(ids);
     RETURN n;
 END;
 $$;
