@@ -355,6 +355,8 @@ BEGIN
     RETURN n;
 END;
 $$;
+COMMENT ON FUNCTION cs._refresh_customers(uuid[]) IS
+    'Internal: recomputes and stores features and health for the given customers (all when NULL), then regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
 
 -- Refreshes the given customers, or every customer a load marked dirty.
 CREATE FUNCTION cs.refresh(customer_ids uuid[] DEFAULT NULL)

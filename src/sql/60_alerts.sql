@@ -57,7 +57,7 @@ BEGIN ATOMIC
              'top_driver', h.drivers -> 'top' -> 0 ->> 'measure',
              'top_risk_factor', r.risk_factors -> 0 ->> 'feature',
              'days_to_renewal', round((f.m ->> 'days_to_renewal')::numeric)::text,
-             'renewal_date', c.contract_end_date::text,
+             'renewal_date', to_char(c.contract_end_date, 'YYYY-MM-DD'),
              'seat_utilisation', round((f.m ->> 'seat_utilisation')::numeric * 100)::text || '%',
              'seats_licensed', c.seats_licensed::text,
              'last_nps', round((f.m ->> 'last_nps')::numeric)::text)

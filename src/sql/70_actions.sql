@@ -242,3 +242,247 @@ $$;
 COMMENT ON FUNCTION cs.measure_action_outcomes() IS
     'Measures the outcome of actions whose playbook outcome window has passed: churned (churned since), expanded (a subscription started since), '
     'renewed (contract end moved later), recovered (health back from red to yellow or green, or up by 0.1 or more), else no_change. Returns how many were measured; safe to call periodically and concurrently.';
+
+------------------------------------------------------------------------------
+-- Feedback and alert quality
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs.record_feedback(alert_id uuid, feedback_type text, rating int, comments text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    fid uuid;
+BEGIN
+    IF alert_id IS NULL OR feedback_type IS NULL OR rating IS NULL THEN
+        RAISE EXCEPTION 'alert id, feedback type and rating must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF feedback_type NOT IN ('accuracy', 'relevance', 'priority') THEN
+        RAISE EXCEPTION 'unknown feedback type "%"', feedback_type
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Feedback types are accuracy, relevance and priority.';
+    END IF;
+    IF rating NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'rating must be between 1 and 5, not %', rating USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cs.alerts a WHERE a.id = record_feedback.alert_id) THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating, comments)
+    VALUES (alert_id, feedback_type, rating, comments)
+    RETURNING id INTO fid;
+    RETURN fid;
+END;
+$$;
+COMMENT ON FUNCTION cs.record_feedback(uuid, text, int, text) IS
+    'Records the current user''s rating (1-5) of an alert''s accuracy, relevance or priority; returns the feedback id.';
+
+CREATE VIEW cs.alert_quality WITH (security_invoker = true) AS
+WITH per_alert AS (
+    SELECT a.id, a.rule_id, a.status, a.created_at,
+           CASE WHEN a.alert_type = 'risk' THEN c.churned_at IS NOT NULL AND c.churned_at >= a.created_at::date
+                WHEN a.alert_type = 'opportunity' THEN EXISTS (SELECT 1 FROM cs.subscriptions s
+                                                                WHERE s.customer_id = a.customer_id
+                                                                  AND s.started_at >= a.created_at::date) END AS outcome_hit
+      FROM cs.alerts a JOIN cs.customers c ON c.id = a.customer_id
+), fb AS (
+    SELECT a.rule_id, count(*) AS ratings, count(*) FILTER (WHERE f.rating >= 4) AS accurate
+      FROM cs.alert_feedback f JOIN cs.alerts a ON a.id = f.alert_id
+     WHERE f.feedback_type = 'accuracy'
+     GROUP BY a.rule_id
+)
+SELECT r.id AS rule_id,
+       r.name AS rule,
+       r.alert_type,
+       count(p.id) AS alerts,
+       count(p.id) FILTER (WHERE p.status IN ('open', 'acknowledged', 'snoozed')) AS unresolved,
+       count(p.id) FILTER (WHERE p.status = 'dismissed') AS dismissed,
+       coalesce(max(fb.ratings), 0) AS accuracy_ratings,
+       round(max(fb.accurate)::numeric / nullif(max(fb.ratings), 0), 3) AS feedback_precision,
+       count(p.id) FILTER (WHERE p.outcome_hit) AS outcome_hits,
+       round((count(p.id) FILTER (WHERE p.outcome_hit))::numeric / nullif(count(p.id), 0), 3) AS outcome_precision
+  FROM cs.alert_rules r
+  LEFT JOIN per_alert p ON p.rule_id = r.id
+  LEFT JOIN fb ON fb.rule_id = r.id
+ GROUP BY r.id, r.name, r.alert_type;
+COMMENT ON VIEW cs.alert_quality IS 'Per rule: how many alerts it raised and how precise they were, by CSM feedback and by what happened to the customers.';
+COMMENT ON COLUMN cs.alert_quality.rule_id IS 'The rule.';
+COMMENT ON COLUMN cs.alert_quality.rule IS 'Rule name.';
+COMMENT ON COLUMN cs.alert_quality.alert_type IS 'risk or opportunity.';
+COMMENT ON COLUMN cs.alert_quality.alerts IS 'Alerts the rule raised.';
+COMMENT ON COLUMN cs.alert_quality.unresolved IS 'Of them, open, acknowledged or snoozed.';
+COMMENT ON COLUMN cs.alert_quality.dismissed IS 'Of them, dismissed by a CSM.';
+COMMENT ON COLUMN cs.alert_quality.accuracy_ratings IS 'Accuracy ratings given on the rule''s alerts.';
+COMMENT ON COLUMN cs.alert_quality.feedback_precision IS 'Share of accuracy ratings of 4 or 5; NULL without ratings.';
+COMMENT ON COLUMN cs.alert_quality.outcome_hits IS 'Alerts borne out: the customer churned after a risk alert, or started a subscription after an opportunity alert.';
+COMMENT ON COLUMN cs.alert_quality.outcome_precision IS 'outcome_hits over alerts; NULL without alerts.';
+
+------------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------------
+
+CREATE VIEW cs.risk_alerts WITH (security_invoker = true) AS
+SELECT a.id AS alert_id,
+       a.customer_id,
+       c.name,
+       c.segment,
+       a.assigned_to,
+       r.name AS rule,
+       a.severity,
+       cs.severity_rank(a.severity) AS severity_rank,
+       a.status,
+       a.title,
+       c.mrr AS mrr_at_risk,
+       rk.risk_score AS churn_risk,
+       h.band,
+       h.overall_score,
+       a.risk_factors AS drivers,
+       a.suggested_actions -> 0 ->> 'playbook' AS top_suggestion,
+       a.suggested_actions,
+       a.snoozed_until,
+       a.created_at,
+       a.updated_at
+  FROM cs.alerts a
+  JOIN cs.customers c ON c.id = a.customer_id
+  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+  LEFT JOIN LATERAL (SELECT s.overall_score, s.band FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+  LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
+                      ORDER BY x.created_at DESC LIMIT 1) rk ON true
+ WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL
+ ORDER BY cs.severity_rank(a.severity) DESC, c.mrr DESC NULLS LAST, a.created_at, a.id;
+COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers, most severe and most MRR at risk first, with their drivers and suggested playbooks.';
+COMMENT ON COLUMN cs.risk_alerts.alert_id IS 'The alert.';
+COMMENT ON COLUMN cs.risk_alerts.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.risk_alerts.name IS 'Customer name.';
+COMMENT ON COLUMN cs.risk_alerts.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.risk_alerts.assigned_to IS 'CSM the alert is assigned to.';
+COMMENT ON COLUMN cs.risk_alerts.rule IS 'Rule that raised the alert.';
+COMMENT ON COLUMN cs.risk_alerts.severity IS 'low, medium, high or critical.';
+COMMENT ON COLUMN cs.risk_alerts.severity_rank IS 'Severity as a number for sorting: low 1 to critical 4.';
+COMMENT ON COLUMN cs.risk_alerts.status IS 'open, acknowledged or snoozed.';
+COMMENT ON COLUMN cs.risk_alerts.title IS 'Alert title.';
+COMMENT ON COLUMN cs.risk_alerts.mrr_at_risk IS 'MRR of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.churn_risk IS 'Latest churn risk 0-1 of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.band IS 'Latest health band.';
+COMMENT ON COLUMN cs.risk_alerts.overall_score IS 'Latest overall health 0-1.';
+COMMENT ON COLUMN cs.risk_alerts.drivers IS 'Why the alert fired: rule terms, churn model factors and health drivers.';
+COMMENT ON COLUMN cs.risk_alerts.top_suggestion IS 'Best ranked playbook.';
+COMMENT ON COLUMN cs.risk_alerts.suggested_actions IS 'Ranked playbooks with rendered messages.';
+COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snoozed alerts.';
+COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
+COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';
+
+CREATE VIEW cs.opportunity_pipeline WITH (security_invoker = true) AS
+SELECT o.id AS opportunity_id,
+       o.customer_id,
+       c.name,
+       c.segment,
+       c.csm,
+       o.kind,
+       o.product,
+       o.score,
+       o.expected_mrr,
+       o.status,
+       o.source,
+       o.reasons,
+       h.band,
+       o.created_at
+  FROM cs.opportunities o
+  JOIN cs.customers c ON c.id = o.customer_id
+  LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = o.customer_id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+ WHERE o.status IN ('open', 'in_progress') AND c.churned_at IS NULL
+ ORDER BY o.expected_mrr DESC NULLS LAST, o.score DESC, o.id;
+COMMENT ON VIEW cs.opportunity_pipeline IS 'Open and in-progress opportunities of active customers, largest expected MRR first.';
+COMMENT ON COLUMN cs.opportunity_pipeline.opportunity_id IS 'The opportunity.';
+COMMENT ON COLUMN cs.opportunity_pipeline.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.opportunity_pipeline.name IS 'Customer name.';
+COMMENT ON COLUMN cs.opportunity_pipeline.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.opportunity_pipeline.csm IS 'Owning CSM.';
+COMMENT ON COLUMN cs.opportunity_pipeline.kind IS 'upsell, cross_sell, expansion or adoption.';
+COMMENT ON COLUMN cs.opportunity_pipeline.product IS 'Product to offer (cross-sell).';
+COMMENT ON COLUMN cs.opportunity_pipeline.score IS 'Propensity 0-1.';
+COMMENT ON COLUMN cs.opportunity_pipeline.expected_mrr IS 'Expected MRR uplift.';
+COMMENT ON COLUMN cs.opportunity_pipeline.status IS 'open or in_progress.';
+COMMENT ON COLUMN cs.opportunity_pipeline.source IS 'system or csm.';
+COMMENT ON COLUMN cs.opportunity_pipeline.reasons IS 'Why the opportunity was raised.';
+COMMENT ON COLUMN cs.opportunity_pipeline.band IS 'Latest health band of the customer.';
+COMMENT ON COLUMN cs.opportunity_pipeline.created_at IS 'When the opportunity was raised.';
+
+CREATE VIEW cs.action_tracking WITH (security_invoker = true) AS
+SELECT ac.id AS action_id,
+       ac.alert_id,
+       ac.customer_id,
+       c.name,
+       r.name AS rule,
+       ac.playbook,
+       ac.factors,
+       ac.taken_by,
+       ac.taken_at,
+       ac.taken_at + coalesce(p.outcome_window, interval '30 days') AS outcome_due,
+       ac.outcome,
+       ac.outcome_source,
+       ac.outcome_at,
+       (SELECT max(e.effectiveness) FROM cs.playbook_effectiveness e
+         WHERE e.playbook = ac.playbook AND e.factor = ANY (ac.factors)) AS playbook_effectiveness
+  FROM cs.actions ac
+  JOIN cs.customers c ON c.id = ac.customer_id
+  LEFT JOIN cs.alerts a ON a.id = ac.alert_id
+  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+  LEFT JOIN cs.playbooks p ON p.name = ac.playbook
+ ORDER BY ac.taken_at DESC, ac.id DESC;
+COMMENT ON VIEW cs.action_tracking IS 'Actions CSMs took, their outcome, and how effective their playbook has been for the factors they addressed.';
+COMMENT ON COLUMN cs.action_tracking.action_id IS 'The action.';
+COMMENT ON COLUMN cs.action_tracking.alert_id IS 'The alert it answered.';
+COMMENT ON COLUMN cs.action_tracking.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.action_tracking.name IS 'Customer name.';
+COMMENT ON COLUMN cs.action_tracking.rule IS 'Rule of the alert.';
+COMMENT ON COLUMN cs.action_tracking.playbook IS 'Playbook applied.';
+COMMENT ON COLUMN cs.action_tracking.factors IS 'Alert factors the playbook answers.';
+COMMENT ON COLUMN cs.action_tracking.taken_by IS 'Role that took the action.';
+COMMENT ON COLUMN cs.action_tracking.taken_at IS 'When.';
+COMMENT ON COLUMN cs.action_tracking.outcome_due IS 'When the outcome gets measured (taken_at plus the playbook outcome window).';
+COMMENT ON COLUMN cs.action_tracking.outcome IS 'recovered, renewed, expanded, churned or no_change; NULL until known.';
+COMMENT ON COLUMN cs.action_tracking.outcome_source IS 'reported by the CSM or measured.';
+COMMENT ON COLUMN cs.action_tracking.outcome_at IS 'When the outcome was recorded.';
+COMMENT ON COLUMN cs.action_tracking.playbook_effectiveness IS 'Best posterior mean effectiveness of the playbook over the action''s factors.';
+
+CREATE VIEW cs.portfolio_summary WITH (security_invoker = true) AS
+WITH cust AS (
+    SELECT c.id, c.csm, c.segment, c.mrr, h.band, rk.risk_score,
+           EXISTS (SELECT 1 FROM cs.alerts a WHERE a.customer_id = c.id AND a.alert_type = 'risk'
+                      AND a.status IN ('open', 'acknowledged', 'snoozed') AND a.severity IN ('high', 'critical')) AS severe_alert,
+           (SELECT count(*) FROM cs.alerts a WHERE a.customer_id = c.id
+               AND a.status IN ('open', 'acknowledged', 'snoozed')) AS open_alerts
+      FROM cs.customers c
+      LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = c.id
+                          ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+      LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = c.id AND x.risk_type = 'churn'
+                          ORDER BY x.created_at DESC LIMIT 1) rk ON true
+     WHERE c.churned_at IS NULL
+)
+SELECT csm,
+       segment,
+       count(*) AS accounts,
+       coalesce(sum(mrr), 0) AS mrr,
+       coalesce(sum(mrr) FILTER (WHERE severe_alert OR risk_score >= 0.6), 0) AS mrr_at_risk,
+       count(*) FILTER (WHERE band = 'red') AS red,
+       count(*) FILTER (WHERE band = 'yellow') AS yellow,
+       count(*) FILTER (WHERE band = 'green') AS green,
+       count(*) FILTER (WHERE band IS NULL) AS unscored,
+       coalesce(sum(open_alerts), 0) AS open_alerts
+  FROM cust
+ GROUP BY csm, segment
+ ORDER BY csm, segment;
+COMMENT ON VIEW cs.portfolio_summary IS 'Per CSM and segment: active accounts, MRR, MRR at risk, health bands and unresolved alerts.';
+COMMENT ON COLUMN cs.portfolio_summary.csm IS 'Owning CSM (role name).';
+COMMENT ON COLUMN cs.portfolio_summary.segment IS 'Segment.';
+COMMENT ON COLUMN cs.portfolio_summary.accounts IS 'Active (not churned) customers.';
+COMMENT ON COLUMN cs.portfolio_summary.mrr IS 'Their total MRR.';
+COMMENT ON COLUMN cs.portfolio_summary.mrr_at_risk IS 'MRR of customers with an unresolved high or critical risk alert or a latest churn risk of 0.6 or more.';
+COMMENT ON COLUMN cs.portfolio_summary.red IS 'Customers whose latest health band is red.';
+COMMENT ON COLUMN cs.portfolio_summary.yellow IS 'Customers whose latest health band is yellow.';
+COMMENT ON COLUMN cs.portfolio_summary.green IS 'Customers whose latest health band is green.';
+COMMENT ON COLUMN cs.portfolio_summary.unscored IS 'Customers without a health score yet.';
+COMMENT ON COLUMN cs.portfolio_summary.open_alerts IS 'Unresolved (open, acknowledged, snoozed) alerts of these customers.';
