@@ -399,6 +399,8 @@ CREATE TABLE cs.alerts (
 CREATE UNIQUE INDEX alerts_one_open_per_rule ON cs.alerts (customer_id, rule_id)
     WHERE status IN ('open', 'acknowledged', 'snoozed');
 CREATE INDEX alerts_status_idx ON cs.alerts (status, severity);
+-- Cooldown checks and per-customer lookups of resolved alerts.
+CREATE INDEX alerts_customer_rule_idx ON cs.alerts (customer_id, rule_id, resolved_at);
 COMMENT ON TABLE cs.alerts IS 'Alerts raised by rules; at most one unresolved alert per customer and rule.';
 COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model or data.';
 COMMENT ON COLUMN cs.alerts.severity IS 'low, medium, high or critical.';

@@ -45,10 +45,11 @@ COMMENT ON FUNCTION cs.check_template(text) IS 'Refuses a template with an unkno
 
 -- The placeholder values of one customer, as text (NULL when unknown).
 CREATE FUNCTION cs.template_values(customer_id uuid) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
-    SELECT jsonb_build_object(
+AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
              'name', c.name, 'external_id', c.external_id, 'csm', c.csm, 'segment', c.segment,
              'mrr', c.mrr::text,
              'overall_score', h.overall_score::text,
@@ -69,8 +70,9 @@ BEGIN ATOMIC
       LEFT JOIN LATERAL (SELECT a.risk_score, a.risk_factors FROM cs.risk_assessments a
                           WHERE a.customer_id = c.id AND a.risk_type = 'churn'
                           ORDER BY a.created_at DESC LIMIT 1) r ON true
-     WHERE c.id = template_values.customer_id;
+     WHERE c.id = template_values.customer_id);
 END;
+$$;
 COMMENT ON FUNCTION cs.template_values(uuid) IS
     'Placeholder values of a customer: its fields, latest health and churn risk, and features (days_to_renewal, seat_utilisation as a percentage, last_nps) from the feature store.';
 

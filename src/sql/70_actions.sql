@@ -115,12 +115,15 @@ COMMENT ON COLUMN cs.playbook_effectiveness.successes IS 'Of them, recovered, re
 COMMENT ON COLUMN cs.playbook_effectiveness.failures IS 'Of them, churned or no_change.';
 COMMENT ON COLUMN cs.playbook_effectiveness.effectiveness IS 'Posterior mean (2 + successes) / (4 + trials) under a Beta(2,2) prior.';
 
--- Applicable playbooks for a set of factors, best first.
+-- Applicable playbooks for a set of factors, best first.  plpgsql rather than
+-- SQL so that the plan is cached: alert evaluation calls it for every firing.
 CREATE FUNCTION cs.rank_playbooks(factors text[])
 RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
+BEGIN
+    RETURN QUERY
     SELECT (row_number() OVER (ORDER BY b.effectiveness DESC, cardinality(b.matched) DESC, b.playbook))::int,
            b.playbook, b.action, b.matched, b.trials, b.effectiveness
       FROM (SELECT p.name AS playbook, p.action,
@@ -133,24 +136,29 @@ BEGIN ATOMIC
              WHERE p.enabled AND p.answers && factors) b
      ORDER BY 1;
 END;
+$$;
 COMMENT ON FUNCTION cs.rank_playbooks(text[]) IS
     'Enabled playbooks answering any of the factors, ranked by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
 
 -- The ranked suggestions stored on an alert, with each message rendered for the customer.
 CREATE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, max_suggestions int DEFAULT 3)
 RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
-    SELECT coalesce(jsonb_agg(jsonb_build_object('rank', r.rank, 'playbook', r.playbook, 'action', r.action,
-                                                 'matched', to_jsonb(r.matched), 'trials', r.trials,
-                                                 'effectiveness', r.effectiveness,
-                                                 'message', cs.fill_template(p.template, cs.template_values(suggest_actions.customer_id)))
-                              ORDER BY r.rank), '[]')
-      FROM cs.rank_playbooks(factors) r
-      JOIN cs.playbooks p ON p.name = r.playbook
-     WHERE r.rank <= max_suggestions;
+AS $$
+DECLARE
+    vals jsonb := cs.template_values(customer_id);
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('rank', r.rank, 'playbook', r.playbook, 'action', r.action,
+                                                         'matched', to_jsonb(r.matched), 'trials', r.trials,
+                                                         'effectiveness', r.effectiveness,
+                                                         'message', cs.fill_template(p.template, vals))
+                                      ORDER BY r.rank), '[]')
+              FROM cs.rank_playbooks(factors) r
+              JOIN cs.playbooks p ON p.name = r.playbook
+             WHERE r.rank <= max_suggestions);
 END;
+$$;
 COMMENT ON FUNCTION cs.suggest_actions(text[], uuid, int) IS
     'Up to max_suggestions ranked playbooks for the factors, as JSON with the action, matched factors, effectiveness and the message rendered for the customer.';
 
