@@ -67,7 +67,8 @@ SELECT sum(pg_temp.customer(n, ext, nm, csm)) AS customers FROM (VALUES
   (9, 'champ-hi', 'Orphaned', 'csm_b'), (10, 'champ-lo', 'Championed', 'csm_b'),
   (11, 'support-hi', 'Ticketer', 'csm_c'), (12, 'support-lo', 'Quiet', 'csm_c'),
   (13, 'nps-hi', 'Detractor', 'csm_c'), (14, 'nps-lo', 'Passive', 'csm_c'),
-  (15, 'seats-hi', 'Full House', 'csm_c'), (16, 'seats-lo', 'Almost Full', 'csm_c')) t(n, ext, nm, csm);
+  (15, 'seats-hi', 'Full House', 'csm_c'), (16, 'seats-lo', 'Almost Full', 'csm_c'),
+  (17, 'renew-yellow', 'Renewing Yellow', 'csm_b'), (18, 'renew-soon', 'Renewing Soon', 'csm_b')) t(n, ext, nm, csm);
 SELECT sum(pg_temp.setf(ext, f::jsonb)) AS vectors FROM (VALUES
   ('churn-hi', '{}'), ('churn-lo', '{}'),
   ('usage-hi', '{"usage_trend_14d": -0.5}'), ('usage-lo', '{"usage_trend_14d": -0.49, "usage_trend_30d": -0.49}'),
@@ -77,7 +78,8 @@ SELECT sum(pg_temp.setf(ext, f::jsonb)) AS vectors FROM (VALUES
   ('support-hi', '{"tickets_30d": 5, "open_high_priority_tickets": 0, "mean_csat_90d": 4}'),
   ('support-lo', '{"tickets_30d": 4, "open_high_priority_tickets": 1, "mean_csat_90d": 2.6}'),
   ('nps-hi', '{"last_nps": 6}'), ('nps-lo', '{"last_nps": 7}'),
-  ('seats-hi', '{"seat_utilisation": 0.9}'), ('seats-lo', '{"seat_utilisation": 0.89}')) t(ext, f);
+  ('seats-hi', '{"seat_utilisation": 0.9}'), ('seats-lo', '{"seat_utilisation": 0.89}'),
+  ('renew-yellow', '{"days_to_renewal": 60}'), ('renew-soon', '{"days_to_renewal": 30}')) t(ext, f);
 INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factors, created_at) VALUES
  ('00000000-0000-0000-0000-000000000001', 'churn', 0.40, '[]', '2026-03-01'),
  ('00000000-0000-0000-0000-000000000001', 'churn', 0.60,
@@ -88,13 +90,16 @@ INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factor
 INSERT INTO cs.customer_health_scores (customer_id, overall_score, band, drivers, calculated_at) VALUES
  ('00000000-0000-0000-0000-000000000007', 0.30, 'red',
   '{"top": [{"measure": "usage_trend_30d", "group": "usage", "value": -0.6, "score": 0, "impact": 0.1}], "missing": []}', '2026-04-01'),
- ('00000000-0000-0000-0000-000000000008', 0.30, 'red', '{"top": []}', '2026-04-01');
+ ('00000000-0000-0000-0000-000000000008', 0.30, 'red', '{"top": []}', '2026-04-01'),
+ ('00000000-0000-0000-0000-000000000017', 0.50, 'yellow', '{"top": []}', '2026-04-01'),
+ ('00000000-0000-0000-0000-000000000018', 0.30, 'red', '{"top": []}', '2026-04-01');
 
 -- Expected: churn-hi (0.60 >= 0.6, medium: below the high threshold 0.75), usage-hi (-0.5 <= -0.5;
 -- usage_trend_30d missing so the base severity medium), pay-hi (1 day overdue: low, medium from 15),
 -- renew-hi (90 days and red: high, critical from 30 days), champ-hi (high), support-hi (5 tickets;
 -- 0 open high-priority: base medium), nps-hi (6: low), seats-hi (0.9: low, medium from 1.0).
--- None of the -lo neighbours fires.  Notifications print with the server PID, so they go
+-- renew-soon (30 days and red: critical).  None of the -lo neighbours fires, nor renew-yellow
+-- (60 days but a yellow band).  Notifications print with the server PID, so they go
 -- through a file and the PID is masked.
 LISTEN cs_alerts;
 \o notify.txt
@@ -227,5 +232,12 @@ SELECT cs.refresh(ARRAY['00000000-0000-0000-0000-000000000006']::uuid[]);
 \! sed -E 's/PID [0-9]+/PID N/' notify.txt
 SELECT r.name, a.severity, a.status FROM cs.alerts a JOIN cs.alert_rules r ON r.id = a.rule_id
  WHERE a.customer_id = '00000000-0000-0000-0000-000000000006';
+
+-- A churned customer's open alerts are closed by the next evaluation.
+UPDATE cs.customers SET churned_at = current_date WHERE external_id = 'renew-soon';
+SELECT * FROM cs.evaluate_alerts(ARRAY['00000000-0000-0000-0000-000000000018']::uuid[]);
+SELECT a.status, e.event, e.note FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id
+ WHERE a.customer_id = '00000000-0000-0000-0000-000000000018' ORDER BY e.id;
+
 UNLISTEN cs_alerts;
 \! rm -f notify.txt

@@ -431,6 +431,20 @@ BEGIN
         reopened := reopened + 1;
     END LOOP;
 
+    -- A churned customer is past alerting: close what is still open.
+    FOR aid, prev IN SELECT al.id, al.status FROM cs.alerts al JOIN cs.customers cu ON cu.id = al.customer_id
+                      WHERE cu.churned_at IS NOT NULL AND al.status IN ('open', 'acknowledged', 'snoozed')
+                        AND (ids IS NULL OR al.customer_id = ANY (ids))
+                      ORDER BY al.id
+                        FOR UPDATE OF al
+    LOOP
+        UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                updated_at = now(), updated_by = current_user
+         WHERE al.id = aid RETURNING al.* INTO a;
+        PERFORM cs._alert_event(a, 'auto_resolved', prev, 'customer churned', NULL);
+        resolved := resolved + 1;
+    END LOOP;
+
     FOR c IN
         SELECT cu.id, cu.csm,
                jsonb_build_object(
@@ -520,7 +534,7 @@ BEGIN
                                          last_fired_at, fire_count)
             SELECT md5(c.id::text || ':' || r.id || ':' || nextval('cs.alert_number'))::uuid, c.id, r.id, r.alert_type, sev,
                    left(cs.fill_template(coalesce(r.title, r.name), vals), 255), r.description, factors,
-                   cs.suggest_actions(names, c.id), 'open', c.csm, now(), now(), current_user, now(), 1
+                   cs.suggest_actions(names, vals), 'open', c.csm, now(), now(), current_user, now(), 1
              WHERE NOT EXISTS (SELECT 1 FROM cs.alerts p
                                 WHERE p.customer_id = c.id AND p.rule_id = r.id
                                   AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - r.cooldown)
@@ -556,7 +570,7 @@ END;
 $$;
 COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
     'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn risk and open opportunities: '
-    'reopens alerts whose snooze has passed, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
+    'reopens alerts whose snooze has passed, resolves those of churned customers, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
     'and resolves open alerts of auto-resolving rules whose condition is now false. New and escalated alerts NOTIFY cs_alerts. Returns the counts.';
 
 ------------------------------------------------------------------------------

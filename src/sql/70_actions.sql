@@ -140,14 +140,12 @@ $$;
 COMMENT ON FUNCTION cs.rank_playbooks(text[]) IS
     'Enabled playbooks answering any of the factors, ranked by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
 
--- The ranked suggestions stored on an alert, with each message rendered for the customer.
-CREATE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, max_suggestions int DEFAULT 3)
+-- The same from placeholder values already fetched (alert evaluation has them).
+CREATE FUNCTION cs.suggest_actions(factors text[], vals jsonb, max_suggestions int DEFAULT 3)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
-DECLARE
-    vals jsonb := cs.template_values(customer_id);
 BEGIN
     RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('rank', r.rank, 'playbook', r.playbook, 'action', r.action,
                                                          'matched', to_jsonb(r.matched), 'trials', r.trials,
@@ -159,6 +157,15 @@ BEGIN
              WHERE r.rank <= max_suggestions);
 END;
 $$;
+COMMENT ON FUNCTION cs.suggest_actions(text[], jsonb, int) IS
+    'Up to max_suggestions ranked playbooks for the factors, as JSON, with messages filled from placeholder values (cs.template_values).';
+
+-- The ranked suggestions stored on an alert, with each message rendered for the customer.
+CREATE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, max_suggestions int DEFAULT 3)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, cs
+RETURN cs.suggest_actions(factors, cs.template_values(customer_id), max_suggestions);
 COMMENT ON FUNCTION cs.suggest_actions(text[], uuid, int) IS
     'Up to max_suggestions ranked playbooks for the factors, as JSON with the action, matched factors, effectiveness and the message rendered for the customer.';
 
