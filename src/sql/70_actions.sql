@@ -140,6 +140,32 @@ $$;
 COMMENT ON FUNCTION cs.rank_playbooks(text[]) IS
     'Enabled playbooks answering any of the factors, ranked by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
 
+-- Exploration for those who want it: one Thompson draw per playbook.  For
+-- integer shape parameters a Beta(a, b) variate is the a-th smallest of
+-- a + b - 1 uniform variates, which needs nothing but random().  Never used by
+-- alert evaluation, whose suggestions stay deterministic.
+CREATE FUNCTION cs.sample_playbooks(factors text[])
+RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric, draw float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY d.draw DESC, d.playbook))::int, d.playbook, d.action, d.matched, d.trials,
+           d.effectiveness, d.draw
+      FROM (SELECT r.*,
+                   (SELECT u FROM (SELECT random() AS u FROM generate_series(1, (4 + r.trials - 1)::int)) x
+                     ORDER BY u OFFSET (2 + e.successes - 1) LIMIT 1) AS draw
+              FROM cs.rank_playbooks(factors) r
+              JOIN LATERAL (SELECT pe.successes FROM cs.playbook_effectiveness pe
+                             WHERE pe.playbook = r.playbook AND pe.factor = ANY (factors)
+                             ORDER BY pe.effectiveness DESC, pe.trials DESC LIMIT 1) e ON true) d
+     ORDER BY 1;
+END;
+$$;
+COMMENT ON FUNCTION cs.sample_playbooks(text[]) IS
+    'Thompson sampling over the playbooks answering the factors: ranks them by one draw from each Beta(2 + successes, 2 + failures) posterior (of its best matched factor). Volatile; alert suggestions use the deterministic cs.rank_playbooks.';
+
 -- The same from placeholder values already fetched (alert evaluation has them).
 CREATE FUNCTION cs.suggest_actions(factors text[], vals jsonb, max_suggestions int DEFAULT 3)
 RETURNS jsonb
