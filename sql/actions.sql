@@ -116,9 +116,11 @@ SELECT * FROM cs.rank_playbooks('{churn_risk}');
 -- Thompson sampling (opt-in, never used by alerts): the same playbooks, each with a draw in [0, 1]
 -- from its posterior; the order varies from call to call.
 SELECT playbook, trials, effectiveness, draw BETWEEN 0 AND 1 AS valid_draw FROM cs.sample_playbooks('{churn_risk}') ORDER BY playbook;
-SELECT count(DISTINCT first) > 1 AS order_varies
-  FROM (SELECT (SELECT playbook FROM cs.sample_playbooks('{churn_risk}') WHERE rank = 1 AND g > 0) AS first
-          FROM generate_series(1, 200) g) t;
+-- (the argument depends on g so that each row calls the function again)
+SELECT count(DISTINCT s.playbook) > 1 AS order_varies
+  FROM generate_series(1, 200) g,
+       LATERAL cs.sample_playbooks(CASE WHEN g > 0 THEN '{churn_risk}'::text[] END) s
+ WHERE s.rank = 1;
 -- the next evaluation stores the new ranking on Risky's alert
 SELECT * FROM cs.evaluate_alerts(ARRAY['00000000-0000-0000-0000-0000000000d1']::uuid[]);
 SELECT s ->> 'rank' AS rank, s ->> 'playbook' AS playbook, s ->> 'trials' AS trials, s ->> 'effectiveness' AS effectiveness
