@@ -470,6 +470,9 @@ CREATE TABLE cs.actions (
     CONSTRAINT actions_outcome_after_action_check CHECK (outcome_at IS NULL OR outcome_at >= taken_at)
 );
 CREATE INDEX actions_customer_idx ON cs.actions (customer_id, taken_at);
+-- Effectiveness reads the measured actions of a playbook; measurement finds the unmeasured ones.
+CREATE INDEX actions_playbook_measured_idx ON cs.actions (playbook) WHERE outcome IS NOT NULL;
+CREATE INDEX actions_unmeasured_idx ON cs.actions (taken_at) WHERE outcome IS NULL;
 COMMENT ON TABLE cs.actions IS 'What CSMs did about alerts, and the measured outcome.';
 COMMENT ON COLUMN cs.actions.playbook IS 'Playbook name that was applied.';
 COMMENT ON COLUMN cs.actions.outcome IS 'recovered, renewed, expanded, churned or no_change.';
