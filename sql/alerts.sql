@@ -212,6 +212,12 @@ SELECT status FROM cs.snooze_alert(:'renew_alert', now() + interval '1 day');
 SELECT status FROM cs.acknowledge_alert(:'renew_alert');
 SELECT status FROM cs.snooze_alert(:'churn_alert', now() + interval '1 day');
 SELECT status FROM cs.resolve_alert(:'churn_alert');
+-- the SQLSTATEs: a refused transition, a bad snooze, a bad condition
+\set VERBOSITY sqlstate
+SELECT status FROM cs.resolve_alert(:'support_alert');
+SELECT status FROM cs.snooze_alert(:'renew_alert', now() - interval '1 day');
+UPDATE cs.alert_rules SET condition = '{"band": "blue"}' WHERE name = 'nps_detractor';
+\set VERBOSITY terse
 -- unknown and NULL alerts
 SELECT status FROM cs.resolve_alert('00000000-0000-0000-0000-00000000dead');
 SELECT status FROM cs.resolve_alert(NULL);
