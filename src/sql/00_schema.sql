@@ -214,15 +214,26 @@ CREATE TABLE cs.alert_rules (
     name        text NOT NULL UNIQUE,
     alert_type  text NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data')),
     condition   jsonb NOT NULL,
+    severity_metric jsonb,
     severity_thresholds jsonb NOT NULL DEFAULT '{}',
+    base_severity text NOT NULL DEFAULT 'medium' CHECK (base_severity IN ('low', 'medium', 'high', 'critical')),
+    title       text,
     cooldown    interval NOT NULL DEFAULT '7 days' CHECK (cooldown >= '0'),
     auto_resolve boolean NOT NULL DEFAULT true,
     enabled     boolean NOT NULL DEFAULT true,
     description text
 );
 COMMENT ON TABLE cs.alert_rules IS 'Alert rules evaluated over current scores and features.';
-COMMENT ON COLUMN cs.alert_rules.condition IS 'Structured condition, validated on write.';
-COMMENT ON COLUMN cs.alert_rules.severity_thresholds IS 'Score thresholds for low, medium, high and critical.';
+COMMENT ON COLUMN cs.alert_rules.id IS 'Surrogate key.';
+COMMENT ON COLUMN cs.alert_rules.name IS 'Unique rule name.';
+COMMENT ON COLUMN cs.alert_rules.alert_type IS 'risk or opportunity for rules evaluated over customers (model and data are reserved for other parts).';
+COMMENT ON COLUMN cs.alert_rules.condition IS 'Structured condition, validated on write: {"all": [...]}, {"any": [...]}, {"not": c}, {"feature": name, "op": op, "value": n}, {"score": name, "op": op, "value": n}, {"band": "red" | [..]}.';
+COMMENT ON COLUMN cs.alert_rules.severity_metric IS 'The metric severity is graded on: {"feature": name} or {"score": name}, with "direction": "higher" or "lower" (the direction that is more severe); NULL for a fixed severity.';
+COMMENT ON COLUMN cs.alert_rules.severity_thresholds IS 'Metric thresholds for some of low, medium, high and critical, monotonic in the metric direction; the most severe level whose threshold is met applies.';
+COMMENT ON COLUMN cs.alert_rules.base_severity IS 'The lowest severity of the rule''s alerts: the severity when there is no metric, the metric is missing or no threshold is met.';
+COMMENT ON COLUMN cs.alert_rules.title IS 'Alert title; may use the placeholders of cs.render_template. NULL uses the rule name.';
+COMMENT ON COLUMN cs.alert_rules.enabled IS 'Disabled rules are not evaluated (their open alerts are left as they are).';
+COMMENT ON COLUMN cs.alert_rules.description IS 'What the rule detects, copied into the alert description.';
 COMMENT ON COLUMN cs.alert_rules.cooldown IS 'Minimum time before a resolved alert of this rule may fire again for a customer.';
 COMMENT ON COLUMN cs.alert_rules.auto_resolve IS 'Resolve the open alert when the condition clears.';
 
@@ -233,9 +244,15 @@ CREATE TABLE cs.playbooks (
     answers     text[] NOT NULL DEFAULT '{}',
     template    text,
     outcome_window interval NOT NULL DEFAULT '30 days' CHECK (outcome_window > '0'),
-    enabled     boolean NOT NULL DEFAULT true
+    enabled     boolean NOT NULL DEFAULT true,
+    description text
 );
 COMMENT ON TABLE cs.playbooks IS 'Next best actions: what to do, which risk factors or opportunity kinds it answers, and a message template.';
+COMMENT ON COLUMN cs.playbooks.id IS 'Surrogate key.';
+COMMENT ON COLUMN cs.playbooks.name IS 'Unique playbook name; cs.actions refer to it.';
+COMMENT ON COLUMN cs.playbooks.action IS 'What the CSM should do, in a few words.';
+COMMENT ON COLUMN cs.playbooks.enabled IS 'Disabled playbooks are not suggested.';
+COMMENT ON COLUMN cs.playbooks.description IS 'Longer explanation of the playbook.';
 COMMENT ON COLUMN cs.playbooks.answers IS 'Risk factors (feature names) or opportunity kinds this playbook addresses.';
 COMMENT ON COLUMN cs.playbooks.template IS 'Message template with {placeholders} filled from the customer and its scores.';
 COMMENT ON COLUMN cs.playbooks.outcome_window IS 'How long after the action its outcome is measured.';
@@ -343,7 +360,8 @@ CREATE TABLE cs.opportunities (
     product      text,
     reasons      jsonb,
     status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'in_progress', 'won', 'lost', 'dismissed')),
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    source       text NOT NULL DEFAULT 'csm' CHECK (source IN ('system', 'csm'))
 );
 CREATE INDEX opportunities_customer_idx ON cs.opportunities (customer_id, kind);
 COMMENT ON TABLE cs.opportunities IS 'Upsell, cross-sell, expansion and adoption opportunities.';
@@ -353,6 +371,7 @@ COMMENT ON COLUMN cs.opportunities.expected_mrr IS 'Expected MRR uplift.';
 COMMENT ON COLUMN cs.opportunities.product IS 'Product to offer, for cross-sell.';
 COMMENT ON COLUMN cs.opportunities.reasons IS 'Why the opportunity was raised.';
 COMMENT ON COLUMN cs.opportunities.status IS 'open, in_progress, won, lost or dismissed.';
+COMMENT ON COLUMN cs.opportunities.source IS 'system for opportunities cs.refresh_opportunities generates (replaced on refresh while open), csm for ones entered by hand.';
 
 CREATE TABLE cs.alerts (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -370,17 +389,55 @@ CREATE TABLE cs.alerts (
     snoozed_until     timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
-    updated_by        text
+    updated_by        text,
+    resolved_at       timestamptz,
+    last_fired_at     timestamptz,
+    escalated_at      timestamptz,
+    fire_count        int NOT NULL DEFAULT 1
 );
 -- At most one unresolved alert per (customer, rule).
 CREATE UNIQUE INDEX alerts_one_open_per_rule ON cs.alerts (customer_id, rule_id)
     WHERE status IN ('open', 'acknowledged', 'snoozed');
 CREATE INDEX alerts_status_idx ON cs.alerts (status, severity);
+-- Cooldown checks and per-customer lookups of resolved alerts.
+CREATE INDEX alerts_customer_rule_idx ON cs.alerts (customer_id, rule_id, resolved_at);
 COMMENT ON TABLE cs.alerts IS 'Alerts raised by rules; at most one unresolved alert per customer and rule.';
 COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model or data.';
 COMMENT ON COLUMN cs.alerts.severity IS 'low, medium, high or critical.';
 COMMENT ON COLUMN cs.alerts.status IS 'open, acknowledged, snoozed, resolved or dismissed.';
 COMMENT ON COLUMN cs.alerts.assigned_to IS 'Role name of the CSM the alert is assigned to.';
+COMMENT ON COLUMN cs.alerts.risk_factors IS 'Why the alert fired: the condition''s features and scores (source rule), the churn model''s factors (churn_model) and the health drivers (health).';
+COMMENT ON COLUMN cs.alerts.suggested_actions IS 'Playbooks answering the alert''s factors, ranked by learned effectiveness, with the rendered message.';
+COMMENT ON COLUMN cs.alerts.snoozed_until IS 'End of the snooze; the next evaluation after it reopens the alert.';
+COMMENT ON COLUMN cs.alerts.updated_by IS 'Role that made the last change.';
+COMMENT ON COLUMN cs.alerts.resolved_at IS 'When the alert was resolved or dismissed; the rule''s cooldown runs from here.';
+COMMENT ON COLUMN cs.alerts.last_fired_at IS 'Last evaluation that found the condition true.';
+COMMENT ON COLUMN cs.alerts.escalated_at IS 'Last time a re-firing raised the severity.';
+COMMENT ON COLUMN cs.alerts.fire_count IS 'Evaluations that found the condition true while the alert was unresolved.';
+
+CREATE TABLE cs.alert_events (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    alert_id    uuid NOT NULL REFERENCES cs.alerts (id) ON DELETE CASCADE,
+    event       text NOT NULL CHECK (event IN ('created', 'escalated', 'acknowledged', 'snoozed', 'reopened',
+                                               'resolved', 'auto_resolved', 'dismissed', 'reassigned')),
+    from_status text,
+    to_status   text,
+    actor       text NOT NULL DEFAULT current_user,
+    at          timestamptz NOT NULL DEFAULT now(),
+    note        text,
+    details     jsonb
+);
+CREATE INDEX alert_events_alert_idx ON cs.alert_events (alert_id, id);
+COMMENT ON TABLE cs.alert_events IS 'Audit trail of alerts: every creation, escalation and lifecycle transition, with who and when.';
+COMMENT ON COLUMN cs.alert_events.id IS 'Surrogate key, in event order.';
+COMMENT ON COLUMN cs.alert_events.alert_id IS 'The alert (deleted with it).';
+COMMENT ON COLUMN cs.alert_events.event IS 'created, escalated, acknowledged, snoozed, reopened, resolved, auto_resolved, dismissed or reassigned.';
+COMMENT ON COLUMN cs.alert_events.from_status IS 'Status before the event.';
+COMMENT ON COLUMN cs.alert_events.to_status IS 'Status after the event.';
+COMMENT ON COLUMN cs.alert_events.actor IS 'Role that caused the event (current_user).';
+COMMENT ON COLUMN cs.alert_events.at IS 'When it happened.';
+COMMENT ON COLUMN cs.alert_events.note IS 'Note given with the transition.';
+COMMENT ON COLUMN cs.alert_events.details IS 'Event details: severities of an escalation, snooze end, assignees.';
 
 CREATE TABLE cs.alert_feedback (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -405,12 +462,25 @@ CREATE TABLE cs.actions (
     taken_at    timestamptz NOT NULL DEFAULT now(),
     outcome     text CHECK (outcome IN ('recovered', 'renewed', 'expanded', 'churned', 'no_change')),
     outcome_at  timestamptz,
+    factors     text[] NOT NULL DEFAULT '{}',
+    health_at_action numeric(3,2),
+    band_at_action text,
+    renewal_date_at_action date,
+    outcome_source text CHECK (outcome_source IN ('reported', 'measured')),
     CONSTRAINT actions_outcome_after_action_check CHECK (outcome_at IS NULL OR outcome_at >= taken_at)
 );
 CREATE INDEX actions_customer_idx ON cs.actions (customer_id, taken_at);
+-- Effectiveness reads the measured actions of a playbook; measurement finds the unmeasured ones.
+CREATE INDEX actions_playbook_measured_idx ON cs.actions (playbook) WHERE outcome IS NOT NULL;
+CREATE INDEX actions_unmeasured_idx ON cs.actions (taken_at) WHERE outcome IS NULL;
 COMMENT ON TABLE cs.actions IS 'What CSMs did about alerts, and the measured outcome.';
 COMMENT ON COLUMN cs.actions.playbook IS 'Playbook name that was applied.';
 COMMENT ON COLUMN cs.actions.outcome IS 'recovered, renewed, expanded, churned or no_change.';
+COMMENT ON COLUMN cs.actions.factors IS 'Risk factors or opportunity kinds of the alert that the playbook answers: what its outcome teaches about.';
+COMMENT ON COLUMN cs.actions.health_at_action IS 'Overall health when the action was taken, to measure recovery.';
+COMMENT ON COLUMN cs.actions.band_at_action IS 'Health band when the action was taken.';
+COMMENT ON COLUMN cs.actions.renewal_date_at_action IS 'Contract end date when the action was taken; a later one means renewed.';
+COMMENT ON COLUMN cs.actions.outcome_source IS 'reported by the CSM in cs.record_action, or measured by cs.measure_action_outcomes.';
 
 ------------------------------------------------------------------------------
 -- Deleting a customer.  Signal and result rows reference the customer without

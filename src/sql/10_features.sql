@@ -24,6 +24,8 @@ CREATE FUNCTION cs._usage_summary_final(internal) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'cs_usage_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE AGGREGATE cs.usage_summary(user_id text, feature text, quantity float8, occurred_at timestamptz, as_of timestamptz) (
     SFUNC = cs._usage_summary_trans, STYPE = internal, FINALFUNC = cs._usage_summary_final, PARALLEL = SAFE);
+COMMENT ON FUNCTION cs._usage_summary_trans(internal, text, text, float8, timestamptz, timestamptz) IS 'Internal: transition function of cs.usage_summary.';
+COMMENT ON FUNCTION cs._usage_summary_final(internal) IS 'Internal: final function of cs.usage_summary.';
 COMMENT ON AGGREGATE cs.usage_summary(text, text, float8, timestamptz, timestamptz) IS
     'One-pass usage summary of a customer''s events up to as_of: {users 7d, users 30d, quantity 30d, quantity prior 30d, quantity 14d, quantity prior 14d, features 30d, active days 30d, days since last event}; windows are whole days counted back from as_of.';
 

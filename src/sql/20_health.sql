@@ -355,10 +355,16 @@ BEGIN
            h.payment_score, h.calculated_at, h.version, h.band, h.drivers
       FROM cs.compute_health(ids) h;
 
+    -- Later stages, in dependency order: risk, opportunities, then alerts
+    -- (which read health, churn risk and opportunities).
     PERFORM cs._score_risk(ids);
+    PERFORM cs.refresh_opportunities(ids);
+    PERFORM cs.evaluate_alerts(ids);
     RETURN n;
 END;
 $$;
+COMMENT ON FUNCTION cs._refresh_customers(uuid[]) IS
+    'Internal: recomputes and stores features and health for the given customers (all when NULL), scores risk with the deployed champions, then regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
 
 -- Refreshes the given customers, or every customer a load marked dirty.
 CREATE FUNCTION cs.refresh(customer_ids uuid[] DEFAULT NULL)

@@ -130,3 +130,5 @@ END;
 $$;
 COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
     'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
+COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
+COMMENT ON FUNCTION cs._score_risk(uuid[]) IS 'Internal: appends risk assessments (score, top SHAP factors, confidence, model version) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion; returns the number written.';

@@ -1,0 +1,153 @@
+-- Opportunities: upsell propensity, cross-sell by co-occurrence lift, expected
+-- MRR uplift and product adoption, regenerated for a set of customers by
+-- cs.refresh_opportunities() (called at the end of cs._refresh_customers).
+
+-- The feature vector as a JSON object keyed by feature name; NaN (missing) becomes null.
+CREATE FUNCTION cs.feature_map(features float4[]) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN (SELECT coalesce(jsonb_object_agg(fc.name, CASE WHEN features[fc.position] IS NULL
+                                                         OR features[fc.position] = 'NaN' THEN NULL
+                                                    ELSE to_jsonb(features[fc.position]) END), '{}')
+          FROM cs.feature_catalog fc);
+COMMENT ON FUNCTION cs.feature_map(float4[]) IS
+    'The feature vector as a JSON object keyed by cs.feature_catalog name; missing (NaN) values are JSON null.';
+
+-- Upsell scoring constants are documented in the function comment; they are
+-- plain numbers here rather than settings because the formula is the contract.
+CREATE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    n         bigint;
+    use_model boolean;
+    mname     text;
+BEGIN
+    -- Open system opportunities are regenerated; anything a CSM touched stays.
+    DELETE FROM cs.opportunities o
+     WHERE o.source = 'system' AND o.status = 'open'
+       AND (ids IS NULL OR o.customer_id = ANY (ids));
+
+    -- The model path: a champion model of kind upsell scored by cs.predict,
+    -- when the model part is installed.  Otherwise the documented formula.
+    use_model := to_regprocedure('cs.predict(text, real[])') IS NOT NULL;
+    IF use_model THEN
+        SELECT m.name INTO mname FROM cs.models m WHERE m.kind = 'upsell' AND m.status = 'champion';
+        use_model := FOUND;
+    END IF;
+
+    -- Dynamic only to call cs.predict when it exists; no user text is interpolated.
+    EXECUTE format($q$
+    WITH base AS (
+        SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cs.feature_map(cf.features) AS f,
+               (SELECT h.overall_score FROM cs.customer_health_scores h WHERE h.customer_id = c.id
+                 ORDER BY h.calculated_at DESC LIMIT 1) AS health,
+               %s AS model_score
+          FROM cs.customers c
+          JOIN cs.customer_features cf ON cf.customer_id = c.id
+         WHERE c.churned_at IS NULL AND ($1 IS NULL OR c.id = ANY ($1))
+    ), b AS (
+        SELECT customer_id, mrr, seats, health, model_score,
+               (f ->> 'seat_utilisation')::float8 AS util,
+               (f ->> 'active_users_30d')::float8 AS au,
+               (f ->> 'usage_trend_30d')::float8 AS trend,
+               (f ->> 'feature_breadth_30d')::float8 AS breadth
+          FROM base
+    ), ups AS (
+        SELECT b.*,
+               least(1, greatest(0, (util - 0.7) / 0.5)) AS s_util,
+               least(1, greatest(0, coalesce(trend, 0) / 0.5)) AS s_growth,
+               coalesce(health, 0.5) AS s_health,
+               greatest(ceil(1.2 * au) - seats, 0) AS extra_seats
+          FROM b WHERE util IS NOT NULL AND seats > 0
+    ), ups2 AS (
+        SELECT u.*,
+               round(coalesce(model_score, 0.5 * s_util + 0.25 * s_growth + 0.25 * s_health)::numeric, 3) AS score
+          FROM ups u
+    ), upsell AS (
+        SELECT customer_id, 'upsell'::text AS kind, score,
+               round(extra_seats::numeric * coalesce(mrr, 0) / seats * score, 2) AS expected_mrr,
+               NULL::text AS product,
+               jsonb_build_object('seat_utilisation', round(util::numeric, 3),
+                                  'usage_trend_30d', round(trend::numeric, 3),
+                                  'health', health,
+                                  'extra_seats', extra_seats,
+                                  'price_per_seat', round(coalesce(mrr, 0) / seats, 2),
+                                  'scored_by', CASE WHEN model_score IS NOT NULL THEN 'model ' || $2 ELSE 'formula' END) AS reasons
+          FROM ups2 WHERE score >= 0.5 AND extra_seats > 0
+    ), active AS (
+        SELECT DISTINCT s.customer_id, s.product
+          FROM cs.subscriptions s
+          JOIN cs.customers c ON c.id = s.customer_id AND c.churned_at IS NULL
+         WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+    ), tot AS (
+        SELECT count(DISTINCT customer_id)::float8 AS n FROM active
+    ), prod AS (
+        SELECT product, count(*)::float8 AS n_p FROM active GROUP BY product
+    ), pair AS (
+        -- lift(B|A) = P(B|A) / P(B) over customers with active subscriptions
+        SELECT a.product AS pa, bb.product AS pb, count(*)::float8 AS n_ab,
+               count(*) / pa.n_p AS confidence,
+               (count(*) / pa.n_p) / (pb_.n_p / tot.n) AS lift, pb_.n_p AS n_b
+          FROM active a
+          JOIN active bb ON bb.customer_id = a.customer_id AND bb.product <> a.product
+          JOIN prod pa ON pa.product = a.product
+          JOIN prod pb_ ON pb_.product = bb.product
+         CROSS JOIN tot
+         GROUP BY a.product, bb.product, pa.n_p, pb_.n_p, tot.n
+        HAVING count(*) >= 2 AND count(*) / pa.n_p >= 0.25
+    ), cand AS (
+        SELECT DISTINCT ON (b.customer_id)
+               b.customer_id, p.pa, p.pb, p.lift, p.confidence, p.n_ab, p.n_b
+          FROM b
+          JOIN active own ON own.customer_id = b.customer_id
+          JOIN pair p ON p.pa = own.product AND p.lift > 1
+         WHERE NOT EXISTS (SELECT 1 FROM active x WHERE x.customer_id = b.customer_id AND x.product = p.pb)
+         ORDER BY b.customer_id, p.lift DESC, p.confidence DESC, p.pb, p.pa
+    ), cross_sell AS (
+        SELECT c.customer_id, 'cross_sell'::text, round(c.confidence::numeric, 3),
+               round(coalesce((SELECT avg(s.mrr) FROM cs.subscriptions s
+                                WHERE s.product = c.pb AND s.started_at <= current_date
+                                  AND (s.ended_at IS NULL OR s.ended_at > current_date)), 0)
+                     * round(c.confidence::numeric, 3), 2),
+               c.pb,
+               jsonb_build_object('because_of', c.pa, 'lift', round(c.lift::numeric, 3),
+                                  'confidence', round(c.confidence::numeric, 3),
+                                  'customers_with_both', c.n_ab, 'customers_with_product', c.n_b)
+          FROM cand c
+    ), cat AS (
+        -- the catalogue: the most product features any customer used in 30 days
+        SELECT max(features[fc.position]) FILTER (WHERE features[fc.position] <> 'NaN') AS n
+          FROM cs.customer_features, cs.feature_catalog fc WHERE fc.name = 'feature_breadth_30d'
+    ), adoption AS (
+        SELECT b.customer_id, 'adoption'::text, round((1 - b.breadth / cat.n)::numeric, 3), NULL::numeric, NULL::text,
+               jsonb_build_object('feature_breadth_30d', b.breadth, 'catalogue', cat.n,
+                                  'adoption_score', round((b.breadth / cat.n)::numeric, 3))
+          FROM b CROSS JOIN cat
+         WHERE cat.n >= 3 AND b.breadth IS NOT NULL AND b.breadth / cat.n < 0.5
+    ), alls AS (
+        SELECT * FROM upsell UNION ALL SELECT * FROM cross_sell UNION ALL SELECT * FROM adoption
+    )
+    INSERT INTO cs.opportunities (customer_id, kind, score, expected_mrr, product, reasons, status, source)
+    SELECT a.customer_id, a.kind, a.score, a.expected_mrr, a.product, a.reasons, 'open', 'system'
+      FROM alls a
+     WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
+                        WHERE o.customer_id = a.customer_id AND o.kind = a.kind
+                          AND o.product IS NOT DISTINCT FROM a.product AND o.status = 'in_progress')
+    $q$, CASE WHEN use_model THEN 'cs.predict($2, cf.features)::float8' ELSE 'NULL::float8' END)
+    USING ids, mname;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs.refresh_opportunities(uuid[]) IS
+    'Regenerates the open system opportunities of the given customers (all when NULL) from the feature store; opportunities a CSM moved on, or entered, are kept. '
+    'upsell: score = 0.5 x clamp((seat_utilisation - 0.7) / 0.5) + 0.25 x clamp(usage_trend_30d / 0.5) + 0.25 x health (0.5 when unknown), '
+    'or the champion upsell model through cs.predict when one is deployed; raised when score >= 0.5 and extra seats > 0, where '
+    'extra seats = ceil(1.2 x active_users_30d) - seats_licensed and expected_mrr = extra seats x (mrr / seats_licensed) x score. '
+    'cross_sell: the product the customer lacks with the best lift(B|A) = P(B|A) / P(B) over active subscriptions, A a product it has, '
+    'with at least 2 customers having both and P(B|A) >= 0.25; score = P(B|A), expected_mrr = mean MRR of B x score. '
+    'adoption: feature_breadth_30d over the catalogue (the largest breadth in the feature store, at least 3) below 0.5; score = 1 - adoption. '
+    'Returns the number of opportunities written.';

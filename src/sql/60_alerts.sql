@@ -1,0 +1,676 @@
+-- Alerts: message templates, structured rule conditions (validated, never SQL
+-- text), severity grading, evaluation with deduplication on the partial unique
+-- index, escalation, auto-resolution, cooldown, NOTIFY, and the lifecycle.
+--
+-- Condition grammar (jsonb), evaluated with SQL three-valued logic:
+--   {"all": [c, ...]}  {"any": [c, ...]}  {"not": c}
+--   {"feature": <cs.feature_catalog name>, "op": <op>, "value": <number>}
+--   {"score": <score name>, "op": <op>, "value": <number>}
+--   {"band": "red" | ["red", "yellow", ...]}
+-- ops: < <= > >= = !=.  A comparison over a missing value (NaN feature, no
+-- churn risk yet, no health band) is unknown: the rule does not fire, and an
+-- open alert is not auto-resolved either (only a condition known to be false
+-- clears it).
+
+------------------------------------------------------------------------------
+-- Templates
+------------------------------------------------------------------------------
+
+-- The placeholders templates may use, each filled by cs.template_values().
+CREATE FUNCTION cs.template_placeholders() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['name', 'external_id', 'csm', 'segment', 'mrr', 'overall_score', 'band', 'churn_risk',
+             'top_driver', 'top_risk_factor', 'days_to_renewal', 'renewal_date', 'seat_utilisation',
+             'seats_licensed', 'last_nps'];
+COMMENT ON FUNCTION cs.template_placeholders() IS 'The {placeholders} message templates may use.';
+
+-- Raises an error naming the first unknown placeholder of a template.
+CREATE FUNCTION cs.check_template(template text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    p text;
+BEGIN
+    FOR p IN SELECT m[1] FROM regexp_matches(coalesce(template, ''), '\{([^{}]*)\}', 'g') m LOOP
+        IF NOT p = ANY (cs.template_placeholders()) THEN
+            RAISE EXCEPTION 'unknown placeholder {%} in template', p
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Placeholders are ' || array_to_string(ARRAY(SELECT '{' || x || '}' FROM unnest(cs.template_placeholders()) x), ', ') || '.';
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs.check_template(text) IS 'Refuses a template with an unknown {placeholder} (invalid_parameter_value).';
+
+-- The placeholder values of one customer, as text (NULL when unknown).
+CREATE FUNCTION cs.template_values(customer_id uuid) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+             'name', c.name, 'external_id', c.external_id, 'csm', c.csm, 'segment', c.segment,
+             'mrr', c.mrr::text,
+             'overall_score', h.overall_score::text,
+             'band', h.band,
+             'churn_risk', r.risk_score::text,
+             'top_driver', h.drivers -> 'top' -> 0 ->> 'measure',
+             'top_risk_factor', r.risk_factors -> 0 ->> 'feature',
+             'days_to_renewal', round((f.m ->> 'days_to_renewal')::numeric)::text,
+             'renewal_date', to_char(c.contract_end_date, 'YYYY-MM-DD'),
+             'seat_utilisation', round((f.m ->> 'seat_utilisation')::numeric * 100)::text || '%',
+             'seats_licensed', c.seats_licensed::text,
+             'last_nps', round((f.m ->> 'last_nps')::numeric)::text)
+      FROM cs.customers c
+      LEFT JOIN LATERAL (SELECT cs.feature_map(cf.features) AS m FROM cs.customer_features cf
+                          WHERE cf.customer_id = c.id) f ON true
+      LEFT JOIN LATERAL (SELECT s.overall_score, s.band, s.drivers FROM cs.customer_health_scores s
+                          WHERE s.customer_id = c.id ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+      LEFT JOIN LATERAL (SELECT a.risk_score, a.risk_factors FROM cs.risk_assessments a
+                          WHERE a.customer_id = c.id AND a.risk_type = 'churn'
+                          ORDER BY a.created_at DESC LIMIT 1) r ON true
+     WHERE c.id = template_values.customer_id);
+END;
+$$;
+COMMENT ON FUNCTION cs.template_values(uuid) IS
+    'Placeholder values of a customer: its fields, latest health and churn risk, and features (days_to_renewal, seat_utilisation as a percentage, last_nps) from the feature store.';
+
+-- Fills a checked template from a values object; unknown values become n/a.
+CREATE FUNCTION cs.fill_template(template text, vals jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    p   text;
+    out text := template;
+BEGIN
+    PERFORM cs.check_template(template);
+    FOREACH p IN ARRAY cs.template_placeholders() LOOP
+        out := replace(out, '{' || p || '}', coalesce(vals ->> p, 'n/a'));
+    END LOOP;
+    RETURN out;
+END;
+$$;
+COMMENT ON FUNCTION cs.fill_template(text, jsonb) IS 'Replaces each {placeholder} of a template by its value in vals (n/a when missing); unknown placeholders are an error.';
+
+CREATE FUNCTION cs.render_template(template text, customer_id uuid) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    vals jsonb;
+BEGIN
+    IF customer_id IS NULL THEN
+        RAISE EXCEPTION 'customer_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    vals := cs.template_values(customer_id);
+    IF vals IS NULL THEN
+        RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN cs.fill_template(template, vals);
+END;
+$$;
+COMMENT ON FUNCTION cs.render_template(text, uuid) IS
+    'A message template with its {placeholders} filled from the customer''s fields, latest scores and features; unknown placeholders are an error, unknown values read n/a.';
+
+------------------------------------------------------------------------------
+-- Conditions
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs.condition_scores() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['churn_risk', 'overall_score', 'usage_score', 'engagement_score', 'support_score', 'payment_score',
+             'opportunity_score', 'opportunity_mrr'];
+COMMENT ON FUNCTION cs.condition_scores() IS
+    'Score names a condition may test: latest churn risk, latest health and sub-scores, best open opportunity score, total expected MRR of open opportunities.';
+
+-- Refuses a malformed condition with the JSON path of the offending node.
+CREATE FUNCTION cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT 0)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    keys text[];
+    k    text;
+    i    int;
+BEGIN
+    IF depth > 16 THEN
+        RAISE EXCEPTION 'condition is nested too deeply at %', path
+            USING ERRCODE = 'program_limit_exceeded', HINT = 'At most 16 levels of all, any and not.';
+    END IF;
+    IF jsonb_typeof(cond) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'condition at % must be a JSON object', path
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use {"all": [...]}, {"any": [...]}, {"not": {...}}, {"feature": f, "op": o, "value": n}, {"score": s, "op": o, "value": n} or {"band": b}.';
+    END IF;
+    keys := ARRAY(SELECT jsonb_object_keys(cond) ORDER BY 1);
+    IF keys = ARRAY['all'] OR keys = ARRAY['any'] THEN
+        k := keys[1];
+        IF jsonb_typeof(cond -> k) IS DISTINCT FROM 'array' OR jsonb_array_length(cond -> k) = 0 THEN
+            RAISE EXCEPTION 'condition at %.% must be a non-empty array', path, k USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_array_length(cond -> k) > 100 THEN
+            RAISE EXCEPTION 'condition at %.% has more than 100 terms', path, k USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+        FOR i IN 0 .. jsonb_array_length(cond -> k) - 1 LOOP
+            PERFORM cs.validate_condition(cond -> k -> i, format('%s.%s[%s]', path, k, i), depth + 1);
+        END LOOP;
+    ELSIF keys = ARRAY['not'] THEN
+        PERFORM cs.validate_condition(cond -> 'not', path || '.not', depth + 1);
+    ELSIF keys = ARRAY['feature', 'op', 'value'] OR keys = ARRAY['op', 'score', 'value'] THEN
+        IF cond ? 'feature' THEN
+            IF jsonb_typeof(cond -> 'feature') IS DISTINCT FROM 'string'
+               OR NOT EXISTS (SELECT 1 FROM cs.feature_catalog WHERE name = cond ->> 'feature') THEN
+                RAISE EXCEPTION 'condition at %: unknown feature %', path, cond -> 'feature'
+                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Features are the names in cs.feature_catalog.';
+            END IF;
+        ELSIF jsonb_typeof(cond -> 'score') IS DISTINCT FROM 'string' OR NOT (cond ->> 'score') = ANY (cs.condition_scores()) THEN
+            RAISE EXCEPTION 'condition at %: unknown score %', path, cond -> 'score'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Scores are ' || array_to_string(cs.condition_scores(), ', ') || '.';
+        END IF;
+        IF jsonb_typeof(cond -> 'op') IS DISTINCT FROM 'string' OR NOT (cond ->> 'op') = ANY (ARRAY['<', '<=', '>', '>=', '=', '!=']) THEN
+            RAISE EXCEPTION 'condition at %: unknown operator %', path, cond -> 'op'
+                USING ERRCODE = 'invalid_parameter_value', HINT = 'Operators are <, <=, >, >=, = and !=.';
+        END IF;
+        IF jsonb_typeof(cond -> 'value') IS DISTINCT FROM 'number' THEN
+            RAISE EXCEPTION 'condition at %: value must be a number, not %', path, cond -> 'value'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSIF keys = ARRAY['band'] THEN
+        IF NOT (CASE jsonb_typeof(cond -> 'band')
+                    WHEN 'string' THEN cond ->> 'band' IN ('red', 'yellow', 'green')
+                    WHEN 'array' THEN jsonb_array_length(cond -> 'band') > 0
+                                      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(cond -> 'band') b
+                                                       WHERE jsonb_typeof(b) <> 'string'
+                                                          OR b #>> '{}' NOT IN ('red', 'yellow', 'green'))
+                    ELSE false END) THEN
+            RAISE EXCEPTION 'condition at %: band must be red, yellow or green, or an array of them', path
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'condition at % has unexpected keys %', path, array_to_string(keys, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A node is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"feature": f, "op": o, "value": n}, {"score": s, "op": o, "value": n} or {"band": b}.';
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs.validate_condition(jsonb, text, int) IS
+    'Raises invalid_parameter_value, naming the JSON path, unless cond is a well-formed alert condition over known features, scores and bands.';
+
+-- Evaluates a validated condition against a context
+-- {"features": {...}, "scores": {...}, "band": text}; NULL means unknown.
+CREATE FUNCTION cs.condition_holds(cond jsonb, ctx jsonb) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    c      jsonb;
+    r      boolean;
+    result boolean;
+    v      float8;
+    x      float8;
+BEGIN
+    IF cond ? 'all' OR cond ? 'any' THEN
+        result := cond ? 'all';
+        FOR c IN SELECT jsonb_array_elements(coalesce(cond -> 'all', cond -> 'any')) LOOP
+            r := cs.condition_holds(c, ctx);
+            IF r IS NULL THEN
+                result := NULL;
+            ELSIF r <> (cond ? 'all') THEN
+                RETURN r;     -- false decides all, true decides any
+            END IF;
+        END LOOP;
+        RETURN result;
+    ELSIF cond ? 'not' THEN
+        RETURN NOT cs.condition_holds(cond -> 'not', ctx);
+    ELSIF cond ? 'band' THEN
+        IF ctx ->> 'band' IS NULL THEN
+            RETURN NULL;
+        END IF;
+        RETURN CASE jsonb_typeof(cond -> 'band') WHEN 'string' THEN cond ->> 'band' = ctx ->> 'band'
+                    ELSE (cond -> 'band') ? (ctx ->> 'band') END;
+    END IF;
+    v := CASE WHEN cond ? 'feature' THEN (ctx -> 'features' ->> (cond ->> 'feature'))::float8
+              ELSE (ctx -> 'scores' ->> (cond ->> 'score'))::float8 END;
+    IF v IS NULL THEN
+        RETURN NULL;
+    END IF;
+    x := (cond ->> 'value')::float8;
+    RETURN CASE cond ->> 'op' WHEN '<' THEN v < x WHEN '<=' THEN v <= x WHEN '>' THEN v > x
+                              WHEN '>=' THEN v >= x WHEN '=' THEN v = x WHEN '!=' THEN v <> x END;
+END;
+$$;
+COMMENT ON FUNCTION cs.condition_holds(jsonb, jsonb) IS
+    'Evaluates a validated alert condition against {"features": {...}, "scores": {...}, "band": b}: true, false, or NULL when it depends on a missing value.';
+
+CREATE FUNCTION cs.severity_rank(severity text) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN array_position(ARRAY['low', 'medium', 'high', 'critical'], severity);
+COMMENT ON FUNCTION cs.severity_rank(text) IS 'Order of a severity: low 1, medium 2, high 3, critical 4.';
+
+-- Validates a rule on write: condition, title template, severity metric and thresholds.
+CREATE FUNCTION cs._validate_alert_rule() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    m      jsonb := NEW.severity_metric;
+    levels text[];
+    vals   float8[];
+    i      int;
+BEGIN
+    PERFORM cs.validate_condition(NEW.condition);
+    PERFORM cs.check_template(NEW.title);
+    IF jsonb_typeof(NEW.severity_thresholds) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'alert rule "%": severity_thresholds must be a JSON object', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_each(NEW.severity_thresholds) t
+                WHERE t.key NOT IN ('low', 'medium', 'high', 'critical') OR jsonb_typeof(t.value) <> 'number') THEN
+        RAISE EXCEPTION 'alert rule "%": severity_thresholds takes numbers for low, medium, high and critical', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF m IS NULL THEN
+        IF NEW.severity_thresholds <> '{}' THEN
+            RAISE EXCEPTION 'alert rule "%": severity thresholds need a severity_metric', NEW.name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSE
+        IF jsonb_typeof(m) IS DISTINCT FROM 'object'
+           OR NOT (ARRAY(SELECT jsonb_object_keys(m) ORDER BY 1) IN (ARRAY['direction', 'feature'], ARRAY['direction', 'score']))
+           OR coalesce(m ->> 'direction', '') NOT IN ('higher', 'lower') THEN
+            RAISE EXCEPTION 'alert rule "%": severity_metric must be {"feature" or "score": name, "direction": "higher" or "lower"}', NEW.name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        PERFORM cs.validate_condition(m - 'direction' || '{"op": ">=", "value": 0}', '$severity_metric');
+        SELECT array_agg(l ORDER BY cs.severity_rank(l)), array_agg((NEW.severity_thresholds ->> l)::float8 ORDER BY cs.severity_rank(l))
+          INTO levels, vals
+          FROM jsonb_object_keys(NEW.severity_thresholds) l;
+        IF levels IS NULL THEN
+            RAISE EXCEPTION 'alert rule "%": a severity_metric needs at least one threshold', NEW.name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR i IN 2 .. cardinality(vals) LOOP
+            IF (m ->> 'direction' = 'higher' AND vals[i] <= vals[i - 1])
+               OR (m ->> 'direction' = 'lower' AND vals[i] >= vals[i - 1]) THEN
+                RAISE EXCEPTION 'alert rule "%": % threshold % is not % than the % threshold %', NEW.name, levels[i], vals[i],
+                                m ->> 'direction', levels[i - 1], vals[i - 1]
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Thresholds must move strictly in the metric''s direction from low to critical.';
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER alert_rules_validate BEFORE INSERT OR UPDATE ON cs.alert_rules
+    FOR EACH ROW EXECUTE FUNCTION cs._validate_alert_rule();
+
+-- The severity of a firing rule: the most severe level whose threshold the
+-- metric meets, never below the rule's base severity.
+CREATE FUNCTION cs.alert_severity(metric jsonb, thresholds jsonb, base text, ctx jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT l FROM (
+          SELECT base AS l
+          UNION ALL
+          SELECT t.key FROM jsonb_each_text(thresholds) t,
+                 LATERAL (SELECT CASE WHEN metric ? 'feature' THEN (ctx -> 'features' ->> (metric ->> 'feature'))::float8
+                                      ELSE (ctx -> 'scores' ->> (metric ->> 'score'))::float8 END AS v) mv
+           WHERE metric IS NOT NULL
+             AND CASE metric ->> 'direction' WHEN 'higher' THEN mv.v >= t.value::float8
+                                             ELSE mv.v <= t.value::float8 END) s
+        ORDER BY cs.severity_rank(l) DESC LIMIT 1);
+COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
+    'Severity of a firing rule in a context: the most severe level whose threshold the metric meets (>= for direction higher, <= for lower), at least the base severity.';
+
+------------------------------------------------------------------------------
+-- Default rules
+------------------------------------------------------------------------------
+
+INSERT INTO cs.alert_rules (name, alert_type, condition, severity_metric, severity_thresholds, base_severity, title, cooldown, description) VALUES
+('churn_risk_high', 'risk',
+ '{"score": "churn_risk", "op": ">=", "value": 0.6}',
+ '{"score": "churn_risk", "direction": "higher"}', '{"high": 0.75, "critical": 0.9}', 'medium',
+ 'Churn risk {churn_risk} at {name}', '7 days',
+ 'The churn model gives the customer a churn risk of 0.6 or more.'),
+('usage_drop', 'risk',
+ '{"any": [{"feature": "usage_trend_14d", "op": "<=", "value": -0.5}, {"feature": "usage_trend_30d", "op": "<=", "value": -0.5}]}',
+ '{"feature": "usage_trend_30d", "direction": "lower"}', '{"high": -0.7, "critical": -0.9}', 'medium',
+ 'Usage dropped by half or more at {name}', '7 days',
+ 'Usage of the last 14 or 30 days is at most half of the period before.'),
+('payment_problem', 'risk',
+ '{"any": [{"feature": "days_overdue", "op": ">=", "value": 1}, {"feature": "late_or_failed_invoices_90d", "op": ">=", "value": 1}]}',
+ '{"feature": "days_overdue", "direction": "higher"}', '{"medium": 15, "high": 30, "critical": 60}', 'low',
+ 'Payment overdue or failed at {name}', '7 days',
+ 'An invoice is past due, or one due in the last 90 days failed or was paid late.'),
+('renewal_red_health', 'risk',
+ '{"all": [{"feature": "days_to_renewal", "op": ">=", "value": 0}, {"feature": "days_to_renewal", "op": "<=", "value": 90}, {"band": "red"}]}',
+ '{"feature": "days_to_renewal", "direction": "lower"}', '{"critical": 30}', 'high',
+ 'Renewal in {days_to_renewal} days with red health at {name}', '14 days',
+ 'The contract ends within 90 days and the health band is red.'),
+('champion_left', 'risk',
+ '{"feature": "champion_left_90d", "op": ">=", "value": 1}',
+ NULL, '{}', 'high',
+ 'Champion left {name}', '30 days',
+ 'A champion contact left the customer in the last 90 days.'),
+('support_escalation', 'risk',
+ '{"any": [{"feature": "tickets_30d", "op": ">=", "value": 5}, {"feature": "open_high_priority_tickets", "op": ">=", "value": 2}, {"feature": "mean_csat_90d", "op": "<=", "value": 2.5}]}',
+ '{"feature": "open_high_priority_tickets", "direction": "higher"}', '{"high": 3, "critical": 5}', 'medium',
+ 'Support escalation at {name}', '7 days',
+ 'A spike of tickets (5 or more in 30 days), 2 or more open high or urgent tickets, or a mean CSAT of 2.5 or less over 90 days.'),
+('nps_detractor', 'risk',
+ '{"feature": "last_nps", "op": "<=", "value": 6}',
+ '{"feature": "last_nps", "direction": "lower"}', '{"medium": 4, "high": 2}', 'low',
+ 'NPS detractor at {name} (last score {last_nps})', '30 days',
+ 'The latest NPS answer is 6 or less.'),
+('seat_upsell', 'opportunity',
+ '{"feature": "seat_utilisation", "op": ">=", "value": 0.9}',
+ '{"feature": "seat_utilisation", "direction": "higher"}', '{"medium": 1.0, "high": 1.2}', 'low',
+ 'Seat utilisation {seat_utilisation} at {name}: upsell', '30 days',
+ 'Active users fill 90% or more of the licensed seats.');
+
+------------------------------------------------------------------------------
+-- Evaluation
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE cs.alert_number;
+COMMENT ON SEQUENCE cs.alert_number IS 'Numbers alert firings; alert ids are derived from (customer, rule, number), so a fresh database yields the same ids for the same history.';
+
+-- Logs an alert event and, for new and escalated alerts, notifies cs_alerts.
+CREATE FUNCTION cs._alert_event(a cs.alerts, ev text, from_status text, note text, details jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)
+    VALUES (a.id, ev, from_status, a.status, note, details);
+    IF ev IN ('created', 'escalated') THEN
+        PERFORM pg_notify('cs_alerts', jsonb_build_object('event', ev, 'alert_id', a.id, 'customer_id', a.customer_id,
+                                                          'severity', a.severity, 'title', a.title,
+                                                          'alert_type', a.alert_type, 'assigned_to', a.assigned_to)::text);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs._alert_event(cs.alerts, text, text, text, jsonb) IS
+    'Internal: appends to cs.alert_events and sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit).';
+
+CREATE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
+RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    c        record;
+    r        cs.alert_rules;
+    a        cs.alerts;
+    holds    boolean;
+    sev      text;
+    old_sev  text;
+    factors  jsonb;
+    names    text[];
+    vals     jsonb;
+    ts       timestamptz;
+    inserted boolean;
+    esc      boolean;
+    aid      uuid;
+    prev     text;
+BEGIN
+    created := 0; escalated := 0; refired := 0; resolved := 0; reopened := 0;
+
+    -- Snoozes that have passed: back to open.
+    FOR a IN UPDATE cs.alerts al SET status = 'open', snoozed_until = NULL, updated_at = now(), updated_by = current_user
+              WHERE al.status = 'snoozed' AND al.snoozed_until <= now()
+                AND (ids IS NULL OR al.customer_id = ANY (ids))
+             RETURNING al.*
+    LOOP
+        PERFORM cs._alert_event(a, 'reopened', 'snoozed', 'snooze ended', NULL);
+        reopened := reopened + 1;
+    END LOOP;
+
+    -- A churned customer is past alerting: close what is still open.
+    FOR aid, prev IN SELECT al.id, al.status FROM cs.alerts al JOIN cs.customers cu ON cu.id = al.customer_id
+                      WHERE cu.churned_at IS NOT NULL AND al.status IN ('open', 'acknowledged', 'snoozed')
+                        AND (ids IS NULL OR al.customer_id = ANY (ids))
+                      ORDER BY al.id
+                        FOR UPDATE OF al
+    LOOP
+        UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                updated_at = now(), updated_by = current_user
+         WHERE al.id = aid RETURNING al.* INTO a;
+        PERFORM cs._alert_event(a, 'auto_resolved', prev, 'customer churned', NULL);
+        resolved := resolved + 1;
+    END LOOP;
+
+    FOR c IN
+        SELECT cu.id, cu.csm,
+               jsonb_build_object(
+                 'features', cs.feature_map(coalesce(cf.features, '{}')),
+                 'scores', jsonb_build_object('churn_risk', rk.risk_score, 'overall_score', h.overall_score,
+                                              'usage_score', h.usage_score, 'engagement_score', h.engagement_score,
+                                              'support_score', h.support_score, 'payment_score', h.payment_score,
+                                              'opportunity_score', o.best, 'opportunity_mrr', o.total),
+                 'band', h.band) AS ctx,
+               rk.risk_factors, h.drivers, o.kinds
+          FROM cs.customers cu
+          LEFT JOIN cs.customer_features cf ON cf.customer_id = cu.id
+          LEFT JOIN LATERAL (SELECT s.* FROM cs.customer_health_scores s WHERE s.customer_id = cu.id
+                              ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+          LEFT JOIN LATERAL (SELECT x.risk_score, x.risk_factors FROM cs.risk_assessments x
+                              WHERE x.customer_id = cu.id AND x.risk_type = 'churn'
+                              ORDER BY x.created_at DESC LIMIT 1) rk ON true
+          LEFT JOIN LATERAL (SELECT max(op.score) AS best, sum(op.expected_mrr) AS total,
+                                    jsonb_agg(jsonb_build_object('source', 'opportunity', 'kind', op.kind, 'score', op.score,
+                                                                 'expected_mrr', op.expected_mrr, 'product', op.product)
+                                              ORDER BY op.score DESC, op.kind, op.product) AS kinds
+                               FROM cs.opportunities op
+                              WHERE op.customer_id = cu.id AND op.status IN ('open', 'in_progress')) o ON true
+         WHERE cu.churned_at IS NULL AND (ids IS NULL OR cu.id = ANY (ids))
+         ORDER BY cu.id
+    LOOP
+        vals := NULL;
+        FOR r IN SELECT * FROM cs.alert_rules WHERE enabled AND alert_type IN ('risk', 'opportunity') ORDER BY id LOOP
+            holds := cs.condition_holds(r.condition, c.ctx);
+            IF holds IS FALSE AND r.auto_resolve THEN
+                FOR aid, prev IN SELECT al.id, al.status FROM cs.alerts al
+                                  WHERE al.customer_id = c.id AND al.rule_id = r.id
+                                    AND al.status IN ('open', 'acknowledged', 'snoozed')
+                                    FOR UPDATE
+                LOOP
+                    UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                            updated_at = now(), updated_by = current_user
+                     WHERE al.id = aid RETURNING al.* INTO a;
+                    PERFORM cs._alert_event(a, 'auto_resolved', prev, 'condition cleared', NULL);
+                    resolved := resolved + 1;
+                END LOOP;
+            END IF;
+            CONTINUE WHEN holds IS NOT TRUE;
+
+            sev := cs.alert_severity(r.severity_metric, r.severity_thresholds, r.base_severity, c.ctx);
+            -- Why: the terms of the condition with their current values, and for
+            -- risk alerts the churn model's factors and the health drivers; for
+            -- opportunity alerts the customer's opportunities.
+            SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') INTO factors FROM (
+                SELECT 1 AS ord, n.name, jsonb_build_object('source', 'rule', 'feature', n.name,
+                                                            'value', c.ctx -> 'features' -> n.name) AS f
+                  FROM (SELECT DISTINCT x #>> '{}' AS name FROM jsonb_path_query(r.condition, '$.**.feature') x) n
+                UNION ALL
+                SELECT 1, n.name, jsonb_build_object('source', 'rule', 'score', n.name, 'value', c.ctx -> 'scores' -> n.name)
+                  FROM (SELECT DISTINCT x #>> '{}' AS name FROM jsonb_path_query(r.condition, '$.**.score') x) n
+                UNION ALL
+                SELECT 1, 'band', jsonb_build_object('source', 'rule', 'band', c.ctx -> 'band')
+                 WHERE jsonb_path_exists(r.condition, '$.**.band')
+                UNION ALL
+                SELECT 2, lpad(e.o::text, 4, '0'), jsonb_build_object('source', 'churn_model') || e.x
+                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(c.risk_factors) = 'array'
+                                                 THEN c.risk_factors ELSE '[]' END) WITH ORDINALITY e(x, o)
+                UNION ALL
+                SELECT 3, lpad(e.o::text, 4, '0'),
+                       jsonb_build_object('source', 'health', 'feature', e.x ->> 'measure', 'value', e.x -> 'value',
+                                          'impact', e.x -> 'impact')
+                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(c.drivers -> 'top') = 'array'
+                                                 THEN c.drivers -> 'top' ELSE '[]' END) WITH ORDINALITY e(x, o)
+                UNION ALL
+                SELECT 4, lpad(e.o::text, 4, '0'), e.x
+                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'opportunity' THEN coalesce(c.kinds, '[]')
+                                                 ELSE '[]' END) WITH ORDINALITY e(x, o)
+            ) t;
+            names := ARRAY(SELECT DISTINCT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind')
+                             FROM jsonb_array_elements(factors) f
+                            WHERE coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') IS NOT NULL);
+            IF vals IS NULL THEN
+                vals := cs.template_values(c.id);
+            END IF;
+            SELECT al.severity INTO old_sev FROM cs.alerts al
+             WHERE al.customer_id = c.id AND al.rule_id = r.id AND al.status IN ('open', 'acknowledged', 'snoozed');
+            ts := clock_timestamp();
+            -- The partial unique index decides between a new alert and the open
+            -- one, also against a concurrent evaluation of the same customer.
+            INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
+                                         suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                         last_fired_at, fire_count)
+            SELECT md5(c.id::text || ':' || r.id || ':' || nextval('cs.alert_number'))::uuid, c.id, r.id, r.alert_type, sev,
+                   left(cs.fill_template(coalesce(r.title, r.name), vals), 255), r.description, factors,
+                   cs.suggest_actions(names, vals), 'open', c.csm, now(), now(), current_user, now(), 1
+             WHERE NOT EXISTS (SELECT 1 FROM cs.alerts p
+                                WHERE p.customer_id = c.id AND p.rule_id = r.id
+                                  AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - r.cooldown)
+            ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO UPDATE
+               SET severity = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
+                                   THEN excluded.severity ELSE al.severity END,
+                   escalated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
+                                       THEN ts ELSE al.escalated_at END,
+                   updated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
+                                     THEN now() ELSE al.updated_at END,
+                   title = excluded.title,
+                   risk_factors = excluded.risk_factors,
+                   suggested_actions = excluded.suggested_actions,
+                   last_fired_at = excluded.last_fired_at,
+                   fire_count = al.fire_count + 1
+            RETURNING al.id, (al.xmax = 0), (al.escalated_at = ts) INTO aid, inserted, esc;
+            CONTINUE WHEN NOT FOUND;    -- in cooldown
+            SELECT * INTO a FROM cs.alerts al WHERE al.id = aid;
+            IF inserted THEN
+                PERFORM cs._alert_event(a, 'created', NULL, NULL, jsonb_build_object('severity', a.severity));
+                created := created + 1;
+            ELSIF esc THEN
+                PERFORM cs._alert_event(a, 'escalated', a.status, NULL,
+                                        jsonb_build_object('from', old_sev, 'to', a.severity));
+                escalated := escalated + 1;
+            ELSE
+                refired := refired + 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
+    'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn risk and open opportunities: '
+    'reopens alerts whose snooze has passed, resolves those of churned customers, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
+    'and resolves open alerts of auto-resolving rules whose condition is now false. New and escalated alerts NOTIFY cs_alerts. Returns the counts.';
+
+------------------------------------------------------------------------------
+-- Lifecycle
+--
+--   open ──acknowledge──> acknowledged      open/acknowledged/snoozed ──resolve──> resolved
+--   open/acknowledged/snoozed ──snooze──> snoozed ──(snooze passes, next evaluation)──> open
+--   open/acknowledged/snoozed ──dismiss──> dismissed      snoozed ──acknowledge──> acknowledged
+-- resolved and dismissed are final; reassigning keeps the status.
+------------------------------------------------------------------------------
+
+-- Applies one lifecycle transition under a row lock, or refuses it.
+CREATE FUNCTION cs._alert_transition(alert_id uuid, ev text, allowed text[], new_status text, note text,
+                                     until timestamptz DEFAULT NULL, assignee text DEFAULT NULL)
+RETURNS cs.alerts
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    a    cs.alerts;
+    prev text;
+    details jsonb;
+BEGIN
+    IF alert_id IS NULL THEN
+        RAISE EXCEPTION 'alert id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO a FROM cs.alerts al WHERE al.id = alert_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT a.status = ANY (allowed) THEN
+        RAISE EXCEPTION 'cannot % alert %: it is %',
+                        CASE ev WHEN 'acknowledged' THEN 'acknowledge' WHEN 'resolved' THEN 'resolve' WHEN 'dismissed' THEN 'dismiss'
+                                WHEN 'snoozed' THEN 'snooze' ELSE 'reassign' END, alert_id, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Only %s alerts can be %s.', array_to_string(allowed, ', '), ev);
+    END IF;
+    prev := a.status;
+    details := CASE ev WHEN 'snoozed' THEN jsonb_build_object('until', until)
+                       WHEN 'reassigned' THEN jsonb_build_object('from', a.assigned_to, 'to', assignee) END;
+    UPDATE cs.alerts al
+       SET status = coalesce(new_status, al.status),
+           resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE al.resolved_at END,
+           snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
+                                WHEN new_status IS NULL THEN al.snoozed_until END,
+           assigned_to = coalesce(assignee, al.assigned_to),
+           updated_at = now(),
+           updated_by = current_user
+     WHERE al.id = alert_id
+    RETURNING al.* INTO a;
+    PERFORM cs._alert_event(a, ev, prev, note, details);
+    RETURN a;
+END;
+$$;
+COMMENT ON FUNCTION cs._alert_transition(uuid, text, text[], text, text, timestamptz, text) IS
+    'Internal: moves an alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
+
+CREATE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+RETURN cs._alert_transition(id, 'acknowledged', ARRAY['open', 'snoozed'], 'acknowledged', note);
+COMMENT ON FUNCTION cs.acknowledge_alert(uuid, text) IS 'Marks an open or snoozed alert acknowledged (the CSM is on it); returns the alert.';
+
+CREATE FUNCTION cs.resolve_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+RETURN cs._alert_transition(id, 'resolved', ARRAY['open', 'acknowledged', 'snoozed'], 'resolved', note);
+COMMENT ON FUNCTION cs.resolve_alert(uuid, text) IS 'Resolves an unresolved alert (the problem was dealt with); the rule''s cooldown starts. Returns the alert.';
+
+CREATE FUNCTION cs.dismiss_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+RETURN cs._alert_transition(id, 'dismissed', ARRAY['open', 'acknowledged', 'snoozed'], 'dismissed', note);
+COMMENT ON FUNCTION cs.dismiss_alert(uuid, text) IS 'Dismisses an unresolved alert (not worth acting on); the rule''s cooldown starts. Returns the alert.';
+
+CREATE FUNCTION cs.snooze_alert(id uuid, until timestamptz) RETURNS cs.alerts
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF until IS NULL THEN
+        RAISE EXCEPTION 'snooze end must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until <= now() OR NOT isfinite(until) THEN
+        RAISE EXCEPTION 'snooze end must be a finite time in the future' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN cs._alert_transition(id, 'snoozed', ARRAY['open', 'acknowledged', 'snoozed'], 'snoozed', NULL, until);
+END;
+$$;
+COMMENT ON FUNCTION cs.snooze_alert(uuid, timestamptz) IS 'Snoozes an unresolved alert until a future time; the first evaluation after it reopens the alert. Returns the alert.';
+
+CREATE FUNCTION cs.reassign_alert(id uuid, assignee text) RETURNS cs.alerts
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF assignee IS NULL OR btrim(assignee) = '' THEN
+        RAISE EXCEPTION 'assignee must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN cs._alert_transition(id, 'reassigned', ARRAY['open', 'acknowledged', 'snoozed'], NULL, NULL, NULL, assignee);
+END;
+$$;
+COMMENT ON FUNCTION cs.reassign_alert(uuid, text) IS 'Assigns an unresolved alert to another CSM (role name), keeping its status. Returns the alert.';

@@ -1,0 +1,529 @@
+-- Next best action: playbooks, their learned effectiveness (Beta-Binomial),
+-- the actions CSMs take and their measured outcomes; alert feedback and
+-- quality; the reporting views.
+
+------------------------------------------------------------------------------
+-- Playbooks
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs.opportunity_kinds() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['upsell', 'cross_sell', 'expansion', 'adoption'];
+COMMENT ON FUNCTION cs.opportunity_kinds() IS 'Opportunity kinds a playbook may answer.';
+
+-- Refuses a playbook that answers unknown factors or uses unknown placeholders.
+CREATE FUNCTION cs._validate_playbook() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    bad text;
+BEGIN
+    IF btrim(NEW.name) = '' OR btrim(NEW.action) = '' THEN
+        RAISE EXCEPTION 'playbook name and action must not be blank' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(NEW.answers) = 0 THEN
+        RAISE EXCEPTION 'playbook "%" must answer at least one risk factor or opportunity kind', NEW.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x INTO bad FROM unnest(NEW.answers) x
+     WHERE x IS NULL OR NOT (x = ANY (cs.opportunity_kinds()) OR x = ANY (cs.condition_scores())
+                             OR EXISTS (SELECT 1 FROM cs.feature_catalog fc WHERE fc.name = x))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'playbook "%" answers unknown factor "%"', NEW.name, bad
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Answers are cs.feature_catalog names, condition score names (cs.condition_scores()) or opportunity kinds.';
+    END IF;
+    PERFORM cs.check_template(NEW.template);
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER playbooks_validate BEFORE INSERT OR UPDATE ON cs.playbooks
+    FOR EACH ROW EXECUTE FUNCTION cs._validate_playbook();
+
+INSERT INTO cs.playbooks (name, action, answers, template, outcome_window, description) VALUES
+('executive_sponsor_call', 'Call the executive sponsor',
+ '{churn_risk,overall_score,champion_left_90d,has_active_champion}',
+ 'Hello {name} team, I would like to set up a short call with your leadership to review the value you get from us and agree on priorities for the coming months. — {csm}',
+ '30 days', 'Escalate the relationship to the sponsor when the account is at risk overall.'),
+('usage_recovery_training', 'Offer a re-onboarding training',
+ '{usage_trend_14d,usage_trend_30d,active_users_7d,active_users_30d,active_days_30d,days_since_last_activity,usage_score}',
+ 'Hello {name} team, we noticed your team uses the product less lately. Can we schedule a free training session to help you get more out of it? — {csm}',
+ '30 days', 'Win back usage with a hands-on session.'),
+('billing_outreach', 'Contact billing about the open invoice',
+ '{days_overdue,late_or_failed_invoices_90d,payment_score}',
+ 'Hello {name} team, an invoice on your account is past due. Could you check with your finance team, or tell us if something needs fixing on our side? — {csm}',
+ '30 days', 'Settle payment problems before they turn into churn.'),
+('renewal_rescue_plan', 'Build a renewal rescue plan',
+ '{days_to_renewal,churn_risk,overall_score}',
+ 'Hello {name} team, your renewal is in {days_to_renewal} days. I would like to walk through a success plan with you so the next term delivers what you need. — {csm}',
+ '60 days', 'A joint plan with concrete goals ahead of a risky renewal.'),
+('new_champion_onboarding', 'Find and onboard a new champion',
+ '{champion_left_90d,has_active_champion}',
+ 'Hello {name} team, with the recent change in your team we would love to introduce the product to whoever now owns it. Who should we talk to? — {csm}',
+ '45 days', 'Replace a departed champion before the account goes dark.'),
+('support_escalation_review', 'Review open tickets with support leadership',
+ '{tickets_30d,tickets_90d,open_high_priority_tickets,mean_csat_90d,mean_hours_to_close_90d,support_score}',
+ 'Hello {name} team, I am sorry about the recent support experience. I have escalated your open tickets and will follow up personally until they are solved. — {csm}',
+ '30 days', 'Own the support backlog of an unhappy account.'),
+('nps_detractor_followup', 'Call the detractor',
+ '{last_nps,nps_trend}',
+ 'Hello {name} team, thank you for your feedback (you rated us {last_nps}). I would like to understand what we can do better. — {csm}',
+ '30 days', 'Close the loop with a detractor.'),
+('seat_expansion_offer', 'Offer additional seats',
+ '{seat_utilisation,upsell}',
+ 'Hello {name} team, you are using {seat_utilisation} of your {seats_licensed} seats. We can add seats at your current price so nobody waits for access. — {csm}',
+ '45 days', 'Turn high seat utilisation into an expansion.'),
+('cross_sell_introduction', 'Introduce a complementary product',
+ '{cross_sell,active_products}',
+ 'Hello {name} team, teams like yours often pair our products to do more. Could I show you a short demo? — {csm}',
+ '45 days', 'Introduce the product similar customers adopted.'),
+('adoption_workshop', 'Run a feature adoption workshop',
+ '{adoption,feature_breadth_30d}',
+ 'Hello {name} team, you use a part of what your plan includes. A one-hour workshop could show your team the features that fit your goals. — {csm}',
+ '30 days', 'Broaden feature adoption.');
+
+------------------------------------------------------------------------------
+-- Effectiveness and ranking
+--
+-- Each measured action is a Bernoulli trial for every factor it addressed
+-- (cs.actions.factors): success when the outcome is recovered, renewed or
+-- expanded, failure when churned or no_change.  With a Beta(2, 2) prior the
+-- posterior mean of a (playbook, factor) is (2 + successes) / (4 + trials):
+-- 0.5 with no evidence, moving towards the observed rate as trials accrue.
+-- Ranking uses the posterior mean only, so it is deterministic.
+------------------------------------------------------------------------------
+
+CREATE VIEW cs.playbook_effectiveness WITH (security_invoker = true) AS
+SELECT p.name AS playbook,
+       f.factor,
+       count(a.id) AS trials,
+       count(a.id) FILTER (WHERE a.outcome IN ('recovered', 'renewed', 'expanded')) AS successes,
+       count(a.id) FILTER (WHERE a.outcome IN ('churned', 'no_change')) AS failures,
+       round((2 + count(a.id) FILTER (WHERE a.outcome IN ('recovered', 'renewed', 'expanded')))::numeric
+             / (4 + count(a.id)), 3) AS effectiveness
+  FROM cs.playbooks p
+ CROSS JOIN LATERAL unnest(p.answers) f(factor)
+  LEFT JOIN cs.actions a ON a.playbook = p.name AND a.outcome IS NOT NULL AND f.factor = ANY (a.factors)
+ GROUP BY p.name, f.factor;
+COMMENT ON VIEW cs.playbook_effectiveness IS 'Learned effectiveness per playbook and the factor it answers: Beta(2,2) posterior mean of success over measured actions.';
+COMMENT ON COLUMN cs.playbook_effectiveness.playbook IS 'Playbook name.';
+COMMENT ON COLUMN cs.playbook_effectiveness.factor IS 'Risk factor or opportunity kind the playbook answers.';
+COMMENT ON COLUMN cs.playbook_effectiveness.trials IS 'Actions with an outcome that addressed this factor with this playbook.';
+COMMENT ON COLUMN cs.playbook_effectiveness.successes IS 'Of them, recovered, renewed or expanded.';
+COMMENT ON COLUMN cs.playbook_effectiveness.failures IS 'Of them, churned or no_change.';
+COMMENT ON COLUMN cs.playbook_effectiveness.effectiveness IS 'Posterior mean (2 + successes) / (4 + trials) under a Beta(2,2) prior.';
+
+-- Applicable playbooks for a set of factors, best first.  plpgsql rather than
+-- SQL so that the plan is cached: alert evaluation calls it for every firing.
+CREATE FUNCTION cs.rank_playbooks(factors text[])
+RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY b.effectiveness DESC, cardinality(b.matched) DESC, b.playbook))::int,
+           b.playbook, b.action, b.matched, b.trials, b.effectiveness
+      FROM (SELECT p.name AS playbook, p.action,
+                   ARRAY(SELECT x FROM unnest(p.answers) x WHERE x = ANY (factors) ORDER BY x) AS matched,
+                   best.trials, best.effectiveness
+              FROM cs.playbooks p
+             CROSS JOIN LATERAL (SELECT e.trials, e.effectiveness FROM cs.playbook_effectiveness e
+                                  WHERE e.playbook = p.name AND e.factor = ANY (factors)
+                                  ORDER BY e.effectiveness DESC, e.trials DESC LIMIT 1) best
+             WHERE p.enabled AND p.answers && factors) b
+     ORDER BY 1;
+END;
+$$;
+COMMENT ON FUNCTION cs.rank_playbooks(text[]) IS
+    'Enabled playbooks answering any of the factors, ranked by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
+
+-- Exploration for those who want it: one Thompson draw per playbook.  For
+-- integer shape parameters a Beta(a, b) variate is the a-th smallest of
+-- a + b - 1 uniform variates, which needs nothing but random().  Never used by
+-- alert evaluation, whose suggestions stay deterministic.
+CREATE FUNCTION cs.sample_playbooks(factors text[])
+RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric, draw float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY d.draw DESC, d.playbook))::int, d.playbook, d.action, d.matched, d.trials,
+           d.effectiveness, d.draw
+      FROM (SELECT r.*,
+                   (SELECT u FROM (SELECT random() AS u FROM generate_series(1, (4 + r.trials - 1)::int)) x
+                     ORDER BY u OFFSET (2 + e.successes - 1) LIMIT 1) AS draw
+              FROM cs.rank_playbooks(factors) r
+              JOIN LATERAL (SELECT pe.successes FROM cs.playbook_effectiveness pe
+                             WHERE pe.playbook = r.playbook AND pe.factor = ANY (factors)
+                             ORDER BY pe.effectiveness DESC, pe.trials DESC LIMIT 1) e ON true) d
+     ORDER BY 1;
+END;
+$$;
+COMMENT ON FUNCTION cs.sample_playbooks(text[]) IS
+    'Thompson sampling over the playbooks answering the factors: ranks them by one draw from each Beta(2 + successes, 2 + failures) posterior (of its best matched factor). Volatile; alert suggestions use the deterministic cs.rank_playbooks.';
+
+-- The same from placeholder values already fetched (alert evaluation has them).
+CREATE FUNCTION cs.suggest_actions(factors text[], vals jsonb, max_suggestions int DEFAULT 3)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('rank', r.rank, 'playbook', r.playbook, 'action', r.action,
+                                                         'matched', to_jsonb(r.matched), 'trials', r.trials,
+                                                         'effectiveness', r.effectiveness,
+                                                         'message', cs.fill_template(p.template, vals))
+                                      ORDER BY r.rank), '[]')
+              FROM cs.rank_playbooks(factors) r
+              JOIN cs.playbooks p ON p.name = r.playbook
+             WHERE r.rank <= max_suggestions);
+END;
+$$;
+COMMENT ON FUNCTION cs.suggest_actions(text[], jsonb, int) IS
+    'Up to max_suggestions ranked playbooks for the factors, as JSON, with messages filled from placeholder values (cs.template_values).';
+
+-- The ranked suggestions stored on an alert, with each message rendered for the customer.
+CREATE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, max_suggestions int DEFAULT 3)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, cs
+RETURN cs.suggest_actions(factors, cs.template_values(customer_id), max_suggestions);
+COMMENT ON FUNCTION cs.suggest_actions(text[], uuid, int) IS
+    'Up to max_suggestions ranked playbooks for the factors, as JSON with the action, matched factors, effectiveness and the message rendered for the customer.';
+
+------------------------------------------------------------------------------
+-- Actions and outcomes
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs.record_action(alert_id uuid, playbook text, outcome text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    a   cs.alerts;
+    p   cs.playbooks;
+    h   record;
+    fs  text[];
+    aid bigint;
+BEGIN
+    IF alert_id IS NULL OR playbook IS NULL THEN
+        RAISE EXCEPTION 'alert id and playbook must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF outcome IS NOT NULL AND outcome NOT IN ('recovered', 'renewed', 'expanded', 'churned', 'no_change') THEN
+        RAISE EXCEPTION 'unknown outcome "%"', outcome
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Outcomes are recovered, renewed, expanded, churned and no_change.';
+    END IF;
+    SELECT * INTO a FROM cs.alerts al WHERE al.id = record_action.alert_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO p FROM cs.playbooks pb WHERE pb.name = record_action.playbook;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'playbook "%" does not exist', playbook USING ERRCODE = 'no_data_found';
+    END IF;
+    -- What the outcome will teach about: the alert's factors this playbook answers.
+    fs := ARRAY(SELECT DISTINCT y.x FROM jsonb_array_elements(coalesce(a.risk_factors, '[]')) f
+                 CROSS JOIN LATERAL (SELECT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') AS x) y
+                 WHERE y.x = ANY (p.answers) ORDER BY y.x);
+    SELECT s.overall_score, s.band INTO h FROM cs.customer_health_scores s
+     WHERE s.customer_id = a.customer_id ORDER BY s.calculated_at DESC LIMIT 1;
+    INSERT INTO cs.actions (alert_id, customer_id, playbook, outcome, outcome_at, outcome_source, factors,
+                            health_at_action, band_at_action, renewal_date_at_action)
+    SELECT a.id, a.customer_id, p.name, outcome, CASE WHEN outcome IS NOT NULL THEN now() END,
+           CASE WHEN outcome IS NOT NULL THEN 'reported' END, fs, h.overall_score, h.band, c.contract_end_date
+      FROM cs.customers c WHERE c.id = a.customer_id
+    RETURNING id INTO aid;
+    IF a.status = 'open' THEN
+        PERFORM cs._alert_transition(a.id, 'acknowledged', ARRAY['open'], 'acknowledged', 'action: ' || p.name);
+    END IF;
+    RETURN aid;
+END;
+$$;
+COMMENT ON FUNCTION cs.record_action(uuid, text, text) IS
+    'Logs that the current user applied a playbook to an alert (acknowledging it if open), with the factors it addresses and the health and renewal date to measure against; an outcome given here is stored as reported. Returns the action id.';
+
+CREATE FUNCTION cs.measure_action_outcomes()
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    n int;
+BEGIN
+    -- First match wins: churned, expanded, renewed, recovered, else no_change.
+    UPDATE cs.actions ac
+       SET outcome = m.outcome, outcome_at = greatest(now(), ac.taken_at), outcome_source = 'measured'
+      FROM (SELECT a.id,
+                   CASE WHEN c.churned_at IS NOT NULL AND c.churned_at >= a.taken_at::date THEN 'churned'
+                        WHEN EXISTS (SELECT 1 FROM cs.subscriptions s
+                                      WHERE s.customer_id = a.customer_id AND s.started_at >= a.taken_at::date) THEN 'expanded'
+                        WHEN c.contract_end_date > a.renewal_date_at_action THEN 'renewed'
+                        WHEN (a.band_at_action = 'red' AND h.band IN ('yellow', 'green'))
+                             OR h.overall_score >= a.health_at_action + 0.1 THEN 'recovered'
+                        ELSE 'no_change' END AS outcome
+              FROM cs.actions a
+              JOIN cs.customers c ON c.id = a.customer_id
+              LEFT JOIN cs.playbooks p ON p.name = a.playbook
+              LEFT JOIN LATERAL (SELECT s.overall_score, s.band FROM cs.customer_health_scores s
+                                  WHERE s.customer_id = a.customer_id
+                                  ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+             WHERE a.outcome IS NULL
+               AND a.taken_at + coalesce(p.outcome_window, interval '30 days') <= now()
+             FOR UPDATE OF a SKIP LOCKED) m
+     WHERE ac.id = m.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs.measure_action_outcomes() IS
+    'Measures the outcome of actions whose playbook outcome window has passed: churned (churned since), expanded (a subscription started since), '
+    'renewed (contract end moved later), recovered (health back from red to yellow or green, or up by 0.1 or more), else no_change. Returns how many were measured; safe to call periodically and concurrently.';
+
+------------------------------------------------------------------------------
+-- Feedback and alert quality
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs.record_feedback(alert_id uuid, feedback_type text, rating int, comments text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    fid uuid;
+BEGIN
+    IF alert_id IS NULL OR feedback_type IS NULL OR rating IS NULL THEN
+        RAISE EXCEPTION 'alert id, feedback type and rating must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF feedback_type NOT IN ('accuracy', 'relevance', 'priority') THEN
+        RAISE EXCEPTION 'unknown feedback type "%"', feedback_type
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Feedback types are accuracy, relevance and priority.';
+    END IF;
+    IF rating NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'rating must be between 1 and 5, not %', rating USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cs.alerts a WHERE a.id = record_feedback.alert_id) THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating, comments)
+    VALUES (alert_id, feedback_type, rating, comments)
+    RETURNING id INTO fid;
+    RETURN fid;
+END;
+$$;
+COMMENT ON FUNCTION cs.record_feedback(uuid, text, int, text) IS
+    'Records the current user''s rating (1-5) of an alert''s accuracy, relevance or priority; returns the feedback id.';
+
+CREATE VIEW cs.alert_quality WITH (security_invoker = true) AS
+WITH per_alert AS (
+    SELECT a.id, a.rule_id, a.status, a.created_at,
+           CASE WHEN a.alert_type = 'risk' THEN c.churned_at IS NOT NULL AND c.churned_at >= a.created_at::date
+                WHEN a.alert_type = 'opportunity' THEN EXISTS (SELECT 1 FROM cs.subscriptions s
+                                                                WHERE s.customer_id = a.customer_id
+                                                                  AND s.started_at >= a.created_at::date) END AS outcome_hit
+      FROM cs.alerts a JOIN cs.customers c ON c.id = a.customer_id
+), fb AS (
+    SELECT a.rule_id, count(*) AS ratings, count(*) FILTER (WHERE f.rating >= 4) AS accurate
+      FROM cs.alert_feedback f JOIN cs.alerts a ON a.id = f.alert_id
+     WHERE f.feedback_type = 'accuracy'
+     GROUP BY a.rule_id
+)
+SELECT r.id AS rule_id,
+       r.name AS rule,
+       r.alert_type,
+       count(p.id) AS alerts,
+       count(p.id) FILTER (WHERE p.status IN ('open', 'acknowledged', 'snoozed')) AS unresolved,
+       count(p.id) FILTER (WHERE p.status = 'dismissed') AS dismissed,
+       coalesce(max(fb.ratings), 0) AS accuracy_ratings,
+       round(max(fb.accurate)::numeric / nullif(max(fb.ratings), 0), 3) AS feedback_precision,
+       count(p.id) FILTER (WHERE p.outcome_hit) AS outcome_hits,
+       round((count(p.id) FILTER (WHERE p.outcome_hit))::numeric / nullif(count(p.id), 0), 3) AS outcome_precision
+  FROM cs.alert_rules r
+  LEFT JOIN per_alert p ON p.rule_id = r.id
+  LEFT JOIN fb ON fb.rule_id = r.id
+ GROUP BY r.id, r.name, r.alert_type;
+COMMENT ON VIEW cs.alert_quality IS 'Per rule: how many alerts it raised and how precise they were, by CSM feedback and by what happened to the customers.';
+COMMENT ON COLUMN cs.alert_quality.rule_id IS 'The rule.';
+COMMENT ON COLUMN cs.alert_quality.rule IS 'Rule name.';
+COMMENT ON COLUMN cs.alert_quality.alert_type IS 'risk or opportunity.';
+COMMENT ON COLUMN cs.alert_quality.alerts IS 'Alerts the rule raised.';
+COMMENT ON COLUMN cs.alert_quality.unresolved IS 'Of them, open, acknowledged or snoozed.';
+COMMENT ON COLUMN cs.alert_quality.dismissed IS 'Of them, dismissed by a CSM.';
+COMMENT ON COLUMN cs.alert_quality.accuracy_ratings IS 'Accuracy ratings given on the rule''s alerts.';
+COMMENT ON COLUMN cs.alert_quality.feedback_precision IS 'Share of accuracy ratings of 4 or 5; NULL without ratings.';
+COMMENT ON COLUMN cs.alert_quality.outcome_hits IS 'Alerts borne out: the customer churned after a risk alert, or started a subscription after an opportunity alert.';
+COMMENT ON COLUMN cs.alert_quality.outcome_precision IS 'outcome_hits over alerts; NULL without alerts.';
+
+------------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------------
+
+CREATE VIEW cs.risk_alerts WITH (security_invoker = true) AS
+SELECT a.id AS alert_id,
+       a.customer_id,
+       c.name,
+       c.segment,
+       a.assigned_to,
+       r.name AS rule,
+       a.severity,
+       cs.severity_rank(a.severity) AS severity_rank,
+       a.status,
+       a.title,
+       c.mrr AS mrr_at_risk,
+       rk.risk_score AS churn_risk,
+       h.band,
+       h.overall_score,
+       a.risk_factors AS drivers,
+       a.suggested_actions -> 0 ->> 'playbook' AS top_suggestion,
+       a.suggested_actions,
+       a.snoozed_until,
+       a.created_at,
+       a.updated_at
+  FROM cs.alerts a
+  JOIN cs.customers c ON c.id = a.customer_id
+  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+  LEFT JOIN LATERAL (SELECT s.overall_score, s.band FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+  LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
+                      ORDER BY x.created_at DESC LIMIT 1) rk ON true
+ WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL
+ ORDER BY cs.severity_rank(a.severity) DESC, c.mrr DESC NULLS LAST, a.created_at, a.id;
+COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers, most severe and most MRR at risk first, with their drivers and suggested playbooks.';
+COMMENT ON COLUMN cs.risk_alerts.alert_id IS 'The alert.';
+COMMENT ON COLUMN cs.risk_alerts.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.risk_alerts.name IS 'Customer name.';
+COMMENT ON COLUMN cs.risk_alerts.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.risk_alerts.assigned_to IS 'CSM the alert is assigned to.';
+COMMENT ON COLUMN cs.risk_alerts.rule IS 'Rule that raised the alert.';
+COMMENT ON COLUMN cs.risk_alerts.severity IS 'low, medium, high or critical.';
+COMMENT ON COLUMN cs.risk_alerts.severity_rank IS 'Severity as a number for sorting: low 1 to critical 4.';
+COMMENT ON COLUMN cs.risk_alerts.status IS 'open, acknowledged or snoozed.';
+COMMENT ON COLUMN cs.risk_alerts.title IS 'Alert title.';
+COMMENT ON COLUMN cs.risk_alerts.mrr_at_risk IS 'MRR of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.churn_risk IS 'Latest churn risk 0-1 of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.band IS 'Latest health band.';
+COMMENT ON COLUMN cs.risk_alerts.overall_score IS 'Latest overall health 0-1.';
+COMMENT ON COLUMN cs.risk_alerts.drivers IS 'Why the alert fired: rule terms, churn model factors and health drivers.';
+COMMENT ON COLUMN cs.risk_alerts.top_suggestion IS 'Best ranked playbook.';
+COMMENT ON COLUMN cs.risk_alerts.suggested_actions IS 'Ranked playbooks with rendered messages.';
+COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snoozed alerts.';
+COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
+COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';
+
+CREATE VIEW cs.opportunity_pipeline WITH (security_invoker = true) AS
+SELECT o.id AS opportunity_id,
+       o.customer_id,
+       c.name,
+       c.segment,
+       c.csm,
+       o.kind,
+       o.product,
+       o.score,
+       o.expected_mrr,
+       o.status,
+       o.source,
+       o.reasons,
+       h.band,
+       o.created_at
+  FROM cs.opportunities o
+  JOIN cs.customers c ON c.id = o.customer_id
+  LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = o.customer_id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+ WHERE o.status IN ('open', 'in_progress') AND c.churned_at IS NULL
+ ORDER BY o.expected_mrr DESC NULLS LAST, o.score DESC, o.id;
+COMMENT ON VIEW cs.opportunity_pipeline IS 'Open and in-progress opportunities of active customers, largest expected MRR first.';
+COMMENT ON COLUMN cs.opportunity_pipeline.opportunity_id IS 'The opportunity.';
+COMMENT ON COLUMN cs.opportunity_pipeline.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.opportunity_pipeline.name IS 'Customer name.';
+COMMENT ON COLUMN cs.opportunity_pipeline.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.opportunity_pipeline.csm IS 'Owning CSM.';
+COMMENT ON COLUMN cs.opportunity_pipeline.kind IS 'upsell, cross_sell, expansion or adoption.';
+COMMENT ON COLUMN cs.opportunity_pipeline.product IS 'Product to offer (cross-sell).';
+COMMENT ON COLUMN cs.opportunity_pipeline.score IS 'Propensity 0-1.';
+COMMENT ON COLUMN cs.opportunity_pipeline.expected_mrr IS 'Expected MRR uplift.';
+COMMENT ON COLUMN cs.opportunity_pipeline.status IS 'open or in_progress.';
+COMMENT ON COLUMN cs.opportunity_pipeline.source IS 'system or csm.';
+COMMENT ON COLUMN cs.opportunity_pipeline.reasons IS 'Why the opportunity was raised.';
+COMMENT ON COLUMN cs.opportunity_pipeline.band IS 'Latest health band of the customer.';
+COMMENT ON COLUMN cs.opportunity_pipeline.created_at IS 'When the opportunity was raised.';
+
+CREATE VIEW cs.action_tracking WITH (security_invoker = true) AS
+SELECT ac.id AS action_id,
+       ac.alert_id,
+       ac.customer_id,
+       c.name,
+       r.name AS rule,
+       ac.playbook,
+       ac.factors,
+       ac.taken_by,
+       ac.taken_at,
+       ac.taken_at + coalesce(p.outcome_window, interval '30 days') AS outcome_due,
+       ac.outcome,
+       ac.outcome_source,
+       ac.outcome_at,
+       (SELECT max(e.effectiveness) FROM cs.playbook_effectiveness e
+         WHERE e.playbook = ac.playbook AND e.factor = ANY (ac.factors)) AS playbook_effectiveness
+  FROM cs.actions ac
+  JOIN cs.customers c ON c.id = ac.customer_id
+  LEFT JOIN cs.alerts a ON a.id = ac.alert_id
+  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+  LEFT JOIN cs.playbooks p ON p.name = ac.playbook
+ ORDER BY ac.taken_at DESC, ac.id DESC;
+COMMENT ON VIEW cs.action_tracking IS 'Actions CSMs took, their outcome, and how effective their playbook has been for the factors they addressed.';
+COMMENT ON COLUMN cs.action_tracking.action_id IS 'The action.';
+COMMENT ON COLUMN cs.action_tracking.alert_id IS 'The alert it answered.';
+COMMENT ON COLUMN cs.action_tracking.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.action_tracking.name IS 'Customer name.';
+COMMENT ON COLUMN cs.action_tracking.rule IS 'Rule of the alert.';
+COMMENT ON COLUMN cs.action_tracking.playbook IS 'Playbook applied.';
+COMMENT ON COLUMN cs.action_tracking.factors IS 'Alert factors the playbook answers.';
+COMMENT ON COLUMN cs.action_tracking.taken_by IS 'Role that took the action.';
+COMMENT ON COLUMN cs.action_tracking.taken_at IS 'When.';
+COMMENT ON COLUMN cs.action_tracking.outcome_due IS 'When the outcome gets measured (taken_at plus the playbook outcome window).';
+COMMENT ON COLUMN cs.action_tracking.outcome IS 'recovered, renewed, expanded, churned or no_change; NULL until known.';
+COMMENT ON COLUMN cs.action_tracking.outcome_source IS 'reported by the CSM or measured.';
+COMMENT ON COLUMN cs.action_tracking.outcome_at IS 'When the outcome was recorded.';
+COMMENT ON COLUMN cs.action_tracking.playbook_effectiveness IS 'Best posterior mean effectiveness of the playbook over the action''s factors.';
+
+CREATE VIEW cs.portfolio_summary WITH (security_invoker = true) AS
+WITH cust AS (
+    SELECT c.id, c.csm, c.segment, c.mrr, h.band, rk.risk_score,
+           EXISTS (SELECT 1 FROM cs.alerts a WHERE a.customer_id = c.id AND a.alert_type = 'risk'
+                      AND a.status IN ('open', 'acknowledged', 'snoozed') AND a.severity IN ('high', 'critical')) AS severe_alert,
+           (SELECT count(*) FROM cs.alerts a WHERE a.customer_id = c.id
+               AND a.status IN ('open', 'acknowledged', 'snoozed')) AS open_alerts
+      FROM cs.customers c
+      LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = c.id
+                          ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+      LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = c.id AND x.risk_type = 'churn'
+                          ORDER BY x.created_at DESC LIMIT 1) rk ON true
+     WHERE c.churned_at IS NULL
+)
+SELECT csm,
+       segment,
+       count(*) AS accounts,
+       coalesce(sum(mrr), 0) AS mrr,
+       coalesce(sum(mrr) FILTER (WHERE severe_alert OR risk_score >= 0.6), 0) AS mrr_at_risk,
+       count(*) FILTER (WHERE band = 'red') AS red,
+       count(*) FILTER (WHERE band = 'yellow') AS yellow,
+       count(*) FILTER (WHERE band = 'green') AS green,
+       count(*) FILTER (WHERE band IS NULL) AS unscored,
+       coalesce(sum(open_alerts), 0) AS open_alerts
+  FROM cust
+ GROUP BY csm, segment
+ ORDER BY csm, segment;
+COMMENT ON VIEW cs.portfolio_summary IS 'Per CSM and segment: active accounts, MRR, MRR at risk, health bands and unresolved alerts.';
+COMMENT ON COLUMN cs.portfolio_summary.csm IS 'Owning CSM (role name).';
+COMMENT ON COLUMN cs.portfolio_summary.segment IS 'Segment.';
+COMMENT ON COLUMN cs.portfolio_summary.accounts IS 'Active (not churned) customers.';
+COMMENT ON COLUMN cs.portfolio_summary.mrr IS 'Their total MRR.';
+COMMENT ON COLUMN cs.portfolio_summary.mrr_at_risk IS 'MRR of customers with an unresolved high or critical risk alert or a latest churn risk of 0.6 or more.';
+COMMENT ON COLUMN cs.portfolio_summary.red IS 'Customers whose latest health band is red.';
+COMMENT ON COLUMN cs.portfolio_summary.yellow IS 'Customers whose latest health band is yellow.';
+COMMENT ON COLUMN cs.portfolio_summary.green IS 'Customers whose latest health band is green.';
+COMMENT ON COLUMN cs.portfolio_summary.unscored IS 'Customers without a health score yet.';
+COMMENT ON COLUMN cs.portfolio_summary.open_alerts IS 'Unresolved (open, acknowledged, snoozed) alerts of these customers.';
