@@ -1,11 +1,51 @@
--- What a CSM looks at first, from raw signals only (no scores yet).
---   psql -f contrib/demo-report.sql      (run by `make demo` after generating data)
+-- What a CSM looks at first after `make demo`: scores, alerts and the reasons
+-- behind them, then the raw signals they come from.
+--   psql -f contrib/demo-report.sql      (run by `make demo` after scoring)
 -- "Today" is the day the data was last updated (end_date for demo data).
 \pset null '-'
 \pset footer off
 SET search_path = cs, pg_catalog;
 
 SELECT coalesce(max(updated_at)::date, current_date) AS as_of FROM cs.customers \gset
+
+\echo
+\echo '== Portfolio per CSM: accounts, MRR, MRR at risk, health bands, open alerts'
+SELECT csm, sum(accounts) AS accounts, to_char(sum(mrr), '999G999G990') AS mrr,
+       to_char(sum(mrr_at_risk), '999G999G990') AS mrr_at_risk,
+       sum(red) AS red, sum(yellow) AS yellow, sum(green) AS green, sum(open_alerts) AS open_alerts
+  FROM cs.portfolio_summary GROUP BY csm ORDER BY sum(mrr_at_risk) DESC, csm;
+
+\echo
+\echo '== Red accounts renewing soonest: why they are red, their 12-week trend, churn risk'
+SELECT name, segment, csm, to_char(mrr, '999G990') AS mrr, renewal_date,
+       overall_score AS health, trend_arrow AS t, sparkline, top_driver,
+       round(churn_risk, 2) AS churn_risk, top_risk_factor
+  FROM cs.account_health_overview
+ WHERE band = 'red' AND renewal_date >= date :'as_of'
+ ORDER BY renewal_date, mrr DESC
+ LIMIT 12;
+
+\echo
+\echo '== Open risk alerts by severity and MRR, with the suggested next action'
+SELECT name, assigned_to AS csm, severity, rule, to_char(mrr_at_risk, '999G990') AS mrr,
+       round(churn_risk, 2) AS churn_risk, band, top_suggestion
+  FROM cs.risk_alerts
+ ORDER BY severity_rank DESC, mrr_at_risk DESC, name
+ LIMIT 15;
+
+\echo
+\echo '== Why the riskiest large account is at risk (SHAP contributions, log-odds; + raises risk)'
+SELECT customer_id AS riskiest, name AS riskiest_name FROM cs.account_health_overview
+ WHERE churn_risk IS NOT NULL AND mrr >= 1000 ORDER BY churn_risk DESC, mrr DESC LIMIT 1 \gset
+\echo :riskiest_name
+SELECT feature, round(value::numeric, 2) AS value, round(contribution::numeric, 3) AS contribution
+  FROM cs.explain_risk(:'riskiest', 6);
+
+\echo
+\echo '== Opportunity pipeline: largest expected MRR'
+SELECT name, csm, kind, product, round(score, 2) AS score, to_char(expected_mrr, '999G990') AS expected_mrr, band
+  FROM cs.opportunity_pipeline WHERE status = 'open'
+ ORDER BY expected_mrr DESC NULLS LAST, name LIMIT 10;
 
 -- Usage per account: the last 30 days against the 30 days before.
 CREATE TEMP TABLE report_usage AS
@@ -33,26 +73,6 @@ SELECT CASE WHEN grouping(segment) = 1 THEN 'total' ELSE coalesce(segment, 'unkn
   FROM cs.customers
  GROUP BY ROLLUP (segment)
  ORDER BY grouping(segment), sum(mrr) FILTER (WHERE churned_at IS NULL) DESC NULLS LAST;
-
-\echo
-\echo '== The 15 largest accounts renewing within 90 days'
-SELECT c.name, c.external_id, c.segment, c.csm,
-       to_char(c.mrr, '999G999G990') AS mrr,
-       c.contract_end_date AS renews, c.contract_end_date - date :'as_of' AS days_left,
-       c.seats_licensed AS seats, coalesce(u.users_30d, 0) AS users_30d,
-       coalesce(u.events_30d, 0) AS events_30d,
-       CASE WHEN coalesce(u.events_prev_30d, 0) = 0 THEN NULL
-            ELSE round(100.0 * (u.events_30d - u.events_prev_30d) / u.events_prev_30d) END AS usage_trend_pct,
-       (SELECT count(*) FROM cs.support_tickets t WHERE t.customer_id = c.id AND t.closed_at IS NULL) AS open_tickets,
-       (SELECT n.score FROM cs.nps_responses n WHERE n.customer_id = c.id
-         ORDER BY n.responded_at DESC LIMIT 1) AS last_nps,
-       EXISTS (SELECT 1 FROM cs.contacts p WHERE p.customer_id = c.id AND p.is_champion AND p.left_at IS NULL)
-         AS has_champion
-  FROM cs.customers c LEFT JOIN report_usage u ON u.customer_id = c.id
- WHERE c.churned_at IS NULL
-   AND c.contract_end_date BETWEEN date :'as_of' AND date :'as_of' + 90
- ORDER BY c.mrr DESC, c.external_id
- LIMIT 15;
 
 \echo
 \echo '== Biggest usage drops (active accounts, last 30 days vs the 30 before, at least 50 events before)'
@@ -98,20 +118,3 @@ SELECT c.name, c.external_id, c.segment, c.csm, c.seats_licensed AS seats, u.use
  WHERE c.churned_at IS NULL AND u.users_30d > c.seats_licensed
  ORDER BY (u.users_30d - c.seats_licensed) * c.mrr / greatest(c.seats_licensed, 1) DESC, c.external_id
  LIMIT 15;
-
-\echo
-\echo '== Book of business per CSM'
-SELECT c.csm, count(*) AS accounts, to_char(sum(c.mrr), '999G999G990') AS mrr,
-       count(*) FILTER (WHERE c.contract_end_date <= date :'as_of' + 90) AS renewing_90d,
-       count(*) FILTER (WHERE u.events_prev_30d >= 20 AND u.events_30d < 0.6 * u.events_prev_30d) AS usage_dropping,
-       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.contacts p WHERE p.customer_id = c.id
-                                            AND p.is_champion AND p.left_at IS NULL)) AS no_champion,
-       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.engagements e WHERE e.customer_id = c.id
-                                            AND e.occurred_at >= date :'as_of' - 60)) AS no_touch_60d
-  FROM cs.customers c LEFT JOIN report_usage u ON u.customer_id = c.id
- WHERE c.churned_at IS NULL
- GROUP BY c.csm
- ORDER BY c.csm;
-
-DROP TABLE report_usage;
-RESET search_path;
