@@ -54,8 +54,8 @@ INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
  (22, 'nps_trend',                  'Most recent NPS answer minus the one before', 'nps_responses'),
  (23, 'champion_left_90d',          '1 when a champion left in the last 90 days, else 0', 'contacts'),
  (24, 'has_active_champion',        '1 when a champion is still at the customer, else 0', 'contacts'),
- (25, 'tenure_days',                'Days since the contract started', 'customers'),
- (26, 'days_to_renewal',            'Days until the contract ends (negative when past)', 'customers'),
+ (25, 'tenure_days',                'Days since the customer started (earliest of created_at and contract start); NaN before', 'customers'),
+ (26, 'days_to_renewal',            'Days until the contract term running at as_of ends (terms before the current one assumed of the same length)', 'customers'),
  (27, 'mrr',                        'Monthly recurring revenue at as_of (active subscriptions, else the customer MRR)', 'subscriptions'),
  (28, 'mrr_change_90d',             'Relative change of subscription MRR over 90 days', 'subscriptions'),
  (29, 'active_products',            'Products with an active subscription at as_of', 'subscriptions'),
@@ -86,7 +86,8 @@ BEGIN
     f := CASE WHEN ids IS NULL THEN 'true' ELSE 'customer_id = ANY ($1)' END;
     RETURN QUERY EXECUTE format($q$
     WITH c AS (
-        SELECT id, mrr, seats_licensed, contract_start_date, contract_end_date
+        SELECT id, mrr, seats_licensed, contract_start_date, contract_end_date,
+               least(contract_start_date, created_at::date) AS since
           FROM cs.customers WHERE %1$s
     ), u AS MATERIALIZED (
         SELECT customer_id,
@@ -194,8 +195,16 @@ BEGIN
              n.last_nps - n.prev_nps,
              CASE WHEN k.customer_id IS NOT NULL THEN coalesce(k.champion_left, false)::int END,
              CASE WHEN k.customer_id IS NOT NULL THEN coalesce(k.champion_active, false)::int END,
-             $2::date - c.contract_start_date,
-             c.contract_end_date - $2::date,
+             -- cs.customers holds only the current contract: before it began, the
+             -- customer was in an earlier term of the same length, so the renewal
+             -- then was the start of a later term (point-in-time; the current end
+             -- date would tell the future: whether the customer renewed).
+             CASE WHEN c.since <= $2::date THEN $2::date - c.since END,
+             CASE WHEN c.contract_end_date IS NULL THEN NULL
+                  WHEN c.contract_start_date IS NULL OR $2::date >= c.contract_start_date
+                       THEN c.contract_end_date - $2::date
+                  ELSE (c.contract_start_date - $2::date - 1)
+                       %% greatest(c.contract_end_date - c.contract_start_date, 1) + 1 END,
              coalesce(s.mrr_now, c.mrr),
              CASE WHEN s.mrr_then > 0 THEN coalesce(s.mrr_now, 0) / s.mrr_then - 1 END,
              s.products,

@@ -123,7 +123,7 @@ BEGIN
           FROM cs.compute_features(
                    ARRAY(SELECT c2.id FROM cs.customers c2
                           WHERE (c2.churned_at IS NULL OR c2.churned_at > d)
-                            AND coalesce(c2.contract_start_date, c2.created_at::date) <= d), d::timestamptz) f
+                            AND least(c2.contract_start_date, c2.created_at::date) <= d), d::timestamptz) f
           JOIN cs.customers c ON c.id = f.customer_id;
     END LOOP;
 END;
