@@ -89,7 +89,7 @@ if [ "${TAP:-1}" != 0 ] && ls test/t/*.pl >/dev/null 2>&1; then
     tapout=$(cd "$work/tap" && "${run_as[@]}" env PATH="$tbindir:$PATH" \
         PERL5LIB="$(dirname "$pgxs")/../test/perl" PG_REGRESS="$pg_regress" \
         TESTDIR="$work/tap" PGPORT="$((port + 1))" \
-        prove --nocolor -v t/ 2>&1)
+        prove --nocolor -v --ext .pl t/ 2>&1)
     echo "$tapout"
     tp=$(grep -cE '^ok [0-9]' <<<"$tapout" || true)
     tf=$(grep -cE '^not ok [0-9]' <<<"$tapout" || true)

@@ -982,7 +982,7 @@ cs_worker_main(Datum main_arg)
 	for (;;)
 	{
 		ExtensionCheck ext;
-		long		timeout = cscopilot_naptime;
+		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -996,6 +996,8 @@ cs_worker_main(Datum main_arg)
 			proc_exit(0);
 		}
 		MemoryContextSwitchTo(loop_cxt);
+		/* Read after the reload above, so a new naptime applies to this very wait. */
+		timeout = cscopilot_naptime;
 
 		ext.present = false;
 		if (!cscopilot_enabled)
