@@ -295,6 +295,8 @@ BEGIN
     LOOP
         EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON cs.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._wake_worker_at_commit()', t || '_wake_worker', t);
+        EXECUTE format('COMMENT ON TRIGGER %I ON cs.%I IS %L', t || '_wake_worker', t,
+                       'Wakes the scoring worker of this database when the transaction commits, so the new data is scored at once.');
     END LOOP;
 END;
 $$;

@@ -68,5 +68,15 @@ ok($node->poll_query_until('db1', "SELECT string_agg(database, ',') = 'db1' FROM
 ok($node->poll_query_until('db2', "SELECT state = 'not_configured' FROM cs.worker_status WHERE database = current_database()"),
 	'db2 says it is not configured');
 
+# cscopilot.enabled = off stops the workers; on starts them again.
+$node->append_conf('postgresql.conf', "cscopilot.enabled = off\n");
+$node->reload;
+ok($node->poll_query_until('db1', "SELECT state = 'disabled' AND pid IS NULL FROM cs.worker_status"),
+	'enabled = off: the worker stops and says disabled');
+$node->append_conf('postgresql.conf', "cscopilot.enabled = on\n");
+$node->reload;
+ok($node->poll_query_until('db1', "SELECT state = 'idle' AND pid IS NOT NULL FROM cs.worker_status"),
+	'enabled = on: the worker runs again');
+
 $node->stop;
 done_testing();
