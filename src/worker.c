@@ -11,7 +11,8 @@
  * and starts one dynamic worker per slot.  Dynamic workers never restart by
  * themselves (BGW_NEVER_RESTART): the launcher notices a stopped worker
  * through bgw_notify_pid and starts it again after WORKER_RESTART_DELAY_MS,
- * so a database that cannot be connected to does not crash-loop.  After a
+ * doubled up to MAX_RESTART_DELAY_MS while it keeps failing, so a database
+ * that cannot be connected to does not crash-loop.  After a
  * crash (kill -9 of any backend) the postmaster reinitialises shared memory
  * and restarts the launcher, which starts every worker afresh.
  *
@@ -67,8 +68,10 @@ PG_FUNCTION_INFO_V1(cs_workers_available);
 
 /* Most databases one server can serve; more are refused with a warning. */
 #define MAX_WORKER_SLOTS 32
-/* Pause before the launcher restarts a worker that stopped. */
+/* Pause before the launcher restarts a worker that stopped ... */
 #define WORKER_RESTART_DELAY_MS 10000
+/* ... doubled, up to this, while it keeps stopping within a minute. */
+#define MAX_RESTART_DELAY_MS 300000
 /* How often a worker retries a database that lacks the extension. */
 #define NO_EXTENSION_RETRY_MS 30000
 /* Longest pause of the launcher between checks of its workers. */
@@ -473,6 +476,7 @@ ReconcileWorkers(BackgroundWorkerHandle **handles, TimestampTz *next_start)
 	int			i;
 	static bool warned_overflow = false;
 	static bool warned_syntax = false;
+	static int	restart_delay[MAX_WORKER_SLOTS];
 
 	if (!SplitGUCList(raw, ',', &names))
 	{
@@ -566,7 +570,13 @@ ReconcileWorkers(BackgroundWorkerHandle **handles, TimestampTz *next_start)
 					 errhint("Raise max_worker_processes.")));
 			handles[slot] = NULL;
 		}
-		next_start[slot] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_RESTART_DELAY_MS);
+		/* A worker that stopped soon after its last start is failing: back off. */
+		if (next_start[slot] != 0 &&
+			GetCurrentTimestamp() < TimestampTzPlusMilliseconds(next_start[slot], 60000))
+			restart_delay[slot] = Min(restart_delay[slot] * 2, MAX_RESTART_DELAY_MS);
+		else
+			restart_delay[slot] = WORKER_RESTART_DELAY_MS;
+		next_start[slot] = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), restart_delay[slot]);
 	}
 }
 
