@@ -914,7 +914,11 @@ DrainQueue(MemoryContext cxt, int *effective_batch)
 		}
 		MemoryContextReset(cxt);
 		if (GetCurrentTimestamp() >= deadline)
+		{
+			/* More may be waiting: run the due jobs, then come straight back. */
+			SetLatch(MyLatch);
 			break;
+		}
 	}
 }
 
