@@ -9,6 +9,7 @@
 #   contrib/run-tests.sh                 pg_regress suite, then TAP tests
 #   TESTS="schema demo" contrib/run-tests.sh   only these pg_regress tests
 #   TAP=0 contrib/run-tests.sh           skip the TAP tests
+#   PROVE_TESTS=t/002_worker_crash.pl contrib/run-tests.sh   only this TAP test (path under test/)
 #   ACCEPT=1 TESTS=x contrib/run-tests.sh  write results of x to expected/ (then review git diff)
 set -uo pipefail
 
@@ -91,7 +92,8 @@ if [ "${TAP:-1}" != 0 ] && ls test/t/*.pl >/dev/null 2>&1; then
     tapout=$(cd "$work/tap" && "${run_as[@]}" env PATH="$tbindir:$PATH" \
         PERL5LIB="$(dirname "$pgxs")/../test/perl" PG_REGRESS="$pg_regress" \
         TESTDIR="$work/tap" PGPORT="$((port + 1))" \
-        prove --nocolor -v t/*.pl 2>&1)
+        PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-45}" \
+        prove --nocolor -v --ext .pl ${PROVE_TESTS:-t/} 2>&1)
     echo "$tapout"
     tp=$(grep -cE '^ok [0-9]' <<<"$tapout" || true)
     tf=$(grep -cE '^not ok [0-9]' <<<"$tapout" || true)

@@ -15,7 +15,7 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* Registers the settings; workers are added here once they exist. */
+/* Registers the settings and, under shared_preload_libraries, the workers. */
 void
 _PG_init(void)
 {
@@ -23,5 +23,7 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	DefineWorkerSettings();
 	MarkGUCPrefixReserved("cscopilot");
+	RegisterWorkers();
 }

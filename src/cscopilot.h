@@ -7,4 +7,8 @@
 
 #include "postgres.h"
 
+/* worker.c */
+extern void DefineWorkerSettings(void);
+extern void RegisterWorkers(void);
+
 #endif							/* CSCOPILOT_H */

@@ -1,0 +1,406 @@
+-- Background scoring: batches of dirty customers with poison-customer parking,
+-- scheduled jobs and their history, the wake-at-commit triggers and the
+-- worker status view.  The workers themselves are C (src/worker.c); all of
+-- this also works without them (cs.refresh_batch can be called by hand or
+-- from pg_cron).
+
+------------------------------------------------------------------------------
+-- Job history
+------------------------------------------------------------------------------
+
+CREATE TABLE cs.job_runs (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes')),
+    database    text NOT NULL DEFAULT current_database(),
+    started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at timestamptz,
+    customers   bigint,
+    status      text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+    error       text,
+    CONSTRAINT job_runs_finished_after_start_check CHECK (finished_at IS NULL OR finished_at >= started_at)
+);
+CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
+COMMENT ON TABLE cs.job_runs IS 'One row per run of a scheduled job of the scoring worker, and per batch that failed as a whole.';
+COMMENT ON COLUMN cs.job_runs.id IS 'Surrogate key.';
+COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions or action_outcomes.';
+COMMENT ON COLUMN cs.job_runs.database IS 'Database the run belongs to.';
+COMMENT ON COLUMN cs.job_runs.started_at IS 'When the run started.';
+COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while running.';
+COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (or partitions it created, for partitions); NULL when not applicable.';
+COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
+COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
+
+-- Runs left 'running' by a worker that died (crash, kill -9) are failed.
+CREATE FUNCTION cs._close_interrupted_runs() RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+BEGIN ATOMIC
+    WITH closed AS (
+        UPDATE cs.job_runs SET status = 'failed', finished_at = greatest(started_at, clock_timestamp()),
+                               error = 'interrupted: the worker stopped during the run'
+         WHERE status = 'running' AND database = current_database()
+        RETURNING 1)
+    SELECT count(*) FROM closed;
+END;
+COMMENT ON FUNCTION cs._close_interrupted_runs() IS 'Marks job runs left running by a worker that stopped as failed; the worker calls it when it starts.';
+
+------------------------------------------------------------------------------
+-- Batches
+------------------------------------------------------------------------------
+
+-- The cscopilot.max_attempts setting (3 when the library is not loaded).
+CREATE FUNCTION cs._max_attempts() RETURNS int
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN coalesce(nullif(current_setting('cscopilot.max_attempts', true), '')::int, 3);
+COMMENT ON FUNCTION cs._max_attempts() IS 'The cscopilot.max_attempts setting, 3 when it is not defined.';
+
+-- Counts a failed refresh against a customer, parking it after max_attempts;
+-- returns whether it is parked now.
+CREATE FUNCTION cs._customer_failed(id uuid, error text) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    is_parked boolean;
+    n         int;
+BEGIN
+    UPDATE cs.dirty_customers d
+       SET attempts = d.attempts + 1, last_error = error, parked = d.attempts + 1 >= cs._max_attempts()
+     WHERE d.customer_id = id
+    RETURNING d.parked, d.attempts INTO is_parked, n;
+    IF is_parked THEN
+        RAISE WARNING 'cscopilot: customer % parked after % failed refreshes: %', id, n, error
+            USING HINT = 'Fix the cause, then UPDATE cs.dirty_customers SET parked = false, attempts = 0 to retry it.';
+    END IF;
+    RETURN coalesce(is_parked, false);
+END;
+$$;
+COMMENT ON FUNCTION cs._customer_failed(uuid, text) IS 'Counts a failed refresh against a dirty customer and parks it after cscopilot.max_attempts failures (with a WARNING); returns whether it is parked.';
+
+-- Refreshes up to batch_size dirty customers, oldest mark first, skipping
+-- customers another transaction holds.  If the batch fails, its customers are
+-- retried one by one, each in a subtransaction: the good ones are stored,
+-- the failing ones get an attempt counted (and are parked after
+-- cscopilot.max_attempts).  Cancellation (the batch time limit) is not caught.
+CREATE FUNCTION cs.refresh_batch(batch_size int) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    ids  uuid[];
+    ts   timestamptz[];
+    n    bigint := 0;
+    i    int;
+    err  text;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(customer_id ORDER BY marked_at, customer_id), array_agg(marked_at ORDER BY marked_at, customer_id)
+      INTO ids, ts
+      FROM (SELECT d.customer_id, d.marked_at FROM cs.dirty_customers d
+             WHERE NOT d.parked
+             ORDER BY d.marked_at, d.customer_id
+             LIMIT batch_size
+               FOR UPDATE SKIP LOCKED) picked;
+    IF ids IS NULL THEN
+        RETURN 0;
+    END IF;
+
+    BEGIN
+        n := cs._refresh_customers(ids);
+        -- The rows are locked, so the marks are unchanged; the rule stays the
+        -- same as cs.refresh(): remove a mark only if it is the one read.
+        DELETE FROM cs.dirty_customers d
+         USING unnest(ids, ts) AS m(id, ts)
+         WHERE d.customer_id = m.id AND d.marked_at = m.ts;
+        RETURN n;
+    EXCEPTION WHEN OTHERS THEN
+        IF cardinality(ids) = 1 THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            PERFORM cs._customer_failed(ids[1], err);
+            RETURN 0;
+        END IF;
+    END;
+
+    -- One by one: find the poison customers, keep the work of the others.
+    FOR i IN 1 .. cardinality(ids) LOOP
+        BEGIN
+            n := n + cs._refresh_customers(ARRAY[ids[i]]);
+            DELETE FROM cs.dirty_customers d WHERE d.customer_id = ids[i] AND d.marked_at = ts[i];
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+            PERFORM cs._customer_failed(ids[i], err);
+        END;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs.refresh_batch(int) IS
+    'Refreshes up to batch_size non-parked dirty customers (oldest mark first, FOR UPDATE SKIP LOCKED) and removes their marks; customers that fail are retried one by one, counted in attempts and parked after cscopilot.max_attempts failures. Returns the number of customers refreshed.';
+
+-- Records a batch or job that failed as a whole.  For a failed job run the
+-- run is closed; for a failed batch a row is added.  customers > 0 blames that
+-- many of the oldest dirty customers (the worker does so once its batch size
+-- is down to one, so that a customer that always exceeds the time limit is
+-- parked instead of blocking the queue).
+CREATE FUNCTION cs._record_failure(job text, error text, customers int, run_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    victim uuid;
+BEGIN
+    IF coalesce(run_id, 0) <> 0 THEN
+        UPDATE cs.job_runs r SET status = 'failed', finished_at = greatest(r.started_at, clock_timestamp()),
+                                 error = _record_failure.error
+         WHERE r.id = run_id;
+    ELSE
+        INSERT INTO cs.job_runs (job, started_at, finished_at, status, error)
+        VALUES (_record_failure.job, now(), greatest(now(), clock_timestamp()), 'failed', _record_failure.error);
+    END IF;
+    FOR victim IN SELECT d.customer_id FROM cs.dirty_customers d WHERE NOT d.parked
+                   ORDER BY d.marked_at, d.customer_id LIMIT greatest(customers, 0)
+                     FOR UPDATE SKIP LOCKED
+    LOOP
+        PERFORM cs._customer_failed(victim, _record_failure.error);
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs._record_failure(text, text, int, bigint) IS
+    'Records a failed batch or job run in cs.job_runs; optionally counts the failure against the oldest dirty customers.';
+
+------------------------------------------------------------------------------
+-- Scheduled jobs
+------------------------------------------------------------------------------
+
+-- Whether a job is due.  A job that failed is retried after ten minutes (or
+-- its interval, when shorter); one that is running is not started twice.
+CREATE FUNCTION cs._job_due(job text, full_rescore_interval int) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    today timestamptz := date_trunc('day', now());
+    retry interval := interval '10 minutes';
+    kinds text[] := ARRAY[job];
+BEGIN
+    IF job = 'full_rescore' THEN
+        IF coalesce(full_rescore_interval, 0) <= 0 THEN
+            RETURN false;
+        END IF;
+        retry := least(retry, make_interval(secs => full_rescore_interval));
+        RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'full_rescore' AND r.database = current_database()
+                              AND (r.status = 'running'
+                                   OR (r.status = 'succeeded' AND r.started_at > now() - make_interval(secs => full_rescore_interval))
+                                   OR (r.status = 'failed' AND r.started_at > now() - retry)));
+    END IF;
+    -- The daily snapshot is whatever full refresh ran today.
+    IF job = 'daily_snapshot' THEN
+        kinds := ARRAY['full_rescore', 'daily_snapshot'];
+    END IF;
+    RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = ANY (kinds) AND r.database = current_database()
+                          AND (r.status = 'running'
+                               OR (r.status IN ('succeeded', 'skipped') AND r.started_at >= today)
+                               OR (r.status = 'failed' AND r.job = _job_due.job AND r.started_at > now() - retry)));
+END;
+$$;
+COMMENT ON FUNCTION cs._job_due(text, int) IS
+    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
+
+-- Picks the first due job and records its run as running (its own
+-- transaction, so the run is visible while it works); no row when none is due.
+CREATE FUNCTION cs._start_due_job(full_rescore_interval int) RETURNS TABLE (id bigint, job text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    j text;
+BEGIN
+    -- Only one worker schedules jobs in a database at a time.
+    IF NOT pg_try_advisory_xact_lock(hashtext('cscopilot.jobs')) THEN
+        RETURN;
+    END IF;
+    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes'] LOOP
+        IF cs._job_due(j, full_rescore_interval) THEN
+            RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
+            RETURN;
+        END IF;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs._start_due_job(int) IS 'Records the first due scheduled job as running and returns its run; nothing when no job is due.';
+
+-- Runs a started job and closes its run (same transaction as the work).
+CREATE FUNCTION cs._run_job(run_id bigint) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    j      text;
+    n      bigint;
+    st     text := 'succeeded';
+    res    text;
+BEGIN
+    SELECT r.job INTO j FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job run % is not running', run_id USING ERRCODE = 'no_data_found';
+    END IF;
+    CASE j
+    WHEN 'full_rescore', 'daily_snapshot' THEN
+        n := cs.refresh_all();
+    WHEN 'partitions' THEN
+        n := cs.ensure_usage_partitions(current_date, current_date + 90);
+    WHEN 'action_outcomes' THEN
+        -- Defined by a later part of the extension; skipped until it exists.
+        IF to_regprocedure('cs.measure_action_outcomes()') IS NULL THEN
+            st := 'skipped';
+        ELSE
+            EXECUTE 'SELECT cs.measure_action_outcomes()::text' INTO res;
+            IF res ~ '^[0-9]+$' THEN
+                n := res::bigint;
+            END IF;
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp())
+     WHERE r.id = run_id;
+    RETURN st;
+END;
+$$;
+COMMENT ON FUNCTION cs._run_job(bigint) IS
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(); partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists) and closes its run.';
+
+------------------------------------------------------------------------------
+-- Waking the worker
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs._wake_worker_at_commit() RETURNS trigger
+LANGUAGE C AS 'MODULE_PATHNAME', 'cs_wake_worker_at_commit';
+COMMENT ON FUNCTION cs._wake_worker_at_commit() IS
+    'Statement trigger: wakes the scoring worker of this database when the transaction commits (nothing without preloaded workers).';
+
+CREATE FUNCTION cs.wake_worker() RETURNS boolean
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_wake_worker';
+COMMENT ON FUNCTION cs.wake_worker() IS
+    'Wakes the scoring worker of this database now; false (with a notice) when no worker serves it. Requires cscopilot in shared_preload_libraries.';
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['customers', 'usage_events', 'support_tickets', 'invoices', 'engagements',
+                             'nps_responses', 'contacts', 'subscriptions']
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON cs.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION cs._wake_worker_at_commit()', t || '_wake_worker', t);
+        EXECUTE format('COMMENT ON TRIGGER %I ON cs.%I IS %L', t || '_wake_worker', t,
+                       'Wakes the scoring worker of this database when the transaction commits, so the new data is scored at once.');
+    END LOOP;
+END;
+$$;
+
+------------------------------------------------------------------------------
+-- Status
+------------------------------------------------------------------------------
+
+CREATE FUNCTION cs._workers_available() RETURNS boolean
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_workers_available';
+COMMENT ON FUNCTION cs._workers_available() IS 'Whether cscopilot was loaded through shared_preload_libraries, so that workers can run.';
+
+CREATE FUNCTION cs._worker_slots(
+    OUT database text, OUT pid int, OUT state text, OUT naptime_ms int, OUT batch_size int,
+    OUT started_at timestamptz, OUT last_wake_at timestamptz, OUT last_batch_at timestamptz,
+    OUT last_batch_customers bigint, OUT last_batch_status text, OUT batches bigint, OUT customers_scored bigint)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_worker_slots';
+COMMENT ON FUNCTION cs._worker_slots() IS 'The scoring workers as shared memory knows them: one row per database in cscopilot.databases.';
+
+CREATE VIEW cs.worker_status WITH (security_invoker = true) AS
+WITH slots AS (
+    SELECT * FROM cs._worker_slots()
+), rows AS (
+    SELECT s.* FROM slots s
+    UNION ALL
+    SELECT current_database()::text, NULL, CASE WHEN cs._workers_available() THEN 'not_configured' ELSE 'not_preloaded' END,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+     WHERE NOT EXISTS (SELECT 1 FROM slots s WHERE s.database = current_database())
+), q AS (
+    SELECT count(*) FILTER (WHERE NOT d.parked) AS queue_depth,
+           count(*) FILTER (WHERE d.parked) AS parked,
+           coalesce(array_agg(d.customer_id ORDER BY d.marked_at) FILTER (WHERE d.parked), '{}') AS parked_customers,
+           clock_timestamp() - min(d.marked_at) FILTER (WHERE NOT d.parked) AS lag
+      FROM cs.dirty_customers d
+), last_runs AS (
+    SELECT DISTINCT ON (r.job) r.job, r.started_at, r.status, r.error
+      FROM cs.job_runs r
+     WHERE r.database = current_database()
+     ORDER BY r.job, r.started_at DESC, r.id DESC
+)
+SELECT r.database,
+       r.pid,
+       r.state,
+       CASE r.state
+           WHEN 'not_preloaded' THEN 'cscopilot is not in shared_preload_libraries: no worker runs; call cs.refresh() yourself, for example from pg_cron.'
+           WHEN 'not_configured' THEN 'This database is not listed in cscopilot.databases.'
+           WHEN 'no_extension' THEN 'The extension is not installed in this database; the worker checks again every 30 seconds.'
+           WHEN 'stopped' THEN 'No worker runs now; the launcher starts one within seconds.'
+           WHEN 'disabled' THEN 'cscopilot.enabled is off.'
+           WHEN 'starting' THEN 'The worker is starting.'
+           WHEN 'idle' THEN 'Waiting for a load to commit or for the naptime to pass.'
+           WHEN 'batch' THEN 'Rescoring a batch of dirty customers.'
+           WHEN 'job' THEN 'Running a scheduled job.'
+       END AS detail,
+       r.naptime_ms,
+       r.batch_size,
+       r.started_at,
+       r.last_wake_at,
+       r.last_batch_at,
+       r.last_batch_customers,
+       r.last_batch_status,
+       r.batches,
+       r.customers_scored,
+       q.queue_depth,
+       q.parked,
+       q.parked_customers,
+       q.lag,
+       (SELECT l.started_at FROM last_runs l WHERE l.job = 'full_rescore' AND here) AS last_full_rescore_at,
+       (SELECT l.status FROM last_runs l WHERE l.job = 'full_rescore' AND here) AS last_full_rescore_status,
+       (SELECT l.started_at FROM last_runs l WHERE l.job = 'daily_snapshot' AND here) AS last_daily_snapshot_at,
+       (SELECT l.status FROM last_runs l WHERE l.job = 'daily_snapshot' AND here) AS last_daily_snapshot_status,
+       (SELECT l.started_at FROM last_runs l WHERE l.job = 'partitions' AND here) AS last_partitions_at,
+       (SELECT l.status FROM last_runs l WHERE l.job = 'partitions' AND here) AS last_partitions_status,
+       (SELECT l.started_at FROM last_runs l WHERE l.job = 'action_outcomes' AND here) AS last_action_outcomes_at,
+       (SELECT l.status FROM last_runs l WHERE l.job = 'action_outcomes' AND here) AS last_action_outcomes_status,
+       (SELECT l.error FROM last_runs l WHERE l.status = 'failed' AND here ORDER BY l.started_at DESC LIMIT 1) AS last_error
+  FROM rows r
+ CROSS JOIN LATERAL (SELECT r.database = current_database() AS here) h
+  LEFT JOIN q ON h.here;
+COMMENT ON VIEW cs.worker_status IS 'The scoring workers: one row per database they serve (queue and job columns only for the current database), or one row saying why no worker serves this database.';
+COMMENT ON COLUMN cs.worker_status.database IS 'Database the worker serves.';
+COMMENT ON COLUMN cs.worker_status.pid IS 'Process id of the worker; NULL when none runs.';
+COMMENT ON COLUMN cs.worker_status.state IS 'starting, idle, batch, job, no_extension, stopped, disabled; not_configured or not_preloaded when no worker can serve this database.';
+COMMENT ON COLUMN cs.worker_status.detail IS 'What the state means, in a sentence.';
+COMMENT ON COLUMN cs.worker_status.naptime_ms IS 'cscopilot.naptime in effect in the worker, in milliseconds (changes after a configuration reload).';
+COMMENT ON COLUMN cs.worker_status.batch_size IS 'cscopilot.batch_size in effect in the worker.';
+COMMENT ON COLUMN cs.worker_status.started_at IS 'When the worker started.';
+COMMENT ON COLUMN cs.worker_status.last_wake_at IS 'Last time a committed load woke the worker.';
+COMMENT ON COLUMN cs.worker_status.last_batch_at IS 'When the last batch ended.';
+COMMENT ON COLUMN cs.worker_status.last_batch_customers IS 'Customers refreshed by the last batch.';
+COMMENT ON COLUMN cs.worker_status.last_batch_status IS 'succeeded or failed (failed batches are also in cs.job_runs).';
+COMMENT ON COLUMN cs.worker_status.batches IS 'Batches run since the worker started.';
+COMMENT ON COLUMN cs.worker_status.customers_scored IS 'Customers refreshed by batches since the worker started.';
+COMMENT ON COLUMN cs.worker_status.queue_depth IS 'Dirty customers waiting to be rescored (not parked).';
+COMMENT ON COLUMN cs.worker_status.parked IS 'Customers parked after too many failed refreshes.';
+COMMENT ON COLUMN cs.worker_status.parked_customers IS 'Ids of the parked customers (see cs.dirty_customers.last_error).';
+COMMENT ON COLUMN cs.worker_status.lag IS 'Age of the oldest dirty mark: how stale the oldest waiting score is.';
+COMMENT ON COLUMN cs.worker_status.last_full_rescore_at IS 'Start of the last full rescore.';
+COMMENT ON COLUMN cs.worker_status.last_full_rescore_status IS 'Status of the last full rescore.';
+COMMENT ON COLUMN cs.worker_status.last_daily_snapshot_at IS 'Start of the last separate daily snapshot (only when no full rescore ran that day).';
+COMMENT ON COLUMN cs.worker_status.last_daily_snapshot_status IS 'Status of the last daily snapshot.';
+COMMENT ON COLUMN cs.worker_status.last_partitions_at IS 'Start of the last creation of future usage_events partitions.';
+COMMENT ON COLUMN cs.worker_status.last_partitions_status IS 'Status of the last partition creation.';
+COMMENT ON COLUMN cs.worker_status.last_action_outcomes_at IS 'Start of the last measurement of action outcomes.';
+COMMENT ON COLUMN cs.worker_status.last_action_outcomes_status IS 'Status of the last measurement of action outcomes (skipped while cs.measure_action_outcomes does not exist).';
+COMMENT ON COLUMN cs.worker_status.last_error IS 'Error of the most recent failed run of any job or batch.';
