@@ -44,13 +44,13 @@ $(DATA_built): $(SQL_PARTS) cscopilot.control
 src/model.o src/explain.o src/train.o: src/model.h
 
 # Shipped models, loadable with cs.load_model_file().
-MODELS      = $(wildcard models/*.json)
+MODELS      = $(wildcard models/*.json models/*.metrics)
 install: install-models
 install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench demo-stop install-models
+.PHONY: deps test demo bench demo-stop install-models model
 deps:
 	@bash contrib/install-deps.sh
 
@@ -63,6 +63,10 @@ demo: deps all
 
 demo-stop:
 	@bash contrib/demo.sh stop
+
+# Retrains models/churn_default.json on generated demo data (models/README.md).
+model: deps all
+	@bash contrib/train-default-model.sh
 
 # Figures and ratios against baselines measured in the same run; writes BENCHMARKS.md.
 bench: deps all

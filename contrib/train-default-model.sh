@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make model: trains the shipped churn model (models/churn_default.json)
 # reproducibly on generated demo data, evaluates it on customers generated with
-# another seed (none of them seen in training), and writes models/metrics.json.
+# another seed (none of them seen in training), and writes models/churn_default.metrics.
 #   MODEL_CUSTOMERS (10000), MODEL_DAYS (365), MODEL_SEED (42), HOLDOUT_SEED (4242)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +35,7 @@ step "training data: $customers customers x $days days, seed $seed, ending $end_
 step "training"
 "${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('churn_default', 'churn', 'SELECT features, label, group_key FROM train', '$params')"
 "${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = 'churn_default'" | base64 -d > models/churn_default.json
+"${PSQL[@]}" -c "CREATE TABLE train_metrics AS SELECT metrics FROM cs.models WHERE name = 'churn_default'"
 
 step "held-out evaluation: customers generated with seed $holdout_seed"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP EXTENSION cscopilot CASCADE" -c "DROP TABLE train" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
@@ -42,6 +43,15 @@ step "held-out evaluation: customers generated with seed $holdout_seed"
 cp models/churn_default.json "$dir/model.json"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/model.json"
 "${PSQL[@]}" -c "SELECT cs.load_model('churn_default', 'churn', pg_read_binary_file('$dir/model.json'))" >/dev/null
 "${PSQL[@]}" -c "CREATE TABLE holdout AS SELECT t.*, cs.predict('churn_default', t.features) AS p FROM cs.build_training_set(($dates), '$horizon') t"
-"${PSQL[@]}" -At -f contrib/model-metrics.sql > models/metrics.json
-cat models/metrics.json
-step "wrote models/churn_default.json and models/metrics.json"
+holdout=$("${PSQL[@]}" -At -f contrib/model-metrics.sql)
+# training metrics (validation split, importance, parameters) with the held-out ones
+"${PSQL[@]}" -At -v holdout="$holdout" -f - > models/churn_default.metrics <<SQL
+SELECT jsonb_pretty(metrics || jsonb_build_object(
+         'holdout', :'holdout'::jsonb,
+         'training_set', jsonb_build_object('customers', $customers, 'days', $days, 'seed', $seed,
+                                            'end_date', '$end_date', 'horizon', '$horizon',
+                                            'holdout_seed', $holdout_seed)))
+  FROM train_metrics;
+SQL
+cat models/churn_default.metrics
+step "wrote models/churn_default.json and models/churn_default.metrics"

@@ -7,6 +7,12 @@ SET TIME ZONE 'UTC';
 SET extra_float_digits = 0;
 \set VERBOSITY terse
 
+-- CREATE EXTENSION deploys the shipped churn model
+SELECT name, version, kind, status, array_length(feature_names, 1) AS features,
+       (metrics ->> 'auc')::float8 >= 0.8 AS validation_auc_ok
+  FROM cs.models;
+DELETE FROM cs.models;
+
 -- without a deployed churn model, risk functions say what to do
 INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES
  ('00000000-0000-0000-0000-00000000000a', 'r-a', 'Alpha', 'smb', 500, 10, 'csm_01'),

@@ -735,11 +735,24 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 		c->feature_perm[j] = tmp;
 	}
 
-	/* contracts: annual; churners' contract ends at churn, others' covers end_date */
+	/*
+	 * contracts: annual.  About two thirds of churners leave at renewal (the
+	 * term ends on the churn day); the others cancel mid-term and their term
+	 * runs past the churn day: the stored end date must not give churn away.
+	 * Others' term covers end_date.
+	 */
 	if (IsGone(c, c->churn_day))
 	{
-		c->contract_end = a->start_date + c->churn_day;
-		c->contract_start = RngUnif(&r) < 0.65 ? c->contract_end - 364 : c->contract_end - RngInt(&r, 30, 330);
+		if (RngUnif(&r) < 0.65)
+		{
+			c->contract_end = a->start_date + c->churn_day;
+			c->contract_start = c->contract_end - 364;
+		}
+		else
+		{
+			c->contract_start = a->start_date + c->churn_day - RngInt(&r, 30, 330);
+			c->contract_end = c->contract_start + 364;
+		}
 	}
 	else
 	{

@@ -69,6 +69,9 @@ CREATE FUNCTION cs.compute_features(ids uuid[], as_of timestamptz)
 RETURNS TABLE (customer_id uuid, features float4[])
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
 -- room for the per-customer hash aggregates of a full refresh
 SET work_mem = '256MB'
 AS $fn$

@@ -188,6 +188,9 @@ CREATE FUNCTION cs.compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
 RETURNS SETOF cs.customer_health_scores
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
 AS $fn$
 DECLARE
     fv text;
@@ -339,6 +342,9 @@ CREATE FUNCTION cs._refresh_customers(ids uuid[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
 AS $$
 DECLARE
     n bigint;

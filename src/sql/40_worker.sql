@@ -85,6 +85,9 @@ COMMENT ON FUNCTION cs._customer_failed(uuid, text) IS 'Counts a failed refresh 
 CREATE FUNCTION cs.refresh_batch(batch_size int) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
 AS $$
 DECLARE
     ids  uuid[];

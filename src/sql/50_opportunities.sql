@@ -19,6 +19,9 @@ CREATE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
 AS $$
 DECLARE
     n         bigint;

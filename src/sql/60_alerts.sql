@@ -402,6 +402,9 @@ CREATE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
 AS $$
 DECLARE
     c        record;
