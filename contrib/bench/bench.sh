@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
-# BENCH_ONLY="load predict" runs only those sections (load, refresh, predict); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
-# predict compares with libxgboost and Debian's python3-xgboost
+# BENCH_ONLY="load predict" runs only those sections (load, refresh, predict,
+# train); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,7 +12,7 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load refresh predict"}
+only=${BENCH_ONLY:-"load refresh predict train"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=$top/BENCHMARKS.md
@@ -138,6 +139,35 @@ return float(b.inplace_predict(np.array([features], dtype=np.float32), missing=n
         "$(calc "printf \"%.1fx faster (target >= 5x)\", $m_cli / $m_ins")"
     row "max abs score difference from libxgboost" "cs.predict $(sci "$d_cs"), INSERT $(sci "$d_db")" \
         "PL/Python $(sci "$d_py"), client $(sci "$d_cli")" "$agree"
+fi
+
+if want train; then
+    step "train: 100,000 rows x 30 features, nonlinear label with noise (contrib/bench/train_setup.sql)"
+    "${PSQL[@]}" -At -f contrib/bench/train_setup.sql >&2
+    params='{"max_depth": 6, "eta": 0.1, "num_round": 200, "early_stopping_rounds": 0, "nthread": 1, "seed": 0}'
+    # group_key = id: cs.train_model puts a row in validation when the hash of
+    # id::text is below 20% of the range, which is train_rows.is_valid.
+    train_q="SELECT cs.train_model('train_bench', 'custom', \$t\$SELECT features, label, id AS group_key FROM train_rows ORDER BY id\$t\$, '$params')"
+    step "train: cs.train_model, $runs runs"
+    t_cs=()
+    for r in $(seq "$runs"); do
+        t_cs+=("$(timed "$train_q")")
+    done
+    m_cs=$(printf '%s\n' "${t_cs[@]}" | median)
+    IFS='|' read -r auc_cs nvalid ntrees < <(q "SELECT metrics->>'auc', metrics->>'rows_valid', metrics->>'num_trees' FROM cs.models WHERE name = 'train_bench' ORDER BY version DESC LIMIT 1")
+    nvalid_sql=$(q "SELECT count(*) FILTER (WHERE is_valid) FROM train_rows")
+    step "train: python3-xgboost on the same rows and split, $runs runs"
+    py_out=$($python contrib/bench/xgb_python.py train "$dsn" "$runs" "$params")
+    m_py=$(printf '%s' "$py_out" | pymedian secs)
+    auc_py=$(printf '%s' "$py_out" | pymedian auc)
+    nvalid_py=$(printf '%s' "$py_out" | $python -c 'import json, sys; d = json.load(sys.stdin); print(d["rows_valid"], d["trees"])')
+    printf "validation rows: cs.train_model %s, train_rows.is_valid %s; python rows, trees: %s; cs.train_model trees: %s\n" \
+        "$nvalid" "$nvalid_sql" "$nvalid_py" "$ntrees" >&2
+    [ "$nvalid" = "$nvalid_sql" ] || echo "WARNING: the splits differ; the AUC comparison is not like for like" >&2
+    row "cs.train_model, 100,000 x 30, 200 rounds depth 6" "$(printf '%.2f s' "$m_cs")" "$(printf '%.2f s python3-xgboost (same rows, split, params)' "$m_py")" \
+        "$(calc "printf \"%.2fx the time (target <= 1.5x)\", $m_cs / $m_py")"
+    row "validation AUC, same split ($nvalid rows)" "$(printf '%.4f' "$auc_cs")" "$(printf '%.4f python3-xgboost' "$auc_py")" \
+        "$(calc "d = $auc_cs - $auc_py; printf \"difference %+.4f (target <= 0.005)\", d")"
 fi
 
 {
