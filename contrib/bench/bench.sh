@@ -168,8 +168,8 @@ if want train; then
     [ "$nvalid" = "$nvalid_sql" ] || echo "WARNING: the splits differ; the AUC comparison is not like for like" >&2
     row "cs.train_model, 100,000 x 30, 200 rounds depth 6" "$(printf '%.2f s (query %.2f s)' "$m_cs" "$t_read")" "$(printf '%.2f s python3-xgboost (same rows, split, params)' "$m_py")" \
         "$(calc "printf \"%.2fx the time (target <= 1.5x)\", $m_cs / $m_py")"
-    row "validation AUC, same split ($nvalid rows)" "$(printf '%.4f' "$auc_cs")" "$(printf '%.4f python3-xgboost' "$auc_py")" \
-        "$(calc "d = $auc_cs - $auc_py; printf \"difference %+.4f (target <= 0.005)\", d")"
+    row "validation AUC, same split ($nvalid rows)" "$(printf '%.5f' "$auc_cs")" "$(printf '%.5f python3-xgboost' "$auc_py")" \
+        "$(calc "d = $auc_cs - $auc_py; printf \"difference %+.5f (target <= 0.005)\", d")"
 fi
 
 {
