@@ -32,11 +32,11 @@ timed() {
         | sed -n 's/.*secs=//p'
 }
 row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-45s %-22s %-22s %s\n' "$1" "$2" "$3" "$4" >&2; }
-# Wall-clock seconds of a command, client side (connection and commit included).
-wall() {
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+# Seconds of one SQL statement as psql's client sees them (round trip and, in
+# autocommit, the commit included), after an optional setting statement.
+client_timed() {
+    "${PSQL[@]}" -At -c "${2:-SELECT}" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' \
+        | awk '{ printf "%.6f\n", $1 / 1000 }'
 }
 calc() { awk "BEGIN { $1 }"; }
 sci() { if [ -n "$1" ]; then printf '%.1e' "$1"; else printf 'n/a'; fi; }
@@ -111,7 +111,7 @@ return float(b.inplace_predict(np.array([features], dtype=np.float32), missing=n
         t_py+=("$(timed "SELECT sum(py_predict(features)) FROM bench_rows WHERE id <= 10000" \
             "$serial; SELECT py_predict(features) FROM bench_rows LIMIT 1")")
         q "TRUNCATE scores_db; CHECKPOINT"
-        t_ins+=("$(wall "${PSQL[@]}" -c "$serial" -c "INSERT INTO scores_db SELECT id, cs.predict('bench', features) FROM bench_rows")")
+        t_ins+=("$(client_timed "INSERT INTO scores_db SELECT id, cs.predict('bench', features) FROM bench_rows" "$serial")")
     done
     workers=$("${PSQL[@]}" -At -c "$parallel" -c "EXPLAIN $sum_q" | sed -n 's/.*Workers Planned: //p')
     step "predict: client pipeline (psycopg2 fetch, python3-xgboost batch predict, COPY back), $runs runs"
@@ -120,6 +120,8 @@ return float(b.inplace_predict(np.array([features], dtype=np.float32), missing=n
     m_cs=$(printf '%s\n' "${t_cs[@]}" | median); m_par=$(printf '%s\n' "${t_par[@]}" | median)
     m_py=$(printf '%s\n' "${t_py[@]}" | median); m_ins=$(printf '%s\n' "${t_ins[@]}" | median)
     m_cli=$(printf '%s' "$py_out" | pymedian secs)
+    printf 'seconds per run: cs.predict %s; parallel %s; PL/Python (10,000 rows) %s; INSERT %s; client %s; libxgboost (median) %s\n' \
+        "${t_cs[*]}" "${t_par[*]}" "${t_py[*]}" "${t_ins[*]}" "$(printf '%s' "$py_out" | $python -c 'import json, sys; print(" ".join("%.6f" % v for v in json.load(sys.stdin)["secs"]))')" "$t_xgb" >&2
 
     step "predict: agreement of the scores with libxgboost's"
     d_cs=$(q "SELECT max(abs(cs.predict('bench', b.features) - r.score)) FROM bench_rows b JOIN ref_scores r USING (id)")
@@ -162,6 +164,8 @@ if want train; then
     py_out=$($python contrib/bench/xgb_python.py train "$dsn" "$runs" "$params")
     m_py=$(printf '%s' "$py_out" | pymedian secs)
     auc_py=$(printf '%s' "$py_out" | pymedian auc)
+    printf 'seconds per run: cs.train_model %s; python3-xgboost %s\n' "${t_cs[*]}" \
+        "$(printf '%s' "$py_out" | $python -c 'import json, sys; print(" ".join("%.3f" % v for v in json.load(sys.stdin)["secs"]))')" >&2
     nvalid_py=$(printf '%s' "$py_out" | $python -c 'import json, sys; d = json.load(sys.stdin); print(d["rows_valid"], d["trees"])')
     printf "validation rows: cs.train_model %s, train_rows.is_valid %s; python rows, trees: %s; cs.train_model trees: %s\n" \
         "$nvalid" "$nvalid_sql" "$nvalid_py" "$ntrees" >&2
