@@ -18,6 +18,7 @@ dir=$(cluster_dir "$top/.bench")
 out=$top/BENCHMARKS.md
 rows=()
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/cscopilot-bench.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
 python=/usr/bin/python3     # Debian's, with python3-xgboost, -numpy and -psycopg2
 
 step() { printf '\n== %s\n' "$*" >&2; }
