@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
-# BENCH_ONLY="load refresh" runs only those sections.  Writes BENCHMARKS.md.
+# BENCH_ONLY="load predict" runs only those sections (load, refresh, predict,
+# train); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# predict and train compare with libxgboost and Debian's python3-xgboost
+# (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -9,11 +12,14 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load refresh"}
+only=${BENCH_ONLY:-"load refresh predict train"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=$top/BENCHMARKS.md
 rows=()
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/cscopilot-bench.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+python=/usr/bin/python3     # Debian's, with python3-xgboost, -numpy and -psycopg2
 
 step() { printf '\n== %s\n' "$*" >&2; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -27,11 +33,22 @@ timed() {
         | sed -n 's/.*secs=//p'
 }
 row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-45s %-22s %-22s %s\n' "$1" "$2" "$3" "$4" >&2; }
+# Seconds of one SQL statement as psql's client sees them (round trip and, in
+# autocommit, the commit included), after an optional setting statement.
+client_timed() {
+    "${PSQL[@]}" -At -c "${2:-SELECT}" -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' \
+        | awk '{ printf "%.6f\n", $1 / 1000 }'
+}
+calc() { awk "BEGIN { $1 }"; }
+sci() { if [ -n "$1" ]; then printf '%.1e' "$1"; else printf 'n/a'; fi; }
+# The median of a JSON list field of the Python baselines' output.
+pymedian() { $python -c 'import json, sys; print("\n".join(str(v) for v in json.load(sys.stdin)[sys.argv[1]]))' "$1" | median; }
 
 step "installing and starting a throwaway cluster in $dir"
 install_extension
-trap 'cluster_stop "$dir"' EXIT
+trap 'cluster_stop "$dir"; rm -rf "$scratch"' EXIT
 cluster_start "$dir" "$port" cscopilot_bench
+dsn="host=$dir/sock port=$port dbname=cscopilot_bench user=postgres"
 q "SET client_min_messages = warning; CREATE EXTENSION cscopilot"
 
 if want load; then
@@ -50,6 +67,114 @@ if want load; then
     row "COPY 1M usage events, load triggers on" "$(printf '%.2f s' "$m_on")" "$(printf '%.2f s without triggers' "$m_off")" \
         "$(awk -v a="$m_on" -v b="$m_off" 'BEGIN { printf "%.3fx (overhead %+.1f%%; target <= +15%%)", a/b, (a/b-1)*100 }')"
     q "TRUNCATE cs.usage_events, cs.dirty_customers, cs.customers CASCADE"
+fi
+
+if want predict; then
+    step "predict: 200,000 rows x 30 features, a model of 100 trees of depth 6 (contrib/bench/predict_setup.sql)"
+    "${PSQL[@]}" -At -f contrib/bench/predict_setup.sql >&2
+    # The floor: libxgboost's own batch predict of the same rows, in C, nthread 1.
+    q "SELECT convert_from(model, 'UTF8') FROM cs.models WHERE name = 'bench'" > "$scratch/model.json"
+    q "SELECT array_to_string(features, ',') FROM bench_rows ORDER BY id" > "$scratch/rows.csv"
+    cc -O2 -o "$scratch/xgb_batch" contrib/bench/xgb_batch.c -lxgboost -lm
+    step "predict: libxgboost batch predict, $runs runs"
+    xgb_out=$("$scratch/xgb_batch" "$scratch/model.json" "$scratch/rows.csv" "$scratch/ref.txt" "$runs")
+    printf '%s\n' "$xgb_out" | head -1 >&2
+    t_xgb=$(printf '%s\n' "$xgb_out" | sed -n 's/^secs=\([0-9.]*\).*/\1/p')
+    q "CREATE TABLE ref_scores (id int PRIMARY KEY, score float8)"
+    awk '{ print NR "\t" $1 }' "$scratch/ref.txt" | "${PSQL[@]}" -c "COPY ref_scores FROM STDIN"
+
+    # PL/Python calling python3-xgboost one row per call, the booster loaded once per session.
+    q "SET client_min_messages = warning; CREATE EXTENSION plpython3u"
+    q "CREATE FUNCTION py_predict(features float4[]) RETURNS float8 LANGUAGE plpython3u STRICT AS \$py\$
+b = SD.get('bst')
+if b is None:
+    import numpy, xgboost
+    raw = plpy.execute(\"SELECT model FROM cs.models WHERE name = 'bench' ORDER BY version DESC LIMIT 1\")[0]['model']
+    b = xgboost.Booster()
+    b.load_model(bytearray(raw))
+    b.set_param({'nthread': 1})
+    SD['bst'] = b
+    SD['np'] = numpy
+np = SD['np']
+return float(b.inplace_predict(np.array([features], dtype=np.float32), missing=np.nan)[0])
+\$py\$"
+    q "CREATE TABLE scores_db (id int, score float8); CREATE TABLE scores_client (id int, score float8)"
+
+    serial="SET max_parallel_workers_per_gather = 0"
+    parallel="SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = on"
+    warm="SELECT cs.predict('bench', features) FROM bench_rows LIMIT 1"
+    sum_q="SELECT sum(cs.predict('bench', features)) FROM bench_rows"
+    step "predict: cs.predict serial and parallel, PL/Python on 10,000 rows, in-database INSERT, $runs runs each"
+    t_cs=(); t_par=(); t_py=(); t_ins=()
+    for r in $(seq "$runs"); do
+        t_cs+=("$(timed "$sum_q" "$serial; $warm")")
+        t_par+=("$(timed "$sum_q" "$parallel; $warm")")
+        t_py+=("$(timed "SELECT sum(py_predict(features)) FROM bench_rows WHERE id <= 10000" \
+            "$serial; SELECT py_predict(features) FROM bench_rows LIMIT 1")")
+        q "TRUNCATE scores_db; CHECKPOINT"
+        t_ins+=("$(client_timed "INSERT INTO scores_db SELECT id, cs.predict('bench', features) FROM bench_rows" "$serial")")
+    done
+    workers=$("${PSQL[@]}" -At -c "$parallel" -c "EXPLAIN $sum_q" | sed -n 's/.*Workers Planned: //p')
+    step "predict: client pipeline (psycopg2 fetch, python3-xgboost batch predict, COPY back), $runs runs"
+    q "CHECKPOINT"
+    py_out=$($python contrib/bench/xgb_python.py pipeline "$dsn" "$runs")
+    m_cs=$(printf '%s\n' "${t_cs[@]}" | median); m_par=$(printf '%s\n' "${t_par[@]}" | median)
+    m_py=$(printf '%s\n' "${t_py[@]}" | median); m_ins=$(printf '%s\n' "${t_ins[@]}" | median)
+    m_cli=$(printf '%s' "$py_out" | pymedian secs)
+    printf 'seconds per run: cs.predict %s; parallel %s; PL/Python (10,000 rows) %s; INSERT %s; client %s; libxgboost (median) %s\n' \
+        "${t_cs[*]}" "${t_par[*]}" "${t_py[*]}" "${t_ins[*]}" "$(printf '%s' "$py_out" | $python -c 'import json, sys; print(" ".join("%.6f" % v for v in json.load(sys.stdin)["secs"]))')" "$t_xgb" >&2
+
+    step "predict: agreement of the scores with libxgboost's"
+    d_cs=$(q "SELECT max(abs(cs.predict('bench', b.features) - r.score)) FROM bench_rows b JOIN ref_scores r USING (id)")
+    d_db=$(q "SELECT CASE WHEN count(*) = 200000 THEN max(abs(s.score - r.score)) END FROM scores_db s JOIN ref_scores r USING (id)")
+    d_cli=$(q "SELECT CASE WHEN count(*) = 200000 THEN max(abs(s.score - r.score)) END FROM scores_client s JOIN ref_scores r USING (id)")
+    d_py=$(q "SELECT max(abs(py_predict(b.features) - r.score)) FROM bench_rows b JOIN ref_scores r USING (id) WHERE id <= 10000")
+    agree=$(calc "ok = 1; n = split(\"$d_cs $d_db $d_cli $d_py\", d, \" \"); for (i = 1; i <= 4; i++) if (d[i] == \"\" || d[i] + 0 >= 1e-6) ok = 0; print (n == 4 && ok) ? \"all < 1e-6: ok\" : \"NOT all < 1e-6\"")
+
+    rps() { calc "printf \"%.0f rows/s\", $1 / $2"; }
+    row "cs.predict, 200,000 rows, serial" "$(rps 200000 "$m_cs")" "$(rps 200000 "$t_xgb") libxgboost batch predict (C, nthread 1)" \
+        "$(calc "printf \"%.2fx the time (target <= 1.5x)\", $m_cs / $t_xgb")"
+    row "cs.predict, parallel query ($workers workers)" "$(rps 200000 "$m_par")" "$(rps 200000 "$m_cs") serial" \
+        "$(calc "printf \"%.2fx faster\", $m_cs / $m_par")"
+    row "cs.predict vs PL/Python + xgboost per row" "$(rps 200000 "$m_cs")" "$(rps 10000 "$m_py") PL/Python (10,000 rows)" \
+        "$(calc "printf \"%.0fx faster (target >= 30x)\", (200000 / $m_cs) / (10000 / $m_py)")"
+    row "INSERT INTO scores SELECT id, cs.predict(...)" "$(rps 200000 "$m_ins")" "$(rps 200000 "$m_cli") client: psycopg2 + xgboost + COPY" \
+        "$(calc "printf \"%.1fx faster (target >= 5x)\", $m_cli / $m_ins")"
+    row "max abs score difference from libxgboost" "cs.predict $(sci "$d_cs"), INSERT $(sci "$d_db")" \
+        "PL/Python $(sci "$d_py"), client $(sci "$d_cli")" "$agree"
+fi
+
+if want train; then
+    step "train: 100,000 rows x 30 features, nonlinear label with noise (contrib/bench/train_setup.sql)"
+    "${PSQL[@]}" -At -f contrib/bench/train_setup.sql >&2
+    params='{"max_depth": 6, "eta": 0.1, "num_round": 200, "early_stopping_rounds": 0, "nthread": 1, "seed": 0}'
+    # group_key = id: cs.train_model puts a row in validation when the hash of
+    # id::text is below 20% of the range, which is train_rows.is_valid.
+    train_q="SELECT cs.train_model('train_bench', 'custom', \$t\$SELECT features, label, id AS group_key FROM train_rows ORDER BY id\$t\$, '$params')"
+    step "train: cs.train_model, $runs runs"
+    t_cs=()
+    for r in $(seq "$runs"); do
+        t_cs+=("$(timed "$train_q")")
+    done
+    m_cs=$(printf '%s\n' "${t_cs[@]}" | median)
+    # How much of that is running the training query (python3-xgboost's time leaves the fetch out).
+    t_read=$(timed "SELECT sum(cardinality(features)), count(label), count(group_key) FROM (SELECT features, label, id::text AS group_key FROM train_rows ORDER BY id) s")
+    IFS='|' read -r auc_cs nvalid ntrees < <(q "SELECT metrics->>'auc', metrics->>'rows_valid', metrics->>'num_trees' FROM cs.models WHERE name = 'train_bench' ORDER BY version DESC LIMIT 1")
+    nvalid_sql=$(q "SELECT count(*) FILTER (WHERE is_valid) FROM train_rows")
+    step "train: python3-xgboost on the same rows and split, $runs runs"
+    py_out=$($python contrib/bench/xgb_python.py train "$dsn" "$runs" "$params")
+    m_py=$(printf '%s' "$py_out" | pymedian secs)
+    auc_py=$(printf '%s' "$py_out" | pymedian auc)
+    printf 'seconds per run: cs.train_model %s; python3-xgboost %s\n' "${t_cs[*]}" \
+        "$(printf '%s' "$py_out" | $python -c 'import json, sys; print(" ".join("%.3f" % v for v in json.load(sys.stdin)["secs"]))')" >&2
+    nvalid_py=$(printf '%s' "$py_out" | $python -c 'import json, sys; d = json.load(sys.stdin); print(d["rows_valid"], d["trees"])')
+    printf "validation rows: cs.train_model %s, train_rows.is_valid %s; python rows, trees: %s; cs.train_model trees: %s\n" \
+        "$nvalid" "$nvalid_sql" "$nvalid_py" "$ntrees" >&2
+    [ "$nvalid" = "$nvalid_sql" ] || echo "WARNING: the splits differ; the AUC comparison is not like for like" >&2
+    row "cs.train_model, 100,000 x 30, 200 rounds depth 6" "$(printf '%.2f s (query %.2f s)' "$m_cs" "$t_read")" "$(printf '%.2f s python3-xgboost (same rows, split, params)' "$m_py")" \
+        "$(calc "printf \"%.2fx the time (target <= 1.5x)\", $m_cs / $m_py")"
+    row "validation AUC, same split ($nvalid rows)" "$(printf '%.5f' "$auc_cs")" "$(printf '%.5f python3-xgboost' "$auc_py")" \
+        "$(calc "d = $auc_cs - $auc_py; printf \"difference %+.5f (target <= 0.005)\", d")"
 fi
 
 {

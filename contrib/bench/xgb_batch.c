@@ -1,9 +1,15 @@
 /*
  * xgb_batch.c
  *		Times libxgboost's batch predict (nthread = 1) of a model JSON over a
- *		CSV matrix (one row per line, NaN for missing), median of 3 runs, and
- *		prints microseconds per row.  Built and run by run_bench.sh:
- *		  cc -O2 -o xgb_batch xgb_batch.c -lxgboost && ./xgb_batch model.json rows.csv
+ *		CSV matrix (one row per line, NaN for missing), median of RUNS runs
+ *		(default 3), and prints microseconds per row.  Each run builds a new
+ *		matrix (untimed) since the booster caches predictions per matrix.  With
+ *		SCORES, also writes the predictions there, one per line, in row order.
+ *		Built and run by bench.sh (section predict):
+ *		  cc -O2 -o xgb_batch xgb_batch.c -lxgboost -lm
+ *		  ./xgb_batch model.json rows.csv [SCORES [RUNS]]
+ *		The last line is machine-readable: "secs=<median predict seconds>
+ *		matrix_secs=<median matrix build seconds>".
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +38,13 @@ cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static double
+median(double *v, int n)
+{
+	qsort(v, n, sizeof(double), cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -45,14 +58,18 @@ main(int argc, char **argv)
 	float	   *data = malloc(sizeof(float) * size);
 	BoosterHandle bst;
 	DMatrixHandle dm;
-	double		times[3];
+	int			runs = argc > 4 ? atoi(argv[4]) : 3;
+	double	   *times,
+			   *mtimes;
 	double		sum = 0;
 
-	if (argc != 3)
+	if (argc < 3 || argc > 5 || runs < 1)
 	{
-		fprintf(stderr, "usage: %s model.json rows.csv\n", argv[0]);
+		fprintf(stderr, "usage: %s model.json rows.csv [scores.out [runs]]\n", argv[0]);
 		return 2;
 	}
+	times = malloc(sizeof(double) * runs);
+	mtimes = malloc(sizeof(double) * runs);
 	f = fopen(argv[2], "r");
 	if (!f)
 	{
@@ -78,26 +95,49 @@ main(int argc, char **argv)
 	CHECK(XGBoosterCreate(NULL, 0, &bst));
 	CHECK(XGBoosterLoadModel(bst, argv[1]));
 	CHECK(XGBoosterSetParam(bst, "nthread", "1"));
-	for (int run = -1; run < 3; run++)
+	for (int run = -1; run < runs; run++)
 	{
 		bst_ulong	len;
 		const float *out;
-		double		t0;
+		double		t0,
+					t1;
 
 		/* A new matrix each run: the booster caches predictions per matrix. */
-		CHECK(XGDMatrixCreateFromMat_omp(data, nrow, ncol, NAN, &dm, 1));
 		t0 = now();
+		CHECK(XGDMatrixCreateFromMat_omp(data, nrow, ncol, NAN, &dm, 1));
+		t1 = now();
 		CHECK(XGBoosterPredict(bst, dm, 0, 0, 0, &len, &out));
 		if (run >= 0)
-			times[run] = now() - t0;
+		{
+			times[run] = now() - t1;
+			mtimes[run] = t1 - t0;
+		}
 		sum = 0;
 		for (bst_ulong i = 0; i < len; i++)
 			sum += out[i];
+		if (run == -1 && argc > 3)
+		{
+			FILE	   *s = fopen(argv[3], "w");
+
+			if (!s)
+			{
+				perror(argv[3]);
+				return 1;
+			}
+			for (bst_ulong i = 0; i < len; i++)
+				fprintf(s, "%.17g\n", (double) out[i]);
+			fclose(s);
+		}
 		XGDMatrixFree(dm);
 	}
-	qsort(times, 3, sizeof(double), cmp);
-	printf("libxgboost batch predict: %zu rows x %zu features, sum %.4f, median %.3f us/row\n",
-		   nrow, ncol, sum, times[1] * 1e6 / nrow);
+	{
+		double		t = median(times, runs),
+					mt = median(mtimes, runs);
+
+		printf("libxgboost batch predict: %zu rows x %zu features, sum %.4f, median %.3f us/row (matrix build %.3f us/row)\n",
+			   nrow, ncol, sum, t * 1e6 / nrow, mt * 1e6 / nrow);
+		printf("secs=%.6f matrix_secs=%.6f\n", t, mt);
+	}
 	XGBoosterFree(bst);
 	return 0;
 }
