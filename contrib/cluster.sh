@@ -35,6 +35,7 @@ work_mem = '64MB'
 maintenance_work_mem = '512MB'
 max_wal_size = '8GB'
 checkpoint_timeout = '30min'
+track_commit_timestamp = on
 CONF
     fi
     if ! "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
-# BENCH_ONLY="load predict" runs only those sections (load, refresh, predict,
-# train); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# BENCH_ONLY="load predict" runs only those sections (load, predict, train,
+# refresh, quality, freshness: the last three share the demo data); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
 # predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load refresh predict train"}
+only=${BENCH_ONLY:-"load predict train refresh quality freshness"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=$top/BENCHMARKS.md
@@ -175,6 +175,83 @@ if want train; then
         "$(calc "printf \"%.2fx the time (target <= 1.5x)\", $m_cs / $m_py")"
     row "validation AUC, same split ($nvalid rows)" "$(printf '%.5f' "$auc_cs")" "$(printf '%.5f python3-xgboost' "$auc_py")" \
         "$(calc "d = $auc_cs - $auc_py; printf \"difference %+.5f (target <= 0.005)\", d")"
+fi
+
+# The last sections share generated demo data at the configured scale.
+if want refresh || want quality || want freshness; then
+    step "demo data: $customers customers x $days days (a few minutes at 100,000)"
+    q "SET client_min_messages = warning; TRUNCATE cs.customers CASCADE"
+    gen=$(timed "SELECT cs.generate_demo_data($customers, $days, 42)")
+    events=$(q "SELECT count(*) FROM cs.usage_events")
+    row "generate demo data: $customers customers x $days days" "$(printf '%.1f s' "$gen")" "$(printf "%'d usage events" "$events")" \
+        "$(calc "printf \"%.0f customers/s\", $customers / $gen")"
+    q "VACUUM ANALYZE"
+fi
+
+if want refresh; then
+    step "full refresh: cs.refresh_all() over $customers customers, parallel query on and off"
+    par=(); ser=()
+    for r in $(seq "$(( runs < 2 ? runs : 2 ))"); do
+        par+=("$(timed "SELECT cs.refresh_all()" "SET max_parallel_workers_per_gather = 2")")
+        ser+=("$(timed "SELECT cs.refresh_all()" "SET max_parallel_workers_per_gather = 0")")
+    done
+    m_par=$(printf '%s\n' "${par[@]}" | median); m_ser=$(printf '%s\n' "${ser[@]}" | median)
+    row "cs.refresh_all(), $customers customers (features, health, risk, opportunities, alerts)" \
+        "$(printf '%.1f s (%.0f customers/s)' "$m_par" "$(calc "print $customers / $m_par")")" \
+        "$(printf '%.1f s without parallel query' "$m_ser")" \
+        "$(calc "printf \"%.2fx; target <= 30 s at 100,000\", $m_ser / $m_par")"
+    step "incremental refresh: 10,000 new events for 100 customers, then cs.refresh()"
+    small=()
+    for r in $(seq "$runs"); do
+        q "WITH c AS (SELECT id FROM cs.customers WHERE churned_at IS NULL ORDER BY md5(id::text || $r) LIMIT 100)
+           INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at)
+           SELECT c.id, 'u' || (g % 20), 'session', 'reports', 1, now() - make_interval(mins => g)
+             FROM c, generate_series(1, 100) g" >/dev/null
+        small+=("$(timed "SELECT cs.refresh()")")
+    done
+    m_small=$(printf '%s\n' "${small[@]}" | median)
+    row "cs.refresh() after 10,000 events for 100 customers" "$(printf '%.0f ms' "$(calc "print $m_small * 1000")")" \
+        "$(printf '%.1f s full refresh' "$m_par")" "$(calc "printf \"%.0fx less; target <= 200 ms\", $m_par / $m_small")"
+fi
+
+if want quality; then
+    step "quality on the demo data's ground truth: health 30 days before churn, churn model"
+    [ "$(q "SELECT count(*) FROM cs.customer_features")" -gt 0 ] || q "SELECT cs.refresh_all()" >/dev/null
+    read -r hauc mauc qrows qchurn <<<"$("${PSQL[@]}" -At -F ' ' -v sample_pct=$(( customers > 20000 ? 5 : 50 )) -f contrib/bench/quality.sql | tail -1)"
+    row "health AUC, 30 days before churn ($qchurn churners, $qrows customers)" "$hauc" "0.5 random" "target >= 0.75"
+    row "shipped churn model AUC, 90-day horizon, same customer-dates" "$mauc" "$hauc health score" \
+        "$(calc "printf \"%+.3f vs health\", $mauc - $hauc")"
+fi
+
+if want freshness; then
+    step "freshness: COMMIT of a load to its customers' new health score, worker on"
+    q "ALTER SYSTEM SET cscopilot.databases = 'cscopilot_bench'" >/dev/null
+    q "SELECT pg_reload_conf()" >/dev/null
+    sleep 3
+    lat=()
+    for i in $(seq 20); do
+        n=$(( (i * 7919) % 10000 + 1 ))
+        # one load of n events over up to 100 customers; latency from its commit
+        # to the commit of the last of their new health scores (commit timestamps)
+        read -r xid ids <<<"$(q "WITH c AS (SELECT id FROM cs.customers WHERE churned_at IS NULL
+                                             ORDER BY md5(id::text || $i) LIMIT $(( n < 100 ? n : 100 ))),
+                                   ins AS (INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at)
+                                           SELECT c.id, 'u1', 'session', 'reports', 1, now()
+                                             FROM c, generate_series(1, greatest($n / 100, 1)) RETURNING customer_id)
+                              SELECT txid_current() % 4294967296, array_agg(DISTINCT customer_id) FROM ins" | tr '|' ' ')"
+        for _ in $(seq 500); do
+            [ "$(q "SELECT count(*) FROM cs.dirty_customers WHERE NOT parked")" = 0 ] && break
+            sleep 0.02
+        done
+        lat+=("$(q "SELECT 1000 * extract(epoch FROM max(pg_xact_commit_timestamp(h.xmin)) - pg_xact_commit_timestamp('$xid'::xid))
+                      FROM cs.customer_health_scores h WHERE h.customer_id = ANY ('$ids')
+                       AND pg_xact_commit_timestamp(h.xmin) > pg_xact_commit_timestamp('$xid'::xid)")")
+    done
+    sorted=$(printf '%s\n' "${lat[@]}" | sort -g)
+    p50=$(median <<<"$sorted"); p95=$(sed -n "$(( (${#lat[@]} * 95 + 99) / 100 ))p" <<<"$sorted")
+    row "freshness: load COMMIT to scores visible (20 loads of 1-10,000 events)" "$(printf 'median %.0f ms, p95 %.0f ms' "$p50" "$p95")" \
+        "1000 ms target (p95)" "$(calc "printf \"%.1fx under the target\", 1000 / $p95")"
+    q "ALTER SYSTEM RESET cscopilot.databases" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
 fi
 
 {
