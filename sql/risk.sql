@@ -55,13 +55,15 @@ SELECT abs(sum(contribution) + (cs.explain_json('churn_test', cs.features('00000
   FROM cs.explain_risk('00000000-0000-0000-0000-00000000000a', 30);
 SELECT count(*) AS top3 FROM cs.explain_risk('00000000-0000-0000-0000-00000000000a', 3);
 
--- refresh writes one churn assessment per customer with factors, confidence and version
+-- refresh writes one churn assessment per customer with confidence and version, and
+-- the top SHAP factors when the risk is at least 0.1
 INSERT INTO cs.usage_events (customer_id, user_id, event, occurred_at)
 SELECT '00000000-0000-0000-0000-00000000000a', 'u' || g, 'session', now() - make_interval(days => g) FROM generate_series(1, 50) g;
 SELECT cs.refresh_all() AS refreshed;
 SELECT c.external_id, a.risk_type, a.risk_score BETWEEN 0 AND 1 AS score_ok,
        a.confidence_score BETWEEN 0 AND 1 AS confidence_ok, a.model_version,
-       jsonb_array_length(a.risk_factors) AS factors,
+       coalesce(jsonb_array_length(a.risk_factors), 0) AS factors,
+       (a.risk_factors IS NOT NULL) = (a.risk_score >= 0.1) AS explained_iff_risk_from_0_1,
        abs(a.risk_score - round(cs.predict('churn_test', f.features)::numeric, 2)) = 0 AS matches_predict
   FROM cs.risk_assessments a JOIN cs.customers c ON c.id = a.customer_id
   JOIN cs.customer_features f ON f.customer_id = a.customer_id

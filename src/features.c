@@ -398,3 +398,28 @@ cs_usage_summary_final(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, 9, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
 }
+
+PG_FUNCTION_INFO_V1(cs_present_share);
+
+/* cs.present_share(float4[]): share of elements that are not NaN (missing); NULL when empty. */
+Datum
+cs_present_share(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	int			n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	int			present = 0;
+	const float4 *v;
+
+	if (ARR_HASNULL(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature vectors must not contain NULL"),
+				 errhint("Use 'NaN' for a missing value.")));
+	if (n == 0)
+		PG_RETURN_NULL();
+	v = (const float4 *) ARR_DATA_PTR(arr);
+	for (int i = 0; i < n; i++)
+		if (!isnan(v[i]))
+			present++;
+	PG_RETURN_FLOAT8((float8) present / n);
+}

@@ -15,7 +15,7 @@ runs=${BENCH_RUNS:-3}
 only=${BENCH_ONLY:-"load predict train refresh quality freshness"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
-out=$top/BENCHMARKS.md
+out=${BENCH_OUT:-$top/BENCHMARKS.md}
 rows=()
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/cscopilot-bench.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
