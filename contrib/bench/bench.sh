@@ -2,7 +2,7 @@
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
 # BENCH_ONLY="load predict" runs only those sections (load, predict, train,
-# refresh, quality, freshness: the last three share the demo data); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# refresh, quality, freshness, dashboard: the last four share the demo data); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
 # predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load predict train refresh quality freshness"}
+only=${BENCH_ONLY:-"load predict train refresh quality freshness dashboard"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=${BENCH_OUT:-$top/BENCHMARKS.md}
@@ -178,7 +178,7 @@ if want train; then
 fi
 
 # The last sections share generated demo data at the configured scale.
-if want refresh || want quality || want freshness; then
+if want refresh || want quality || want freshness || want dashboard; then
     step "demo data: $customers customers x $days days (a few minutes at 100,000)"
     q "SET client_min_messages = warning; TRUNCATE cs.customers CASCADE"
     gen=$(timed "SELECT cs.generate_demo_data($customers, $days, 42)")
@@ -252,6 +252,27 @@ if want freshness; then
     row "freshness: load COMMIT to scores visible (20 loads of 1-10,000 events)" "$(printf 'median %.0f ms, p95 %.0f ms' "$p50" "$p95")" \
         "1000 ms target (p95)" "$(calc "printf \"%.1fx under the target\", 1000 / $p95")"
     q "ALTER SYSTEM RESET cscopilot.databases" >/dev/null; q "SELECT pg_reload_conf()" >/dev/null
+fi
+
+if want dashboard; then
+    step "dashboard load: pgbench, 8 clients, ${BENCH_DASHBOARD_SECONDS:-20} s per page"
+    [ "$(q "SELECT count(*) FROM cs.customer_features")" -gt 0 ] || q "SELECT cs.refresh_all()" >/dev/null
+    accounts=$("${PSQL[@]}" -At -f contrib/bench/dashboard/setup.sql | tail -1)
+    cp contrib/bench/dashboard/*.sql "$scratch/"; chmod a+r "$scratch"/*.sql; chmod a+rx "$scratch"
+    for page in overview alerts account; do
+        logdir=$(mktemp -d "$scratch/pgbench.XXXX"); [ "$(id -u)" -eq 0 ] && chown postgres: "$logdir"
+        tps=$(cd "$logdir" && "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/pgbench" -n -h "$dir/sock" -p "$port" -U postgres \
+                -c 8 -j 2 -T "${BENCH_DASHBOARD_SECONDS:-20}" -D accounts="$accounts" -l \
+                -f "$scratch/$page.sql" cscopilot_bench 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+        # per-transaction latencies (microseconds, third column of pgbench's log)
+        lat=$(cat "$logdir"/pgbench_log.* | awk '{print $3 / 1000}' | sort -g)
+        nlat=$(wc -l <<<"$lat")
+        p50=$(sed -n "$(( (nlat + 1) / 2 ))p" <<<"$lat"); p95=$(sed -n "$(( (nlat * 95 + 99) / 100 ))p" <<<"$lat")
+        label=$(case $page in overview) echo "a CSM's top 50 accounts";; alerts) echo "open risk alerts page (50)";;
+                              account) echo "one account with alerts and explanation";; esac)
+        row "dashboard: $label, 8 clients" "$(printf 'p50 %.1f ms, p95 %.1f ms, %.0f TPS' "$p50" "$p95" "$tps")" \
+            "10 ms target (p95)" "$(calc "printf \"%.2fx the target\", $p95 / 10")"
+    done
 fi
 
 {
