@@ -2,7 +2,8 @@
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
 # BENCH_ONLY="load predict" runs only those sections (load, predict, train,
-# refresh, quality, freshness, dashboard: the last four share the demo data); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# refresh, quality, freshness, dashboard, alerts: the last five share the demo
+# data); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
 # predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load predict train refresh quality freshness dashboard"}
+only=${BENCH_ONLY:-"load predict train refresh quality freshness dashboard alerts"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=${BENCH_OUT:-$top/BENCHMARKS.md}
@@ -178,7 +179,7 @@ if want train; then
 fi
 
 # The last sections share generated demo data at the configured scale.
-if want refresh || want quality || want freshness || want dashboard; then
+if want refresh || want quality || want freshness || want dashboard || want alerts; then
     step "demo data: $customers customers x $days days (a few minutes at 100,000)"
     q "SET client_min_messages = warning; TRUNCATE cs.customers CASCADE"
     gen=$(timed "SELECT cs.generate_demo_data($customers, $days, 42)")
@@ -273,6 +274,20 @@ if want dashboard; then
         row "dashboard: $label, 8 clients" "$(printf 'p50 %.1f ms, p95 %.1f ms, %.0f TPS' "$p50" "$p95" "$tps")" \
             "10 ms target (p95)" "$(calc "printf \"%.2fx the target\", $p95 / 10")"
     done
+fi
+
+if want alerts; then
+    step "alert quality: weekly replay of the alert rules against the demo data's ground truth"
+    [ "$(q "SELECT count(*) FROM cs.customer_features")" -gt 0 ] || q "SELECT cs.refresh_all()" >/dev/null
+    out_aq=$("${PSQL[@]}" -At -F ' ' -v sample_pct=$(( customers > 20000 ? 5 : 30 )) -f contrib/bench/alert_quality.sql)
+    echo "$out_aq" >&2
+    read -r nch recall nal prec_churn prec_risk base_risk nup up_exp base_exp <<<"$(head -1 <<<"$out_aq")"
+    row "churners with a risk alert 30-90 days before churn ($nch churners)" "$recall" "target >= 0.70" \
+        "$(calc "printf \"%.2fx the target\", $recall / 0.70")"
+    row "alerted customers genuinely at risk ($nal alerted)" "$prec_risk (churned within 90 days: $prec_churn)" \
+        "$base_risk of all customers" "$(calc "printf \"%.1fx the base rate\", $prec_risk / $base_risk")"
+    row "seat_upsell alerts that later expanded ($nup alerted)" "$up_exp" "$base_exp of surviving customers expand" \
+        "$(calc "printf \"%.1fx the base rate\", $up_exp / $base_exp")"
 fi
 
 {
