@@ -120,19 +120,19 @@ CREATE TRIGGER health_profiles_validate BEFORE INSERT OR UPDATE ON cs.health_pro
 
 INSERT INTO cs.health_profiles (name, segment, weights, bands, normalisation) VALUES
 ('default', NULL,
- '{"usage":      {"weight": 0.40, "measures": {"seat_utilisation": 0.30, "active_days_30d": 0.20, "usage_trend_30d": 0.25,
-                                                "feature_breadth_30d": 0.10, "days_since_last_activity": 0.15}},
+ '{"usage":      {"weight": 0.60, "measures": {"seat_utilisation": 0.15, "active_days_30d": 0.25, "usage_trend_30d": 0.20,
+                                                "feature_breadth_30d": 0.20, "days_since_last_activity": 0.20}},
    "engagement": {"weight": 0.20, "measures": {"meetings_90d": 0.30, "days_since_last_touch": 0.25, "last_nps": 0.25,
                                                 "has_active_champion": 0.20}},
-   "support":    {"weight": 0.20, "measures": {"tickets_30d": 0.25, "open_high_priority_tickets": 0.30, "mean_csat_90d": 0.30,
+   "support":    {"weight": 0.10, "measures": {"tickets_30d": 0.25, "open_high_priority_tickets": 0.30, "mean_csat_90d": 0.30,
                                                 "mean_hours_to_close_90d": 0.15}},
-   "payment":    {"weight": 0.20, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
+   "payment":    {"weight": 0.10, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
  '{"red": 0.45, "yellow": 0.70}',
- '{"seat_utilisation":            {"method": "thresholds", "thresholds": [0.1, 0.4, 0.8], "scores": [0, 0.5, 1]},
-   "active_days_30d":             {"method": "thresholds", "thresholds": [2, 10, 20], "scores": [0, 0.5, 1]},
-   "usage_trend_30d":             {"method": "thresholds", "thresholds": [-0.5, -0.15, 0.05], "scores": [0, 0.5, 1]},
-   "feature_breadth_30d":         {"method": "thresholds", "thresholds": [1, 3, 6], "scores": [0, 0.5, 1]},
-   "days_since_last_activity":    {"method": "thresholds", "thresholds": [1, 7, 21], "scores": [1, 0.5, 0]},
+ '{"seat_utilisation":            {"method": "percentile", "direction": "higher_is_better"},
+   "active_days_30d":             {"method": "percentile", "direction": "higher_is_better"},
+   "usage_trend_30d":             {"method": "percentile", "direction": "higher_is_better"},
+   "feature_breadth_30d":         {"method": "percentile", "direction": "higher_is_better"},
+   "days_since_last_activity":    {"method": "percentile", "direction": "lower_is_better"},
    "meetings_90d":                {"method": "thresholds", "thresholds": [0, 2, 5], "scores": [0, 0.6, 1]},
    "days_since_last_touch":       {"method": "thresholds", "thresholds": [14, 45, 90], "scores": [1, 0.5, 0]},
    "last_nps":                    {"method": "thresholds", "thresholds": [3, 7, 9], "scores": [0, 0.6, 1]},
@@ -144,19 +144,19 @@ INSERT INTO cs.health_profiles (name, segment, weights, bands, normalisation) VA
    "late_or_failed_invoices_90d": {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
    "days_overdue":                {"method": "thresholds", "thresholds": [0, 15, 60], "scores": [1, 0.5, 0]}}'),
 ('enterprise', 'enterprise',
- '{"usage":      {"weight": 0.30, "measures": {"seat_utilisation": 0.30, "active_days_30d": 0.20, "usage_trend_30d": 0.25,
-                                                "feature_breadth_30d": 0.10, "days_since_last_activity": 0.15}},
+ '{"usage":      {"weight": 0.50, "measures": {"seat_utilisation": 0.15, "active_days_30d": 0.25, "usage_trend_30d": 0.20,
+                                                "feature_breadth_30d": 0.20, "days_since_last_activity": 0.20}},
    "engagement": {"weight": 0.30, "measures": {"meetings_90d": 0.25, "qbrs_90d": 0.15, "days_since_last_touch": 0.20,
                                                 "last_nps": 0.20, "has_active_champion": 0.20}},
-   "support":    {"weight": 0.20, "measures": {"tickets_30d": 0.20, "open_high_priority_tickets": 0.35, "mean_csat_90d": 0.30,
+   "support":    {"weight": 0.10, "measures": {"tickets_30d": 0.20, "open_high_priority_tickets": 0.35, "mean_csat_90d": 0.30,
                                                 "mean_hours_to_close_90d": 0.15}},
-   "payment":    {"weight": 0.20, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
+   "payment":    {"weight": 0.10, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
  '{"red": 0.45, "yellow": 0.70}',
- '{"seat_utilisation":            {"method": "thresholds", "thresholds": [0.1, 0.4, 0.8], "scores": [0, 0.5, 1]},
-   "active_days_30d":             {"method": "thresholds", "thresholds": [5, 15, 22], "scores": [0, 0.5, 1]},
-   "usage_trend_30d":             {"method": "thresholds", "thresholds": [-0.5, -0.15, 0.05], "scores": [0, 0.5, 1]},
-   "feature_breadth_30d":         {"method": "thresholds", "thresholds": [2, 5, 8], "scores": [0, 0.5, 1]},
-   "days_since_last_activity":    {"method": "thresholds", "thresholds": [1, 4, 14], "scores": [1, 0.5, 0]},
+ '{"seat_utilisation":            {"method": "percentile", "direction": "higher_is_better"},
+   "active_days_30d":             {"method": "percentile", "direction": "higher_is_better"},
+   "usage_trend_30d":             {"method": "percentile", "direction": "higher_is_better"},
+   "feature_breadth_30d":         {"method": "percentile", "direction": "higher_is_better"},
+   "days_since_last_activity":    {"method": "percentile", "direction": "lower_is_better"},
    "meetings_90d":                {"method": "thresholds", "thresholds": [0, 3, 8], "scores": [0, 0.6, 1]},
    "qbrs_90d":                    {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
    "days_since_last_touch":       {"method": "thresholds", "thresholds": [7, 30, 60], "scores": [1, 0.5, 0]},
@@ -172,6 +172,44 @@ INSERT INTO cs.health_profiles (name, segment, weights, bands, normalisation) VA
 ------------------------------------------------------------------------------
 -- Computation
 ------------------------------------------------------------------------------
+
+-- Sorted values of the percentile-normalised measures per segment, as of the
+-- last full refresh, so that refreshing a few customers ranks them without
+-- scanning the whole feature store.
+CREATE TABLE cs.health_populations (
+    segment     text,
+    measure     text NOT NULL,
+    sorted      float8[] NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX health_populations_key ON cs.health_populations (coalesce(segment, ''), measure);
+COMMENT ON TABLE cs.health_populations IS 'Per segment and percentile-normalised measure, the sorted values of the feature store at the last full refresh; percentile ranks of later partial refreshes use them.';
+COMMENT ON COLUMN cs.health_populations.segment IS 'Customer segment (NULL for customers without one).';
+COMMENT ON COLUMN cs.health_populations.measure IS 'Feature name.';
+COMMENT ON COLUMN cs.health_populations.sorted IS 'Present (non-NaN) values, ascending.';
+COMMENT ON COLUMN cs.health_populations.computed_at IS 'When the population was taken.';
+
+-- Retakes the percentile populations from the current feature store.
+CREATE FUNCTION cs._refresh_health_populations()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+BEGIN ATOMIC
+    DELETE FROM cs.health_populations;
+    INSERT INTO cs.health_populations (segment, measure, sorted)
+    SELECT c.segment, m.measure, array_agg(f.features[m.position]::float8 ORDER BY f.features[m.position])
+      FROM (SELECT DISTINCT mm.key AS measure, fc.position
+              FROM cs.health_profiles p
+             CROSS JOIN LATERAL jsonb_each(p.weights) g
+             CROSS JOIN LATERAL jsonb_each(g.value -> 'measures') mm
+              JOIN cs.feature_catalog fc ON fc.name = mm.key
+             WHERE p.normalisation -> mm.key ->> 'method' = 'percentile') m
+     CROSS JOIN cs.customer_features f
+      JOIN cs.customers c ON c.id = f.customer_id
+     WHERE f.features[m.position] <> 'NaN'
+     GROUP BY 1, 2;
+END;
+COMMENT ON FUNCTION cs._refresh_health_populations() IS 'Internal: retakes cs.health_populations from the feature store (run by full refreshes).';
 
 -- Health scores for the given customers (all when ids is NULL) from their
 -- stored feature vectors, or from vectors computed as of a point in time when
@@ -223,10 +261,15 @@ BEGIN
           LEFT JOIN cs.health_profiles ps ON ps.segment = c.segment
           LEFT JOIN cs.health_profiles pd ON pd.segment IS NULL
     ), pop AS (
-        -- sorted populations of the segments' percentile measures
+        -- sorted populations of the segments' percentile measures: as of the
+        -- last full refresh (cs.health_populations), else from the feature store
+        SELECT hp.segment, hp.measure, hp.sorted FROM cs.health_populations hp
+        UNION ALL
         SELECT c.segment, pr.measure,
                array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) AS sorted
-          FROM (SELECT DISTINCT measure, position FROM prof WHERE method = 'percentile') pr
+          FROM (SELECT DISTINCT measure, position FROM prof
+                 WHERE method = 'percentile'
+                   AND measure NOT IN (SELECT measure FROM cs.health_populations)) pr
          CROSS JOIN cs.customer_features f
           JOIN cs.customers c ON c.id = f.customer_id
          WHERE f.features[pr.position] <> 'NaN'
@@ -354,6 +397,9 @@ BEGIN
     SELECT f.customer_id, t, f.features FROM cs.compute_features(ids, t) f
     ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
     GET DIAGNOSTICS n = ROW_COUNT;
+    IF ids IS NULL THEN
+        PERFORM cs._refresh_health_populations();
+    END IF;
 
     INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score, support_score,
                                            payment_score, calculated_at, version, band, drivers)
