@@ -75,6 +75,15 @@ SELECT cs.interpolate(1, '{2,1}', '{0,1}');
 SELECT cs.interpolate(1.5, '{1,2,4}', '{0,1,0}') AS mid, cs.interpolate(0, '{1,2}', '{0.2,1}') AS clamped_low,
        cs.interpolate(9, '{1,2}', '{0.2,1}') AS clamped_high, cs.interpolate('NaN', '{1,2}', '{0,1}') AS missing;
 SELECT cs.percentile_rank('{1,2,2,3}', 2) AS ties, cs.percentile_rank('{1,2,3}', 0) AS lowest, cs.percentile_rank('{}', 1) AS empty;
+SELECT cs.percentile_rank('{1,NULL,3}', 2);
+SELECT cs.percentile_rank('{{1,2},{3,4}}', 2);
+-- a population stored out of line (as in cs.health_populations) is read once per call
+-- site and ranks exactly like the literal: x of 1..5000 ranks (x - 0.5) / 5000
+CREATE TEMP TABLE pop (a float8[]);
+ALTER TABLE pop ALTER a SET STORAGE EXTERNAL;
+INSERT INTO pop SELECT array_agg(g::float8 ORDER BY g) FROM generate_series(1, 5000) g;
+SELECT count(*) AS probes, bool_and(cs.percentile_rank(p.a, x) = (x - 0.5) / 5000) AS exact
+  FROM pop p, generate_series(1, 5000, 7) x;
 SELECT cs.feature_vector(ARRAY[1, NULL, 'Infinity', 1e300]::float8[]);
 
 -- the dirty queue: a load marks exactly its customers; refresh(NULL) drains it

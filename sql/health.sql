@@ -83,6 +83,12 @@ UPDATE cs.customer_features f SET features[11] = t.n
 SELECT c.external_id, h.overall_score, h.support_score, h.band, h.version
   FROM cs.compute_health(ARRAY(SELECT id FROM cs.customers WHERE segment = 'enterprise')) h
   JOIN cs.customers c ON c.id = h.customer_id ORDER BY 1;
+-- the same ranks from the populations a full refresh stores for partial refreshes
+SELECT cs._refresh_health_populations();
+SELECT segment, measure, sorted FROM cs.health_populations ORDER BY 1, 2;
+SELECT c.external_id, h.overall_score, h.support_score, h.band, h.version
+  FROM cs.compute_health(ARRAY(SELECT id FROM cs.customers WHERE segment = 'enterprise')) h
+  JOIN cs.customers c ON c.id = h.customer_id ORDER BY 1;
 
 -- cs.health_score computes now from current signals; unknown ids are an error
 SELECT (cs.health_score('00000000-0000-0000-0000-00000000000b')).overall_score AS beta_now;

@@ -12,6 +12,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "access/detoast.h"
 #include "utils/array.h"
 #include "utils/float.h"
 #include "utils/timestamp.h"
@@ -170,24 +171,83 @@ cs_interpolate(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(c->ys[n - 1]);
 }
 
+/* The population of one cs.percentile_rank call site, kept while the same stored array repeats. */
+typedef struct PercentileCache
+{
+	char		key[TOAST_POINTER_SIZE];	/* toast pointer of the array it came from */
+	Size		keylen;
+	float8	   *values;
+	int			n;
+} PercentileCache;
+
+/* Checks a population array: one dimension, no NULL; returns its element count. */
+static int
+PopulationItems(ArrayType *arr)
+{
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("population must be a one-dimensional array")));
+	if (ARR_HASNULL(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("population must not contain NULL")));
+	return ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+}
+
 /*
  * cs.percentile_rank(sorted, x): share of the population below x, counting
  * ties as half (mid-rank), in [0, 1]; NULL for a missing x or an empty
- * population.  sorted must be ascending without NULL or NaN.
+ * population.  sorted must be ascending (unsorted input gives a meaningless
+ * rank, not an error: checking would cost as much as the search saves).
+ *
+ * Called once per customer with the same population of up to a whole
+ * segment, so the search reads the array in place instead of deconstructing
+ * it, and a population stored out of line (cs.health_populations) is fetched
+ * once per call site rather than once per row.
  */
 Datum
 cs_percentile_rank(PG_FUNCTION_ARGS)
 {
+	struct varlena *raw = (struct varlena *) PG_GETARG_POINTER(0);
 	float8		x = PG_GETARG_FLOAT8(1);
-	Datum	   *v;
-	bool	   *nulls;
+	const float8 *v;
 	int			n,
 				lo,
 				hi,
-				below,
-				upto;
+				below;
 
-	n = Float8Elements(PG_GETARG_ARRAYTYPE_P(0), &v, &nulls, "population");
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		PercentileCache *c = (PercentileCache *) fcinfo->flinfo->fn_extra;
+		Size		keylen = VARSIZE_EXTERNAL(raw);
+
+		if (c == NULL || c->keylen != keylen || memcmp(c->key, raw, keylen) != 0)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(PointerGetDatum(raw));
+			int			items = PopulationItems(arr);
+
+			if (c == NULL)
+				c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PercentileCache));
+			else if (c->values)
+				pfree(c->values);
+			c->values = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float8) * Max(items, 1));
+			memcpy(c->values, ARR_DATA_PTR(arr), sizeof(float8) * items);
+			c->n = items;
+			memcpy(c->key, raw, keylen);
+			c->keylen = keylen;
+			fcinfo->flinfo->fn_extra = c;
+		}
+		v = c->values;
+		n = c->n;
+	}
+	else
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(PointerGetDatum(raw));
+
+		n = PopulationItems(arr);
+		v = (const float8 *) ARR_DATA_PTR(arr);
+	}
 	if (isnan(x) || n == 0)
 		PG_RETURN_NULL();
 	/* first index with value >= x */
@@ -197,7 +257,7 @@ cs_percentile_rank(PG_FUNCTION_ARGS)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (DatumGetFloat8(v[mid]) < x)
+		if (v[mid] < x)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -209,13 +269,12 @@ cs_percentile_rank(PG_FUNCTION_ARGS)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (DatumGetFloat8(v[mid]) <= x)
+		if (v[mid] <= x)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	upto = lo;
-	PG_RETURN_FLOAT8((below + 0.5 * (upto - below)) / n);
+	PG_RETURN_FLOAT8((below + 0.5 * (lo - below)) / n);
 }
 
 /*
