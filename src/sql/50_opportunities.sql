@@ -85,6 +85,12 @@ BEGIN
           FROM cs.subscriptions s
           JOIN cs.customers c ON c.id = s.customer_id AND c.churned_at IS NULL
          WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+    ), pmrr AS (
+        -- mean MRR of each product's active subscriptions, once (not per candidate)
+        SELECT s.product, avg(s.mrr) AS mrr
+          FROM cs.subscriptions s
+         WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+         GROUP BY s.product
     ), tot AS (
         SELECT count(DISTINCT customer_id)::float8 AS n FROM active
     ), prod AS (
@@ -111,15 +117,13 @@ BEGIN
          ORDER BY b.customer_id, p.lift DESC, p.confidence DESC, p.pb, p.pa
     ), cross_sell AS (
         SELECT c.customer_id, 'cross_sell'::text, round(c.confidence::numeric, 3),
-               round(coalesce((SELECT avg(s.mrr) FROM cs.subscriptions s
-                                WHERE s.product = c.pb AND s.started_at <= current_date
-                                  AND (s.ended_at IS NULL OR s.ended_at > current_date)), 0)
-                     * round(c.confidence::numeric, 3), 2),
+               round(coalesce(pm.mrr, 0) * round(c.confidence::numeric, 3), 2),
                c.pb,
                jsonb_build_object('because_of', c.pa, 'lift', round(c.lift::numeric, 3),
                                   'confidence', round(c.confidence::numeric, 3),
                                   'customers_with_both', c.n_ab, 'customers_with_product', c.n_b)
           FROM cand c
+          LEFT JOIN pmrr pm ON pm.product = c.pb
     ), cat AS (
         -- the catalogue: the most product features any customer used in 30 days
         SELECT max(features[fc.position]) FILTER (WHERE features[fc.position] <> 'NaN') AS n
