@@ -43,25 +43,35 @@ END;
 $$;
 COMMENT ON FUNCTION cs.check_template(text) IS 'Refuses a template with an unknown {placeholder} (invalid_parameter_value).';
 
+-- The placeholder values of a customer from what alert evaluation has already
+-- fetched: its row, its feature map, latest health and latest churn risk.
+CREATE FUNCTION cs._template_values(c cs.customers, fm jsonb, overall_score numeric, band text, drivers jsonb,
+                                    risk_score numeric, risk_factors jsonb)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN jsonb_build_object(
+         'name', c.name, 'external_id', c.external_id, 'csm', c.csm, 'segment', c.segment,
+         'mrr', c.mrr::text,
+         'overall_score', overall_score::text,
+         'band', band,
+         'churn_risk', risk_score::text,
+         'top_driver', drivers -> 'top' -> 0 ->> 'measure',
+         'top_risk_factor', risk_factors -> 0 ->> 'feature',
+         'days_to_renewal', round((fm ->> 'days_to_renewal')::numeric)::text,
+         'renewal_date', to_char(c.contract_end_date, 'YYYY-MM-DD'),
+         'seat_utilisation', round((fm ->> 'seat_utilisation')::numeric * 100)::text || '%',
+         'seats_licensed', c.seats_licensed::text,
+         'last_nps', round((fm ->> 'last_nps')::numeric)::text);
+COMMENT ON FUNCTION cs._template_values(cs.customers, jsonb, numeric, text, jsonb, numeric, jsonb) IS
+    'Internal: the placeholder values of cs.template_values() from a customer row, its feature map, latest health (score, band, drivers) and latest churn risk (score, factors).';
+
 -- The placeholder values of one customer, as text (NULL when unknown).
 CREATE FUNCTION cs.template_values(customer_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    RETURN (SELECT jsonb_build_object(
-             'name', c.name, 'external_id', c.external_id, 'csm', c.csm, 'segment', c.segment,
-             'mrr', c.mrr::text,
-             'overall_score', h.overall_score::text,
-             'band', h.band,
-             'churn_risk', r.risk_score::text,
-             'top_driver', h.drivers -> 'top' -> 0 ->> 'measure',
-             'top_risk_factor', r.risk_factors -> 0 ->> 'feature',
-             'days_to_renewal', round((f.m ->> 'days_to_renewal')::numeric)::text,
-             'renewal_date', to_char(c.contract_end_date, 'YYYY-MM-DD'),
-             'seat_utilisation', round((f.m ->> 'seat_utilisation')::numeric * 100)::text || '%',
-             'seats_licensed', c.seats_licensed::text,
-             'last_nps', round((f.m ->> 'last_nps')::numeric)::text)
+    RETURN (SELECT cs._template_values(c, f.m, h.overall_score, h.band, h.drivers, r.risk_score, r.risk_factors)
       FROM cs.customers c
       LEFT JOIN LATERAL (SELECT cs.feature_map(cf.features) AS m FROM cs.customer_features cf
                           WHERE cf.customer_id = c.id) f ON true
@@ -76,23 +86,16 @@ $$;
 COMMENT ON FUNCTION cs.template_values(uuid) IS
     'Placeholder values of a customer: its fields, latest health and churn risk, and features (days_to_renewal, seat_utilisation as a percentage, last_nps) from the feature store.';
 
--- Fills a checked template from a values object; unknown values become n/a.
+-- Fills a template from a values object in one pass; unknown values become n/a.
+CREATE FUNCTION cs._fill_template(template text, vals jsonb, placeholders text[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'cs_fill_template' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._fill_template(text, jsonb, text[]) IS
+    'Internal: replaces each {placeholder} of a template by its value in vals (n/a when missing or null), in one pass; a {name} not among placeholders is an error.';
+
 CREATE FUNCTION cs.fill_template(template text, vals jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, cs
-AS $$
-DECLARE
-    p   text;
-    out text := template;
-BEGIN
-    PERFORM cs.check_template(template);
-    FOREACH p IN ARRAY cs.template_placeholders() LOOP
-        out := replace(out, '{' || p || '}', coalesce(vals ->> p, 'n/a'));
-    END LOOP;
-    RETURN out;
-END;
-$$;
-COMMENT ON FUNCTION cs.fill_template(text, jsonb) IS 'Replaces each {placeholder} of a template by its value in vals (n/a when missing); unknown placeholders are an error.';
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN cs._fill_template(template, coalesce(vals, '{}'), cs.template_placeholders());
+COMMENT ON FUNCTION cs.fill_template(text, jsonb) IS 'Replaces each {placeholder} of a template by its value in vals (n/a when missing); unknown placeholders are an error (invalid_parameter_value).';
 
 CREATE FUNCTION cs.render_template(template text, customer_id uuid) RETURNS text
 LANGUAGE plpgsql STABLE
@@ -202,49 +205,11 @@ COMMENT ON FUNCTION cs.validate_condition(jsonb, text, int) IS
 
 -- Evaluates a validated condition against a context
 -- {"features": {...}, "scores": {...}, "band": text}; NULL means unknown.
+-- C (src/alerts.c): a full evaluation calls it for every customer and rule.
 CREATE FUNCTION cs.condition_holds(cond jsonb, ctx jsonb) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, cs
-AS $$
-DECLARE
-    c      jsonb;
-    r      boolean;
-    result boolean;
-    v      float8;
-    x      float8;
-BEGIN
-    IF cond ? 'all' OR cond ? 'any' THEN
-        result := cond ? 'all';
-        FOR c IN SELECT jsonb_array_elements(coalesce(cond -> 'all', cond -> 'any')) LOOP
-            r := cs.condition_holds(c, ctx);
-            IF r IS NULL THEN
-                result := NULL;
-            ELSIF r <> (cond ? 'all') THEN
-                RETURN r;     -- false decides all, true decides any
-            END IF;
-        END LOOP;
-        RETURN result;
-    ELSIF cond ? 'not' THEN
-        RETURN NOT cs.condition_holds(cond -> 'not', ctx);
-    ELSIF cond ? 'band' THEN
-        IF ctx ->> 'band' IS NULL THEN
-            RETURN NULL;
-        END IF;
-        RETURN CASE jsonb_typeof(cond -> 'band') WHEN 'string' THEN cond ->> 'band' = ctx ->> 'band'
-                    ELSE (cond -> 'band') ? (ctx ->> 'band') END;
-    END IF;
-    v := CASE WHEN cond ? 'feature' THEN (ctx -> 'features' ->> (cond ->> 'feature'))::float8
-              ELSE (ctx -> 'scores' ->> (cond ->> 'score'))::float8 END;
-    IF v IS NULL THEN
-        RETURN NULL;
-    END IF;
-    x := (cond ->> 'value')::float8;
-    RETURN CASE cond ->> 'op' WHEN '<' THEN v < x WHEN '<=' THEN v <= x WHEN '>' THEN v > x
-                              WHEN '>=' THEN v >= x WHEN '=' THEN v = x WHEN '!=' THEN v <> x END;
-END;
-$$;
+    AS 'MODULE_PATHNAME', 'cs_condition_holds' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.condition_holds(jsonb, jsonb) IS
-    'Evaluates a validated alert condition against {"features": {...}, "scores": {...}, "band": b}: true, false, or NULL when it depends on a missing value.';
+    'Evaluates a validated alert condition against {"features": {...}, "scores": {...}, "band": b}: true, false, or NULL when it depends on a missing value; a malformed condition is an error (invalid_parameter_value).';
 
 CREATE FUNCTION cs.severity_rank(severity text) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -407,20 +372,12 @@ SET search_path = pg_catalog, cs
 SET jit = off
 AS $$
 DECLARE
-    c        record;
-    r        cs.alert_rules;
-    a        cs.alerts;
-    holds    boolean;
-    sev      text;
-    old_sev  text;
-    factors  jsonb;
-    names    text[];
-    vals     jsonb;
-    ts       timestamptz;
-    inserted boolean;
-    esc      boolean;
-    aid      uuid;
-    prev     text;
+    a          cs.alerts;
+    ts         timestamptz;
+    aid        uuid;
+    prev       text;
+    n_resolved bigint;
+    n_notified bigint;
 BEGIN
     created := 0; escalated := 0; refired := 0; resolved := 0; reopened := 0;
 
@@ -448,18 +405,25 @@ BEGIN
         resolved := resolved + 1;
     END LOOP;
 
-    FOR c IN
-        SELECT cu.id, cu.csm,
+    -- Every rule against every customer at once: the context of each customer
+    -- is built once, each (customer, rule) pair is decided by the C condition
+    -- evaluator, and the writes are set-based.  Alert ids come from the
+    -- sequence in (customer, rule) order, as a fresh database replays them.
+    ts := clock_timestamp();
+    WITH ctx AS MATERIALIZED (
+        SELECT cu.id AS customer_id, cu.csm,
                jsonb_build_object(
-                 'features', cs.feature_map(coalesce(cf.features, '{}')),
+                 'features', fm.m,
                  'scores', jsonb_build_object('churn_risk', rk.risk_score, 'overall_score', h.overall_score,
                                               'usage_score', h.usage_score, 'engagement_score', h.engagement_score,
                                               'support_score', h.support_score, 'payment_score', h.payment_score,
                                               'opportunity_score', o.best, 'opportunity_mrr', o.total),
                  'band', h.band) AS ctx,
-               rk.risk_factors, h.drivers, o.kinds
+               rk.risk_factors, h.drivers, o.kinds,
+               cs._template_values(cu, fm.m, h.overall_score, h.band, h.drivers, rk.risk_score, rk.risk_factors) AS vals
           FROM cs.customers cu
           LEFT JOIN cs.customer_features cf ON cf.customer_id = cu.id
+         CROSS JOIN LATERAL (SELECT cs.feature_map(coalesce(cf.features, '{}')) AS m) fm
           LEFT JOIN LATERAL (SELECT s.* FROM cs.customer_health_scores s WHERE s.customer_id = cu.id
                               ORDER BY s.calculated_at DESC LIMIT 1) h ON true
           LEFT JOIN LATERAL (SELECT x.risk_score, x.risk_factors FROM cs.risk_assessments x
@@ -472,102 +436,146 @@ BEGIN
                                FROM cs.opportunities op
                               WHERE op.customer_id = cu.id AND op.status IN ('open', 'in_progress')) o ON true
          WHERE cu.churned_at IS NULL AND (ids IS NULL OR cu.id = ANY (ids))
-         ORDER BY cu.id
-    LOOP
-        vals := NULL;
-        FOR r IN SELECT * FROM cs.alert_rules WHERE enabled AND alert_type IN ('risk', 'opportunity') ORDER BY id LOOP
-            holds := cs.condition_holds(r.condition, c.ctx);
-            IF holds IS FALSE AND r.auto_resolve THEN
-                FOR aid, prev IN SELECT al.id, al.status FROM cs.alerts al
-                                  WHERE al.customer_id = c.id AND al.rule_id = r.id
-                                    AND al.status IN ('open', 'acknowledged', 'snoozed')
-                                    FOR UPDATE
-                LOOP
-                    UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
-                                            updated_at = now(), updated_by = current_user
-                     WHERE al.id = aid RETURNING al.* INTO a;
-                    PERFORM cs._alert_event(a, 'auto_resolved', prev, 'condition cleared', NULL);
-                    resolved := resolved + 1;
-                END LOOP;
-            END IF;
-            CONTINUE WHEN holds IS NOT TRUE;
-
-            sev := cs.alert_severity(r.severity_metric, r.severity_thresholds, r.base_severity, c.ctx);
-            -- Why: the terms of the condition with their current values, and for
-            -- risk alerts the churn model's factors and the health drivers; for
-            -- opportunity alerts the customer's opportunities.
-            SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') INTO factors FROM (
+    ), ev AS MATERIALIZED (
+        SELECT c.*, r.id AS rule_id, r.alert_type, r.auto_resolve, r.condition,
+               cs.condition_holds(r.condition, c.ctx) AS holds
+          FROM ctx c
+         CROSS JOIN (SELECT * FROM cs.alert_rules WHERE enabled AND alert_type IN ('risk', 'opportunity')) r
+    ), cleared AS (
+        -- auto-resolving rules whose condition is now known to be false
+        SELECT al.id, al.status AS was
+          FROM cs.alerts al
+          JOIN ev ON ev.customer_id = al.customer_id AND ev.rule_id = al.rule_id
+         WHERE ev.holds IS FALSE AND ev.auto_resolve AND al.status IN ('open', 'acknowledged', 'snoozed')
+         ORDER BY al.id
+           FOR UPDATE OF al
+    ), res AS (
+        UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                updated_at = now(), updated_by = current_user
+          FROM cleared
+         WHERE al.id = cleared.id
+        RETURNING al.id, al.status, cleared.was
+    ), res_events AS (
+        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)
+        SELECT id, 'auto_resolved', was, status, 'condition cleared', NULL FROM res
+        RETURNING 1
+    ), fire AS MATERIALIZED (
+        -- Why: the terms of the condition with their current values, and for
+        -- risk alerts the churn model's factors and the health drivers; for
+        -- opportunity alerts the customer's opportunities.
+        SELECT ev.*, r.severity_metric, r.severity_thresholds, r.base_severity, r.title AS rtitle, r.name AS rname,
+               r.description, r.cooldown,
+               cs.alert_severity(r.severity_metric, r.severity_thresholds, r.base_severity, ev.ctx) AS sev,
+               fx.factors,
+               ARRAY(SELECT DISTINCT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind')
+                       FROM jsonb_array_elements(fx.factors) f
+                      WHERE coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') IS NOT NULL) AS names
+          FROM ev
+          JOIN cs.alert_rules r ON r.id = ev.rule_id
+         CROSS JOIN LATERAL (
+            SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') AS factors FROM (
                 SELECT 1 AS ord, n.name, jsonb_build_object('source', 'rule', 'feature', n.name,
-                                                            'value', c.ctx -> 'features' -> n.name) AS f
+                                                            'value', ev.ctx -> 'features' -> n.name) AS f
                   FROM (SELECT DISTINCT x #>> '{}' AS name FROM jsonb_path_query(r.condition, '$.**.feature') x) n
                 UNION ALL
-                SELECT 1, n.name, jsonb_build_object('source', 'rule', 'score', n.name, 'value', c.ctx -> 'scores' -> n.name)
+                SELECT 1, n.name, jsonb_build_object('source', 'rule', 'score', n.name, 'value', ev.ctx -> 'scores' -> n.name)
                   FROM (SELECT DISTINCT x #>> '{}' AS name FROM jsonb_path_query(r.condition, '$.**.score') x) n
                 UNION ALL
-                SELECT 1, 'band', jsonb_build_object('source', 'rule', 'band', c.ctx -> 'band')
+                SELECT 1, 'band', jsonb_build_object('source', 'rule', 'band', ev.ctx -> 'band')
                  WHERE jsonb_path_exists(r.condition, '$.**.band')
                 UNION ALL
                 SELECT 2, lpad(e.o::text, 4, '0'), jsonb_build_object('source', 'churn_model') || e.x
-                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(c.risk_factors) = 'array'
-                                                 THEN c.risk_factors ELSE '[]' END) WITH ORDINALITY e(x, o)
+                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(ev.risk_factors) = 'array'
+                                                 THEN ev.risk_factors ELSE '[]' END) WITH ORDINALITY e(x, o)
                 UNION ALL
                 SELECT 3, lpad(e.o::text, 4, '0'),
                        jsonb_build_object('source', 'health', 'feature', e.x ->> 'measure', 'value', e.x -> 'value',
                                           'impact', e.x -> 'impact')
-                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(c.drivers -> 'top') = 'array'
-                                                 THEN c.drivers -> 'top' ELSE '[]' END) WITH ORDINALITY e(x, o)
+                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(ev.drivers -> 'top') = 'array'
+                                                 THEN ev.drivers -> 'top' ELSE '[]' END) WITH ORDINALITY e(x, o)
                 UNION ALL
                 SELECT 4, lpad(e.o::text, 4, '0'), e.x
-                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'opportunity' THEN coalesce(c.kinds, '[]')
+                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'opportunity' THEN coalesce(ev.kinds, '[]')
                                                  ELSE '[]' END) WITH ORDINALITY e(x, o)
-            ) t;
-            names := ARRAY(SELECT DISTINCT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind')
-                             FROM jsonb_array_elements(factors) f
-                            WHERE coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') IS NOT NULL);
-            IF vals IS NULL THEN
-                vals := cs.template_values(c.id);
-            END IF;
-            SELECT al.severity INTO old_sev FROM cs.alerts al
-             WHERE al.customer_id = c.id AND al.rule_id = r.id AND al.status IN ('open', 'acknowledged', 'snoozed');
-            ts := clock_timestamp();
-            -- The partial unique index decides between a new alert and the open
-            -- one, also against a concurrent evaluation of the same customer.
-            INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
-                                         suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
-                                         last_fired_at, fire_count)
-            SELECT md5(c.id::text || ':' || r.id || ':' || nextval('cs.alert_number'))::uuid, c.id, r.id, r.alert_type, sev,
-                   left(cs.fill_template(coalesce(r.title, r.name), vals), 255), r.description, factors,
-                   cs.suggest_actions(names, vals), 'open', c.csm, now(), now(), current_user, now(), 1
-             WHERE NOT EXISTS (SELECT 1 FROM cs.alerts p
-                                WHERE p.customer_id = c.id AND p.rule_id = r.id
-                                  AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - r.cooldown)
-            ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO UPDATE
-               SET severity = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
-                                   THEN excluded.severity ELSE al.severity END,
-                   escalated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
-                                       THEN ts ELSE al.escalated_at END,
-                   updated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
-                                     THEN now() ELSE al.updated_at END,
-                   title = excluded.title,
-                   risk_factors = excluded.risk_factors,
-                   suggested_actions = excluded.suggested_actions,
-                   last_fired_at = excluded.last_fired_at,
-                   fire_count = al.fire_count + 1
-            RETURNING al.id, (al.xmax = 0), (al.escalated_at = ts) INTO aid, inserted, esc;
-            CONTINUE WHEN NOT FOUND;    -- in cooldown
-            SELECT * INTO a FROM cs.alerts al WHERE al.id = aid;
-            IF inserted THEN
-                PERFORM cs._alert_event(a, 'created', NULL, NULL, jsonb_build_object('severity', a.severity));
-                created := created + 1;
-            ELSIF esc THEN
-                PERFORM cs._alert_event(a, 'escalated', a.status, NULL,
-                                        jsonb_build_object('from', old_sev, 'to', a.severity));
-                escalated := escalated + 1;
-            ELSE
-                refired := refired + 1;
-            END IF;
-        END LOOP;
-    END LOOP;
+            ) t) fx
+         WHERE ev.holds
+    ), ranked AS MATERIALIZED (
+        -- the playbooks answering each distinct set of factors, ranked once
+        SELECT n.names,
+               jsonb_agg(jsonb_build_object('rank', k.rank, 'playbook', k.playbook, 'action', k.action,
+                                            'matched', to_jsonb(k.matched), 'trials', k.trials,
+                                            'effectiveness', k.effectiveness, 'template', p.template)
+                         ORDER BY k.rank) AS items
+          FROM (SELECT DISTINCT names FROM fire) n
+         CROSS JOIN LATERAL cs.rank_playbooks(n.names) k
+          JOIN cs.playbooks p ON p.name = k.playbook
+         WHERE k.rank <= 3
+         GROUP BY n.names
+    ), old AS (
+        SELECT al.customer_id, al.rule_id, al.severity
+          FROM cs.alerts al
+          JOIN fire f ON f.customer_id = al.customer_id AND f.rule_id = al.rule_id
+         WHERE al.status IN ('open', 'acknowledged', 'snoozed')
+    ), up AS (
+        -- The partial unique index decides between a new alert and the open
+        -- one, also against a concurrent evaluation of the same customer.
+        INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
+                                     suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                     last_fired_at, fire_count)
+        SELECT md5(s.customer_id::text || ':' || s.rule_id || ':' || nextval('cs.alert_number'))::uuid,
+               s.customer_id, s.rule_id, s.alert_type, s.sev,
+               left(cs.fill_template(coalesce(s.rtitle, s.rname), s.vals), 255), s.description, s.factors,
+               s.suggested, 'open', s.csm, now(), now(), current_user, now(), 1
+          FROM (SELECT f.*,
+                       (SELECT coalesce(jsonb_agg((e.x - 'template')
+                                                  || jsonb_build_object('message', cs.fill_template(e.x ->> 'template', f.vals))
+                                                  ORDER BY e.o), '[]')
+                          FROM jsonb_array_elements(k.items) WITH ORDINALITY e(x, o)) AS suggested
+                  FROM fire f
+                  LEFT JOIN ranked k ON k.names = f.names
+                 WHERE NOT EXISTS (SELECT 1 FROM cs.alerts p
+                                    WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
+                                      AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - f.cooldown)
+                 ORDER BY f.customer_id, f.rule_id) s
+        ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO UPDATE
+           SET severity = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
+                               THEN excluded.severity ELSE al.severity END,
+               escalated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
+                                   THEN ts ELSE al.escalated_at END,
+               updated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
+                                 THEN now() ELSE al.updated_at END,
+               title = excluded.title,
+               risk_factors = excluded.risk_factors,
+               suggested_actions = excluded.suggested_actions,
+               last_fired_at = excluded.last_fired_at,
+               fire_count = al.fire_count + 1
+        RETURNING al.*, (al.xmax = 0) AS inserted, (al.escalated_at IS NOT DISTINCT FROM ts AND al.xmax <> 0) AS esc
+    ), up_events AS (
+        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)
+        SELECT u.id, CASE WHEN u.inserted THEN 'created' ELSE 'escalated' END,
+               CASE WHEN u.inserted THEN NULL ELSE u.status END, u.status, NULL,
+               CASE WHEN u.inserted THEN jsonb_build_object('severity', u.severity)
+                    ELSE jsonb_build_object('from', o.severity, 'to', u.severity) END
+          FROM up u
+          LEFT JOIN old o ON o.customer_id = u.customer_id AND o.rule_id = u.rule_id
+         WHERE u.inserted OR u.esc
+         ORDER BY u.customer_id, u.rule_id
+        RETURNING 1
+    ), notified AS (
+        SELECT pg_notify('cs_alerts', jsonb_build_object('event', CASE WHEN n.inserted THEN 'created' ELSE 'escalated' END,
+                                                         'alert_id', n.id, 'customer_id', n.customer_id,
+                                                         'severity', n.severity, 'title', n.title,
+                                                         'alert_type', n.alert_type, 'assigned_to', n.assigned_to)::text)
+          FROM (SELECT * FROM up WHERE inserted OR esc ORDER BY customer_id, rule_id) n
+    )
+    -- (data-modifying CTEs always run; notified is read so that it runs too)
+    SELECT (SELECT count(*) FROM up WHERE inserted),
+           (SELECT count(*) FROM up WHERE esc),
+           (SELECT count(*) FROM up WHERE NOT inserted AND NOT esc),
+           (SELECT count(*) FROM res),
+           (SELECT count(*) FROM notified)
+      INTO created, escalated, refired, n_resolved, n_notified;
+    resolved := resolved + n_resolved;
     RETURN NEXT;
 END;
 $$;
