@@ -171,13 +171,27 @@ cs_interpolate(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(c->ys[n - 1]);
 }
 
-/* The population of one cs.percentile_rank call site, kept while the same stored array repeats. */
-typedef struct PercentileCache
+/*
+ * The populations one cs.percentile_rank call site has fetched, kept while
+ * the same stored arrays repeat.  A health refresh interleaves a few
+ * populations (segment x measure) row by row, so one slot would miss on
+ * almost every call: keep several, replaced round robin.
+ */
+#define PERCENTILE_CACHE_SLOTS 32
+
+typedef struct PercentileSlot
 {
 	char		key[TOAST_POINTER_SIZE];	/* toast pointer of the array it came from */
 	Size		keylen;
 	float8	   *values;
 	int			n;
+} PercentileSlot;
+
+typedef struct PercentileCache
+{
+	PercentileSlot slots[PERCENTILE_CACHE_SLOTS];
+	int			used;
+	int			next;			/* slot replaced next when all are used */
 } PercentileCache;
 
 /* Checks a population array: one dimension, no NULL; returns its element count. */
@@ -221,25 +235,42 @@ cs_percentile_rank(PG_FUNCTION_ARGS)
 	{
 		PercentileCache *c = (PercentileCache *) fcinfo->flinfo->fn_extra;
 		Size		keylen = VARSIZE_EXTERNAL(raw);
+		PercentileSlot *slot = NULL;
+		int			i;
 
-		if (c == NULL || c->keylen != keylen || memcmp(c->key, raw, keylen) != 0)
+		if (c == NULL)
+		{
+			c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PercentileCache));
+			fcinfo->flinfo->fn_extra = c;
+		}
+		for (i = 0; i < c->used; i++)
+			if (c->slots[i].keylen == keylen && memcmp(c->slots[i].key, raw, keylen) == 0)
+			{
+				slot = &c->slots[i];
+				break;
+			}
+		if (slot == NULL)
 		{
 			ArrayType  *arr = DatumGetArrayTypeP(PointerGetDatum(raw));
 			int			items = PopulationItems(arr);
 
-			if (c == NULL)
-				c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PercentileCache));
-			else if (c->values)
-				pfree(c->values);
-			c->values = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float8) * Max(items, 1));
-			memcpy(c->values, ARR_DATA_PTR(arr), sizeof(float8) * items);
-			c->n = items;
-			memcpy(c->key, raw, keylen);
-			c->keylen = keylen;
-			fcinfo->flinfo->fn_extra = c;
+			if (c->used < PERCENTILE_CACHE_SLOTS)
+				slot = &c->slots[c->used++];
+			else
+			{
+				slot = &c->slots[c->next];
+				c->next = (c->next + 1) % PERCENTILE_CACHE_SLOTS;
+				pfree(slot->values);
+			}
+			slot->values = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(float8) * Max(items, 1));
+			memcpy(slot->values, ARR_DATA_PTR(arr), sizeof(float8) * items);
+			slot->n = items;
+			memcpy(slot->key, raw, keylen);
+			slot->keylen = keylen;
+			pfree(arr);
 		}
-		v = c->values;
-		n = c->n;
+		v = slot->values;
+		n = slot->n;
 	}
 	else
 	{
