@@ -102,6 +102,21 @@ SELECT cs._job_due('daily_snapshot', 0);
 SELECT last_full_rescore_status, last_daily_snapshot_status, last_partitions_status, last_action_outcomes_status, last_error
   FROM cs.worker_status;
 
+-- the worker runs a full rescore in steps of cscopilot.batch_size customers (id
+-- order), between which it drains the dirty queue; a run under way is resumed
+-- before any new job starts
+SELECT count(*) AS customers FROM cs.customers;
+INSERT INTO cs.job_runs (job) VALUES ('full_rescore');
+SELECT cs._run_job(max(id), 2) AS step1 FROM cs.job_runs;
+SELECT customers, status, right(resume_after::text, 1) AS resume_after FROM cs.job_runs ORDER BY id DESC LIMIT 1;
+SELECT job, id = (SELECT max(id) FROM cs.job_runs) AS same_run FROM cs._start_due_job(0);
+SELECT cs._run_job(max(id), 2) AS step2 FROM cs.job_runs;
+SELECT cs._run_job(max(id), 2) AS step3 FROM cs.job_runs;
+-- the step that finds nobody left closes the run
+SELECT cs._run_job(max(id), 2) AS step4 FROM cs.job_runs;
+SELECT customers, status, finished_at IS NOT NULL AS finished FROM cs.job_runs ORDER BY id DESC LIMIT 1;
+SELECT count(*) FROM cs._start_due_job(0);
+
 -- a run left running by a worker that died is closed as failed
 INSERT INTO cs.job_runs (job) VALUES ('partitions');
 SELECT cs._close_interrupted_runs();

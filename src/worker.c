@@ -811,6 +811,7 @@ typedef struct JobUnit
 {
 	char		job[NAMEDATALEN];
 	int64		run_id;
+	bool		more;			/* a stepped job has steps left */
 } JobUnit;
 
 /* Unit: picks the next due scheduled job and records its run as 'running'. */
@@ -840,12 +841,15 @@ static void
 RunJob(void *arg)
 {
 	JobUnit    *j = (JobUnit *) arg;
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
 	bool		isnull;
+	Datum		d;
 
 	values[0] = Int64GetDatum(j->run_id);
-	(void) RunQuery("SELECT cs._run_job($1)", 1, types, values, &isnull, SPI_OK_SELECT);
+	values[1] = Int32GetDatum(cscopilot_batch_size);
+	d = RunQuery("SELECT cs._run_job($1, $2)", 2, types, values, &isnull, SPI_OK_SELECT);
+	j->more = !isnull && strcmp(TextDatumGetCString(d), "running") == 0;
 }
 
 /* Records a batch outcome in the slot. */
@@ -938,7 +942,16 @@ RunDueJobs(void)
 		if (!RunUnit("cscopilot: checking scheduled jobs", StartNextJob, &j, NULL) || j.run_id == 0)
 			return;
 		SetState(WS_JOB);
-		if (!RunUnit(psprintf("cscopilot: job %s", j.job), RunJob, &j, &error))
+		if (RunUnit(psprintf("cscopilot: job %s", j.job), RunJob, &j, &error))
+		{
+			if (j.more)
+			{
+				/* one step done: the dirty queue first, then the next step */
+				SetLatch(MyLatch);
+				return;
+			}
+		}
+		else
 		{
 			FailureUnit f;
 

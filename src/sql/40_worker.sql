@@ -17,6 +17,7 @@ CREATE TABLE cs.job_runs (
     customers   bigint,
     status      text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
     error       text,
+    resume_after uuid,
     CONSTRAINT job_runs_finished_after_start_check CHECK (finished_at IS NULL OR finished_at >= started_at)
 );
 CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
@@ -29,6 +30,7 @@ COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while runni
 COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (or partitions it created, for partitions); NULL when not applicable.';
 COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
 COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
+COMMENT ON COLUMN cs.job_runs.resume_after IS 'Full rescores and daily snapshots run by the worker in steps: the last customer id refreshed so far (customers go in id order); NULL before the first step.';
 
 -- Runs left 'running' by a worker that died (crash, kill -9) are failed.
 CREATE FUNCTION cs._close_interrupted_runs() RETURNS bigint
@@ -224,6 +226,14 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('cscopilot.jobs')) THEN
         RETURN;
     END IF;
+    -- A stepped full rescore under way goes on before anything new starts.
+    RETURN QUERY SELECT r.id, r.job FROM cs.job_runs r
+                  WHERE r.status = 'running' AND r.database = current_database()
+                    AND r.job IN ('full_rescore', 'daily_snapshot') AND r.resume_after IS NOT NULL
+                  ORDER BY r.id LIMIT 1;
+    IF FOUND THEN
+        RETURN;
+    END IF;
     FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes'] LOOP
         IF cs._job_due(j, full_rescore_interval) THEN
             RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
@@ -232,10 +242,14 @@ BEGIN
     END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION cs._start_due_job(int) IS 'Records the first due scheduled job as running and returns its run; nothing when no job is due.';
+COMMENT ON FUNCTION cs._start_due_job(int) IS 'Returns the stepped full rescore under way, if any; else records the first due scheduled job as running and returns its run; nothing when no job is due.';
 
--- Runs a started job and closes its run (same transaction as the work).
-CREATE FUNCTION cs._run_job(run_id bigint) RETURNS text
+-- Runs a started job and closes its run (same transaction as the work).  With
+-- step_size > 0 a full rescore (or daily snapshot) does one step of that many
+-- customers and returns 'running' until none is left, so that the worker can
+-- drain the dirty queue between steps and fresh loads never wait for a whole
+-- rescore.
+CREATE FUNCTION cs._run_job(run_id bigint, step_size int DEFAULT 0) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -244,36 +258,64 @@ DECLARE
     n      bigint;
     st     text := 'succeeded';
     res    text;
+    after  uuid;
+    done   bigint;
+    ids    uuid[];
 BEGIN
-    SELECT r.job INTO j FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
+    SELECT r.job, r.resume_after, r.customers INTO j, after, done
+      FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job run % is not running', run_id USING ERRCODE = 'no_data_found';
     END IF;
-    CASE j
-    WHEN 'full_rescore', 'daily_snapshot' THEN
-        n := cs.refresh_all();
-    WHEN 'partitions' THEN
-        n := cs.ensure_usage_partitions(current_date, current_date + 90);
-    WHEN 'action_outcomes' THEN
-        -- Defined by a later part of the extension; skipped until it exists.
-        IF to_regprocedure('cs.measure_action_outcomes()') IS NULL THEN
-            st := 'skipped';
-        ELSE
-            EXECUTE 'SELECT cs.measure_action_outcomes()::text' INTO res;
-            IF res ~ '^[0-9]+$' THEN
-                n := res::bigint;
+    IF j IN ('full_rescore', 'daily_snapshot') AND coalesce(step_size, 0) > 0 THEN
+        IF after IS NULL THEN
+            -- First step.  Percentile normalisation ranks within the whole
+            -- segment: with customers missing from the feature store (a new
+            -- installation) compute everyone's features first, then retake the
+            -- populations the steps rank against.
+            IF EXISTS (SELECT 1 FROM cs.customers c
+                        WHERE NOT EXISTS (SELECT 1 FROM cs.customer_features f WHERE f.customer_id = c.id)) THEN
+                INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
+                SELECT f.customer_id, now(), f.features FROM cs.compute_features(NULL, now()) f
+                ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
             END IF;
+            PERFORM cs._refresh_health_populations();
         END IF;
+        ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
+        IF cardinality(ids) > 0 THEN
+            PERFORM cs.refresh(ids);
+            UPDATE cs.job_runs r SET resume_after = ids[cardinality(ids)], customers = coalesce(done, 0) + cardinality(ids)
+             WHERE r.id = run_id;
+            RETURN 'running';
+        END IF;
+        n := coalesce(done, 0);
     ELSE
-        RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
-    END CASE;
+        CASE j
+        WHEN 'full_rescore', 'daily_snapshot' THEN
+            n := cs.refresh_all();
+        WHEN 'partitions' THEN
+            n := cs.ensure_usage_partitions(current_date, current_date + 90);
+        WHEN 'action_outcomes' THEN
+            -- Defined by a later part of the extension; skipped until it exists.
+            IF to_regprocedure('cs.measure_action_outcomes()') IS NULL THEN
+                st := 'skipped';
+            ELSE
+                EXECUTE 'SELECT cs.measure_action_outcomes()::text' INTO res;
+                IF res ~ '^[0-9]+$' THEN
+                    n := res::bigint;
+                END IF;
+            END IF;
+        ELSE
+            RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
+        END CASE;
+    END IF;
     UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp())
      WHERE r.id = run_id;
     RETURN st;
 END;
 $$;
-COMMENT ON FUNCTION cs._run_job(bigint) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(); partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists) and closes its run.';
+COMMENT ON FUNCTION cs._run_job(bigint, int) IS
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker
