@@ -44,7 +44,7 @@ BEGIN
     -- Dynamic only to call cs.predict when it exists; no user text is interpolated.
     EXECUTE format($q$
     WITH base AS (
-        SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cs.feature_map(cf.features) AS f,
+        SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cf.features AS f,
                (SELECT h.overall_score FROM cs.customer_health_scores h WHERE h.customer_id = c.id
                  ORDER BY h.calculated_at DESC LIMIT 1) AS health,
                %s AS model_score
@@ -53,10 +53,11 @@ BEGIN
          WHERE c.churned_at IS NULL AND ($1 IS NULL OR c.id = ANY ($1))
     ), b AS (
         SELECT customer_id, mrr, seats, health, model_score,
-               (f ->> 'seat_utilisation')::float8 AS util,
-               (f ->> 'active_users_30d')::float8 AS au,
-               (f ->> 'usage_trend_30d')::float8 AS trend,
-               (f ->> 'feature_breadth_30d')::float8 AS breadth
+               -- by catalog position (each looked up once); NaN (missing) is NULL
+               nullif(f[(SELECT position FROM cs.feature_catalog WHERE name = 'seat_utilisation')], 'NaN')::float8 AS util,
+               nullif(f[(SELECT position FROM cs.feature_catalog WHERE name = 'active_users_30d')], 'NaN')::float8 AS au,
+               nullif(f[(SELECT position FROM cs.feature_catalog WHERE name = 'usage_trend_30d')], 'NaN')::float8 AS trend,
+               nullif(f[(SELECT position FROM cs.feature_catalog WHERE name = 'feature_breadth_30d')], 'NaN')::float8 AS breadth
           FROM base
     ), ups AS (
         SELECT b.*,

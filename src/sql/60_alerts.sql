@@ -423,7 +423,8 @@ BEGIN
                cs._template_values(cu, fm.m, h.overall_score, h.band, h.drivers, rk.risk_score, rk.risk_factors) AS vals
           FROM cs.customers cu
           LEFT JOIN cs.customer_features cf ON cf.customer_id = cu.id
-         CROSS JOIN LATERAL (SELECT cs.feature_map(coalesce(cf.features, '{}')) AS m) fm
+         -- OFFSET 0 keeps the map computed once per customer, not once per use
+         CROSS JOIN LATERAL (SELECT cs.feature_map(coalesce(cf.features, '{}')) AS m OFFSET 0) fm
           LEFT JOIN LATERAL (SELECT s.* FROM cs.customer_health_scores s WHERE s.customer_id = cu.id
                               ORDER BY s.calculated_at DESC LIMIT 1) h ON true
           LEFT JOIN LATERAL (SELECT x.risk_score, x.risk_factors FROM cs.risk_assessments x
