@@ -153,7 +153,8 @@ SELECT rule, alert_type, alerts, unresolved, dismissed, accuracy_ratings, feedba
 SELECT cs.refresh_opportunities();
 SELECT name, csm, kind, product, score, expected_mrr, status, band FROM cs.opportunity_pipeline;
 -- Leaver churned: its alert is no longer in the risk list
-SELECT name, rule, severity, status, mrr_at_risk, churn_risk, band, top_suggestion FROM cs.risk_alerts;
+SELECT name, rule, severity, status, mrr_at_risk, churn_risk, band, top_suggestion FROM cs.risk_alerts
+ ORDER BY severity_rank DESC, mrr_at_risk DESC, created_at, alert_id;
 SELECT name, rule, playbook, factors, taken_by = current_user AS by_me, outcome, outcome_source, playbook_effectiveness
   FROM cs.action_tracking ORDER BY action_id;
 -- csm_a smb: Risky (5000, red, churn 0.80 and high alerts: at risk) and Grower (2000, green).

@@ -30,6 +30,8 @@ CREATE TABLE cs.customers (
     CONSTRAINT customers_name_not_blank_check CHECK (btrim(name) <> '')
 );
 CREATE INDEX customers_csm_idx ON cs.customers (csm);
+-- A CSM's accounts, largest first (the account overview's page).
+CREATE INDEX customers_csm_mrr_idx ON cs.customers (csm, mrr DESC);
 CREATE INDEX customers_segment_idx ON cs.customers (segment);
 CREATE INDEX customers_parent_idx ON cs.customers (parent_id) WHERE parent_id IS NOT NULL;
 COMMENT ON TABLE cs.customers IS 'One row per customer account (the CRM account). Load by COPY or INSERT; other tables reference id.';
@@ -393,7 +395,8 @@ CREATE TABLE cs.alerts (
     resolved_at       timestamptz,
     last_fired_at     timestamptz,
     escalated_at      timestamptz,
-    fire_count        int NOT NULL DEFAULT 1
+    fire_count        int NOT NULL DEFAULT 1,
+    mrr_at_risk       numeric(10,2) NOT NULL DEFAULT 0 CHECK (mrr_at_risk >= 0)
 );
 -- At most one unresolved alert per (customer, rule).
 CREATE UNIQUE INDEX alerts_one_open_per_rule ON cs.alerts (customer_id, rule_id)
@@ -407,6 +410,7 @@ COMMENT ON COLUMN cs.alerts.severity IS 'low, medium, high or critical.';
 COMMENT ON COLUMN cs.alerts.status IS 'open, acknowledged, snoozed, resolved or dismissed.';
 COMMENT ON COLUMN cs.alerts.assigned_to IS 'Role name of the CSM the alert is assigned to.';
 COMMENT ON COLUMN cs.alerts.risk_factors IS 'Why the alert fired: the condition''s features and scores (source rule), the churn model''s factors (churn_model) and the health drivers (health).';
+COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired (0 without a customer or MRR); stored so that the alert pages read the most severe, largest alerts from an index.';
 COMMENT ON COLUMN cs.alerts.suggested_actions IS 'Playbooks answering the alert''s factors, ranked by learned effectiveness, with the rendered message.';
 COMMENT ON COLUMN cs.alerts.snoozed_until IS 'End of the snooze; the next evaluation after it reopens the alert.';
 COMMENT ON COLUMN cs.alerts.updated_by IS 'Role that made the last change.';

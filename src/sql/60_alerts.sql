@@ -216,6 +216,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN array_position(ARRAY['low', 'medium', 'high', 'critical'], severity);
 COMMENT ON FUNCTION cs.severity_rank(text) IS 'Order of a severity: low 1, medium 2, high 3, critical 4.';
 
+-- The open alerts pages (cs.risk_alerts): most severe, then largest, first.
+CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(severity) DESC, mrr_at_risk DESC, created_at, id)
+    WHERE status IN ('open', 'acknowledged', 'snoozed');
+
 -- Validates a rule on write: condition, title template, severity metric and thresholds.
 CREATE FUNCTION cs._validate_alert_rule() RETURNS trigger
 LANGUAGE plpgsql
@@ -411,7 +415,7 @@ BEGIN
     -- sequence in (customer, rule) order, as a fresh database replays them.
     ts := clock_timestamp();
     WITH ctx AS MATERIALIZED (
-        SELECT cu.id AS customer_id, cu.csm,
+        SELECT cu.id AS customer_id, cu.csm, coalesce(cu.mrr, 0) AS mrr,
                jsonb_build_object(
                  'features', fm.m,
                  'scores', jsonb_build_object('churn_risk', rk.risk_score, 'overall_score', h.overall_score,
@@ -522,11 +526,11 @@ BEGIN
         -- one, also against a concurrent evaluation of the same customer.
         INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
                                      suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
-                                     last_fired_at, fire_count)
+                                     last_fired_at, fire_count, mrr_at_risk)
         SELECT md5(s.customer_id::text || ':' || s.rule_id || ':' || nextval('cs.alert_number'))::uuid,
                s.customer_id, s.rule_id, s.alert_type, s.sev,
                left(cs.fill_template(coalesce(s.rtitle, s.rname), s.vals), 255), s.description, s.factors,
-               s.suggested, 'open', s.csm, now(), now(), current_user, now(), 1
+               s.suggested, 'open', s.csm, now(), now(), current_user, now(), 1, s.mrr
           FROM (SELECT f.*,
                        (SELECT coalesce(jsonb_agg((e.x - 'template')
                                                   || jsonb_build_object('message', cs.fill_template(e.x ->> 'template', f.vals))
@@ -549,7 +553,8 @@ BEGIN
                risk_factors = excluded.risk_factors,
                suggested_actions = excluded.suggested_actions,
                last_fired_at = excluded.last_fired_at,
-               fire_count = al.fire_count + 1
+               fire_count = al.fire_count + 1,
+               mrr_at_risk = excluded.mrr_at_risk
         RETURNING al.*, (al.xmax = 0) AS inserted, (al.escalated_at IS NOT DISTINCT FROM ts AND al.xmax <> 0) AS esc
     ), up_events AS (
         INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)

@@ -373,7 +373,7 @@ SELECT a.id AS alert_id,
        cs.severity_rank(a.severity) AS severity_rank,
        a.status,
        a.title,
-       c.mrr AS mrr_at_risk,
+       a.mrr_at_risk,
        rk.risk_score AS churn_risk,
        h.band,
        h.overall_score,
@@ -390,9 +390,8 @@ SELECT a.id AS alert_id,
                       ORDER BY s.calculated_at DESC LIMIT 1) h ON true
   LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
                       ORDER BY x.created_at DESC LIMIT 1) rk ON true
- WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL
- ORDER BY cs.severity_rank(a.severity) DESC, c.mrr DESC NULLS LAST, a.created_at, a.id;
-COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers, most severe and most MRR at risk first, with their drivers and suggested playbooks.';
+ WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL;
+COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers with their drivers and suggested playbooks. ORDER BY severity_rank DESC, mrr_at_risk DESC (LIMIT n) reads the most severe and largest first from an index.';
 COMMENT ON COLUMN cs.risk_alerts.alert_id IS 'The alert.';
 COMMENT ON COLUMN cs.risk_alerts.customer_id IS 'The customer.';
 COMMENT ON COLUMN cs.risk_alerts.name IS 'Customer name.';
@@ -403,7 +402,7 @@ COMMENT ON COLUMN cs.risk_alerts.severity IS 'low, medium, high or critical.';
 COMMENT ON COLUMN cs.risk_alerts.severity_rank IS 'Severity as a number for sorting: low 1 to critical 4.';
 COMMENT ON COLUMN cs.risk_alerts.status IS 'open, acknowledged or snoozed.';
 COMMENT ON COLUMN cs.risk_alerts.title IS 'Alert title.';
-COMMENT ON COLUMN cs.risk_alerts.mrr_at_risk IS 'MRR of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired.';
 COMMENT ON COLUMN cs.risk_alerts.churn_risk IS 'Latest churn risk 0-1 of the customer.';
 COMMENT ON COLUMN cs.risk_alerts.band IS 'Latest health band.';
 COMMENT ON COLUMN cs.risk_alerts.overall_score IS 'Latest overall health 0-1.';
