@@ -92,3 +92,17 @@ SELECT count(*) FROM cs.opportunities o JOIN cs.customers c ON c.id = o.customer
 SELECT cs.refresh(ARRAY['00000000-0000-0000-0000-0000000000b5']::uuid[]);
 SELECT c.external_id, o.kind, o.product, o.score FROM cs.opportunities o JOIN cs.customers c ON c.id = o.customer_id
  WHERE c.external_id = 'o-b5';
+
+-- cross-sell statistics are taken by full refreshes and reused by partial ones:
+-- a new subscription (Prod Five takes analytics: 4 of the 5 have core and
+-- analytics) changes them only at the next full refresh
+SELECT product_a, product_b, n_ab, round(confidence::numeric, 3) AS confidence, round(lift::numeric, 3) AS lift, n_b, mean_mrr_b
+  FROM cs.cross_sell_stats ORDER BY 1, 2;
+SELECT computed_at AS stats_at FROM cs.cross_sell_stats LIMIT 1 \gset
+INSERT INTO cs.subscriptions (customer_id, product, mrr, started_at)
+SELECT id, 'analytics', 500, '2024-01-01' FROM cs.customers WHERE external_id = 'o-b5';
+SELECT cs.refresh_opportunities(ARRAY['00000000-0000-0000-0000-0000000000b5']::uuid[]) > 0 AS partial_refreshed;
+SELECT count(*) AS unchanged FROM cs.cross_sell_stats WHERE computed_at = :'stats_at';
+SELECT cs.refresh_opportunities() > 0 AS full_refreshed;
+SELECT product_a, product_b, n_ab, round(confidence::numeric, 3) AS confidence, round(lift::numeric, 3) AS lift, n_b
+  FROM cs.cross_sell_stats ORDER BY 1, 2;

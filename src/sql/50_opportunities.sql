@@ -13,6 +13,30 @@ RETURN (SELECT coalesce(jsonb_object_agg(fc.name, CASE WHEN features[fc.position
 COMMENT ON FUNCTION cs.feature_map(float4[]) IS
     'The feature vector as a JSON object keyed by cs.feature_catalog name; missing (NaN) values are JSON null.';
 
+-- Cross-sell statistics over every customer's active subscriptions: taken by
+-- full refreshes (and whenever missing), reused by partial ones, which would
+-- otherwise rescan every subscription to score a handful of customers.
+CREATE TABLE cs.cross_sell_stats (
+    product_a   text NOT NULL,
+    product_b   text NOT NULL,
+    n_ab        float8 NOT NULL,
+    confidence  float8 NOT NULL,
+    lift        float8 NOT NULL,
+    n_b         float8 NOT NULL,
+    mean_mrr_b  numeric,
+    computed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (product_a, product_b)
+);
+COMMENT ON TABLE cs.cross_sell_stats IS 'Product pairs with lift(B|A) > 0 over active subscriptions (at least 2 customers with both, P(B|A) >= 0.25), as of the last full refresh of opportunities; partial refreshes rank cross-sell candidates with them.';
+COMMENT ON COLUMN cs.cross_sell_stats.product_a IS 'A product the customer has.';
+COMMENT ON COLUMN cs.cross_sell_stats.product_b IS 'The product to offer.';
+COMMENT ON COLUMN cs.cross_sell_stats.n_ab IS 'Customers with both products active.';
+COMMENT ON COLUMN cs.cross_sell_stats.confidence IS 'P(B|A).';
+COMMENT ON COLUMN cs.cross_sell_stats.lift IS 'P(B|A) / P(B).';
+COMMENT ON COLUMN cs.cross_sell_stats.n_b IS 'Customers with B active.';
+COMMENT ON COLUMN cs.cross_sell_stats.mean_mrr_b IS 'Mean MRR of the active subscriptions of B.';
+COMMENT ON COLUMN cs.cross_sell_stats.computed_at IS 'When the statistics were taken.';
+
 -- Upsell scoring constants are documented in the function comment; they are
 -- plain numbers here rather than settings because the formula is the contract.
 CREATE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
@@ -39,6 +63,41 @@ BEGIN
     IF use_model THEN
         SELECT m.name INTO mname FROM cs.models m WHERE m.kind = 'upsell' AND m.status = 'champion';
         use_model := FOUND;
+    END IF;
+
+    IF ids IS NULL OR NOT EXISTS (SELECT 1 FROM cs.cross_sell_stats) THEN
+        DELETE FROM cs.cross_sell_stats;
+        WITH active AS (
+            SELECT DISTINCT s.customer_id, s.product
+              FROM cs.subscriptions s
+              JOIN cs.customers c ON c.id = s.customer_id AND c.churned_at IS NULL
+             WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+        ), pmrr AS (
+            -- mean MRR of each product's active subscriptions
+            SELECT s.product, avg(s.mrr) AS mrr
+              FROM cs.subscriptions s
+             WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+             GROUP BY s.product
+        ), tot AS (
+            SELECT count(DISTINCT customer_id)::float8 AS n FROM active
+        ), prod AS (
+            SELECT product, count(*)::float8 AS n_p FROM active GROUP BY product
+        ), pair AS (
+            -- lift(B|A) = P(B|A) / P(B) over customers with active subscriptions
+            SELECT a.product AS pa, bb.product AS pb, count(*)::float8 AS n_ab,
+                   count(*) / pa.n_p AS confidence,
+                   (count(*) / pa.n_p) / (pb_.n_p / tot.n) AS lift, pb_.n_p AS n_b
+              FROM active a
+              JOIN active bb ON bb.customer_id = a.customer_id AND bb.product <> a.product
+              JOIN prod pa ON pa.product = a.product
+              JOIN prod pb_ ON pb_.product = bb.product
+             CROSS JOIN tot
+             GROUP BY a.product, bb.product, pa.n_p, pb_.n_p, tot.n
+            HAVING count(*) >= 2 AND count(*) / pa.n_p >= 0.25
+        )
+        INSERT INTO cs.cross_sell_stats (product_a, product_b, n_ab, confidence, lift, n_b, mean_mrr_b)
+        SELECT p.pa, p.pb, p.n_ab, p.confidence, p.lift, p.n_b, pm.mrr
+          FROM pair p LEFT JOIN pmrr pm ON pm.product = p.pb;
     END IF;
 
     -- Dynamic only to call cs.predict when it exists; no user text is interpolated.
@@ -82,49 +141,27 @@ BEGIN
                                   'scored_by', CASE WHEN model_score IS NOT NULL THEN 'model ' || $2 ELSE 'formula' END) AS reasons
           FROM ups2 WHERE score >= 0.5 AND extra_seats > 0
     ), active AS (
+        -- the active products of the customers being refreshed
         SELECT DISTINCT s.customer_id, s.product
           FROM cs.subscriptions s
-          JOIN cs.customers c ON c.id = s.customer_id AND c.churned_at IS NULL
+          JOIN b ON b.customer_id = s.customer_id
          WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
-    ), pmrr AS (
-        -- mean MRR of each product's active subscriptions, once (not per candidate)
-        SELECT s.product, avg(s.mrr) AS mrr
-          FROM cs.subscriptions s
-         WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
-         GROUP BY s.product
-    ), tot AS (
-        SELECT count(DISTINCT customer_id)::float8 AS n FROM active
-    ), prod AS (
-        SELECT product, count(*)::float8 AS n_p FROM active GROUP BY product
-    ), pair AS (
-        -- lift(B|A) = P(B|A) / P(B) over customers with active subscriptions
-        SELECT a.product AS pa, bb.product AS pb, count(*)::float8 AS n_ab,
-               count(*) / pa.n_p AS confidence,
-               (count(*) / pa.n_p) / (pb_.n_p / tot.n) AS lift, pb_.n_p AS n_b
-          FROM active a
-          JOIN active bb ON bb.customer_id = a.customer_id AND bb.product <> a.product
-          JOIN prod pa ON pa.product = a.product
-          JOIN prod pb_ ON pb_.product = bb.product
-         CROSS JOIN tot
-         GROUP BY a.product, bb.product, pa.n_p, pb_.n_p, tot.n
-        HAVING count(*) >= 2 AND count(*) / pa.n_p >= 0.25
     ), cand AS (
         SELECT DISTINCT ON (b.customer_id)
-               b.customer_id, p.pa, p.pb, p.lift, p.confidence, p.n_ab, p.n_b
+               b.customer_id, p.product_a AS pa, p.product_b AS pb, p.lift, p.confidence, p.n_ab, p.n_b, p.mean_mrr_b
           FROM b
           JOIN active own ON own.customer_id = b.customer_id
-          JOIN pair p ON p.pa = own.product AND p.lift > 1
-         WHERE NOT EXISTS (SELECT 1 FROM active x WHERE x.customer_id = b.customer_id AND x.product = p.pb)
-         ORDER BY b.customer_id, p.lift DESC, p.confidence DESC, p.pb, p.pa
+          JOIN cs.cross_sell_stats p ON p.product_a = own.product AND p.lift > 1
+         WHERE NOT EXISTS (SELECT 1 FROM active x WHERE x.customer_id = b.customer_id AND x.product = p.product_b)
+         ORDER BY b.customer_id, p.lift DESC, p.confidence DESC, p.product_b, p.product_a
     ), cross_sell AS (
         SELECT c.customer_id, 'cross_sell'::text, round(c.confidence::numeric, 3),
-               round(coalesce(pm.mrr, 0) * round(c.confidence::numeric, 3), 2),
+               round(coalesce(c.mean_mrr_b, 0) * round(c.confidence::numeric, 3), 2),
                c.pb,
                jsonb_build_object('because_of', c.pa, 'lift', round(c.lift::numeric, 3),
                                   'confidence', round(c.confidence::numeric, 3),
                                   'customers_with_both', c.n_ab, 'customers_with_product', c.n_b)
           FROM cand c
-          LEFT JOIN pmrr pm ON pm.product = c.pb
     ), cat AS (
         -- the catalogue: the most product features any customer used in 30 days
         SELECT max(features[fc.position]) FILTER (WHERE features[fc.position] <> 'NaN') AS n
@@ -156,6 +193,6 @@ COMMENT ON FUNCTION cs.refresh_opportunities(uuid[]) IS
     'or the champion upsell model through cs.predict when one is deployed; raised when score >= 0.5 and extra seats > 0, where '
     'extra seats = ceil(1.2 x active_users_30d) - seats_licensed and expected_mrr = extra seats x (mrr / seats_licensed) x score. '
     'cross_sell: the product the customer lacks with the best lift(B|A) = P(B|A) / P(B) over active subscriptions, A a product it has, '
-    'with at least 2 customers having both and P(B|A) >= 0.25; score = P(B|A), expected_mrr = mean MRR of B x score. '
+    'with at least 2 customers having both and P(B|A) >= 0.25; score = P(B|A), expected_mrr = mean MRR of B x score; lift and mean MRR are taken by full refreshes into cs.cross_sell_stats and reused by partial ones. '
     'adoption: feature_breadth_30d over the catalogue (the largest breadth in the feature store, at least 3) below 0.5; score = 1 - adoption. '
     'Returns the number of opportunities written.';
