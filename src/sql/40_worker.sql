@@ -10,25 +10,28 @@
 
 CREATE TABLE cs.job_runs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes')),
+    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
+                                         'model_checks', 'retrain')),
     database    text NOT NULL DEFAULT current_database(),
     started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,
     customers   bigint,
     status      text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
     error       text,
+    details     jsonb,
     CONSTRAINT job_runs_finished_after_start_check CHECK (finished_at IS NULL OR finished_at >= started_at)
 );
 CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
 COMMENT ON TABLE cs.job_runs IS 'One row per run of a scheduled job of the scoring worker, and per batch that failed as a whole.';
 COMMENT ON COLUMN cs.job_runs.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions or action_outcomes.';
+COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks or retrain.';
 COMMENT ON COLUMN cs.job_runs.database IS 'Database the run belongs to.';
 COMMENT ON COLUMN cs.job_runs.started_at IS 'When the run started.';
 COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while running.';
 COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (or partitions it created, for partitions); NULL when not applicable.';
 COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
 COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
+COMMENT ON COLUMN cs.job_runs.details IS 'What the run did, step by step: for retrain the steps of cs.retrain (policy, training set, training, registration), for model_checks the drift checks and promotion decisions.';
 
 -- Runs left 'running' by a worker that died (crash, kill -9) are failed.
 CREATE FUNCTION cs._close_interrupted_runs() RETURNS bigint
@@ -187,6 +190,7 @@ DECLARE
     today timestamptz := date_trunc('day', now());
     retry interval := interval '10 minutes';
     kinds text[] := ARRAY[job];
+    every int;
 BEGIN
     IF job = 'full_rescore' THEN
         IF coalesce(full_rescore_interval, 0) <= 0 THEN
@@ -196,6 +200,18 @@ BEGIN
         RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'full_rescore' AND r.database = current_database()
                               AND (r.status = 'running'
                                    OR (r.status = 'succeeded' AND r.started_at > now() - make_interval(secs => full_rescore_interval))
+                                   OR (r.status = 'failed' AND r.started_at > now() - retry)));
+    END IF;
+    -- Scheduled retraining: every cscopilot.retrain_interval seconds (0 = never).
+    IF job = 'retrain' THEN
+        every := coalesce(nullif(current_setting('cscopilot.retrain_interval', true), '')::int, 0);
+        IF every <= 0 THEN
+            RETURN false;
+        END IF;
+        retry := least(retry, make_interval(secs => every));
+        RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'retrain' AND r.database = current_database()
+                              AND (r.status = 'running'
+                                   OR (r.status IN ('succeeded', 'skipped') AND r.started_at > now() - make_interval(secs => every))
                                    OR (r.status = 'failed' AND r.started_at > now() - retry)));
     END IF;
     -- The daily snapshot is whatever full refresh ran today.
@@ -209,7 +225,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._job_due(text, int) IS
-    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
+    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), retrain every cscopilot.retrain_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
 
 -- Picks the first due job and records its run as running (its own
 -- transaction, so the run is visible while it works); no row when none is due.
@@ -224,7 +240,7 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('cscopilot.jobs')) THEN
         RETURN;
     END IF;
-    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes'] LOOP
+    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes', 'model_checks', 'retrain'] LOOP
         IF cs._job_due(j, full_rescore_interval) THEN
             RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
             RETURN;
@@ -244,6 +260,8 @@ DECLARE
     n      bigint;
     st     text := 'succeeded';
     res    text;
+    details jsonb;
+    err    text;
 BEGIN
     SELECT r.job INTO j FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
     IF NOT FOUND THEN
@@ -264,16 +282,24 @@ BEGIN
                 n := res::bigint;
             END IF;
         END IF;
+    WHEN 'model_checks' THEN
+        details := cs.run_model_checks();
+    WHEN 'retrain' THEN
+        -- cs.retrain does not raise for a failed step: it reports the steps
+        details := cs.retrain('churn');
+        st := details ->> 'status';
+        err := details ->> 'error';
     ELSE
         RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
     END CASE;
-    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp())
+    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp()),
+                             details = _run_job.details, error = err
      WHERE r.id = run_id;
     RETURN st;
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(); partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists) and closes its run.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(); partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details) and closes its run.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker
