@@ -94,7 +94,7 @@ DoubleCmp(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Appends a double to a JSON buffer with enough digits to read back exactly. */
+/* Appends an edge to a JSON buffer with enough digits to read back exactly. */
 static void
 AppendJsonDouble(StringInfo buf, double v)
 {
@@ -150,8 +150,8 @@ CsFeatureReferenceJson(const float *x1, int n1, const float *x2, int n2, int nf)
 
 		if (f > 0)
 			appendStringInfoChar(&buf, ',');
-		appendStringInfo(&buf, "{\"position\": %d, \"present\": %d, \"missing_rate\": ", f + 1, m);
-		AppendJsonDouble(&buf, n > 0 ? (double) (n - m) / n : 0.0);
+		appendStringInfo(&buf, "{\"position\": %d, \"present\": %d, \"missing_rate\": %.15g",
+						 f + 1, m, n > 0 ? (double) (n - m) / n : 0.0);
 		appendStringInfoString(&buf, ", \"edges\": [");
 		for (int k = 0; k < nedges; k++)
 		{
@@ -164,7 +164,7 @@ CsFeatureReferenceJson(const float *x1, int n1, const float *x2, int n2, int nf)
 		{
 			if (b > 0)
 				appendStringInfoChar(&buf, ',');
-			AppendJsonDouble(&buf, (double) counts[b] / m);
+			appendStringInfo(&buf, "%.15g", (double) counts[b] / m);
 		}
 		appendStringInfoString(&buf, "]}");
 	}

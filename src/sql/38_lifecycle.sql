@@ -265,10 +265,11 @@ END;
 COMMENT ON FUNCTION cs._store_reference(int, text, bigint, jsonb) IS
     'Internal: stores a reference distribution with model id (cs.models.reference), named after its feature_names.';
 
+-- No SET search_path: the query is the caller's and resolves names as they
+-- would (everything here is schema-qualified).
 CREATE FUNCTION cs.set_model_reference(name text, version int, training_query text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     m   cs.models;

@@ -260,7 +260,7 @@ DECLARE
     n      bigint;
     st     text := 'succeeded';
     res    text;
-    details jsonb;
+    job_details jsonb;
     err    text;
 BEGIN
     SELECT r.job INTO j FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
@@ -283,17 +283,17 @@ BEGIN
             END IF;
         END IF;
     WHEN 'model_checks' THEN
-        details := cs.run_model_checks();
+        job_details := cs.run_model_checks();
     WHEN 'retrain' THEN
         -- cs.retrain does not raise for a failed step: it reports the steps
-        details := cs.retrain('churn');
-        st := details ->> 'status';
-        err := details ->> 'error';
+        job_details := cs.retrain('churn');
+        st := job_details ->> 'status';
+        err := job_details ->> 'error';
     ELSE
         RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
     END CASE;
     UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp()),
-                             details = _run_job.details, error = err
+                             details = job_details, error = err
      WHERE r.id = run_id;
     RETURN st;
 END;
