@@ -204,7 +204,8 @@ BEGIN
     END IF;
     -- Scheduled retraining: every cscopilot.retrain_interval seconds (0 = never).
     IF job = 'retrain' THEN
-        every := coalesce(nullif(current_setting('cscopilot.retrain_interval', true), '')::int, 0);
+        -- pg_settings has it in seconds (current_setting would say '1h')
+        every := coalesce((SELECT s.setting::int FROM pg_settings s WHERE s.name = 'cscopilot.retrain_interval'), 0);
         IF every <= 0 THEN
             RETURN false;
         END IF;
