@@ -75,7 +75,7 @@ SELECT database = current_database() AS here, pid, state, detail, queue_depth, p
 SELECT cs.wake_worker();
 
 -- scheduled jobs: with full rescores off, the daily snapshot is due first
-SELECT j, cs._job_due(j, 0) FROM unnest(ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes']) j;
+SELECT j, cs._job_due(j, 0) FROM unnest(ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes', 'model_checks', 'retrain']) j;
 SELECT job FROM cs._start_due_job(0);
 SELECT job, status, finished_at IS NULL AS unfinished FROM cs.job_runs;
 -- the snapshot is refresh_all(), which fails while customer 4 is poisoned: the run is recorded as failed
@@ -89,7 +89,10 @@ SELECT cs._run_job(max(id)) FROM cs.job_runs;
 -- outcomes are skipped while cs.measure_action_outcomes() does not exist
 SELECT job FROM cs._start_due_job(0);
 SELECT cs._run_job(max(id)) FROM cs.job_runs;
--- nothing else is due today
+-- the daily model checks (drift alerts, promotion policy)
+SELECT job FROM cs._start_due_job(0);
+SELECT cs._run_job(max(id)) FROM cs.job_runs;
+-- nothing else is due today (retraining is off: cscopilot.retrain_interval = 0)
 SELECT count(*) FROM cs._start_due_job(0);
 -- a full rescore is due with an interval, then not again within it
 SELECT job FROM cs._start_due_job(3600);

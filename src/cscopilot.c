@@ -24,6 +24,7 @@ _PG_init(void)
 		return;
 
 	DefineWorkerSettings();
+	DefineLifecycleSettings();
 	MarkGUCPrefixReserved("cscopilot");
 	RegisterWorkers();
 }

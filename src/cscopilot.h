@@ -11,4 +11,7 @@
 extern void DefineWorkerSettings(void);
 extern void RegisterWorkers(void);
 
+/* lifecycle.c */
+extern void DefineLifecycleSettings(void);
+
 #endif							/* CSCOPILOT_H */

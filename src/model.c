@@ -1475,7 +1475,7 @@ ModelResolve(const char *query, const char *arg)
 	return m;
 }
 
-/* The model called name: its champion version, else its latest version. */
+/* The model called name: its champion version, else its latest version; name:vN is that version. */
 CsModel *
 CsModelLookup(const char *name)
 {
@@ -1483,6 +1483,11 @@ CsModelLookup(const char *name)
 								 "WHERE name = $1 ORDER BY status = 'champion' DESC, version DESC LIMIT 1",
 								 name);
 
+	/* name:vN addresses one version, for example a challenger. */
+	if (m == NULL)
+		m = ModelResolve("SELECT id, version, xmin::text || ctid::text FROM cs.models "
+						 "WHERE name || ':v' || version = $1 LIMIT 1",
+						 name);
 	if (m == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -79,6 +79,10 @@ extern int32 CsModelRegister(const char *name, const char *kind,
 							 char **feature_names, int num_names,
 							 const char *metrics_json, const char *training_data);
 
+/* Reference distributions of model inputs (lifecycle.c) */
+extern char *CsFeatureReferenceJson(const float *x1, int n1, const float *x2, int n2, int nf);
+extern void CsStoreReference(int32 id, const char *source, int64 rows, const char *json);
+
 /* Scoring */
 extern int	CsModelNumFeatures(CsModel *model);
 extern double CsModelMargin(CsModel *model, const float *x, int n);

@@ -768,5 +768,9 @@ cs_train_model(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	id = CsModelRegister(name, kind, model_json, model_len, names, nnames, metrics, query);
+
+	/* What the model learnt from, for drift monitoring (cs.feature_drift). */
+	CsStoreReference(id, "training rows", (int64) td.ntrain + td.nvalid,
+					 CsFeatureReferenceJson(td.xtrain, td.ntrain, td.xvalid, td.nvalid, td.nf));
 	PG_RETURN_INT32(id);
 }

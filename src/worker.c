@@ -129,6 +129,7 @@ static int	cscopilot_batch_size = 500;
 static int	cscopilot_full_rescore_interval = 86400;
 static int	cscopilot_max_batch_runtime = 60000;
 static int	cscopilot_max_attempts = 3;
+static int	cscopilot_retrain_interval = 0;
 
 static WorkerShared *Shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -182,6 +183,12 @@ DefineWorkerSettings(void)
 							"Failed refreshes after which a customer is parked.",
 							NULL,
 							&cscopilot_max_attempts, 3, 1, 1000, PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	/* Read by cs._job_due in the worker's transactions. */
+	DefineCustomIntVariable("cscopilot.retrain_interval",
+							"Interval between scheduled retrainings of the churn model; 0 turns them off.",
+							"Each run is a job retrain in cs.job_runs (see cs.retrain).",
+							&cscopilot_retrain_interval, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
 							NULL, NULL, NULL);
 }
 

@@ -68,7 +68,11 @@ COMMENT ON FUNCTION cs.explain_risk(uuid, int) IS
 -- Scores the stored feature vectors of the given customers (all when NULL)
 -- with the champion of every risk kind that has one, appending to
 -- cs.risk_assessments, with the top SHAP factors for risks of at least
--- explain_min (below it, cs.explain_risk explains on demand).  Returns the
+-- explain_min (below it, cs.explain_risk explains on demand).  When the kind
+-- also has a challenger, the customers of the A/B share
+-- (cs.in_challenger_arm) are served the challenger's score instead, and the
+-- score of the model not served is kept in cs.model_shadow_scores, so both
+-- models are judged on the same customers and prediction times.  Returns the
 -- number of assessments written.
 CREATE FUNCTION cs._score_risk(ids uuid[], explain_min float8 DEFAULT 0.1)
 RETURNS bigint
@@ -77,24 +81,49 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     m     record;
+    ch    record;
+    share float8;
     n     bigint := 0;
     added bigint;
+    arm   boolean;
+    served text;
+    served_label text;
+    other text;
+    other_label text;
 BEGIN
     FOR m IN SELECT x.name, x.version, x.kind FROM cs.models x
               WHERE x.status = 'champion' AND x.kind IN ('churn', 'downgrade', 'payment')
               ORDER BY x.kind
     LOOP
-        INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factors, confidence_score,
-                                         model_version, created_at)
-        SELECT f.customer_id, m.kind, round(e.p::numeric, 2),
-               -- exact SHAP costs about 0.3 ms a row: stored where a CSM will look
-               CASE WHEN e.p >= explain_min THEN cs.explain_json(m.name, f.features, 5) -> 'factors' END,
-               round(cs.risk_confidence(f.features, e.p)::numeric, 2), m.name || ':v' || m.version, f.as_of
-          FROM cs.customer_features f
-         CROSS JOIN LATERAL (SELECT cs.predict(m.name, f.features) AS p) e
-         WHERE ids IS NULL OR f.customer_id = ANY (ids);
-        GET DIAGNOSTICS added = ROW_COUNT;
-        n := n + added;
+        SELECT x.name, x.version INTO ch FROM cs.models x WHERE x.status = 'challenger' AND x.kind = m.kind;
+        share := CASE WHEN FOUND THEN cs._challenger_share() ELSE 0 END;
+        FOREACH arm IN ARRAY ARRAY[false, true] LOOP
+            CONTINUE WHEN arm AND ch.name IS NULL;
+            -- the champion by name (as before); the challenger by name:vN
+            served := CASE WHEN arm THEN ch.name || ':v' || ch.version ELSE m.name END;
+            served_label := CASE WHEN arm THEN ch.name || ':v' || ch.version ELSE m.name || ':v' || m.version END;
+            INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factors, confidence_score,
+                                             model_version, created_at)
+            SELECT f.customer_id, m.kind, round(e.p::numeric, 2),
+                   -- exact SHAP costs about 0.3 ms a row: stored where a CSM will look
+                   CASE WHEN e.p >= explain_min THEN cs.explain_json(served, f.features, 5) -> 'factors' END,
+                   round(cs.risk_confidence(f.features, e.p)::numeric, 2), served_label, f.as_of
+              FROM cs.customer_features f
+             CROSS JOIN LATERAL (SELECT cs.predict(served, f.features) AS p) e
+             WHERE (ids IS NULL OR f.customer_id = ANY (ids))
+               AND cs.in_challenger_arm(f.customer_id, share) = arm;
+            GET DIAGNOSTICS added = ROW_COUNT;
+            n := n + added;
+            CONTINUE WHEN ch.name IS NULL;
+            -- the model not served, in shadow, at the same precision
+            other := CASE WHEN arm THEN m.name ELSE ch.name || ':v' || ch.version END;
+            other_label := CASE WHEN arm THEN m.name || ':v' || m.version ELSE ch.name || ':v' || ch.version END;
+            INSERT INTO cs.model_shadow_scores (customer_id, risk_type, model_version, risk_score, created_at)
+            SELECT f.customer_id, m.kind, other_label, round(cs.predict(other, f.features)::numeric, 2), f.as_of
+              FROM cs.customer_features f
+             WHERE (ids IS NULL OR f.customer_id = ANY (ids))
+               AND cs.in_challenger_arm(f.customer_id, share) = arm;
+        END LOOP;
     END LOOP;
     RETURN n;
 END;
@@ -137,4 +166,4 @@ $$;
 COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
     'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
 COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
-COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion; returns the number written.';
+COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion, or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. Returns the number written.';

@@ -10,7 +10,8 @@
 
 CREATE TABLE cs.job_runs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes')),
+    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
+                                         'model_checks', 'retrain')),
     database    text NOT NULL DEFAULT current_database(),
     started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,
@@ -18,12 +19,13 @@ CREATE TABLE cs.job_runs (
     status      text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
     error       text,
     resume_after uuid,
+    details     jsonb,
     CONSTRAINT job_runs_finished_after_start_check CHECK (finished_at IS NULL OR finished_at >= started_at)
 );
 CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
 COMMENT ON TABLE cs.job_runs IS 'One row per run of a scheduled job of the scoring worker, and per batch that failed as a whole.';
 COMMENT ON COLUMN cs.job_runs.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions or action_outcomes.';
+COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks or retrain.';
 COMMENT ON COLUMN cs.job_runs.database IS 'Database the run belongs to.';
 COMMENT ON COLUMN cs.job_runs.started_at IS 'When the run started.';
 COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while running.';
@@ -31,6 +33,7 @@ COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (or part
 COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
 COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
 COMMENT ON COLUMN cs.job_runs.resume_after IS 'Full rescores and daily snapshots run by the worker in steps: the last customer id refreshed so far (customers go in id order); NULL before the first step.';
+COMMENT ON COLUMN cs.job_runs.details IS 'What the run did, step by step: for retrain the steps of cs.retrain (policy, training set, training, registration), for model_checks the drift checks and promotion decisions.';
 
 -- Runs left 'running' by a worker that died (crash, kill -9) are failed.
 CREATE FUNCTION cs._close_interrupted_runs() RETURNS bigint
@@ -189,6 +192,7 @@ DECLARE
     today timestamptz := date_trunc('day', now());
     retry interval := interval '10 minutes';
     kinds text[] := ARRAY[job];
+    every int;
 BEGIN
     IF job = 'full_rescore' THEN
         IF coalesce(full_rescore_interval, 0) <= 0 THEN
@@ -198,6 +202,19 @@ BEGIN
         RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'full_rescore' AND r.database = current_database()
                               AND (r.status = 'running'
                                    OR (r.status = 'succeeded' AND r.started_at > now() - make_interval(secs => full_rescore_interval))
+                                   OR (r.status = 'failed' AND r.started_at > now() - retry)));
+    END IF;
+    -- Scheduled retraining: every cscopilot.retrain_interval seconds (0 = never).
+    IF job = 'retrain' THEN
+        -- pg_settings has it in seconds (current_setting would say '1h')
+        every := coalesce((SELECT s.setting::int FROM pg_settings s WHERE s.name = 'cscopilot.retrain_interval'), 0);
+        IF every <= 0 THEN
+            RETURN false;
+        END IF;
+        retry := least(retry, make_interval(secs => every));
+        RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'retrain' AND r.database = current_database()
+                              AND (r.status = 'running'
+                                   OR (r.status IN ('succeeded', 'skipped') AND r.started_at > now() - make_interval(secs => every))
                                    OR (r.status = 'failed' AND r.started_at > now() - retry)));
     END IF;
     -- The daily snapshot is whatever full refresh ran today.
@@ -211,7 +228,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._job_due(text, int) IS
-    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
+    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), retrain every cscopilot.retrain_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
 
 -- Picks the first due job and records its run as running (its own
 -- transaction, so the run is visible while it works); no row when none is due.
@@ -234,7 +251,7 @@ BEGIN
     IF FOUND THEN
         RETURN;
     END IF;
-    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes'] LOOP
+    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes', 'model_checks', 'retrain'] LOOP
         IF cs._job_due(j, full_rescore_interval) THEN
             RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
             RETURN;
@@ -261,6 +278,8 @@ DECLARE
     after  uuid;
     done   bigint;
     ids    uuid[];
+    job_details jsonb;
+    err    text;
 BEGIN
     SELECT r.job, r.resume_after, r.customers INTO j, after, done
       FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
@@ -305,17 +324,25 @@ BEGIN
                     n := res::bigint;
                 END IF;
             END IF;
+        WHEN 'model_checks' THEN
+            job_details := cs.run_model_checks();
+        WHEN 'retrain' THEN
+            -- cs.retrain does not raise for a failed step: it reports the steps
+            job_details := cs.retrain('churn');
+            st := job_details ->> 'status';
+            err := job_details ->> 'error';
         ELSE
             RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
         END CASE;
     END IF;
-    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp())
+    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp()),
+                             details = job_details, error = err
      WHERE r.id = run_id;
     RETURN st;
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker

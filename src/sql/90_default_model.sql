@@ -22,5 +22,11 @@ BEGIN
          WHERE m.id = model_id;
     END IF;
     PERFORM cs.deploy_model('churn_default', (SELECT m.version FROM cs.models m WHERE m.id = model_id));
+    -- Its training rows are not shipped: the drift reference is the current
+    -- feature vectors when there are any, else none (cs.feature_drift says
+    -- 'no reference' until cs.set_model_reference sets one).
+    IF EXISTS (SELECT 1 FROM cs.customer_features) THEN
+        PERFORM cs.set_model_reference('churn_default', (SELECT m.version FROM cs.models m WHERE m.id = model_id));
+    END IF;
 END;
 $$;
