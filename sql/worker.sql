@@ -105,7 +105,8 @@ SELECT cs._job_due('daily_snapshot', 0);
 SELECT last_full_rescore_status, last_daily_snapshot_status, last_partitions_status, last_action_outcomes_status, last_error
   FROM cs.worker_status;
 
--- the worker runs a full rescore in steps of cscopilot.batch_size customers (id
+-- the worker runs a full rescore in steps (of about 200 ms, at most
+-- cscopilot.batch_size customers, in id
 -- order), between which it drains the dirty queue; a run under way is resumed
 -- before any new job starts
 SELECT count(*) AS customers FROM cs.customers;

@@ -818,8 +818,17 @@ typedef struct JobUnit
 {
 	char		job[NAMEDATALEN];
 	int64		run_id;
+	int			step_size;		/* customers per step of a full rescore */
 	bool		more;			/* a stepped job has steps left */
 } JobUnit;
+
+/*
+ * A full rescore step holds back loads committed meanwhile until it ends, so
+ * steps are sized to take about this long (adapted after every step, between
+ * 10 customers and cscopilot.batch_size).
+ */
+#define RESCORE_STEP_TARGET_MS 200
+static int	rescore_step = 100;
 
 /* Unit: picks the next due scheduled job and records its run as 'running'. */
 static void
@@ -854,7 +863,7 @@ RunJob(void *arg)
 	Datum		d;
 
 	values[0] = Int64GetDatum(j->run_id);
-	values[1] = Int32GetDatum(cscopilot_batch_size);
+	values[1] = Int32GetDatum(j->step_size);
 	d = RunQuery("SELECT cs._run_job($1, $2)", 2, types, values, &isnull, SPI_OK_SELECT);
 	j->more = !isnull && strcmp(TextDatumGetCString(d), "running") == 0;
 }
@@ -943,16 +952,26 @@ RunDueJobs(void)
 	{
 		JobUnit		j;
 		char	   *error = NULL;
+		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
 		memset(&j, 0, sizeof(j));
 		if (!RunUnit("cscopilot: checking scheduled jobs", StartNextJob, &j, NULL) || j.run_id == 0)
 			return;
 		SetState(WS_JOB);
+		rescore_step = Max(10, Min(rescore_step, cscopilot_batch_size));
+		j.step_size = rescore_step;
+		started = GetCurrentTimestamp();
 		if (RunUnit(psprintf("cscopilot: job %s", j.job), RunJob, &j, &error))
 		{
 			if (j.more)
 			{
+				long		ms = TimestampDifferenceMilliseconds(started, GetCurrentTimestamp());
+
+				/* the next step sized for the target duration, changing by at most 2x */
+				rescore_step = (int) Max(rescore_step / 2,
+										 Min((int64) rescore_step * 2,
+											 (int64) rescore_step * RESCORE_STEP_TARGET_MS / Max(ms, 1)));
 				/* one step done: the dirty queue first, then the next step */
 				SetLatch(MyLatch);
 				return;
