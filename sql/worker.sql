@@ -89,7 +89,10 @@ SELECT cs._run_job(max(id)) FROM cs.job_runs;
 -- outcomes are skipped while cs.measure_action_outcomes() does not exist
 SELECT job FROM cs._start_due_job(0);
 SELECT cs._run_job(max(id)) FROM cs.job_runs;
--- nothing else is due today
+-- the hourly data-quality check
+SELECT job FROM cs._start_due_job(0);
+SELECT cs._run_job(max(id)) FROM cs.job_runs;
+-- nothing else is due now
 SELECT count(*) FROM cs._start_due_job(0);
 -- a full rescore is due with an interval, then not again within it
 SELECT job FROM cs._start_due_job(3600);

@@ -10,7 +10,8 @@
 
 CREATE TABLE cs.job_runs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes')),
+    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
+                                         'data_quality')),
     database    text NOT NULL DEFAULT current_database(),
     started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,
@@ -22,11 +23,11 @@ CREATE TABLE cs.job_runs (
 CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
 COMMENT ON TABLE cs.job_runs IS 'One row per run of a scheduled job of the scoring worker, and per batch that failed as a whole.';
 COMMENT ON COLUMN cs.job_runs.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions or action_outcomes.';
+COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes or data_quality.';
 COMMENT ON COLUMN cs.job_runs.database IS 'Database the run belongs to.';
 COMMENT ON COLUMN cs.job_runs.started_at IS 'When the run started.';
 COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while running.';
-COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (or partitions it created, for partitions); NULL when not applicable.';
+COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (partitions it created, for partitions; problems found, for data_quality); NULL when not applicable.';
 COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
 COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
 
@@ -198,6 +199,13 @@ BEGIN
                                    OR (r.status = 'succeeded' AND r.started_at > now() - make_interval(secs => full_rescore_interval))
                                    OR (r.status = 'failed' AND r.started_at > now() - retry)));
     END IF;
+    -- Data quality is checked hourly.
+    IF job = 'data_quality' THEN
+        RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'data_quality' AND r.database = current_database()
+                              AND (r.status = 'running'
+                                   OR (r.status IN ('succeeded', 'skipped') AND r.started_at > now() - interval '1 hour')
+                                   OR (r.status = 'failed' AND r.started_at > now() - retry)));
+    END IF;
     -- The daily snapshot is whatever full refresh ran today.
     IF job = 'daily_snapshot' THEN
         kinds := ARRAY['full_rescore', 'daily_snapshot'];
@@ -209,7 +217,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._job_due(text, int) IS
-    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
+    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), data_quality hourly, the others once per day; failed runs are retried after 10 minutes.';
 
 -- Picks the first due job and records its run as running (its own
 -- transaction, so the run is visible while it works); no row when none is due.
@@ -224,7 +232,8 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('cscopilot.jobs')) THEN
         RETURN;
     END IF;
-    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes'] LOOP
+    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
+                             'data_quality'] LOOP
         IF cs._job_due(j, full_rescore_interval) THEN
             RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
             RETURN;
@@ -264,6 +273,8 @@ BEGIN
                 n := res::bigint;
             END IF;
         END IF;
+    WHEN 'data_quality' THEN
+        n := cs.check_data_quality();
     ELSE
         RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
     END CASE;
@@ -273,7 +284,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(); partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists) and closes its run.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(); partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; data_quality: cs.check_data_quality()) and closes its run.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker

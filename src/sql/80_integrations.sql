@@ -777,9 +777,11 @@ BEGIN
         RAISE EXCEPTION 'data source "%" is not an event source (format %)', source, s.format
             USING ERRCODE = 'wrong_object_type', HINT = 'Use cs.ingest(source, payload) for records.';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS cs_ingest_events_parsed (
+    IF to_regclass('pg_temp.cs_ingest_events_parsed') IS NULL THEN
+        CREATE TEMP TABLE cs_ingest_events_parsed (
         line int, customer_id uuid, user_id text, event text, feature text, quantity float8,
         occurred_at timestamptz, source_id text, error text, raw text) ON COMMIT DROP;
+    END IF;
     TRUNCATE cs_ingest_events_parsed;
     INSERT INTO cs_ingest_events_parsed
     SELECT p.line,
