@@ -114,6 +114,8 @@ SELECT check_name, subject, detail FROM problems() WHERE check_name = 'near_dupl
 -- every problem raises one data alert for the admin role, without a customer
 SELECT cs.check_data_quality() AS problems_found;
 SELECT * FROM data_alerts();
+-- the lists of duplicates raise one alert per check, with examples
+SELECT title, description FROM cs.alerts WHERE risk_factors ->> 'check' = 'duplicates';
 -- checking again raises nothing new
 SELECT cs.check_data_quality() AS problems_found;
 SELECT count(*) AS data_alerts, max(fire_count) AS max_fire_count FROM cs.alerts WHERE alert_type = 'data';

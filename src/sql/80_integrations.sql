@@ -70,6 +70,7 @@ CREATE TABLE cs.ingest_rejects (
 );
 CREATE INDEX ingest_rejects_time_idx ON cs.ingest_rejects (received_at);
 COMMENT ON TABLE cs.ingest_rejects IS 'Rows a loader could not load, with the reason; one row per distinct payload and source (a reload counts times_seen). A row that loads later is removed.';
+COMMENT ON COLUMN cs.ingest_rejects.id IS 'Surrogate key.';
 COMMENT ON COLUMN cs.ingest_rejects.source IS 'Source name (cs.data_sources.name).';
 COMMENT ON COLUMN cs.ingest_rejects.payload IS 'The rejected record as received (a JSON string when it was not valid JSON).';
 COMMENT ON COLUMN cs.ingest_rejects.reason IS 'Why it was rejected.';

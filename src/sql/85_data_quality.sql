@@ -179,11 +179,12 @@ COMMENT ON COLUMN cs.data_quality.ok IS 'False when the check found a problem.';
 COMMENT ON COLUMN cs.data_quality.severity IS 'Severity of the data alert a problem raises.';
 COMMENT ON COLUMN cs.data_quality.detail IS 'The finding in a sentence.';
 
--- Raises a data alert for every problem of cs.data_quality that has none open,
+-- Raises a data alert for every problem of cs.data_quality that has none open
+-- (one per check for the list checks duplicates and near_duplicate_customers),
 -- and resolves the open data alerts whose problem is gone.  Data alerts have
 -- no customer and no rule: they are identified by risk_factors ->> 'check'
 -- and ->> 'subject', and assigned to the admin_role setting.  Returns the
--- number of problems.
+-- number of problems (rows of cs.data_quality that are not ok).
 CREATE FUNCTION cs.check_data_quality()
 RETURNS bigint
 LANGUAGE plpgsql
@@ -202,8 +203,17 @@ BEGIN
     END IF;
     TRUNCATE cs_dq_problems;
     INSERT INTO cs_dq_problems SELECT * FROM cs.data_quality q WHERE NOT q.ok;
+    SELECT count(*) INTO n FROM cs_dq_problems;
+    -- Findings of the list checks are many (one per duplicated key): one alert each check.
+    INSERT INTO cs_dq_problems
+    SELECT x.check_name, NULL, x.check_name, count(*), NULL, false, min(x.severity),
+           format('%s findings, for example: %s', count(*),
+                  array_to_string((array_agg(x.detail ORDER BY x.subject))[1:3], '; '))
+      FROM cs_dq_problems x WHERE x.check_name IN ('duplicates', 'near_duplicate_customers')
+     GROUP BY x.check_name;
+    DELETE FROM cs_dq_problems x
+     WHERE x.check_name IN ('duplicates', 'near_duplicate_customers') AND x.subject <> x.check_name;
     FOR p IN SELECT * FROM cs_dq_problems ORDER BY check_name, subject LOOP
-        n := n + 1;
         UPDATE cs.alerts al
            SET description = p.detail, last_fired_at = now(), fire_count = al.fire_count + 1, updated_at = now(),
                risk_factors = al.risk_factors || jsonb_build_object('value', p.value)
@@ -211,7 +221,8 @@ BEGIN
            AND al.risk_factors ->> 'check' = p.check_name AND al.risk_factors ->> 'subject' = p.subject;
         IF NOT FOUND THEN
             INSERT INTO cs.alerts (alert_type, severity, title, description, risk_factors, assigned_to, last_fired_at)
-            VALUES ('data', p.severity, left(format('Data quality: %s %s', replace(p.check_name, '_', ' '), p.subject), 255),
+            VALUES ('data', p.severity, left(format('Data quality: %s%s', replace(p.check_name, '_', ' '),
+                                            CASE WHEN p.subject <> p.check_name THEN ' ' || p.subject END), 255),
                     p.detail,
                     jsonb_build_object('check', p.check_name, 'subject', p.subject, 'source', p.source,
                                        'value', p.value, 'threshold', p.threshold),
@@ -234,7 +245,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.check_data_quality() IS
-    'Evaluates cs.data_quality: raises one alert of type data (no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one, refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
+    'Evaluates cs.data_quality: raises one alert of type data (no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one (one per check for duplicates and near_duplicate_customers), refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
 
 ------------------------------------------------------------------------------
 -- Merging duplicate customers
