@@ -174,7 +174,7 @@ COMMENT ON FUNCTION cs.normalise_name(text) IS 'Company name reduced for duplica
 -- read as UTC, unix seconds); NULL for empty text, an error for anything else.
 CREATE FUNCTION cs._parse_time(v text)
 RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
 AS $$
 BEGIN
