@@ -183,6 +183,9 @@ BEGIN
         RETURN NULL;
     ELSIF v ~ '^[0-9]{9,11}$' THEN
         RETURN to_timestamp(v::float8);
+    ELSIF v !~ '^[0-9]' THEN
+        -- not a date at all (and not one of the words now, today, infinity, epoch)
+        RAISE EXCEPTION 'invalid time "%"', v USING ERRCODE = 'invalid_datetime_format';
     ELSIF v ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
         RETURN v::timestamptz;
     END IF;
