@@ -130,6 +130,27 @@ SELECT * FROM cs.ingest('nps_survey', '{"Response ID": "r-9", "Account": "5001",
 UPDATE cs.data_sources SET options = options #- '{mapping,rating}' WHERE name = 'nps_survey';
 TRUNCATE stage;
 
+-- customers and usage events through mappings too (usage events upsert on source id and time)
+INSERT INTO cs.data_sources (name, format, system, options) VALUES
+    ('crm_accounts', 'csv', 'crm', '{"target": "customers",
+      "mapping": {"external_id": "Account ID", "name": "Account Name", "domain": "Domain", "segment": "Segment"}}'),
+    ('usage_csv', 'csv', 'warehouse', '{"target": "usage_events", "customer": "account",
+      "mapping": {"source_id": "id", "event": "name", "occurred_at": "ts", "quantity": "n"}}');
+SELECT * FROM cs.ingest('crm_accounts', '[{"Account ID": "7001", "Account Name": "Soylent", "Domain": "soylent.example", "Segment": "smb"},
+                                          {"Account ID": "7002", "Account Name": "Tyrell", "Segment": "galactic"}]');
+SELECT * FROM cs.ingest('crm_accounts', '{"Account ID": "7001", "Account Name": "Soylent", "Domain": "soylent.example", "Segment": "smb"}');
+SELECT * FROM cs.ingest('crm_accounts', '{"Account ID": "7001", "Account Name": "Soylent Corp", "Domain": "soylent.example", "Segment": "smb"}');
+SELECT external_id, name, domain, segment FROM cs.customers WHERE external_id LIKE '70%';
+SELECT * FROM cs.ingest('usage_csv', '[{"id": "w-1", "account": "7001", "name": "export", "ts": "2024-11-09 08:00:00", "n": "2"},
+                                       {"id": "w-2", "account": "7001", "name": "export", "ts": "2024-11-09 09:00:00", "n": "-1"}]');
+SELECT * FROM cs.ingest('usage_csv', '{"id": "w-1", "account": "7001", "name": "export", "ts": "2024-11-09 08:00:00", "n": "2"}');
+SELECT * FROM cs.ingest('usage_csv', '{"id": "w-1", "account": "7001", "name": "export", "ts": "2024-11-09 08:00:00", "n": "3"}');
+SELECT event, quantity, occurred_at, source, source_id FROM cs.usage_events WHERE source = 'usage_csv';
+SELECT source, reason FROM cs.ingest_rejects WHERE source IN ('crm_accounts', 'usage_csv') ORDER BY 1, 2;
+DELETE FROM cs.ingest_rejects WHERE source IN ('crm_accounts', 'usage_csv');
+DELETE FROM cs.usage_events WHERE source = 'usage_csv';
+DELETE FROM cs.customers WHERE external_id = '7001';
+
 ------------------------------------------------------------------------------
 -- Rejects, with reasons; nothing was dropped
 ------------------------------------------------------------------------------
