@@ -3,7 +3,7 @@ EXTENSION   = cscopilot
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.control)
 
 MODULE_big  = cscopilot
-OBJS        = src/cscopilot.o src/features.o src/alerts.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o src/lifecycle.o
+OBJS        = src/cscopilot.o src/features.o src/alerts.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o src/lifecycle.o src/ingest.o
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))

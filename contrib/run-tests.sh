@@ -91,7 +91,7 @@ if [ "${TAP:-1}" != 0 ] && ls test/t/*.pl >/dev/null 2>&1; then
     [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work/tap"
     tapout=$(cd "$work/tap" && "${run_as[@]}" env PATH="$tbindir:$PATH" \
         PERL5LIB="$(dirname "$pgxs")/../test/perl" PG_REGRESS="$pg_regress" \
-        TESTDIR="$work/tap" PGPORT="$((port + 1))" \
+        TESTDIR="$work/tap" PGPORT="$((port + 1))" CSCOPILOT_SRC="$top" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-45}" \
         prove --nocolor -v --ext .pl ${PROVE_TESTS:-t/} 2>&1)
     echo "$tapout"

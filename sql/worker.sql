@@ -92,7 +92,10 @@ SELECT cs._run_job(max(id)) FROM cs.job_runs;
 -- the daily model checks (drift alerts, promotion policy)
 SELECT job FROM cs._start_due_job(0);
 SELECT cs._run_job(max(id)) FROM cs.job_runs;
--- nothing else is due today (retraining is off: cscopilot.retrain_interval = 0)
+-- the hourly data-quality check
+SELECT job FROM cs._start_due_job(0);
+SELECT cs._run_job(max(id)) FROM cs.job_runs;
+-- nothing else is due now (retraining is off: cscopilot.retrain_interval = 0)
 SELECT count(*) FROM cs._start_due_job(0);
 -- a full rescore is due with an interval, then not again within it
 SELECT job FROM cs._start_due_job(3600);

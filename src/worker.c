@@ -955,6 +955,12 @@ RunDueJobs(void)
 		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a job may take a while: settings reloaded meanwhile apply to the next */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 		memset(&j, 0, sizeof(j));
 		if (!RunUnit("cscopilot: checking scheduled jobs", StartNextJob, &j, NULL) || j.run_id == 0)
 			return;

@@ -17,6 +17,17 @@ RETURN cs.present_share(features) * (0.5 + abs(probability - 0.5));
 COMMENT ON FUNCTION cs.risk_confidence(float4[], float8) IS
     'Confidence 0-1 of a risk prediction: share of present (non-NaN) inputs times (0.5 + distance of the probability from 0.5).';
 
+-- The same, times the freshness of the data sources (cs.data_freshness_factor(),
+-- 1 when every monitored source is fresh): a score computed while sources are
+-- stale is built on old signals and says so.
+--   confidence = present_share * (0.5 + |p - 0.5|) * freshness
+CREATE FUNCTION cs.risk_confidence(features float4[], probability float8, freshness float8)
+RETURNS float8
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN cs.present_share(features) * (0.5 + abs(probability - 0.5)) * least(greatest(freshness, 0), 1);
+COMMENT ON FUNCTION cs.risk_confidence(float4[], float8, float8) IS
+    'Confidence 0-1 of a risk prediction on possibly stale data: share of present inputs times (0.5 + distance of the probability from 0.5) times the freshness factor (clamped to 0-1).';
+
 -- The champion model name of a risk kind, or NULL when none is deployed.
 CREATE FUNCTION cs.champion(kind text)
 RETURNS text
@@ -90,6 +101,7 @@ DECLARE
     served_label text;
     other text;
     other_label text;
+    fresh float8 := cs.data_freshness_factor();
 BEGIN
     FOR m IN SELECT x.name, x.version, x.kind FROM cs.models x
               WHERE x.status = 'champion' AND x.kind IN ('churn', 'downgrade', 'payment')
@@ -107,7 +119,7 @@ BEGIN
             SELECT f.customer_id, m.kind, round(e.p::numeric, 2),
                    -- exact SHAP costs about 0.3 ms a row: stored where a CSM will look
                    CASE WHEN e.p >= explain_min THEN cs.explain_json(served, f.features, 5) -> 'factors' END,
-                   round(cs.risk_confidence(f.features, e.p)::numeric, 2), served_label, f.as_of
+                   round(cs.risk_confidence(f.features, e.p, fresh)::numeric, 2), served_label, f.as_of
               FROM cs.customer_features f
              CROSS JOIN LATERAL (SELECT cs.predict(served, f.features) AS p) e
              WHERE (ids IS NULL OR f.customer_id = ANY (ids))
@@ -166,4 +178,4 @@ $$;
 COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
     'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
 COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
-COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion, or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. Returns the number written.';
+COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion, or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. Returns the number written.';

@@ -11,7 +11,7 @@
 CREATE TABLE cs.job_runs (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
-                                         'model_checks', 'retrain')),
+                                         'model_checks', 'retrain', 'data_quality')),
     database    text NOT NULL DEFAULT current_database(),
     started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,
@@ -25,11 +25,11 @@ CREATE TABLE cs.job_runs (
 CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
 COMMENT ON TABLE cs.job_runs IS 'One row per run of a scheduled job of the scoring worker, and per batch that failed as a whole.';
 COMMENT ON COLUMN cs.job_runs.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks or retrain.';
+COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks, retrain or data_quality.';
 COMMENT ON COLUMN cs.job_runs.database IS 'Database the run belongs to.';
 COMMENT ON COLUMN cs.job_runs.started_at IS 'When the run started.';
 COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while running.';
-COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (or partitions it created, for partitions); NULL when not applicable.';
+COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (partitions it created, for partitions; problems found, for data_quality); NULL when not applicable.';
 COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
 COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
 COMMENT ON COLUMN cs.job_runs.resume_after IS 'Full rescores and daily snapshots run by the worker in steps: the last customer id refreshed so far (customers go in id order); NULL before the first step.';
@@ -204,6 +204,13 @@ BEGIN
                                    OR (r.status = 'succeeded' AND r.started_at > now() - make_interval(secs => full_rescore_interval))
                                    OR (r.status = 'failed' AND r.started_at > now() - retry)));
     END IF;
+    -- Data quality is checked hourly.
+    IF job = 'data_quality' THEN
+        RETURN NOT EXISTS (SELECT 1 FROM cs.job_runs r WHERE r.job = 'data_quality' AND r.database = current_database()
+                              AND (r.status = 'running'
+                                   OR (r.status IN ('succeeded', 'skipped') AND r.started_at > now() - interval '1 hour')
+                                   OR (r.status = 'failed' AND r.started_at > now() - retry)));
+    END IF;
     -- Scheduled retraining: every cscopilot.retrain_interval seconds (0 = never).
     IF job = 'retrain' THEN
         -- pg_settings has it in seconds (current_setting would say '1h')
@@ -228,7 +235,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._job_due(text, int) IS
-    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), retrain every cscopilot.retrain_interval seconds (0 = never), the others once per day; failed runs are retried after 10 minutes.';
+    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), retrain every cscopilot.retrain_interval seconds (0 = never), data_quality hourly, the others once per day; failed runs are retried after 10 minutes.';
 
 -- Picks the first due job and records its run as running (its own
 -- transaction, so the run is visible while it works); no row when none is due.
@@ -251,7 +258,8 @@ BEGIN
     IF FOUND THEN
         RETURN;
     END IF;
-    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes', 'model_checks', 'retrain'] LOOP
+    FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes', 'model_checks', 'retrain',
+                             'data_quality'] LOOP
         IF cs._job_due(j, full_rescore_interval) THEN
             RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
             RETURN;
@@ -331,6 +339,8 @@ BEGIN
             job_details := cs.retrain('churn');
             st := job_details ->> 'status';
             err := job_details ->> 'error';
+        WHEN 'data_quality' THEN
+            n := cs.check_data_quality();
         ELSE
             RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
         END CASE;
@@ -342,7 +352,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker

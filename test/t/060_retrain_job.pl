@@ -56,6 +56,7 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM cs.job_runs WHERE job = 'r
 # Off again: no further runs even when the last one is old.
 $node->append_conf('postgresql.conf', "cscopilot.retrain_interval = 0\n");
 $node->reload;
+sleep 1;    # the worker takes the reload between jobs
 $node->safe_psql('postgres', q{UPDATE cs.job_runs SET started_at = started_at - interval '2 hours',
 	finished_at = finished_at - interval '2 hours' WHERE job = 'retrain'});
 sleep 3;

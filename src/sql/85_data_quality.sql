@@ -1,0 +1,357 @@
+-- Data quality: is the data fresh, complete, free of duplicates and in range,
+-- and does its volume look normal?  cs.data_quality shows every check;
+-- cs.check_data_quality() (run hourly by the worker) raises alerts of type
+-- data for the problems, assigned to the admin role, and resolves them when
+-- the problem is gone.  Stale sources also lower the confidence of risk scores
+-- (cs.data_freshness_factor).  cs.merge_customers() fixes a duplicate customer.
+
+CREATE TABLE cs.data_quality_settings (
+    name        text PRIMARY KEY,
+    value       text NOT NULL,
+    description text NOT NULL
+);
+COMMENT ON TABLE cs.data_quality_settings IS 'Thresholds of the data-quality checks and who their alerts go to; admins edit the values.';
+COMMENT ON COLUMN cs.data_quality_settings.name IS 'Setting name.';
+COMMENT ON COLUMN cs.data_quality_settings.value IS 'Setting value (a number, except admin_role).';
+COMMENT ON COLUMN cs.data_quality_settings.description IS 'What the setting controls.';
+
+INSERT INTO cs.data_quality_settings (name, value, description) VALUES
+    ('admin_role', 'cs_admin', 'Role data alerts are assigned to (cs.alerts.assigned_to).'),
+    ('max_share_without_usage', '0.2', 'Largest acceptable share of active customers without a usage event in the last 30 days.'),
+    ('max_share_without_invoices', '0.2', 'Largest acceptable share of active customers without any invoice.'),
+    ('max_share_without_contract_dates', '0.1', 'Largest acceptable share of active customers missing a contract start or end date.'),
+    ('volume_ratio', '3', 'Rows of the last 24 hours more than this many times (or less than 1/this of) the trailing median day is a volume problem.'),
+    ('volume_history_days', '14', 'Days of history the volume median is taken over.'),
+    ('volume_min_days', '7', 'Days with data needed before the volume check judges a source.'),
+    ('future_tolerance_hours', '24', 'How far in the future a signal''s time may be before it counts as out of range.'),
+    ('stale_confidence_penalty', '0.5', 'How much risk confidence is lost when every monitored source is stale (see cs.data_freshness_factor).');
+
+-- A data-quality setting as a number.
+CREATE FUNCTION cs._dq_setting(name text)
+RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN (SELECT s.value::float8 FROM cs.data_quality_settings s WHERE s.name = _dq_setting.name);
+COMMENT ON FUNCTION cs._dq_setting(text) IS 'Internal: a numeric data-quality setting.';
+
+------------------------------------------------------------------------------
+-- The checks
+------------------------------------------------------------------------------
+
+-- Freshness of every monitored source: time since its last row against the expectation.
+CREATE VIEW cs.source_freshness WITH (security_invoker = true) AS
+SELECT d.name AS source,
+       d.expected_every,
+       a.last_at,
+       now() - a.last_at AS age,
+       a.last_at IS NULL OR now() - a.last_at > d.expected_every AS stale
+  FROM cs.data_sources d
+  LEFT JOIN LATERAL (SELECT max(x.last_at) AS last_at FROM cs.source_activity x WHERE x.source = d.name) a ON true
+ WHERE d.enabled AND d.expected_every IS NOT NULL;
+COMMENT ON VIEW cs.source_freshness IS 'Monitored sources (enabled, with expected_every): when they last delivered a row and whether they are stale.';
+COMMENT ON COLUMN cs.source_freshness.source IS 'Source name.';
+COMMENT ON COLUMN cs.source_freshness.expected_every IS 'How often data is expected.';
+COMMENT ON COLUMN cs.source_freshness.last_at IS 'Last row received (loaded or rejected); NULL when never.';
+COMMENT ON COLUMN cs.source_freshness.age IS 'Time since the last row.';
+COMMENT ON COLUMN cs.source_freshness.stale IS 'True when the last row is older than expected_every, or there never was one.';
+
+-- Share of monitored sources that are stale turned into a confidence factor:
+--   factor = 1 - stale_confidence_penalty * (stale sources / monitored sources)
+-- 1 when no source is monitored or none is stale; with the default penalty 0.5,
+-- every monitored source stale halves the confidence of new risk scores.
+CREATE FUNCTION cs.data_freshness_factor()
+RETURNS float8
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN (SELECT CASE WHEN count(*) = 0 THEN 1.0
+                    ELSE 1.0 - least(greatest(coalesce(cs._dq_setting('stale_confidence_penalty'), 0.5), 0), 1)
+                               * count(*) FILTER (WHERE f.stale) / count(*) END
+          FROM cs.source_freshness f);
+COMMENT ON FUNCTION cs.data_freshness_factor() IS
+    'Confidence factor 0-1 from source freshness: 1 - stale_confidence_penalty * stale/monitored sources; 1 when nothing is monitored. cs._score_risk multiplies risk confidence by it.';
+
+CREATE VIEW cs.data_quality WITH (security_invoker = true) AS
+WITH active AS (
+    SELECT c.* FROM cs.customers c WHERE c.churned_at IS NULL
+), completeness AS (
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.usage_events e
+                                               WHERE e.customer_id = a.id AND e.occurred_at > now() - interval '30 days')) AS no_usage,
+           count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.invoices i WHERE i.customer_id = a.id)) AS no_invoices,
+           count(*) FILTER (WHERE a.contract_start_date IS NULL OR a.contract_end_date IS NULL) AS no_contract
+      FROM active a
+), tol AS (
+    SELECT now() + make_interval(hours => coalesce(cs._dq_setting('future_tolerance_hours'), 24)::int) AS horizon
+), volume AS (
+    SELECT d.name AS source,
+           (SELECT coalesce(sum(x.accepted + x.rejected), 0) FROM cs.source_activity x
+             WHERE x.source = d.name AND x.hour > now() - interval '24 hours') AS last_day,
+           h.median, h.days
+      FROM cs.data_sources d
+     CROSS JOIN LATERAL (
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY w.n) AS median, count(*) FILTER (WHERE w.n > 0) AS days
+          FROM (SELECT k, (SELECT coalesce(sum(x.accepted + x.rejected), 0) FROM cs.source_activity x
+                            WHERE x.source = d.name
+                              AND x.hour > now() - make_interval(days => k + 1)
+                              AND x.hour <= now() - make_interval(days => k)) AS n
+                  FROM generate_series(1, coalesce(cs._dq_setting('volume_history_days'), 14)::int) k) w) h
+     WHERE d.enabled
+)
+-- freshness
+SELECT 'freshness'::text AS check_name, f.source, f.source AS subject,
+       extract(epoch FROM f.age) / 3600 AS value, extract(epoch FROM f.expected_every) / 3600 AS threshold,
+       NOT f.stale AS ok, 'high'::text AS severity,
+       CASE WHEN f.last_at IS NULL THEN format('%s never delivered a row (expected every %s)', f.source, f.expected_every)
+            ELSE format('%s last delivered a row %s ago (expected every %s)', f.source, date_trunc('minute', f.age), f.expected_every) END AS detail
+  FROM cs.source_freshness f
+UNION ALL
+-- completeness
+SELECT 'completeness', NULL, x.subject, x.share, x.threshold, x.share IS NULL OR x.share <= x.threshold, 'medium',
+       format('%s of %s active customers (%s%%) %s', x.k, c.n, round(100 * coalesce(x.share, 0))::int, x.what)
+  FROM completeness c
+ CROSS JOIN LATERAL (VALUES
+        ('customers_without_usage', c.no_usage, c.no_usage::float8 / nullif(c.n, 0), cs._dq_setting('max_share_without_usage'),
+         'have no usage event in the last 30 days'),
+        ('customers_without_invoices', c.no_invoices, c.no_invoices::float8 / nullif(c.n, 0), cs._dq_setting('max_share_without_invoices'),
+         'have no invoice'),
+        ('customers_without_contract_dates', c.no_contract, c.no_contract::float8 / nullif(c.n, 0), cs._dq_setting('max_share_without_contract_dates'),
+         'miss a contract start or end date')) x(subject, k, share, threshold, what)
+UNION ALL
+-- duplicates: the same source id at two times (usage events are unique per source id and time only)
+SELECT 'duplicates', e.source, 'usage_events:' || e.source_id, e.n, 1, false, 'low',
+       format('usage event %s of %s was loaded %s times with different times', e.source_id, e.source, e.n)
+  FROM (SELECT u.source, u.source_id, count(*) AS n FROM cs.usage_events u
+         WHERE u.source IS NOT NULL GROUP BY u.source, u.source_id HAVING count(*) > 1) e
+UNION ALL
+-- duplicates: the same contact email twice for a customer
+SELECT 'duplicates', NULL, 'contacts:' || k.email, k.n, 1, false, 'low',
+       format('contact %s appears %s times for customer %s', k.email, k.n, k.external_id)
+  FROM (SELECT lower(t.email) AS email, c.external_id, count(*) AS n FROM cs.contacts t JOIN cs.customers c ON c.id = t.customer_id
+         WHERE t.email IS NOT NULL GROUP BY lower(t.email), c.external_id HAVING count(*) > 1) k
+UNION ALL
+-- near-duplicate customers: same normalised name, or the same domain key
+SELECT 'near_duplicate_customers', NULL, g.subject, g.n, 1, false, 'medium',
+       format('%s customers look like one: %s', g.n, g.names)
+  FROM (SELECT 'name:' || cs.normalise_name(c.name) AS subject, count(*) AS n,
+               string_agg(format('%s (%s)', c.name, c.external_id), ', ' ORDER BY c.external_id) AS names
+          FROM cs.customers c WHERE cs.normalise_name(c.name) IS NOT NULL
+         GROUP BY cs.normalise_name(c.name) HAVING count(*) > 1
+        UNION ALL
+        SELECT 'domain:' || c.domain, count(*),
+               string_agg(format('%s (%s)', c.name, c.external_id), ', ' ORDER BY c.external_id)
+          FROM cs.customers c WHERE c.domain IS NOT NULL
+         GROUP BY c.domain HAVING count(*) > 1) g
+UNION ALL
+-- out of range: signal times in the future (CHECK constraints catch the rest)
+SELECT 'out_of_range', NULL, o.subject, o.n, 0, o.n = 0, 'medium',
+       format('%s: %s rows dated in the future', o.tbl, o.n)
+  FROM tol
+ CROSS JOIN LATERAL (VALUES
+        ('usage_events.occurred_at', 'cs.usage_events', (SELECT count(*) FROM cs.usage_events u WHERE u.occurred_at > tol.horizon)),
+        ('support_tickets.opened_at', 'cs.support_tickets', (SELECT count(*) FROM cs.support_tickets t WHERE t.opened_at > tol.horizon)),
+        ('invoices.issued_at', 'cs.invoices', (SELECT count(*) FROM cs.invoices i WHERE i.issued_at > tol.horizon)),
+        ('engagements.occurred_at', 'cs.engagements', (SELECT count(*) FROM cs.engagements g WHERE g.occurred_at > tol.horizon)),
+        ('nps_responses.responded_at', 'cs.nps_responses', (SELECT count(*) FROM cs.nps_responses r WHERE r.responded_at > tol.horizon))
+     ) o(subject, tbl, n)
+UNION ALL
+-- rejects of the last 24 hours
+SELECT 'rejects', r.source, r.source, r.n, 0, false, 'low',
+       format('%s records of %s were rejected in the last 24 hours, for example: %s', r.n, r.source, r.example)
+  FROM (SELECT x.source, count(*) AS n, min(x.reason) AS example FROM cs.ingest_rejects x
+         WHERE x.received_at > now() - interval '24 hours' GROUP BY x.source) r
+UNION ALL
+-- volume: the last 24 hours against the trailing median day
+SELECT 'volume', v.source, v.source, v.last_day, v.median,
+       v.days < coalesce(cs._dq_setting('volume_min_days'), 7) OR v.median IS NULL OR v.median = 0
+       OR (v.last_day <= v.median * cs._dq_setting('volume_ratio') AND v.last_day >= v.median / cs._dq_setting('volume_ratio')),
+       'high',
+       format('%s delivered %s rows in the last 24 hours against a median of %s per day over %s days',
+              v.source, v.last_day, round(v.median::numeric, 1), v.days)
+  FROM volume v
+ WHERE v.days > 0;
+COMMENT ON VIEW cs.data_quality IS 'Every data-quality check and its result: freshness per monitored source, completeness of customers, duplicates (source ids, contacts), near-duplicate customers, out-of-range times, recent rejects and volume per source. Rows with ok = false are problems; cs.check_data_quality() alerts on them.';
+COMMENT ON COLUMN cs.data_quality.check_name IS 'freshness, completeness, duplicates, near_duplicate_customers, out_of_range, rejects or volume.';
+COMMENT ON COLUMN cs.data_quality.source IS 'Data source concerned, when there is one.';
+COMMENT ON COLUMN cs.data_quality.subject IS 'What was checked (source, measure, duplicated key); with check_name it identifies the alert.';
+COMMENT ON COLUMN cs.data_quality.value IS 'Measured value: hours since the last row, share, count, or rows in the last 24 hours.';
+COMMENT ON COLUMN cs.data_quality.threshold IS 'The value the measure is judged against: expected hours, largest share, median rows per day.';
+COMMENT ON COLUMN cs.data_quality.ok IS 'False when the check found a problem.';
+COMMENT ON COLUMN cs.data_quality.severity IS 'Severity of the data alert a problem raises.';
+COMMENT ON COLUMN cs.data_quality.detail IS 'The finding in a sentence.';
+
+-- Raises a data alert for every problem of cs.data_quality that has none open
+-- (one per check for the list checks duplicates and near_duplicate_customers),
+-- and resolves the open data alerts whose problem is gone.  Data alerts have
+-- no customer and no rule: they are identified by risk_factors ->> 'check'
+-- and ->> 'subject', and assigned to the admin_role setting.  Returns the
+-- number of problems (rows of cs.data_quality that are not ok).
+CREATE FUNCTION cs.check_data_quality()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    p      record;
+    a      cs.alerts;
+    admin  text := (SELECT s.value FROM cs.data_quality_settings s WHERE s.name = 'admin_role');
+    n      bigint := 0;
+BEGIN
+    -- One checker at a time: two would raise the same alert twice.
+    PERFORM pg_advisory_xact_lock(hashtext('cscopilot.data_quality'));
+    IF to_regclass('pg_temp.cs_dq_problems') IS NULL THEN
+        CREATE TEMP TABLE cs_dq_problems ON COMMIT DROP AS SELECT * FROM cs.data_quality WITH NO DATA;
+    END IF;
+    TRUNCATE cs_dq_problems;
+    INSERT INTO cs_dq_problems SELECT * FROM cs.data_quality q WHERE NOT q.ok;
+    SELECT count(*) INTO n FROM cs_dq_problems;
+    -- Findings of the list checks are many (one per duplicated key): one alert each check.
+    INSERT INTO cs_dq_problems
+    SELECT x.check_name, NULL, x.check_name, count(*), NULL, false, min(x.severity),
+           format('%s findings, for example: %s', count(*),
+                  array_to_string((array_agg(x.detail ORDER BY x.subject))[1:3], '; '))
+      FROM cs_dq_problems x WHERE x.check_name IN ('duplicates', 'near_duplicate_customers')
+     GROUP BY x.check_name;
+    DELETE FROM cs_dq_problems x
+     WHERE x.check_name IN ('duplicates', 'near_duplicate_customers') AND x.subject <> x.check_name;
+    FOR p IN SELECT * FROM cs_dq_problems ORDER BY check_name, subject LOOP
+        UPDATE cs.alerts al
+           SET description = p.detail, last_fired_at = now(), fire_count = al.fire_count + 1, updated_at = now(),
+               risk_factors = al.risk_factors || jsonb_build_object('value', p.value)
+         WHERE al.alert_type = 'data' AND al.status IN ('open', 'acknowledged', 'snoozed')
+           AND al.risk_factors ->> 'check' = p.check_name AND al.risk_factors ->> 'subject' = p.subject;
+        IF NOT FOUND THEN
+            INSERT INTO cs.alerts (alert_type, severity, title, description, risk_factors, assigned_to, last_fired_at)
+            VALUES ('data', p.severity, left(format('Data quality: %s%s', replace(p.check_name, '_', ' '),
+                                            CASE WHEN p.subject <> p.check_name THEN ' ' || p.subject END), 255),
+                    p.detail,
+                    jsonb_build_object('check', p.check_name, 'subject', p.subject, 'source', p.source,
+                                       'value', p.value, 'threshold', p.threshold),
+                    admin, now())
+            RETURNING * INTO a;
+            PERFORM cs._alert_event(a, 'created', NULL, NULL, jsonb_build_object('check', p.check_name));
+        END IF;
+    END LOOP;
+    FOR a IN UPDATE cs.alerts al
+                SET status = 'resolved', resolved_at = now(), updated_at = now(), updated_by = current_user
+              WHERE al.alert_type = 'data' AND al.status IN ('open', 'acknowledged', 'snoozed')
+                AND NOT EXISTS (SELECT 1 FROM cs_dq_problems x
+                                 WHERE x.check_name = al.risk_factors ->> 'check' AND x.subject = al.risk_factors ->> 'subject')
+             RETURNING al.*
+    LOOP
+        PERFORM cs._alert_event(a, 'auto_resolved', 'open', 'the data-quality problem is gone', NULL);
+    END LOOP;
+    TRUNCATE cs_dq_problems;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs.check_data_quality() IS
+    'Evaluates cs.data_quality: raises one alert of type data (no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one (one per check for duplicates and near_duplicate_customers), refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
+
+------------------------------------------------------------------------------
+-- Merging duplicate customers
+------------------------------------------------------------------------------
+
+CREATE TABLE cs.customer_merges (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kept_id           uuid NOT NULL,
+    merged_id         uuid NOT NULL,
+    merged_external_id text NOT NULL,
+    merged_name       text NOT NULL,
+    rows_moved        jsonb NOT NULL,
+    merged_by         text NOT NULL DEFAULT current_user,
+    merged_at         timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cs.customer_merges IS 'Audit of cs.merge_customers: which customer was merged into which, by whom, and how many rows moved per table.';
+COMMENT ON COLUMN cs.customer_merges.id IS 'Surrogate key.';
+COMMENT ON COLUMN cs.customer_merges.kept_id IS 'The customer that remains.';
+COMMENT ON COLUMN cs.customer_merges.merged_id IS 'The customer that was merged and deleted.';
+COMMENT ON COLUMN cs.customer_merges.merged_external_id IS 'External id of the merged customer (it now maps to the kept one through cs.customer_keys).';
+COMMENT ON COLUMN cs.customer_merges.merged_name IS 'Name of the merged customer.';
+COMMENT ON COLUMN cs.customer_merges.rows_moved IS 'Rows moved (signals, alerts, actions, keys) or dropped (derived scores) per table.';
+COMMENT ON COLUMN cs.customer_merges.merged_by IS 'Role that merged.';
+COMMENT ON COLUMN cs.customer_merges.merged_at IS 'When.';
+
+-- Moves everything of customer merge to customer keep and deletes merge.
+CREATE FUNCTION cs.merge_customers(keep uuid, merge uuid)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    k      cs.customers;
+    m      cs.customers;
+    counts jsonb := '{}';
+    n      bigint;
+    t      text;
+BEGIN
+    IF keep IS NULL OR merge IS NULL THEN
+        RAISE EXCEPTION 'both customers must be given' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF keep = merge THEN
+        RAISE EXCEPTION 'cannot merge customer % into itself', keep USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO k FROM cs.customers c WHERE c.id = keep FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', keep USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO m FROM cs.customers c WHERE c.id = merge FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', merge USING ERRCODE = 'no_data_found';
+    END IF;
+    IF k.parent_id = merge THEN
+        RAISE EXCEPTION 'customer % is the parent of %', m.external_id, k.external_id
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Merge the other way round, or clear parent_id first.';
+    END IF;
+
+    -- Signals and history move.
+    FOREACH t IN ARRAY ARRAY['usage_events', 'support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts',
+                             'subscriptions', 'actions', 'opportunities'] LOOP
+        EXECUTE format('UPDATE cs.%I SET customer_id = $1 WHERE customer_id = $2', t) USING keep, merge;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        counts := counts || jsonb_build_object(t, n);
+    END LOOP;
+    -- Open alerts of a rule the kept customer has open already are resolved, the rest move.
+    WITH dup AS (
+        UPDATE cs.alerts a SET status = 'resolved', resolved_at = now(), updated_at = now(), updated_by = current_user
+         WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
+           AND EXISTS (SELECT 1 FROM cs.alerts b WHERE b.customer_id = keep AND b.rule_id = a.rule_id
+                          AND b.status IN ('open', 'acknowledged', 'snoozed'))
+        RETURNING a.*)
+    SELECT count(*) INTO n FROM dup;
+    UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('alerts', n);
+    -- Keys: the merged customer's keys and external id now name the kept one.
+    UPDATE cs.customer_keys ck SET customer_id = keep WHERE ck.customer_id = merge;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO cs.customer_keys (source, key_kind, key, customer_id) VALUES ('any', 'external_id', m.external_id, keep)
+    ON CONFLICT (source, key_kind, key) DO UPDATE SET customer_id = excluded.customer_id;
+    counts := counts || jsonb_build_object('customer_keys', n + 1);
+    UPDATE cs.customers c SET parent_id = keep WHERE c.parent_id = merge AND c.id <> keep;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('subsidiaries', n);
+    -- Derived rows are recomputed for the kept customer.
+    FOREACH t IN ARRAY ARRAY['risk_assessments', 'customer_health_scores', 'customer_features', 'dirty_customers'] LOOP
+        EXECUTE format('DELETE FROM cs.%I WHERE customer_id = $1', t) USING merge;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        counts := counts || jsonb_build_object(t || '_dropped', n);
+    END LOOP;
+    IF to_regclass('cs.demo_ground_truth') IS NOT NULL THEN
+        EXECUTE 'DELETE FROM cs.demo_ground_truth WHERE customer_id = $1' USING merge;
+    END IF;
+    DELETE FROM cs.customers c WHERE c.id = merge;
+    -- What the kept customer lacks, the merged one may know.
+    UPDATE cs.customers c
+       SET industry = coalesce(c.industry, m.industry), size = coalesce(c.size, m.size), mrr = coalesce(c.mrr, m.mrr),
+           contract_start_date = coalesce(c.contract_start_date, m.contract_start_date),
+           contract_end_date = coalesce(c.contract_end_date, m.contract_end_date),
+           segment = coalesce(c.segment, m.segment), csm = coalesce(c.csm, m.csm),
+           seats_licensed = coalesce(c.seats_licensed, m.seats_licensed), domain = coalesce(c.domain, m.domain)
+     WHERE c.id = keep;
+    INSERT INTO cs.customer_merges (kept_id, merged_id, merged_external_id, merged_name, rows_moved)
+    VALUES (keep, merge, m.external_id, m.name, counts);
+    RETURN counts;
+END;
+$$;
+COMMENT ON FUNCTION cs.merge_customers(uuid, uuid) IS
+    'Merges a duplicate customer into another: moves its signals, actions, opportunities, alerts and keys, maps its external id to the kept customer, fills the kept customer''s missing attributes, drops its derived scores, deletes it and records the merge in cs.customer_merges; returns rows per table.';
