@@ -50,7 +50,7 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench demo-stop install-models model
+.PHONY: deps test demo bench bench-text demo-stop install-models model
 deps:
 	@bash contrib/install-deps.sh
 
@@ -67,6 +67,10 @@ demo-stop:
 # Retrains models/churn_default.json on generated demo data (models/README.md).
 model: deps all
 	@bash contrib/train-default-model.sh
+
+# Text signals alone: evaluation set accuracy and throughput, on a private installation.
+bench-text: deps all
+	@bash contrib/bench/text.sh
 
 # Figures and ratios against baselines measured in the same run; writes BENCHMARKS.md.
 bench: deps all

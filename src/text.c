@@ -12,8 +12,9 @@
  * or "however" count half and words after it one and a half; exclamation
  * marks (up to four) and repeated question marks push the sum away from zero;
  * the sum s maps to s / sqrt(s^2 + 15), in (-1, 1).  Two departures: a
- * modifier never reaches across a comma or a sentence end ("it works, not
- * bad" does not negate "works"), and the but-rule applies per sentence.
+ * modifier never reaches across a comma, a sentence end or a "but" ("not
+ * now, good work" and "nothing but problems" do not negate), and the
+ * but-rule applies per sentence.
  *
  * The lexicon is models/vader_lexicon.tsv, then models/support_lexicon.tsv
  * (domain overrides, 0 removes a term), read from
@@ -300,10 +301,11 @@ CheckEncoding(const char *s, int len)
 				 errhint("Convert the text with convert_from() from its real encoding first.")));
 }
 
+/* Whitespace and ASCII control characters separate words. */
 static inline bool
 IsSpace(unsigned char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	return c <= ' ' || c == 0x7F;
 }
 
 /* ASCII punctuation, as VADER strips it from word edges. */
@@ -477,10 +479,12 @@ ScoreSentence(const Lexicon *lex, Token *t, int n, bool cap_diff)
 			int			j = i - k - 1;
 			const LexEntry *pe;
 
-			if (j < 0 || t[j].clause_end)
+			/* modifiers act within their clause: not across punctuation or a "but" */
+			if (j < 0 || t[j].clause_end || TokenIs(&t[j], "but") || TokenIs(&t[j], "however"))
 				break;
 			pe = t[j].entry;
-			if (pe && (pe->flags & LEX_VALENCE))
+			/* a sentiment word does not modify its neighbour, unless it negates ("no") */
+			if (pe && (pe->flags & LEX_VALENCE) && !(pe->flags & LEX_NEGATOR))
 				continue;
 			if (pe && (pe->flags & (LEX_BOOST_UP | LEX_BOOST_DOWN)))
 			{
@@ -809,7 +813,7 @@ cs_tone(PG_FUNCTION_ARGS)
 		anger.extra += 0.3 * Min(caps_words, 3);
 		anger.extra_cues[anger.nextra++] = "capitals";
 	}
-	if (sentiment < -0.05)
+	if (sentiment <= -0.1)
 	{
 		anger.extra += -sentiment;
 		anger.extra_cues[anger.nextra++] = "negative sentiment";

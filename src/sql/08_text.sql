@@ -129,7 +129,7 @@ SELECT category, kind, term, weight, ''::tsquery FROM (VALUES
  ('cancellation_intent', 'phrase', 'end our contract', 1), ('cancellation_intent', 'phrase', 'close our account', 1),
  ('cancellation_intent', 'phrase', 'stop paying', 1), ('cancellation_intent', 'word', 'churn', 1),
  ('cancellation_intent', 'word', 'unsubscribe', 0.6), ('cancellation_intent', 'word', 'downgrade', 0.6),
- ('cancellation_intent', 'phrase', 'keep paying', 0.6),
+ ('cancellation_intent', 'phrase', 'keep paying', 1),
  ('cancellation_intent', 'phrase', 'won''t renew', 1),
  ('competitor_mention', 'word', 'competitor', 1), ('competitor_mention', 'word', 'alternative', 0.8),
  ('competitor_mention', 'word', 'vendor', 0.6), ('competitor_mention', 'word', 'switch', 0.5),
@@ -138,17 +138,25 @@ SELECT category, kind, term, weight, ''::tsquery FROM (VALUES
  ('competitor_mention', 'word', 'migrate', 0.5), ('competitor_mention', 'phrase', 'switch to another', 1)
 ) AS r (category, kind, term, weight);
 
--- The categories of a text, sorted; the first 100 kB count.
-CREATE FUNCTION cs.ticket_category(body text) RETURNS text[]
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+-- The categories of a text among the wanted ones (all when NULL), sorted; the
+-- first 100 kB count.
+CREATE FUNCTION cs._text_categories(body text, wanted text[]) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
       FROM (SELECT r.category
               FROM cs.text_category_rules r,
                    pg_catalog.to_tsvector('english'::regconfig, cs._text_prefix(body, 100000)) v
-             WHERE v OPERATOR(pg_catalog.@@) r.query
+             WHERE (wanted IS NULL OR r.category OPERATOR(pg_catalog.=) ANY (wanted))
+               AND v OPERATOR(pg_catalog.@@) r.query
              GROUP BY r.category
             HAVING sum(r.weight) >= 1) m
 $$;
+COMMENT ON FUNCTION cs._text_categories(text, text[]) IS
+    'Internal: cs.ticket_category restricted to the wanted categories (all when wanted is NULL); NULL text gives {}.';
+
+CREATE FUNCTION cs.ticket_category(body text) RETURNS text[]
+LANGUAGE sql STABLE STRICT PARALLEL SAFE
+RETURN cs._text_categories(body, NULL);
 COMMENT ON FUNCTION cs.ticket_category(text) IS
-    'Categories of a ticket or comment text (billing, bug, performance, feature_request, onboarding_howto, integration, security, cancellation_intent, competitor_mention by default), sorted, from the rules in cs.text_category_rules matched after English stemming; the first 100 kB of the text count; {} when none.';
+    'Categories of a ticket or comment text (billing, bug, performance, feature_request, onboarding_howto, integration, security, cancellation_intent, competitor_mention by default), sorted, from the rules in cs.text_category_rules matched after English stemming; the first 100 kB of the text count; {} when none, NULL for NULL.';
