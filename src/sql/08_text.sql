@@ -81,6 +81,36 @@ COMMENT ON FUNCTION cs._text_category_rules_check() IS 'Internal: validates a cs
 CREATE TRIGGER text_category_rules_check BEFORE INSERT OR UPDATE ON cs.text_category_rules
     FOR EACH ROW EXECUTE FUNCTION cs._text_category_rules_check();
 
+-- Per category, the OR of its positive rules: a text that matches none of them
+-- cannot reach the category's threshold, so most texts cost one match per
+-- category instead of one per rule.
+CREATE TABLE cs.text_category_filters (
+    category  text PRIMARY KEY,
+    query     tsquery NOT NULL
+);
+COMMENT ON TABLE cs.text_category_filters IS
+    'Internal: per category the OR of the queries of its positive-weight rules in cs.text_category_rules, rebuilt on every change of the rules.';
+COMMENT ON COLUMN cs.text_category_filters.category IS 'The category.';
+COMMENT ON COLUMN cs.text_category_filters.query IS 'Matches every text that matches one of the category''s positive-weight rules.';
+
+-- Rebuilds cs.text_category_filters from the rules.
+CREATE FUNCTION cs._text_category_filters_rebuild() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    DELETE FROM cs.text_category_filters;
+    INSERT INTO cs.text_category_filters (category, query)
+    SELECT category, string_agg('(' || query::text || ')', ' | ' ORDER BY kind, term)::tsquery
+      FROM cs.text_category_rules WHERE weight > 0
+     GROUP BY category;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION cs._text_category_filters_rebuild() IS 'Internal: rebuilds cs.text_category_filters after a change of cs.text_category_rules.';
+CREATE TRIGGER text_category_filters_rebuild AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.text_category_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION cs._text_category_filters_rebuild();
+
 INSERT INTO cs.text_category_rules (category, kind, term, weight, query)
 SELECT category, kind, term, weight, ''::tsquery FROM (VALUES
  ('billing', 'word', 'invoice', 1), ('billing', 'word', 'billing', 1), ('billing', 'word', 'bill', 1),
@@ -145,9 +175,11 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
       FROM (SELECT r.category
-              FROM cs.text_category_rules r,
-                   pg_catalog.to_tsvector('english'::regconfig, cs._text_prefix(body, 100000)) v
-             WHERE (wanted IS NULL OR r.category OPERATOR(pg_catalog.=) ANY (wanted))
+              FROM pg_catalog.to_tsvector('english'::regconfig, cs._text_prefix(body, 100000)) v,
+                   cs.text_category_filters f, cs.text_category_rules r
+             WHERE (wanted IS NULL OR f.category OPERATOR(pg_catalog.=) ANY (wanted))
+               AND v OPERATOR(pg_catalog.@@) f.query
+               AND r.category OPERATOR(pg_catalog.=) f.category
                AND v OPERATOR(pg_catalog.@@) r.query
              GROUP BY r.category
             HAVING sum(r.weight) >= 1) m
