@@ -102,6 +102,12 @@ SELECT cs.ticket_category('Who is in charge of the account now?') AS vetoed;
 SELECT category, kind, term, weight, query FROM cs.text_category_rules
  WHERE term IN ('Acmeflow', 'charge of the account') ORDER BY term;
 
+-- removing a category's rules removes the category (and its pre-filter)
+DELETE FROM cs.text_category_rules WHERE category = 'security';
+SELECT cs.ticket_category('We need SSO and 2FA for our security review.') AS without_security_rules,
+       (SELECT count(*) FROM cs.text_category_filters WHERE category = 'security') AS security_filters,
+       (SELECT count(*) FROM cs.text_category_filters) AS filters;
+
 -- bad rules are refused with SQLSTATE 22023 (invalid_parameter_value)
 \set VERBOSITY default
 \set SHOW_CONTEXT never
