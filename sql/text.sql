@@ -70,6 +70,11 @@ SELECT cs.tone('Hi team, could you please check the export? Thanks!');
 SELECT cs.tone('URGENT: production is down, fix it right now!!');
 SELECT cs.tone('This is unacceptable. Third time this month, I am fed up.');
 SELECT cs.tone('');
+-- acronyms are not shouting; a capitalised known word or three capitalised words are;
+-- a text all in capitals is a style
+SELECT cs.tone(t) -> 'cues' -> 'anger' AS anger_cues
+  FROM (VALUES ('The API sync via SSO drops CSV rows.'), ('NOTHING works today.'),
+               ('FIX THIS NOW please.'), ('ALL CAPS TICKET TEXT.')) v(t);
 -- a phrase does not span a comma
 SELECT cs.tone('right, now we know') -> 'cues' -> 'urgency' AS no_phrase;
 

@@ -758,8 +758,11 @@ cs_tone(PG_FUNCTION_ARGS)
 	bool		kept;
 	int			excl = 0;
 	int			caps_words = 0;
+	int			caps_run = 0;
+	int			caps_pending = 0;	/* capitalised words of the run not counted yet */
 	int64		ntokens = 0;
 	double		sentiment;
+	const Lexicon *lex;
 	ToneScore	urgency = {URGENCY_CUES, lengthof(URGENCY_CUES)};
 	ToneScore	anger = {ANGER_CUES, lengthof(ANGER_CUES)};
 	ToneScore	polite = {POLITENESS_CUES, lengthof(POLITENESS_CUES)};
@@ -767,6 +770,7 @@ cs_tone(PG_FUNCTION_ARGS)
 
 	CheckEncoding(s, len);
 	sentiment = Sentiment(s, len);
+	lex = GetLexicon();
 	for (p = s; p < end; p++)
 		if (*p == '!')
 			excl++;
@@ -776,15 +780,26 @@ cs_tone(PG_FUNCTION_ARGS)
 	{
 		if (!kept)
 			continue;
-		/* shouting: a word of three or more capital letters among others */
-		if (tok.upper && tok.len >= 3)
+		/*
+		 * Shouting: a word in capitals that the lexicon knows ("URGENT",
+		 * "NOTHING"), or three capitalised words in a row.  Acronyms alone
+		 * ("API", "SSO", "CSV") are not shouting.
+		 */
+		if (tok.upper && tok.len >= 2)
 		{
-			int			letters = 0;
-
-			for (int i = 0; i < tok.len; i++)
-				letters += (tok.lower[i] >= 'a' && tok.lower[i] <= 'z');
-			caps_words += letters >= 3;
+			caps_run++;
+			if (LexFind(lex, tok.lower, tok.len, tok.hash) != NULL)
+				caps_words++;
+			else
+				caps_pending++;
+			if (caps_run >= 3)
+			{
+				caps_words += caps_pending;
+				caps_pending = 0;
+			}
 		}
+		else
+			caps_run = caps_pending = 0;
 		ring[head] = tok;
 		for (int k = 0; k < 4; k++)
 			last[k] = &ring[(head - k + 4) & 3];
