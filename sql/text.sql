@@ -143,6 +143,8 @@ SELECT round(cs.sentiment(repeat('This is bad. ', 800000))::numeric, 3) AS big_s
        cs.ticket_category(repeat('Good. ', 50000) || 'Please cancel.') AS cancel_after_100kb,
        cs.ticket_category(repeat('Please cancel. ', 700000)) AS big_categories,
        (cs.tone(repeat('Please fix this ASAP! ', 500000)) -> 'cues') AS big_tone;
+-- 500,000 words without a sentence end are scored in chunks of one buffer
+SELECT round(cs.sentiment(repeat('really good ', 500000))::numeric, 3) AS long_sentence;
 -- one word of 10 MB, control bytes
 SELECT cs.sentiment(repeat('a', 10000000)) AS one_word,
        cs.sentiment(E'good\x01\x02 bad\x7f') = cs.sentiment('good bad') AS controls;
