@@ -126,19 +126,28 @@ BEGIN
          WHERE %2$s AND opened_at <= $2 AND (closed_at IS NULL OR closed_at > $2)
            AND priority IN ('high', 'urgent') AND status NOT IN ('solved', 'closed')
          GROUP BY customer_id
+    ), mf AS (
+        -- one query matching any positive rule of the two categories: the
+        -- few texts it matches go through the rules
+        SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q
+          FROM cs.text_category_filters
+         WHERE category IN ('cancellation_intent', 'competitor_mention')
     ), tt AS (
         -- texts of the tickets of the last 90 days: subject and body as sentences
         SELECT customer_id, opened_at, cs.sentiment(txt) AS sent,
-               cs._text_categories(txt, '{cancellation_intent,competitor_mention}') AS cats
+               CASE WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
+                    THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
           FROM (SELECT customer_id, opened_at,
                        nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
                   FROM cs.support_tickets
                  WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2) x
+         CROSS JOIN mf
          WHERE txt IS NOT NULL
     ), nc AS (
         SELECT customer_id,
-               cs._text_categories(comment, '{cancellation_intent,competitor_mention}') AS cats
-          FROM cs.nps_responses
+               CASE WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
+                    THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END AS cats
+          FROM cs.nps_responses CROSS JOIN mf
          WHERE %2$s AND responded_at > $2 - interval '90 days' AND responded_at <= $2
            AND btrim(comment) <> ''
     ), tx AS (
