@@ -3,7 +3,8 @@ EXTENSION   = cscopilot
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.control)
 
 MODULE_big  = cscopilot
-OBJS        = src/cscopilot.o src/features.o src/alerts.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o src/lifecycle.o src/ingest.o
+OBJS        = src/cscopilot.o src/features.o src/alerts.o src/text.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o \
+              src/lifecycle.o src/ingest.o
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
@@ -44,13 +45,13 @@ $(DATA_built): $(SQL_PARTS) cscopilot.control
 src/model.o src/explain.o src/train.o src/lifecycle.o: src/model.h
 
 # Shipped models, loadable with cs.load_model_file().
-MODELS      = $(wildcard models/*.json models/*.metrics)
+MODELS      = $(wildcard models/*.json models/*.metrics models/*.tsv models/VADER-*)
 install: install-models
 install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench demo-stop install-models model
+.PHONY: deps test demo bench bench-text demo-stop install-models model
 deps:
 	@bash contrib/install-deps.sh
 
@@ -67,6 +68,10 @@ demo-stop:
 # Retrains models/churn_default.json on generated demo data (models/README.md).
 model: deps all
 	@bash contrib/train-default-model.sh
+
+# Text signals alone: evaluation set accuracy and throughput, on a private installation.
+bench-text: deps all
+	@bash contrib/bench/text.sh
 
 # Figures and ratios against baselines measured in the same run; writes BENCHMARKS.md.
 bench: deps all

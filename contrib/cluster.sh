@@ -2,7 +2,10 @@
 # postgres user when invoked as root.  Sets PSQL (array) and CONNECT.
 #   cluster_start DIR PORT    create (if needed) and start; database cscopilot_<name>
 #   cluster_stop DIR
-CLUSTER_BINDIR=$(pg_config --bindir)
+#   CLUSTER_PREFIX=DIR (environment): install into a private copy of the
+#   PostgreSQL installation under DIR and run the cluster from it, leaving the
+#   system installation untouched (like contrib/run-tests.sh).
+CLUSTER_BINDIR=${CLUSTER_PREFIX:+$CLUSTER_PREFIX}$(pg_config --bindir)
 CLUSTER_RUN_AS=()
 [ "$(id -u)" -eq 0 ] && CLUSTER_RUN_AS=(runuser -u postgres --)
 
@@ -55,7 +58,17 @@ cluster_stop() {
     rm -rf "$dir"
 }
 
-# Installs the extension system-wide (root, or sudo).
+# Installs the extension system-wide (root, or sudo), or into the private copy
+# under CLUSTER_PREFIX when that is set.
 install_extension() {
+    if [ -n "${CLUSTER_PREFIX:-}" ]; then
+        local d
+        for d in "$(pg_config --bindir)" "$(pg_config --sharedir)" "$(pg_config --pkglibdir)"; do
+            if [ ! -d "$CLUSTER_PREFIX$d" ]; then mkdir -p "$CLUSTER_PREFIX$d"; cp -a "$d/." "$CLUSTER_PREFIX$d/"; fi
+        done
+        make -s install DESTDIR="$CLUSTER_PREFIX" >/dev/null
+        [ "$(id -u)" -eq 0 ] && chmod -R a+rX "$CLUSTER_PREFIX"
+        return 0
+    fi
     if [ -w "$(pg_config --pkglibdir)" ]; then make -s install >/dev/null; else sudo make -s install >/dev/null; fi
 }

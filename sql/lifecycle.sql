@@ -85,7 +85,7 @@ SELECT g,
        ARRAY(SELECT CASE WHEN i = 2 THEN (g * 1299709) % 40
                          WHEN i = 21 AND g % 4 = 0 THEN 'NaN'
                          ELSE ((g * i * 31) % 97) / 10.0 END::float4
-               FROM generate_series(1, 30) i) AS features
+               FROM generate_series(1, (SELECT count(*)::int FROM cs.feature_catalog)) i) AS features
   FROM generate_series(1::bigint, 400) g;
 ALTER TABLE train_rows ADD COLUMN label int;
 UPDATE train_rows SET label = (features[2] < 12)::int;
@@ -173,8 +173,8 @@ RESET cscopilot.promotion_min_outcomes;
 RESET cscopilot.promotion_auc_margin;
 SELECT * FROM cs.compare_models('churn');
 -- name:vN addresses one version
-SELECT cs.predict('churn_default:v1', ARRAY(SELECT 'NaN'::float4 FROM generate_series(1, 30)))
-     = cs.predict('churn_default', ARRAY(SELECT 'NaN'::float4 FROM generate_series(1, 30))) AS same_version;
+SELECT cs.predict('churn_default:v1', ARRAY(SELECT 'NaN'::float4 FROM generate_series(1, (SELECT count(*)::int FROM cs.feature_catalog))))
+     = cs.predict('churn_default', ARRAY(SELECT 'NaN'::float4 FROM generate_series(1, (SELECT count(*)::int FROM cs.feature_catalog)))) AS same_version;
 
 ------------------------------------------------------------------------------
 -- Drift
@@ -184,7 +184,7 @@ SELECT cs.predict('churn_default:v1', ARRAY(SELECT 'NaN'::float4 FROM generate_s
 -- floor(10k/10) = k, values 2..10; every bin holds 0.1.
 CREATE TEMP TABLE ref_rows AS
 SELECT ARRAY(SELECT CASE WHEN i IN (1, 2) THEN g::float4 WHEN i = 3 THEN 5 ELSE 'NaN' END::float4
-               FROM generate_series(1, 30) i) AS features
+               FROM generate_series(1, (SELECT count(*)::int FROM cs.feature_catalog)) i) AS features
   FROM generate_series(1, 10) g;
 SELECT r -> 'rows' AS rows, r -> 'features' -> 0 -> 'edges' AS edges, r -> 'features' -> 0 -> 'shares' AS shares,
        r -> 'features' -> 2 -> 'edges' AS const_edges, r -> 'features' -> 2 -> 'shares' AS const_shares,
@@ -198,7 +198,7 @@ DELETE FROM cs.customer_features;
 INSERT INTO cs.customer_features (customer_id, as_of, features)
 SELECT pg_temp.cid(g), now(),
        ARRAY(SELECT CASE WHEN i = 1 THEN g::float4 WHEN i = 2 THEN g + 5 WHEN i = 3 AND g > 2 THEN 5 ELSE 'NaN' END::float4
-               FROM generate_series(1, 30) i)
+               FROM generate_series(1, (SELECT count(*)::int FROM cs.feature_catalog)) i)
   FROM generate_series(1, 10) g;
 SELECT feature, round(psi::numeric, 6) AS psi, reference_missing_rate, current_missing_rate,
        round(missing_rate_change::numeric, 6) AS missing_rate_change, status

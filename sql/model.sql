@@ -94,6 +94,26 @@ SELECT name, version, status FROM cs.models WHERE kind = 'churn' ORDER BY name;
 SELECT cs.deploy_model('churn2', 7);
 SELECT cs.deploy_model('nobody', 1);
 
+-- The catalog grows at its end: a scoring model registered with the catalog's
+-- first names keeps scoring current, longer vectors by their prefix; a custom
+-- model takes exactly its own length, and a scoring model's names must still
+-- be a prefix.
+INSERT INTO cs.feature_catalog VALUES (7, 'sentiment', 'Sentiment', 'support_tickets');
+SELECT cs.load_model('churn3', 'churn', pg_read_binary_file(:'tiny'),
+                     '{logins,tickets,nps,seats_used,late_invoices,tenure}') > 0 AS prefix_loaded;
+SELECT bool_and(cs.predict('churn3', features || '{-0.5}'::float4[]) = cs.predict('churn3', features)) AS prefix_scores,
+       bool_and(cs.model_margin('churn3', features || '{-0.5}'::float4[]) = cs.model_margin('churn3', features)) AS prefix_margins
+  FROM probe;
+SELECT abs((cs.explain_json('churn3', features || '{-0.5}'::float4[], 3) -> 'prediction')::float8
+           - cs.predict('churn3', features)) < 1e-6 AS prefix_explains
+  FROM probe WHERE id = 1;
+SELECT cs.predict('shipped', features || '{-0.5}'::float4[]) FROM probe WHERE id = 1;
+SELECT cs.predict('churn3', features[1:5]) FROM probe WHERE id = 1;
+SELECT cs.load_model('churn3', 'churn', pg_read_binary_file(:'tiny'),
+                     '{logins,nps,tickets,seats_used,late_invoices,tenure}');
+DELETE FROM cs.models WHERE name = 'churn3';
+DELETE FROM cs.feature_catalog WHERE position = 7;
+
 -- Bad model bytes and bad arguments.
 SELECT cs.load_model('bad', 'custom', '\x00010203'::bytea, '{a}');
 SELECT cs.load_model('bad', 'custom', ''::bytea, '{a}');

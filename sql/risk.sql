@@ -1,4 +1,4 @@
--- Risk: a churn model trained in the database on the catalog's 30 features,
+-- Risk: a churn model trained in the database on all the catalog's features,
 -- deployed, scoring customers in cs.refresh with exact explanations.
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cscopilot CASCADE;
@@ -31,7 +31,7 @@ SELECT g,
                          WHEN i = 2 THEN (g * 1299709) % 40
                          WHEN i = 21 AND g % 5 = 0 THEN 'NaN'
                          ELSE ((g * i * 31) % 97) / 10.0 END::float4
-               FROM generate_series(1, 30) i) AS features
+               FROM generate_series(1, (SELECT max(position) FROM cs.feature_catalog)) i) AS features
   FROM generate_series(1::bigint, 3000) g;
 ALTER TABLE train_rows ADD COLUMN label int;
 UPDATE train_rows SET label = (-2.0 * features[7] + features[17] / 20.0 - features[2] / 20.0
@@ -50,9 +50,9 @@ SELECT cs.champion('churn');
 SELECT abs(cs.churn_risk('00000000-0000-0000-0000-00000000000a')
            - cs.predict('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'))) < 1e-12 AS same;
 -- every contribution plus the bias is the margin
-SELECT abs(sum(contribution) + (cs.explain_json('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'), 30) ->> 'bias')::float8
+SELECT abs(sum(contribution) + (cs.explain_json('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'), 100) ->> 'bias')::float8
            - cs.model_margin('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'))) < 1e-5 AS sums_to_margin
-  FROM cs.explain_risk('00000000-0000-0000-0000-00000000000a', 30);
+  FROM cs.explain_risk('00000000-0000-0000-0000-00000000000a', 100);
 SELECT count(*) AS top3 FROM cs.explain_risk('00000000-0000-0000-0000-00000000000a', 3);
 
 -- refresh writes one churn assessment per customer with confidence and version, and

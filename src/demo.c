@@ -184,16 +184,36 @@ static const char *const TICKET_ISSUES[4][3] = {
 	 "Our team stopped using %s because it keeps breaking."}
 };
 
-static const char *const TICKET_THREATS[] = {
-	"If this is not fixed we will look at other vendors.",
-	"We are evaluating a competitor for next year.",
+/* Rare sentences of a customer thinking of leaving, more likely in angry tickets and before churn. */
+static const char *const TICKET_CANCEL[] = {
 	"Please tell us how to cancel at renewal.",
+	"If this continues we will cancel our subscription.",
+	"We are considering not renewing the contract.",
 	"Our leadership is asking whether we should keep paying for this."
+};
+
+static const char *const TICKET_COMPETITOR[] = {
+	"If this is not fixed we will look at alternative vendors.",
+	"We are evaluating a competitor for next year.",
+	"Another team here uses a cheaper competitor and likes it.",
+	"We have a demo with another provider next week."
+};
+
+static const char *const TICKET_CLOSERS[4][3] = {
+	{"Thanks a lot!", "Have a great day.", "Cheers."},
+	{"Thanks.", "", "Let me know if you need more details."},
+	{"Please look into it.", "We need this resolved.", ""},
+	{"", "Fix it.", "We expect a call today."}
+};
+
+static const char *const NPS_LEAVING[] = {
+	"We will probably cancel at the end of the term.", "We are looking at alternatives.",
+	"Switching to a competitor that fits us better."
 };
 
 static const char *const NPS_COMMENTS[3][4] = {
 	{"Too slow and buggy lately.", "Not worth the price for us.", "Hard to get the team to use it.",
-	 "We are looking at alternatives."},
+	 "Support takes days to answer."},
 	{"Good, but reporting could be better.", "Works fine, a bit pricey.", "Solid, missing a few integrations.",
 	 "Does the job."},
 	{"Great product, the team loves it.", "Saves us hours every week.", "Support is excellent.",
@@ -1164,6 +1184,11 @@ EmitTickets(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			char		buf[512];
 			double		mood_h = eff + 0.15 * RngNormal(&r);
 			int			mood = mood_h > 0.7 ? 0 : mood_h > 0.5 ? 1 : mood_h > 0.3 ? 2 : 3;
+			double		shift = RngUnif(&r);
+			/* cancellation and competitor sentences: rare, likelier when angry and before churn */
+			static const double p_cancel[4] = {0.002, 0.005, 0.025, 0.07};
+			static const double p_compet[4] = {0.003, 0.008, 0.03, 0.06};
+			bool		leaving = c->churn_day >= 0 && c->churn_day - d >= 0 && c->churn_day - d <= 120;
 			double		u = RngUnif(&r);
 			int			prio;
 			static const char *const prios[] = {"low", "normal", "high", "urgent"};
@@ -1174,6 +1199,11 @@ EmitTickets(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			double		ttc_h;
 			int			t;
 
+			/* anyone has a bad day, and unhappy customers sometimes write calmly */
+			if (shift < 0.10)
+				mood = Min(mood + 1 + (shift < 0.03), 3);
+			else if (shift > 0.92)
+				mood = Max(mood - 1, 0);
 			prio = u < prio_cdf[mood][0] ? 0 : u < prio_cdf[mood][1] ? 1 : u < prio_cdf[mood][2] ? 2 : 3;
 			ttc_h = ttc_base[prio] * (1.0 + 2.0 * (1.0 - eff)) * exp(0.8 * RngNormal(&r));
 			closed = opened + (TimestampTz) (ttc_h * 3600.0) * USECS_PER_SEC;
@@ -1212,14 +1242,18 @@ EmitTickets(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			v[7] = CStringGetTextDatum(buf);
 			{
 				char		issue[256];
-				const char *threat = "";
+				const char *cancel = "";
+				const char *compet = "";
+				const char *closer = TICKET_CLOSERS[mood][RngInt(&r, 0, 2)];
 
 				snprintf(issue, sizeof(issue), TICKET_ISSUES[mood][RngInt(&r, 0, 2)], feature);
 				issue[0] = pg_ascii_toupper((unsigned char) issue[0]);
-				if ((mood == 3 && RngUnif(&r) < 0.5) || (mood == 2 && RngUnif(&r) < 0.12))
-					threat = TICKET_THREATS[RngInt(&r, 0, lengthof(TICKET_THREATS) - 1)];
-				snprintf(buf, sizeof(buf), "%s %s%s%s", TICKET_OPENERS[mood][RngInt(&r, 0, 2)], issue,
-						 *threat ? " " : "", threat);
+				if (RngUnif(&r) < p_cancel[mood] * (leaving ? 3.0 : 1.0))
+					cancel = TICKET_CANCEL[RngInt(&r, 0, lengthof(TICKET_CANCEL) - 1)];
+				if (RngUnif(&r) < p_compet[mood] * (leaving ? 2.5 : 1.0))
+					compet = TICKET_COMPETITOR[RngInt(&r, 0, lengthof(TICKET_COMPETITOR) - 1)];
+				snprintf(buf, sizeof(buf), "%s %s%s%s%s%s%s%s", TICKET_OPENERS[mood][RngInt(&r, 0, 2)], issue,
+						 *cancel ? " " : "", cancel, *compet ? " " : "", compet, *closer ? " " : "", closer);
 			}
 			v[8] = CStringGetTextDatum(buf);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
@@ -1310,7 +1344,19 @@ EmitNps(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			v[0] = UUIDPGetDatum(&c->id);
 			v[1] = Int16GetDatum((int16) score);
 			if (RngUnif(&r) < 0.6)
-				v[2] = CStringGetTextDatum(NPS_COMMENTS[score <= 6 ? 0 : score <= 8 ? 1 : 2][RngInt(&r, 0, 3)]);
+			{
+				int			bucket = score <= 6 ? 0 : score <= 8 ? 1 : 2;
+				double		u = RngUnif(&r);
+				bool		leaving = c->churn_day >= 0 && c->churn_day - day >= 0 && c->churn_day - day <= 150;
+
+				/* a comment does not always match the score */
+				if (u < 0.12)
+					bucket = RngInt(&r, 0, 2);
+				if (bucket == 0 && RngUnif(&r) < (leaving ? 0.15 : 0.03))
+					v[2] = CStringGetTextDatum(NPS_LEAVING[RngInt(&r, 0, lengthof(NPS_LEAVING) - 1)]);
+				else
+					v[2] = CStringGetTextDatum(NPS_COMMENTS[bucket][RngInt(&r, 0, 3)]);
+			}
 			else
 				n[2] = true;
 			v[3] = TimestampTzGetDatum(DayTs(a, day, RngInt(&r, 6 * 3600, 22 * 3600)));

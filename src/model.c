@@ -1318,6 +1318,15 @@ CsModelFeaturesFromArray(CsModel *model, ArrayType *features)
 		elog(ERROR, "features must be float4[]");
 	n = ARR_NDIM(features) == 0 ? 0 : ARR_DIMS(features)[0];
 	x = (const float *) ARR_DATA_PTR(features);
+
+	/*
+	 * Scoring kinds read cs.feature_catalog, which only grows at the end: a
+	 * model trained before features were added reads the first num_features
+	 * values of a current vector (registration checked its names are the
+	 * catalog's prefix).
+	 */
+	if (n > model->num_features && model->kind != NULL && strcmp(model->kind, "custom") != 0)
+		n = model->num_features;
 	CheckFeatures(model, x, n);
 	return x;
 }
@@ -1623,8 +1632,9 @@ CsModelRegister(const char *name, const char *kind, const char *data, size_t len
 			Datum		v[1] = {PointerGetDatum(names_arr)};
 			char	   *catalog;
 
+			/* the catalog's first names: a model keeps working as the catalog grows */
 			if (SPI_execute_with_args("SELECT array_agg(name ORDER BY position)::text, "
-									  "coalesce(array_agg(name ORDER BY position) = $1, false) "
+									  "coalesce((array_agg(name ORDER BY position))[1:cardinality($1)] = $1, false) "
 									  "FROM cs.feature_catalog",
 									  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read cs.feature_catalog");
@@ -1637,9 +1647,9 @@ CsModelRegister(const char *name, const char *kind, const char *data, size_t len
 			if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature names of a %s model must equal cs.feature_catalog", kind),
+						 errmsg("feature names of a %s model must be cs.feature_catalog or its first names", kind),
 						 errdetail("The catalog has %s.", catalog),
-						 errhint("Pass the catalog's names in position order, or use kind custom.")));
+						 errhint("Pass the catalog's names in position order (a model may stop before the catalog's end), or use kind custom.")));
 		}
 
 		{

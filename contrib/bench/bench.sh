@@ -2,8 +2,8 @@
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
 # BENCH_ONLY="load predict" runs only those sections (load, predict, train,
-# refresh, quality, freshness, dashboard, alerts: the last five share the demo
-# data); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# text, refresh, quality, freshness, dashboard, alerts: the last five share the
+# demo data; text needs none and also runs alone with make bench-text); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
 # predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load predict train refresh quality freshness dashboard alerts"}
+only=${BENCH_ONLY:-"load predict train text refresh quality freshness dashboard alerts"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=${BENCH_OUT:-$top/BENCHMARKS.md}
@@ -176,6 +176,28 @@ if want train; then
         "$(calc "printf \"%.2fx the time (target <= 1.5x)\", $m_cs / $m_py")"
     row "validation AUC, same split ($nvalid rows)" "$(printf '%.5f' "$auc_cs")" "$(printf '%.5f python3-xgboost' "$auc_py")" \
         "$(calc "d = $auc_cs - $auc_py; printf \"difference %+.5f (target <= 0.005)\", d")"
+fi
+
+if want text; then
+    step "text signals: labelled sentences (contrib/text-eval) and throughput on short texts (contrib/bench/text.sql)"
+    cp contrib/text-eval/sentences.tsv "$dir/sentences.tsv"; chmod a+r "$dir/sentences.tsv"
+    ev=$("${PSQL[@]}" -v file="$dir/sentences.tsv" -v threshold=0.1 -f contrib/text-eval/eval.sql)
+    echo "$ev" >&2
+    read -r s_acc s_f1 _ <<<"$(grep -A2 sentiment_accuracy <<<"$ev" | tail -1 | tr -d '|')"
+    read -r c_f1 c_lab c_exact <<<"$(grep -A2 category_macro_f1 <<<"$ev" | tail -1 | tr -d '|')"
+    nsent=$(grep -A2 'sentences |' <<<"$ev" | tail -1 | awk '{print $1}')
+    row "cs.sentiment sign on $nsent labelled sentences (neutral band 0.1)" "accuracy $s_acc, macro-F1 $s_f1" "3 classes, balanced" \
+        "$(calc "printf \"%.2fx the target accuracy 0.80\", $s_acc / 0.80")"
+    row "cs.ticket_category on the same sentences (9 categories)" "macro-F1 $c_f1" "exact set match $c_exact" "label accuracy $c_lab"
+    tp=$("${PSQL[@]}" -v n=200000 -v runs="$runs" -f contrib/bench/text.sql)
+    echo "$tp" >&2
+    base=$(awk '$1 == "baseline_(length)" {print $3}' <<<"$tp")
+    while read -r fn n secs per; do
+        [ "$fn" = "baseline_(length)" ] && continue
+        row "$fn, $(printf "%'d" "$n") short texts, one backend" "$(printf "%'d texts/s" "$per")" \
+            "$(printf '%.3f s for count(length(text)) of 200,000' "$base")" \
+            "$( [ "$fn" = cs.sentiment ] && calc "printf \"%.1fx the target 200,000 texts/s\", $per / 200000" || echo "-")"
+    done <<<"$tp"
 fi
 
 # The last sections share generated demo data at the configured scale.

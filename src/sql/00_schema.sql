@@ -283,7 +283,7 @@ CREATE UNIQUE INDEX models_one_challenger_per_custom_name ON cs.models (name) WH
 COMMENT ON TABLE cs.models IS 'Model registry: XGBoost models (JSON or UBJ bytes) with their features, metrics and status.';
 COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell or custom.';
 COMMENT ON COLUMN cs.models.objective IS 'XGBoost objective, for example binary:logistic.';
-COMMENT ON COLUMN cs.models.feature_names IS 'Input feature names in order; for scoring kinds they equal cs.feature_catalog.';
+COMMENT ON COLUMN cs.models.feature_names IS 'Input feature names in order; for scoring kinds the first names of cs.feature_catalog (all of them, or a prefix for a model registered before the catalog grew).';
 COMMENT ON COLUMN cs.models.model IS 'The model as XGBoost JSON or UBJ bytes.';
 COMMENT ON COLUMN cs.models.metrics IS 'Training and validation metrics.';
 COMMENT ON COLUMN cs.models.training_data IS 'Description of the training data.';

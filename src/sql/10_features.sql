@@ -59,7 +59,13 @@ INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
  (27, 'mrr',                        'Monthly recurring revenue at as_of (active subscriptions, else the customer MRR)', 'subscriptions'),
  (28, 'mrr_change_90d',             'Relative change of subscription MRR over 90 days', 'subscriptions'),
  (29, 'active_products',            'Products with an active subscription at as_of', 'subscriptions'),
- (30, 'seats_licensed',             'Seats in the licence', 'customers');
+ (30, 'seats_licensed',             'Seats in the licence', 'customers'),
+ (31, 'ticket_sentiment_30d',       'Mean sentiment (cs.sentiment of subject and body, -1..1) of tickets with text opened in the last 30 days', 'support_tickets'),
+ (32, 'ticket_sentiment_90d',       'Mean sentiment of tickets with text opened in the last 90 days', 'support_tickets'),
+ (33, 'negative_ticket_share_90d',  'Share of tickets with text opened in the last 90 days whose sentiment is -0.1 or less (negative)', 'support_tickets'),
+ (34, 'cancellation_mentions_90d',  'Tickets and NPS comments of the last 90 days in category cancellation_intent (cs.ticket_category); NaN without any text', 'support_tickets'),
+ (35, 'competitor_mentions_90d',    'Tickets and NPS comments of the last 90 days in category competitor_mention; NaN without any text', 'support_tickets'),
+ (36, 'nps_comment_sentiment',      'Sentiment of the most recent non-blank NPS comment', 'nps_responses');
 
 -- Feature vectors for a set of customers (all of them when ids is NULL) as of a
 -- point in time: only rows with timestamps at or before as_of count, so models
@@ -120,6 +126,41 @@ BEGIN
          WHERE %2$s AND opened_at <= $2 AND (closed_at IS NULL OR closed_at > $2)
            AND priority IN ('high', 'urgent') AND status NOT IN ('solved', 'closed')
          GROUP BY customer_id
+    ), mf AS (
+        -- one query matching any positive rule of the two categories: the
+        -- few texts it matches go through the rules
+        SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q
+          FROM cs.text_category_filters
+         WHERE category IN ('cancellation_intent', 'competitor_mention')
+    ), tt AS (
+        -- texts of the tickets of the last 90 days: subject and body as sentences
+        SELECT customer_id, opened_at, cs.sentiment(txt) AS sent,
+               CASE WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
+                    THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
+          FROM (SELECT customer_id, opened_at,
+                       nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
+                  FROM cs.support_tickets
+                 WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2) x
+         CROSS JOIN mf
+         WHERE txt IS NOT NULL
+    ), nc AS (
+        SELECT customer_id,
+               CASE WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
+                    THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END AS cats
+          FROM cs.nps_responses CROSS JOIN mf
+         WHERE %2$s AND responded_at > $2 - interval '90 days' AND responded_at <= $2
+           AND btrim(comment) <> ''
+    ), tx AS (
+        SELECT customer_id,
+               avg(sent) FILTER (WHERE src = 't' AND opened_at > $2 - interval '30 days') AS sent30,
+               avg(sent) FILTER (WHERE src = 't') AS sent90,
+               avg((sent <= -0.1)::int) FILTER (WHERE src = 't') AS neg_share,
+               count(*) FILTER (WHERE 'cancellation_intent' = ANY (cats)) AS cancel90,
+               count(*) FILTER (WHERE 'competitor_mention' = ANY (cats)) AS competitor90
+          FROM (SELECT customer_id, 't' AS src, opened_at, sent, cats FROM tt
+                UNION ALL
+                SELECT customer_id, 'n', NULL, NULL, cats FROM nc) y
+         GROUP BY customer_id
     ), i AS (
         SELECT customer_id,
                count(*) FILTER (WHERE due_date > ($2 - interval '90 days')::date AND due_date <= $2::date
@@ -143,7 +184,9 @@ BEGIN
     ), n AS (
         SELECT customer_id,
                (array_agg(score ORDER BY responded_at DESC, id DESC))[1] AS last_nps,
-               (array_agg(score ORDER BY responded_at DESC, id DESC))[2] AS prev_nps
+               (array_agg(score ORDER BY responded_at DESC, id DESC))[2] AS prev_nps,
+               (array_agg(cs.sentiment(comment) ORDER BY responded_at DESC, id DESC)
+                    FILTER (WHERE btrim(comment) <> ''))[1] AS comment_sent
           FROM cs.nps_responses
          WHERE %2$s AND responded_at <= $2
          GROUP BY customer_id
@@ -211,13 +254,20 @@ BEGIN
              coalesce(s.mrr_now, c.mrr),
              CASE WHEN s.mrr_then > 0 THEN coalesce(s.mrr_now, 0) / s.mrr_then - 1 END,
              s.products,
-             c.seats_licensed
+             c.seats_licensed,
+             tx.sent30,
+             tx.sent90,
+             tx.neg_share,
+             tx.cancel90,
+             tx.competitor90,
+             n.comment_sent
            ]::float8[])
       FROM c
       LEFT JOIN u ON u.customer_id = c.id
       LEFT JOIN u_old uo ON uo.customer_id = c.id
       LEFT JOIN t ON t.customer_id = c.id
       LEFT JOIN t_open ON t_open.customer_id = c.id
+      LEFT JOIN tx ON tx.customer_id = c.id
       LEFT JOIN i ON i.customer_id = c.id
       LEFT JOIN e ON e.customer_id = c.id
       LEFT JOIN n ON n.customer_id = c.id

@@ -339,7 +339,12 @@ INSERT INTO cs.alert_rules (name, alert_type, condition, severity_metric, severi
  '{"feature": "seat_utilisation", "op": ">=", "value": 0.9}',
  '{"feature": "seat_utilisation", "direction": "higher"}', '{"medium": 1.0, "high": 1.2}', 'low',
  'Seat utilisation {seat_utilisation} at {name}: upsell', '30 days',
- 'Active users fill 90% or more of the licensed seats.');
+ 'Active users fill 90% or more of the licensed seats.'),
+('cancellation_intent', 'risk',
+ '{"feature": "cancellation_mentions_90d", "op": ">=", "value": 1}',
+ '{"feature": "cancellation_mentions_90d", "direction": "higher"}', '{"critical": 2}', 'high',
+ 'Cancellation intent at {name}', '14 days',
+ 'A support ticket or NPS comment of the last 90 days talks about cancelling (cs.ticket_category: cancellation_intent).');
 
 ------------------------------------------------------------------------------
 -- Evaluation

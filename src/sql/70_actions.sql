@@ -82,7 +82,11 @@ INSERT INTO cs.playbooks (name, action, answers, template, outcome_window, descr
 ('adoption_workshop', 'Run a feature adoption workshop',
  '{adoption,feature_breadth_30d}',
  'Hello {name} team, you use a part of what your plan includes. A one-hour workshop could show your team the features that fit your goals. — {csm}',
- '30 days', 'Broaden feature adoption.');
+ '30 days', 'Broaden feature adoption.'),
+('cancellation_save_call', 'Call the decision maker about the cancellation',
+ '{cancellation_mentions_90d,competitor_mentions_90d,ticket_sentiment_30d,ticket_sentiment_90d,negative_ticket_share_90d,nps_comment_sentiment}',
+ 'Hello {name} team, I read that you are thinking about cancelling. Before you decide, I would like to hear what went wrong and what it would take to fix it. Do you have 30 minutes this week? — {csm}',
+ '30 days', 'Talk to whoever decides the renewal as soon as a ticket or comment mentions cancelling, and agree on fixes.');
 
 ------------------------------------------------------------------------------
 -- Effectiveness and ranking
