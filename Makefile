@@ -3,7 +3,7 @@ EXTENSION   = cscopilot
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.control)
 
 MODULE_big  = cscopilot
-OBJS        = src/cscopilot.o src/features.o src/alerts.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o
+OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
@@ -42,6 +42,7 @@ $(DATA_built): $(SQL_PARTS) cscopilot.control
 
 # PGXS tracks no header dependencies: spell out the shared ones.
 src/model.o src/explain.o src/train.o: src/model.h
+src/cscopilot.o src/features.o src/health.o src/alerts.o src/demo.o src/worker.o: src/cscopilot.h
 
 # Shipped models, loadable with cs.load_model_file().
 MODELS      = $(wildcard models/*.json models/*.metrics)

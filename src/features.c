@@ -206,8 +206,8 @@ cs_interpolate(PG_FUNCTION_ARGS)
 
 /*
  * The populations one cs.percentile_rank call site has fetched, kept while
- * the same stored arrays repeat.  A health refresh interleaves a few
- * populations (segment x measure) row by row, so one slot would miss on
+ * the same stored arrays repeat.  A query ranking customers of several
+ * segments interleaves populations row by row, so one slot would miss on
  * almost every call: keep several, replaced round robin.
  */
 #define PERCENTILE_CACHE_SLOTS 32
