@@ -3,8 +3,8 @@ EXTENSION   = cscopilot
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.control)
 
 MODULE_big  = cscopilot
-OBJS        = src/cscopilot.o src/features.o src/alerts.o src/text.o src/model.o src/explain.o src/train.o src/demo.o src/worker.o \
-              src/lifecycle.o src/ingest.o
+OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o src/model.o src/explain.o src/train.o \
+              src/demo.o src/worker.o src/lifecycle.o src/ingest.o
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
@@ -43,6 +43,7 @@ $(DATA_built): $(SQL_PARTS) cscopilot.control
 
 # PGXS tracks no header dependencies: spell out the shared ones.
 src/model.o src/explain.o src/train.o src/lifecycle.o: src/model.h
+$(OBJS): src/cscopilot.h
 
 # Shipped models, loadable with cs.load_model_file().
 MODELS      = $(wildcard models/*.json models/*.metrics models/*.tsv models/VADER-*)

@@ -7,6 +7,14 @@
 
 #include "postgres.h"
 
+#include "utils/array.h"
+
+/* features.c: the normalisation kernels of cs.interpolate and cs.percentile_rank */
+extern int	ParseThresholds(ArrayType *xa, ArrayType *ya, float8 **xs, float8 **ys);
+extern float8 InterpolateAt(const float8 *xs, const float8 *ys, int n, float8 x);
+extern int	PopulationItems(ArrayType *arr);
+extern float8 PercentileRankAt(const float8 *v, int n, float8 x);
+
 /* worker.c */
 extern void DefineWorkerSettings(void);
 extern void RegisterWorkers(void);

@@ -84,23 +84,20 @@ typedef struct InterpCache
 	float8	   *ys;
 } InterpCache;
 
-/* Parses and validates (thresholds, scores) into the call site's cache. */
-static InterpCache *
-InterpPrepare(FunctionCallInfo fcinfo, ArrayType *xa, ArrayType *ya)
+/*
+ * Parses and validates (thresholds, scores): non-empty, the same length, no
+ * NULL or NaN, thresholds strictly increasing.  The arrays are allocated in
+ * the current memory context.  Shared by cs.interpolate and the health score.
+ */
+int
+ParseThresholds(ArrayType *xa, ArrayType *ya, float8 **xs, float8 **ys)
 {
-	InterpCache *c = (InterpCache *) fcinfo->flinfo->fn_extra;
-	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 	Datum	   *xv,
 			   *yv;
 	bool	   *xn,
 			   *yn;
 	int			nx,
 				ny;
-
-	/* A profile scores many customers with the same arrays: compare bytes. */
-	if (c != NULL && c->xbytes == VARSIZE(xa) && c->ybytes == VARSIZE(ya) &&
-		memcmp(c->xraw, xa, c->xbytes) == 0 && memcmp(c->yraw, ya, c->ybytes) == 0)
-		return c;
 
 	nx = Float8Elements(xa, &xv, &xn, "thresholds");
 	ny = Float8Elements(ya, &yv, &yn, "scores");
@@ -120,6 +117,56 @@ InterpPrepare(FunctionCallInfo fcinfo, ArrayType *xa, ArrayType *ya)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("thresholds must be strictly increasing")));
 	}
+	*xs = palloc(sizeof(float8) * nx);
+	*ys = palloc(sizeof(float8) * nx);
+	for (int i = 0; i < nx; i++)
+	{
+		(*xs)[i] = DatumGetFloat8(xv[i]);
+		(*ys)[i] = DatumGetFloat8(yv[i]);
+	}
+	pfree(xv);
+	pfree(yv);
+	pfree(xn);
+	pfree(yn);
+	return nx;
+}
+
+/*
+ * The piecewise-linear map through the points (xs, ys), constant beyond the
+ * first and last point.  x must not be NaN.
+ */
+float8
+InterpolateAt(const float8 *xs, const float8 *ys, int n, float8 x)
+{
+	if (x <= xs[0])
+		return ys[0];
+	for (int i = 1; i < n; i++)
+	{
+		if (x <= xs[i])
+			return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1]);
+	}
+	return ys[n - 1];
+}
+
+/* Parses (thresholds, scores) into the call site's cache, unless they are the arrays it holds. */
+static InterpCache *
+InterpPrepare(FunctionCallInfo fcinfo, ArrayType *xa, ArrayType *ya)
+{
+	InterpCache *c = (InterpCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	MemoryContext old;
+	float8	   *xs,
+			   *ys;
+	int			n;
+
+	/* A profile scores many customers with the same arrays: compare bytes. */
+	if (c != NULL && c->xbytes == VARSIZE(xa) && c->ybytes == VARSIZE(ya) &&
+		memcmp(c->xraw, xa, c->xbytes) == 0 && memcmp(c->yraw, ya, c->ybytes) == 0)
+		return c;
+
+	old = MemoryContextSwitchTo(cxt);
+	n = ParseThresholds(xa, ya, &xs, &ys);
+	MemoryContextSwitchTo(old);
 	if (c == NULL)
 		c = MemoryContextAllocZero(cxt, sizeof(InterpCache));
 	else
@@ -129,20 +176,15 @@ InterpPrepare(FunctionCallInfo fcinfo, ArrayType *xa, ArrayType *ya)
 		pfree(c->xs);
 		pfree(c->ys);
 	}
-	c->n = nx;
+	c->n = n;
 	c->xbytes = VARSIZE(xa);
 	c->ybytes = VARSIZE(ya);
 	c->xraw = MemoryContextAlloc(cxt, c->xbytes);
 	c->yraw = MemoryContextAlloc(cxt, c->ybytes);
 	memcpy(c->xraw, xa, c->xbytes);
 	memcpy(c->yraw, ya, c->ybytes);
-	c->xs = MemoryContextAlloc(cxt, sizeof(float8) * nx);
-	c->ys = MemoryContextAlloc(cxt, sizeof(float8) * nx);
-	for (int i = 0; i < nx; i++)
-	{
-		c->xs[i] = DatumGetFloat8(xv[i]);
-		c->ys[i] = DatumGetFloat8(yv[i]);
-	}
+	c->xs = xs;
+	c->ys = ys;
 	fcinfo->flinfo->fn_extra = c;
 	return c;
 }
@@ -156,25 +198,16 @@ cs_interpolate(PG_FUNCTION_ARGS)
 {
 	float8		x = PG_GETARG_FLOAT8(0);
 	InterpCache *c = InterpPrepare(fcinfo, PG_GETARG_ARRAYTYPE_P(1), PG_GETARG_ARRAYTYPE_P(2));
-	int			n = c->n;
 
 	if (isnan(x))
 		PG_RETURN_NULL();
-	if (x <= c->xs[0])
-		PG_RETURN_FLOAT8(c->ys[0]);
-	for (int i = 1; i < n; i++)
-	{
-		if (x <= c->xs[i])
-			PG_RETURN_FLOAT8(c->ys[i - 1] + (c->ys[i] - c->ys[i - 1]) * (x - c->xs[i - 1]) /
-							 (c->xs[i] - c->xs[i - 1]));
-	}
-	PG_RETURN_FLOAT8(c->ys[n - 1]);
+	PG_RETURN_FLOAT8(InterpolateAt(c->xs, c->ys, c->n, x));
 }
 
 /*
  * The populations one cs.percentile_rank call site has fetched, kept while
- * the same stored arrays repeat.  A health refresh interleaves a few
- * populations (segment x measure) row by row, so one slot would miss on
+ * the same stored arrays repeat.  A query ranking customers of several
+ * segments interleaves populations row by row, so one slot would miss on
  * almost every call: keep several, replaced round robin.
  */
 #define PERCENTILE_CACHE_SLOTS 32
@@ -195,7 +228,7 @@ typedef struct PercentileCache
 } PercentileCache;
 
 /* Checks a population array: one dimension, no NULL; returns its element count. */
-static int
+int
 PopulationItems(ArrayType *arr)
 {
 	if (ARR_NDIM(arr) > 1)
@@ -207,6 +240,44 @@ PopulationItems(ArrayType *arr)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("population must not contain NULL")));
 	return ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+}
+
+/*
+ * Mid-rank share of the ascending population v[0..n-1] below x: values
+ * below count fully, ties half.  x must not be NaN and n must be positive.
+ */
+float8
+PercentileRankAt(const float8 *v, int n, float8 x)
+{
+	int			lo,
+				hi,
+				below;
+
+	/* first index with value >= x */
+	lo = 0;
+	hi = n;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	below = lo;
+	/* first index with value > x */
+	hi = n;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (v[mid] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (below + 0.5 * (lo - below)) / n;
 }
 
 /*
@@ -226,10 +297,7 @@ cs_percentile_rank(PG_FUNCTION_ARGS)
 	struct varlena *raw = (struct varlena *) PG_GETARG_POINTER(0);
 	float8		x = PG_GETARG_FLOAT8(1);
 	const float8 *v;
-	int			n,
-				lo,
-				hi,
-				below;
+	int			n;
 
 	if (VARATT_IS_EXTERNAL_ONDISK(raw))
 	{
@@ -281,31 +349,7 @@ cs_percentile_rank(PG_FUNCTION_ARGS)
 	}
 	if (isnan(x) || n == 0)
 		PG_RETURN_NULL();
-	/* first index with value >= x */
-	lo = 0;
-	hi = n;
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	below = lo;
-	/* first index with value > x */
-	hi = n;
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (v[mid] <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	PG_RETURN_FLOAT8((below + 0.5 * (lo - below)) / n);
+	PG_RETURN_FLOAT8(PercentileRankAt(v, n, x));
 }
 
 /*

@@ -221,7 +221,16 @@ COMMENT ON FUNCTION cs._refresh_health_populations() IS 'Internal: retakes cs.he
 -- measures.  Overall: the weighted mean of present groups.  Weights of missing
 -- inputs are thereby redistributed proportionally; drivers records which
 -- inputs were missing and what share of the weight they had, and the present
--- inputs that cost the most score (effective weight x (1 - score)).
+-- inputs that cost the most score (effective weight x (1 - score)).  The
+-- per-customer arithmetic is C (cs._health_of, src/health.c) over profiles and
+-- populations it reads once per query.
+CREATE FUNCTION cs._health_of(customer_id uuid, segment text, features float4[], as_of timestamptz)
+RETURNS cs.customer_health_scores
+AS 'MODULE_PATHNAME', 'cs_health_of'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._health_of(uuid, text, float4[], timestamptz) IS
+    'Internal: the cs.compute_health row of one customer from its segment and feature vector (a row of NULLs when no profile applies); reads the profiles and percentile populations once per query.';
+
 CREATE FUNCTION cs.compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
 RETURNS SETOF cs.customer_health_scores
 LANGUAGE plpgsql STABLE
@@ -239,113 +248,14 @@ BEGIN
     ELSE
         fv := 'SELECT customer_id, features, $2 AS as_of FROM cs.compute_features($1, $2)';
     END IF;
+    -- One call per customer; the offset keeps (h).* from calling it once per column.
     RETURN QUERY EXECUTE format($q$
-    WITH fv AS (%s),
-    -- profiles exploded once: one row per (profile, measure) with its arrays
-    prof AS MATERIALIZED (
-        SELECT p.id AS profile_id, p.segment, g.key AS grp, (g.value ->> 'weight')::float8 AS gw,
-               mm.key AS measure, mm.value::float8 AS mw, fc.position,
-               p.normalisation -> mm.key ->> 'method' AS method,
-               p.normalisation -> mm.key ->> 'direction' AS direction,
-               ARRAY(SELECT jsonb_array_elements_text(p.normalisation -> mm.key -> 'thresholds')::float8) AS xs,
-               ARRAY(SELECT jsonb_array_elements_text(p.normalisation -> mm.key -> 'scores')::float8) AS ys
-          FROM cs.health_profiles p
-         CROSS JOIN LATERAL jsonb_each(p.weights) g
-         CROSS JOIN LATERAL jsonb_each_text(g.value -> 'measures') mm
-          JOIN cs.feature_catalog fc ON fc.name = mm.key
-    ), cust AS (
-        SELECT fv.customer_id, fv.features, fv.as_of, c.segment,
-               coalesce(ps.id, pd.id) AS profile_id
-          FROM fv
-          JOIN cs.customers c ON c.id = fv.customer_id
-          LEFT JOIN cs.health_profiles ps ON ps.segment = c.segment
-          LEFT JOIN cs.health_profiles pd ON pd.segment IS NULL
-    ), pop AS (
-        -- sorted populations of the segments' percentile measures: as of the
-        -- last full refresh (cs.health_populations), else from the feature store
-        SELECT hp.segment, hp.measure, hp.sorted FROM cs.health_populations hp
-        UNION ALL
-        SELECT c.segment, pr.measure,
-               array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) AS sorted
-          FROM (SELECT DISTINCT measure, position FROM prof
-                 WHERE method = 'percentile'
-                   AND measure NOT IN (SELECT measure FROM cs.health_populations)) pr
-         CROSS JOIN cs.customer_features f
-          JOIN cs.customers c ON c.id = f.customer_id
-         WHERE f.features[pr.position] <> 'NaN'
-         GROUP BY 1, 2
-    ), scored AS (
-        SELECT cu.customer_id, pr.grp, pr.gw, pr.measure, pr.mw, v.value,
-               CASE WHEN v.value = 'NaN' THEN NULL
-                    WHEN pr.method = 'percentile' THEN
-                         CASE WHEN pr.direction = 'lower_is_better'
-                              THEN 1 - cs.percentile_rank(pop.sorted, v.value)
-                              ELSE cs.percentile_rank(pop.sorted, v.value) END
-                    ELSE cs.interpolate(v.value, pr.xs, pr.ys)
-               END AS s
-          FROM cust cu
-          JOIN prof pr ON pr.profile_id = cu.profile_id
-         CROSS JOIN LATERAL (SELECT cu.features[pr.position]::float8 AS value) v
-          LEFT JOIN pop ON pr.method = 'percentile' AND pop.segment IS NOT DISTINCT FROM cu.segment
-                       AND pop.measure = pr.measure
-         WHERE pr.gw > 0 AND pr.mw > 0
-    ), grp AS (
-        SELECT customer_id, grp, gw,
-               sum(mw) AS mw_total,
-               sum(mw) FILTER (WHERE s IS NOT NULL) AS mw_present,
-               sum(mw * s) / nullif(sum(mw) FILTER (WHERE s IS NOT NULL), 0) AS gscore
-          FROM scored GROUP BY customer_id, grp, gw
-    ), tot AS (
-        SELECT customer_id,
-               sum(gw) AS gw_total,
-               sum(gw) FILTER (WHERE gscore IS NOT NULL) AS gw_present,
-               sum(gw * gscore) / nullif(sum(gw) FILTER (WHERE gscore IS NOT NULL), 0) AS overall,
-               max(gscore) FILTER (WHERE grp = 'usage') AS usage,
-               max(gscore) FILTER (WHERE grp = 'engagement') AS engagement,
-               max(gscore) FILTER (WHERE grp = 'support') AS support,
-               max(gscore) FILTER (WHERE grp = 'payment') AS payment
-          FROM grp GROUP BY customer_id
-    ), eff AS (
-        SELECT s.customer_id, s.grp, s.measure, s.value, s.s,
-               -- nominal share of the total weight, and the cost in score after redistribution
-               (g.gw / t.gw_total) * (s.mw / g.mw_total) AS nominal,
-               (g.gw / t.gw_present) * (s.mw / g.mw_present) * (1 - s.s) AS impact
-          FROM scored s
-          JOIN grp g USING (customer_id, grp)
-          JOIN tot t USING (customer_id)
-    ), ranked AS (
-        SELECT eff.*, row_number() OVER (PARTITION BY customer_id ORDER BY impact DESC NULLS LAST, measure) AS rk
-          FROM eff
-    ), drv AS (
-        SELECT customer_id,
-               coalesce(jsonb_agg(jsonb_build_object('measure', measure, 'group', grp,
-                                                     'value', round(value::numeric, 3),
-                                                     'score', round(s::numeric, 3),
-                                                     'impact', round(impact::numeric, 4))
-                                  ORDER BY rk) FILTER (WHERE rk <= 3 AND impact > 0.0005), '[]') AS top,
-               coalesce(jsonb_agg(measure ORDER BY measure) FILTER (WHERE s IS NULL), '[]') AS missing,
-               round(coalesce(sum(nominal) FILTER (WHERE s IS NULL), 0)::numeric, 4) AS redistributed
-          FROM ranked GROUP BY customer_id
-    )
-    SELECT NULL::uuid,
-           cu.customer_id,
-           round(t.overall::numeric, 2)::numeric(3,2),
-           round(t.usage::numeric, 2)::numeric(3,2),
-           round(t.engagement::numeric, 2)::numeric(3,2),
-           round(t.support::numeric, 2)::numeric(3,2),
-           round(t.payment::numeric, 2)::numeric(3,2),
-           cu.as_of,
-           (p.name || ':v' || p.version)::varchar(50),
-           CASE WHEN t.overall IS NULL THEN NULL
-                WHEN round(t.overall::numeric, 2) < (p.bands ->> 'red')::numeric THEN 'red'
-                WHEN round(t.overall::numeric, 2) < (p.bands ->> 'yellow')::numeric THEN 'yellow'
-                ELSE 'green' END,
-           jsonb_build_object('top', coalesce(d.top, '[]'), 'missing', coalesce(d.missing, '[]'),
-                              'redistributed_weight', coalesce(d.redistributed, 0))
-      FROM cust cu
-      JOIN cs.health_profiles p ON p.id = cu.profile_id
-      LEFT JOIN tot t USING (customer_id)
-      LEFT JOIN drv d USING (customer_id)
+    SELECT (h).*
+      FROM (SELECT cs._health_of(fv.customer_id, c.segment, fv.features, fv.as_of) AS h
+              FROM (%s) fv
+              JOIN cs.customers c ON c.id = fv.customer_id
+            OFFSET 0) s
+     WHERE (h).customer_id IS NOT NULL
     $q$, fv)
     USING ids, as_of;
 END;
