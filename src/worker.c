@@ -908,7 +908,9 @@ DrainQueue(MemoryContext cxt, int *effective_batch)
 		SetState(WS_BATCH);
 		if (RunUnit("cscopilot: scoring a batch of dirty customers", RunBatch, &b, &error))
 		{
-			NoteBatch(b.customers, false);
+			/* an empty queue is not a batch: the status keeps the last real one */
+			if (b.customers > 0)
+				NoteBatch(b.customers, false);
 			if (*effective_batch < cscopilot_batch_size)
 				*effective_batch = Min(cscopilot_batch_size, *effective_batch * 2);
 			if (b.customers == 0)
