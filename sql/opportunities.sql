@@ -106,3 +106,19 @@ SELECT count(*) AS unchanged FROM cs.cross_sell_stats WHERE computed_at = :'stat
 SELECT cs.refresh_opportunities() > 0 AS full_refreshed;
 SELECT product_a, product_b, n_ab, round(confidence::numeric, 3) AS confidence, round(lift::numeric, 3) AS lift, n_b
   FROM cs.cross_sell_stats ORDER BY 1, 2;
+
+-- cs.feature_map (C) against its definition in SQL: every catalog name, NaN,
+-- missing positions and NULL elements as JSON null, numbers as to_jsonb(real)
+SELECT coalesce(cardinality(v), -1) AS length, left(v::text, 20) AS head,
+       cs.feature_map(v) = (SELECT coalesce(jsonb_object_agg(fc.name, CASE WHEN v[fc.position] IS NULL
+                                                                      OR v[fc.position] = 'NaN' THEN NULL
+                                                                 ELSE to_jsonb(v[fc.position]) END), '{}')
+                              FROM cs.feature_catalog fc) AS same,
+       jsonb_typeof(cs.feature_map(v) -> 'active_users_7d') AS first
+  FROM (VALUES (ARRAY[1.5, 'NaN', 3e-7, -0.1, 123456.79]::float4[]),
+               ('{}'::float4[]),
+               (ARRAY[NULL, 2]::float4[]),
+               (NULL::float4[]),
+               ((SELECT array_agg((x / 3.0)::float4) FROM generate_series(1, 40) x))) t(v)
+ ORDER BY 1;
+SELECT count(*) AS keys FROM jsonb_object_keys(cs.feature_map('{}'));

@@ -17,6 +17,10 @@
 #include "utils/float.h"
 #include "utils/timestamp.h"
 #include "common/hashfn.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "port/pg_bitutils.h"
 
 #include "cscopilot.h"
@@ -24,6 +28,7 @@
 PG_FUNCTION_INFO_V1(cs_feature_vector);
 PG_FUNCTION_INFO_V1(cs_interpolate);
 PG_FUNCTION_INFO_V1(cs_percentile_rank);
+PG_FUNCTION_INFO_V1(cs_feature_map);
 
 /* Largest array these kernels accept; guards palloc against absurd input. */
 #define MAX_VECTOR_LENGTH 100000
@@ -556,4 +561,115 @@ cs_present_share(PG_FUNCTION_ARGS)
 		if (!isnan(v[i]))
 			present++;
 	PG_RETURN_FLOAT8((float8) present / n);
+}
+
+/*
+ * cs.feature_map(features float4[]) RETURNS jsonb: the vector as an object
+ * keyed by cs.feature_catalog name, missing (NaN, or beyond the array) values
+ * as JSON null, numbers as to_jsonb(real) writes them.  Alert evaluation builds
+ * one per customer, so the catalog is read once per call site, not per row.
+ */
+typedef struct FeatureNames
+{
+	int			n;
+	int		   *position;		/* 1-based array index of each name */
+	char	  **name;
+} FeatureNames;
+
+static FeatureNames *
+LoadFeatureNames(MemoryContext cxt)
+{
+	FeatureNames *fn;
+	uint64		i;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT position, name FROM cs.feature_catalog ORDER BY position", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cs.feature_catalog");
+	fn = MemoryContextAllocZero(cxt, sizeof(FeatureNames));
+	fn->n = (int) SPI_processed;
+	fn->position = MemoryContextAlloc(cxt, sizeof(int) * Max(fn->n, 1));
+	fn->name = MemoryContextAlloc(cxt, sizeof(char *) * Max(fn->n, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		pos = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		fn->position[i] = isnull ? 0 : DatumGetInt32(pos);
+		fn->name[i] = MemoryContextStrdup(cxt, name ? name : "");
+	}
+	SPI_finish();
+	return fn;
+}
+
+Datum
+cs_feature_map(PG_FUNCTION_ARGS)
+{
+	FeatureNames *fn = (FeatureNames *) fcinfo->flinfo->fn_extra;
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	float4	   *x = NULL;
+	int			lb = 1,
+				n = 0;
+
+	if (fn == NULL)
+	{
+		fn = LoadFeatureNames(fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = fn;
+	}
+	if (!PG_ARGISNULL(0))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("features must be a one-dimensional array")));
+		if (ARR_NDIM(arr) == 1 && !ARR_HASNULL(arr))
+		{
+			x = (float4 *) ARR_DATA_PTR(arr);
+			n = ARR_DIMS(arr)[0];
+			lb = ARR_LBOUND(arr)[0];
+		}
+		else if (ARR_NDIM(arr) == 1)
+		{
+			/* NULL elements: the slow, general way */
+			Datum	   *values;
+			bool	   *nulls;
+			int			k;
+
+			deconstruct_array(arr, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT, &values, &nulls, &n);
+			x = palloc(sizeof(float4) * Max(n, 1));
+			for (k = 0; k < n; k++)
+				x[k] = nulls[k] ? get_float4_nan() : DatumGetFloat4(values[k]);
+			lb = ARR_LBOUND(arr)[0];
+		}
+	}
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < fn->n; i++)
+	{
+		JsonbValue	k,
+					v;
+		int			idx = fn->position[i] - lb;
+
+		k.type = jbvString;
+		k.val.string.val = fn->name[i];
+		k.val.string.len = strlen(fn->name[i]);
+		(void) pushJsonbValue(&state, WJB_KEY, &k);
+		if (x == NULL || idx < 0 || idx >= n || isnan(x[idx]))
+			v.type = jbvNull;
+		else
+		{
+			char	   *txt = DatumGetCString(DirectFunctionCall1(float4out, Float4GetDatum(x[idx])));
+
+			v.type = jbvNumeric;
+			v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(txt),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1)));
+		}
+		(void) pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
 }

@@ -4,12 +4,7 @@
 
 -- The feature vector as a JSON object keyed by feature name; NaN (missing) becomes null.
 CREATE FUNCTION cs.feature_map(features float4[]) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, cs
-RETURN (SELECT coalesce(jsonb_object_agg(fc.name, CASE WHEN features[fc.position] IS NULL
-                                                         OR features[fc.position] = 'NaN' THEN NULL
-                                                    ELSE to_jsonb(features[fc.position]) END), '{}')
-          FROM cs.feature_catalog fc);
+    AS 'MODULE_PATHNAME', 'cs_feature_map' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs.feature_map(float4[]) IS
     'The feature vector as a JSON object keyed by cs.feature_catalog name; missing (NaN) values are JSON null.';
 
