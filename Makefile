@@ -7,8 +7,12 @@ OBJS        = src/cscopilot.o src/features.o src/model.o src/explain.o src/train
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
+# Upgrade scripts: src/upgrade/<script> followed by src/sql/95_security.sql,
+# which re-applies privileges, row-level security and dump registrations to
+# every object, old and new.  Released install scripts stay at the top level.
+UPGRADES    = $(notdir $(wildcard src/upgrade/$(EXTENSION)--*--*.sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
+DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wmissing-prototypes
 SHLIB_LINK  = -lxgboost -ljansson -lm
@@ -36,9 +40,13 @@ include $(PGXS)
 # No LLVM bitcode: a fresh machine may lack the clang that the server was built with.
 with_llvm = no
 
-$(DATA_built): $(SQL_PARTS) cscopilot.control
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@
 	@for f in $(SQL_PARTS); do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
+
+$(UPGRADES): %.sql: src/upgrade/%.sql src/sql/95_security.sql
+	@echo "-- $@: generated from src/upgrade/$@ and src/sql/95_security.sql by make; do not edit" > $@
+	@for f in $^; do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
 
 # PGXS tracks no header dependencies: spell out the shared ones.
 src/model.o src/explain.o src/train.o: src/model.h
