@@ -403,6 +403,9 @@ UbjObject(UbjReader *r, int depth)
 			return NULL;
 		}
 		key = pnstrdup((const char *) k, klen);
+		/* json_object_set_new takes v even when it fails; a NUL in the key never gets there */
+		if (strlen(key) != klen)
+			json_decref(v);
 		if (strlen(key) != klen || json_object_set_new(obj, key, v) != 0)
 		{
 			pfree(key);
