@@ -58,7 +58,7 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench demo-stop install-models model
+.PHONY: deps test demo bench demo-stop install-models model fuzz asan leakcheck
 deps:
 	@bash contrib/install-deps.sh
 
@@ -75,6 +75,20 @@ demo-stop:
 # Retrains models/churn_default.json on generated demo data (models/README.md).
 model: deps all
 	@bash contrib/train-default-model.sh
+
+# libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
+fuzz:
+	@bash contrib/install-deps.sh --fuzz
+	@bash test/fuzz/run.sh
+
+# The pg_regress suite against an AddressSanitizer/UBSan build; fails on any report.
+asan: deps
+	@bash contrib/install-deps.sh --fuzz
+	@bash contrib/asan.sh
+
+# RSS of one backend over LEAK_CALLS (default 1,000,000) cs.predict calls.
+leakcheck: deps all
+	@bash contrib/leakcheck.sh
 
 # Figures and ratios against baselines measured in the same run; writes BENCHMARKS.md.
 bench: deps all

@@ -235,7 +235,8 @@ BEGIN
     END IF;
     v := CASE WHEN cond ? 'feature' THEN (ctx -> 'features' ->> (cond ->> 'feature'))::float8
               ELSE (ctx -> 'scores' ->> (cond ->> 'score'))::float8 END;
-    IF v IS NULL THEN
+    -- NaN is how features say "missing": it must not compare (NaN > x is true in SQL).
+    IF v IS NULL OR v = 'NaN' THEN
         RETURN NULL;
     END IF;
     x := (cond ->> 'value')::float8;
