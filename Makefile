@@ -17,7 +17,7 @@ DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 PG_CPPFLAGS = -std=gnu11 -Wall -Wmissing-prototypes
 SHLIB_LINK  = -lxgboost -ljansson -lm
 
-EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_install
+EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_install test/fuzz/build .asan
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -77,7 +77,7 @@ model: deps all
 	@bash contrib/train-default-model.sh
 
 # libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
-fuzz:
+fuzz: deps
 	@bash contrib/install-deps.sh --fuzz
 	@bash test/fuzz/run.sh
 

@@ -35,19 +35,23 @@ psql=("${run_as[@]}" "$inst$bindir/psql" -h "$work" -p "$port" -X -q -At -v ON_E
 "${psql[@]}" -c "CREATE EXTENSION cscopilot" >/dev/null
 
 step=$((calls / 10))
+# The backend reads its own /proc status (superuser: pg_read_file takes absolute paths).
+rss="SELECT @CALLS@, (regexp_match(s, 'VmRSS:\\s+(\\d+)'))[1], (regexp_match(s, 'RssAnon:\\s+(\\d+)'))[1]
+       FROM pg_read_file('/proc/' || pg_backend_pid() || '/status') s;"
 {
-    echo "SELECT pg_backend_pid() AS pid \\gset"
     for i in $(seq 1 10); do
-        echo "SELECT count(cs.predict('churn_default', array_fill(((g % 97) - 3)::float4, ARRAY[30]))) FROM generate_series(1, $step) g;"
-        echo "\\! echo $((i * step)) \$(grep -E '^(VmRSS|RssAnon):' /proc/:pid/status | awk '{print \$2}')"
+        echo "SELECT count(cs.predict('churn_default', array_fill(((g % 97) - 3)::float4, ARRAY[30]))) FROM generate_series(1, $step) g \\g /dev/null"
+        echo "${rss//@CALLS@/$((i * step))}"
     done
 } > "$work/leak.sql"
 chmod 644 "$work/leak.sql"
-"${psql[@]}" -f "$work/leak.sql" | grep -v "^$step$" > "$work/rss.txt"
+"${psql[@]}" -F ' ' -f "$work/leak.sql" > "$work/rss.txt"
 echo "calls     RSS kB   anon kB"
 awk '{printf "%-9s %-8s %s\n", $1, $2, $3}' "$work/rss.txt"
 first=$(awk 'NR==1 {print $3}' "$work/rss.txt")
 last=$(awk 'END {print $3}' "$work/rss.txt")
+[ -n "$first" ] && [ -n "$last" ] || { echo "leakcheck: could not read the backend's memory"; cat "$work/rss.txt"; exit 1; }
 growth=$((last - first))
-echo "leakcheck: $calls cs.predict calls in one backend; anonymous RSS after the first tenth ${first} kB, at the end ${last} kB, growth ${growth} kB"
+second=$(awk 'NR==2 {print $3}' "$work/rss.txt")
+echo "leakcheck: $calls cs.predict calls in one backend; anonymous RSS after the first tenth ${first} kB, at the end ${last} kB, growth ${growth} kB ($((last - second)) kB over the last eight tenths)"
 [ "$growth" -le "$max_kb" ]
