@@ -5,7 +5,9 @@
  *   FUZZ_MODEL  model bytes, JSON or UBJ, through the same checks and
  *               compilation as cs.load_model, then the native evaluator on
  *               feature vectors with NaN, infinities, huge values and the
- *               input's own bytes as floats (cs.predict's path)
+ *               input's own bytes as floats, the last one passed as a float4[]
+ *               of 0, 1 or 2 dimensions through CsModelFeaturesFromArray
+ *               (cs.predict's path)
  *
  * src/model.c is included whole so that its static functions are reachable;
  * pg_shim.c stands in for the server.  libxgboost is not called: it is
@@ -52,6 +54,47 @@ Evaluate(CsModel *m, const float *x)
 
 		(void) margin;
 		(void) p;
+	}
+	PG_CATCH();
+	{
+	}
+	PG_END_TRY();
+}
+
+/* A float4[] as the server would pass it: ndim 0, 1 or 2 (n x 1). */
+static ArrayType *
+FeatureArray(const float *x, int n, int ndim)
+{
+	Size		nbytes = ARR_OVERHEAD_NONULLS(ndim) + sizeof(float) * (ndim == 0 ? 0 : n);
+	ArrayType  *a = palloc0(nbytes);
+
+	SET_VARSIZE(a, nbytes);
+	a->ndim = ndim;
+	a->dataoffset = 0;
+	a->elemtype = FLOAT4OID;
+	if (ndim >= 1)
+	{
+		ARR_DIMS(a)[0] = n;
+		ARR_LBOUND(a)[0] = 1;
+		if (ndim == 2)
+		{
+			ARR_DIMS(a)[1] = 1;
+			ARR_LBOUND(a)[1] = 1;
+		}
+		memcpy(ARR_DATA_PTR(a), x, sizeof(float) * n);
+	}
+	return a;
+}
+
+/* cs.predict's path: the array checks, then the evaluator. */
+static void
+EvaluateArray(CsModel *m, ArrayType *a)
+{
+	PG_TRY();
+	{
+		const float *x = CsModelFeaturesFromArray(m, a);
+
+		(void) NativeMargin(m, x);
 	}
 	PG_CATCH();
 	{
@@ -128,6 +171,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&x[f], &bits, sizeof(float));
 		}
 		Evaluate(m, x);
+		EvaluateArray(m, FeatureArray(x, n, data[size - 1] % 3));
+		/* one feature short: the count check must catch it before the evaluator reads */
+		EvaluateArray(m, FeatureArray(x, n - 1, 1));
 	}
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextDelete(mcxt);
