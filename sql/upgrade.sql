@@ -1,0 +1,100 @@
+-- ALTER EXTENSION UPDATE from every released version: install the released
+-- script (cscopilot--0.1.0.sql), load a little data, update, and compare every
+-- schema object with a fresh install of the current version.  Any difference
+-- is listed with the side it is on: an object the upgrade script misses shows
+-- up as "fresh only".
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cscopilot CASCADE;
+CREATE EXTENSION cscopilot VERSION '0.1.0';
+SET client_min_messages = notice;
+SET TIME ZONE 'UTC';
+\set VERBOSITY terse
+
+SELECT extversion FROM pg_extension WHERE extname = 'cscopilot';
+SELECT version FROM pg_available_extension_versions WHERE name = 'cscopilot' ORDER BY 1;
+
+-- Everything an upgrade must reproduce, by name (no OIDs, no column numbers).
+CREATE TEMP VIEW cs_objects (kind, name, definition) AS
+SELECT 'relation', c.relname, concat_ws(' ', c.relkind, c.relpersistence, c.relrowsecurity, c.relforcerowsecurity,
+       c.reloptions::text, c.relacl::text, obj_description(c.oid, 'pg_class'))
+  FROM pg_class c WHERE c.relnamespace = 'cs'::regnamespace
+UNION ALL
+SELECT 'column', c.relname || '.' || a.attname,
+       concat_ws(' ', format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated,
+                 pg_get_expr(d.adbin, d.adrelid), a.attacl::text, col_description(c.oid, a.attnum))
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+UNION ALL
+SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
+  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid WHERE c.relnamespace = 'cs'::regnamespace
+UNION ALL
+SELECT 'index', i.relname, pg_get_indexdef(i.oid)
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE i.relnamespace = 'cs'::regnamespace
+UNION ALL
+SELECT 'trigger', c.relname || '.' || t.tgname, concat_ws(' ', pg_get_triggerdef(t.oid), t.tgenabled,
+       obj_description(t.oid, 'pg_trigger'))
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE c.relnamespace = 'cs'::regnamespace AND NOT t.tgisinternal
+UNION ALL
+SELECT 'policy', c.relname || '.' || p.polname,
+       concat_ws(' ', p.polcmd, p.polpermissive, p.polroles::regrole[]::text, pg_get_expr(p.polqual, p.polrelid),
+                 pg_get_expr(p.polwithcheck, p.polrelid), obj_description(p.oid, 'pg_policy'))
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'cs'::regnamespace
+UNION ALL
+SELECT 'view', c.relname, pg_get_viewdef(c.oid)
+  FROM pg_class c WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('v', 'm')
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text,
+       concat_ws(' ', p.prokind, p.prorettype::regtype, p.provolatile, p.proparallel, p.prosecdef, p.proisstrict,
+                 p.proretset, p.proconfig::text, p.proacl::text, md5(p.prosrc), p.probin,
+                 obj_description(p.oid, 'pg_proc'))
+  FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace
+UNION ALL
+SELECT 'type', t.typname, concat_ws(' ', t.typtype, t.typacl::text)
+  FROM pg_type t WHERE t.typnamespace = 'cs'::regnamespace
+UNION ALL
+SELECT 'member', pg_describe_object(d.classid, d.objid, d.objsubid), NULL
+  FROM pg_depend d
+ WHERE d.deptype = 'e' AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cscopilot')
+UNION ALL
+SELECT 'dumped', cfg::regclass::text, cond
+  FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u (cfg, cond)
+ WHERE e.extname = 'cscopilot'
+UNION ALL
+SELECT 'schema', n.nspname, concat_ws(' ', n.nspacl::text, obj_description(n.oid, 'pg_namespace'))
+  FROM pg_namespace n WHERE n.nspname = 'cs';
+
+-- a little data in the released version
+INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES
+ ('00000000-0000-0000-0000-000000000001', 'u1', 'Umbrella', 'smb', 100, 10, 'csm_u'),
+ ('00000000-0000-0000-0000-000000000002', 'u2', 'Initech', 'mid_market', 900, 40, 'csm_u');
+INSERT INTO cs.usage_events (customer_id, user_id, event, occurred_at)
+SELECT '00000000-0000-0000-0000-000000000001', 'u' || (g % 3), 'login', now() - g * interval '1 day'
+  FROM generate_series(1, 20) g;
+INSERT INTO cs.alert_rules (name, alert_type, condition) VALUES ('custom_red', 'risk', '{"band": "red"}');
+SELECT cs.refresh_all();
+SELECT round(cs.churn_risk('00000000-0000-0000-0000-000000000001')::numeric, 6) AS risk_before \gset
+
+ALTER EXTENSION cscopilot UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'cscopilot';
+
+-- the data came through, and scores the same
+SELECT (SELECT count(*) FROM cs.customers) AS customers, (SELECT count(*) FROM cs.usage_events) AS events,
+       (SELECT count(*) FROM cs.alert_rules WHERE name = 'custom_red') AS custom_rule,
+       round(cs.churn_risk('00000000-0000-0000-0000-000000000001')::numeric, 6) = :risk_before AS same_risk;
+
+CREATE TEMP TABLE upgraded AS SELECT * FROM cs_objects;
+
+SET client_min_messages = warning;
+DROP EXTENSION cscopilot CASCADE;
+CREATE EXTENSION cscopilot;
+SET client_min_messages = notice;
+CREATE TEMP TABLE fresh AS SELECT * FROM cs_objects;
+
+SELECT count(*) > 500 AS many_objects FROM fresh;
+-- differences (none expected)
+(SELECT 'upgraded only' AS side, * FROM upgraded EXCEPT SELECT 'upgraded only', * FROM fresh)
+UNION ALL
+(SELECT 'fresh only', * FROM fresh EXCEPT SELECT 'fresh only', * FROM upgraded)
+ORDER BY kind, name, side;
