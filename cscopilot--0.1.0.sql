@@ -3826,13 +3826,14 @@ COMMENT ON COLUMN cs.portfolio_summary.unscored IS 'Customers without a health s
 COMMENT ON COLUMN cs.portfolio_summary.open_alerts IS 'Unresolved (open, acknowledged, snoozed) alerts of these customers.';
 
 -- source: src/sql/90_default_model.sql
--- The shipped churn model (models/churn_default.json, trained on generated demo
+-- The shipped churn model (models/churn_default-0.1.0.json: 0.2.0 retrained
+-- models/churn_default.json, so this release loads its frozen copy; trained on generated demo
 -- data by `make model`; models/README.md gives its training set and metrics) is
 -- the champion from the start, so scores include churn risk without a step.
 -- Replace it with cs.train_model on your own history and cs.deploy_model.
 DO $$
 DECLARE
-    f  text := (SELECT setting FROM pg_config WHERE name = 'SHAREDIR') || '/cscopilot/models/churn_default';
+    f  text := (SELECT setting FROM pg_config WHERE name = 'SHAREDIR') || '/cscopilot/models/churn_default-0.1.0';
     model_id int;
 BEGIN
     IF (pg_stat_file(f || '.json', true)).size IS NULL THEN
@@ -3841,7 +3842,7 @@ BEGIN
             USING HINT = 'Churn risk needs a deployed churn model: cs.train_model, then cs.deploy_model.';
         RETURN;
     END IF;
-    model_id := cs.load_model_file('churn_default', 'churn', 'churn_default.json');
+    model_id := cs.load_model_file('churn_default', 'churn', 'churn_default-0.1.0.json');
     -- training and held-out metrics written by `make model` beside the model
     IF (pg_stat_file(f || '.metrics', true)).size IS NOT NULL THEN
         UPDATE cs.models m
