@@ -159,12 +159,17 @@ SELECT u.id, u.churn_risk IS NOT NULL AS scored,
   FROM upgraded_scores u ORDER BY u.id;
 
 -- A churn champion of the user's own stays the champion; the shipped model
--- arrives as a candidate.
+-- arrives as a candidate.  Edited shipped rows, and a playbook of the user's
+-- with the name of a new shipped one, stay as they are.
 SET client_min_messages = warning;
 DROP EXTENSION cscopilot CASCADE;
 CREATE EXTENSION cscopilot VERSION '0.1.0';
 SET client_min_messages = notice;
 SELECT cs.load_model_file('my_churn', 'churn', 'churn_default-0.1.0.json') > 0 AS loaded;
 SELECT cs.deploy_model('my_churn', 1);
+UPDATE cs.alert_rules SET cooldown = '3 days' WHERE name = 'churn_risk_high';
+INSERT INTO cs.playbooks (name, action, answers) VALUES ('cancellation_save_call', 'Our own save call', '{days_since_last_touch}');
 ALTER EXTENSION cscopilot UPDATE;
 SELECT name, version, status, cardinality(feature_names) AS features FROM cs.models ORDER BY name, version;
+SELECT name, cooldown FROM cs.alert_rules WHERE name IN ('churn_risk_high', 'cancellation_intent') ORDER BY name;
+SELECT name, action, template IS NULL AS own FROM cs.playbooks WHERE name = 'cancellation_save_call';
