@@ -8,13 +8,17 @@ OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
+# Upgrade scripts: src/upgrade/<script> followed by src/sql/95_security.sql,
+# which re-applies privileges, row-level security and dump registrations to
+# every object, old and new.  Released install scripts stay at the top level.
+UPGRADES    = $(notdir $(wildcard src/upgrade/$(EXTENSION)--*--*.sql))
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
+DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wmissing-prototypes
 SHLIB_LINK  = -lxgboost -ljansson -lm
 
-EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_install
+EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_install test/fuzz/build .asan
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -37,9 +41,13 @@ include $(PGXS)
 # No LLVM bitcode: a fresh machine may lack the clang that the server was built with.
 with_llvm = no
 
-$(DATA_built): $(SQL_PARTS) cscopilot.control
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@
 	@for f in $(SQL_PARTS); do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
+
+$(UPGRADES): %.sql: src/upgrade/%.sql src/sql/95_security.sql
+	@echo "-- $@: generated from src/upgrade/$@ and src/sql/95_security.sql by make; do not edit" > $@
+	@for f in $^; do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
 
 # PGXS tracks no header dependencies: spell out the shared ones.
 src/model.o src/explain.o src/train.o src/lifecycle.o: src/model.h
@@ -52,7 +60,7 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench bench-text demo-stop install-models model
+.PHONY: deps test demo bench bench-text demo-stop install-models model fuzz asan leakcheck
 deps:
 	@bash contrib/install-deps.sh
 
@@ -73,6 +81,20 @@ model: deps all
 # Text signals alone: evaluation set accuracy and throughput, on a private installation.
 bench-text: deps all
 	@bash contrib/bench/text.sh
+
+# libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
+fuzz: deps
+	@bash contrib/install-deps.sh --fuzz
+	@bash test/fuzz/run.sh
+
+# The pg_regress suite against an AddressSanitizer/UBSan build; fails on any report.
+asan: deps
+	@bash contrib/install-deps.sh --fuzz
+	@bash contrib/asan.sh
+
+# RSS of one backend over LEAK_CALLS (default 1,000,000) cs.predict calls.
+leakcheck: deps all
+	@bash contrib/leakcheck.sh
 
 # Figures and ratios against baselines measured in the same run; writes BENCHMARKS.md.
 bench: deps all

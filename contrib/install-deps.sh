@@ -3,12 +3,16 @@
 # Quick (a dpkg query) when everything is already there.
 #   contrib/install-deps.sh          build, test and demo dependencies
 #   contrib/install-deps.sh --bench  also what `make bench` compares against
+#   contrib/install-deps.sh --fuzz   also clang with libFuzzer and the sanitizers (make fuzz, make asan)
 set -euo pipefail
 
 PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libxgboost-dev libjansson-dev
       libipc-run-perl make gcc)
 if [ "${1:-}" = "--bench" ]; then
     PKGS+=(python3-xgboost python3-psycopg2 python3-numpy postgresql-plpython3-15)
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+    PKGS+=(clang libclang-rt-dev python3)
 fi
 
 missing=()

@@ -11,6 +11,8 @@
 #   TAP=0 contrib/run-tests.sh           skip the TAP tests
 #   PROVE_TESTS=t/002_worker_crash.pl contrib/run-tests.sh   only this TAP test (path under test/)
 #   ACCEPT=1 TESTS=x contrib/run-tests.sh  write results of x to expected/ (then review git diff)
+#   SERVER_ENV="LD_PRELOAD=... ASAN_OPTIONS=..." contrib/run-tests.sh  extra environment for
+#                                        pg_regress and the servers it starts (contrib/asan.sh)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,7 +66,8 @@ port=${PGPORT_TEST:-$((55000 + RANDOM % 5000))}
 passed=0
 failed=0
 echo "== pg_regress: ${#tests[@]} tests"
-out=$(cd "$work/in" && "${run_as[@]}" env PATH="$tbindir:$PATH" "$pg_regress" \
+read -r -a server_env <<<"${SERVER_ENV:-}"
+out=$(cd "$work/in" && "${run_as[@]}" env PATH="$tbindir:$PATH" "${server_env[@]}" "$pg_regress" \
         --bindir="$tbindir" --inputdir="$work/in" --outputdir="$work/out" \
         --temp-instance="$work/tmp_instance" --temp-config="$work/temp.conf" --port="$port" \
         --dbname=contrib_regression "${tests[@]}" 2>&1)

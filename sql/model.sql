@@ -137,7 +137,7 @@ BEGIN
                 '\x7b'::bytea || decode(string_agg(lpad(to_hex((random() * 255)::int), 2, '0'), ''), 'hex'),
                 '{a}')
               FROM generate_series(1, 1 + (random() * 300)::int);
-        EXCEPTION WHEN data_corrupted THEN
+        EXCEPTION WHEN invalid_binary_representation THEN
             errors := errors + 1;
         END;
     END LOOP;
@@ -198,7 +198,7 @@ BEGIN
                                           vals[1 + (random() * (array_length(vals, 1) - 1))::int]), 'UTF8'),
                 '{a,b,c,d,e,f}');
             loaded := loaded + 1;
-        EXCEPTION WHEN data_corrupted OR feature_not_supported OR data_exception THEN
+        EXCEPTION WHEN invalid_binary_representation OR data_corrupted OR feature_not_supported OR data_exception THEN
             refused := refused + 1;
         END;
     END LOOP;

@@ -189,7 +189,8 @@ Evaluate(JsonbContainer *cond, JsonbContainer *ctx, int depth)
 						(name = ValueString(v)) ? name : "", &vbuf);
 	else
 		BadCondition("a node is all, any, not, band, or a feature or score comparison");
-	if (!ValueNumber(v, &x))
+	/* NaN is how features say "missing": it must not compare (NaN > x is true in SQL) */
+	if (!ValueNumber(v, &x) || isnan(x))
 		return COND_UNKNOWN;
 
 	v = ObjectField(cond, "value", &buf);

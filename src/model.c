@@ -403,6 +403,9 @@ UbjObject(UbjReader *r, int depth)
 			return NULL;
 		}
 		key = pnstrdup((const char *) k, klen);
+		/* json_object_set_new takes v even when it fails; a NUL in the key never gets there */
+		if (strlen(key) != klen)
+			json_decref(v);
 		if (strlen(key) != klen || json_object_set_new(obj, key, v) != 0)
 		{
 			pfree(key);
@@ -504,7 +507,7 @@ UbjValue(UbjReader *r, uint8 marker, int depth)
 	}
 }
 
-/* Decodes UBJ bytes into a jansson value, or raises data_corrupted. */
+/* Decodes UBJ bytes into a jansson value, or raises invalid_binary_representation. */
 static json_t *
 UbjDecode(const char *data, size_t len)
 {
@@ -525,7 +528,7 @@ UbjDecode(const char *data, size_t len)
 	}
 	if (root == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("could not decode model UBJ"),
 				 errdetail("Decoding stopped at byte %d of %zu: %s.",
 						   (int) ((const char *) r.p - data), len,
@@ -543,7 +546,7 @@ static void pg_attribute_noreturn()
 ModelJsonError(const char *path, const char *expected)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("model JSON is not a valid XGBoost model"),
 			 errdetail("Field %s is missing or is not %s.", path, expected)));
 }
@@ -711,7 +714,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 
 		if (!isfinite(c) || fabs(c) > FLT_MAX)
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("model JSON is not a valid XGBoost model"),
 					 errdetail("Tree %d node %lld has a non-finite value.", t, (long long) i)));
 		nd->value = (float) c;
@@ -720,7 +723,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 		{
 			if (r != -1)
 				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 						 errmsg("model JSON is not a valid XGBoost model"),
 						 errdetail("Tree %d node %lld has one child.", t, (long long) i)));
 			nd->left = nd->right = -1;
@@ -730,12 +733,12 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 		{
 			if (l != floor(l) || r != floor(r) || l < 1 || r < 1 || l >= n || r >= n || l == r)
 				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 						 errmsg("model JSON is not a valid XGBoost model"),
 						 errdetail("Tree %d node %lld has children out of range.", t, (long long) i)));
 			if (f != floor(f) || f < 0 || f >= m->num_features)
 				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 						 errmsg("model JSON is not a valid XGBoost model"),
 						 errdetail("Tree %d node %lld splits on feature %g of %d.",
 								   t, (long long) i, f, m->num_features)));
@@ -755,7 +758,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 
 		if (i == 0 ? par != 2147483647 : (par != floor(par) || par < 0 || par >= n))
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("model JSON is not a valid XGBoost model"),
 					 errdetail("Tree %d node %lld has an invalid parent.", t, (long long) i)));
 		raw[i].parent = (int32) par;
@@ -763,7 +766,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 	for (int64 i = 0; i < n; i++)
 		if (raw[i].left >= 0 && (raw[raw[i].left].parent != i || raw[raw[i].right].parent != i))
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("model JSON is not a valid XGBoost model"),
 					 errdetail("Tree %d node %lld is not the parent its children name.", t, (long long) i)));
 
@@ -806,7 +809,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 		{
 			if (seen[rn->left] || seen[rn->right] || tail + 2 > n)
 				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 						 errmsg("model JSON is not a valid XGBoost model"),
 						 errdetail("Tree %d is not a tree: a node is reached twice.", t)));
 			seen[rn->left] = seen[rn->right] = true;
@@ -908,7 +911,7 @@ CompileModelJson(CsModel *m, json_t *root)
 	{
 		if (!(base_score > 0.0f && base_score < 1.0f))
 			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 					 errmsg("model JSON is not a valid XGBoost model"),
 					 errdetail("base_score %g is not a probability strictly between 0 and 1.", base_score)));
 		/* XGBoost's ProbToMargin, in float. */
@@ -1172,7 +1175,7 @@ CsModelBuild(const char *data, size_t len, MemoryContext parent)
 		i++;
 	if (i >= len || data[i] != '{')
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("model is neither XGBoost JSON nor UBJ"),
 				 errdetail("The model bytes do not start with an object."),
 				 errhint("Save the model with save_model(\"model.json\") or save_model(\"model.ubj\"); the legacy binary format is not supported.")));
@@ -1200,7 +1203,7 @@ CsModelBuild(const char *data, size_t len, MemoryContext parent)
 			root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 			if (root == NULL)
 				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
+						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 						 errmsg("could not parse model JSON"),
 						 errdetail("%s at line %d, column %d.", jerr.text, jerr.line, jerr.column)));
 			CompileModelJson(m, root);

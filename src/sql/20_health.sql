@@ -111,7 +111,10 @@ BEGIN
                             IS DISTINCT FROM (OLD.weights, OLD.bands, OLD.normalisation, OLD.segment) THEN
         NEW.version := OLD.version + 1;
     END IF;
-    NEW.updated_at := now();
+    -- An insert keeps a given time (a restore brings the original one back).
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
     RETURN NEW;
 END;
 $$;
@@ -340,6 +343,9 @@ DECLARE
     todo     uuid[];
     n        bigint;
 BEGIN
+    -- One refresh at a time per database: concurrent refreshes upsert the
+    -- same result rows and remove the same dirty marks in different orders.
+    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
     IF customer_ids IS NULL THEN
         SELECT array_agg(customer_id), array_agg(marked_at) INTO mark_ids, mark_ts
           FROM cs.dirty_customers WHERE NOT parked;
@@ -378,6 +384,9 @@ DECLARE
     mark_ts  timestamptz[];
     n        bigint;
 BEGIN
+    -- One refresh at a time per database: concurrent refreshes upsert the
+    -- same result rows and remove the same dirty marks in different orders.
+    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
     SELECT array_agg(customer_id), array_agg(marked_at) INTO mark_ids, mark_ts FROM cs.dirty_customers;
     n := cs._refresh_customers(NULL);
     DELETE FROM cs.dirty_customers d

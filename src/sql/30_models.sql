@@ -26,6 +26,9 @@ AS $$
 DECLARE
     m cs.models;
 BEGIN
+    IF name IS NULL OR version IS NULL THEN
+        RAISE EXCEPTION 'model name and version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT * INTO m FROM cs.models AS x WHERE x.name = deploy_model.name AND x.version = deploy_model.version
         FOR UPDATE;
     IF NOT FOUND THEN

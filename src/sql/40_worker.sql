@@ -104,6 +104,9 @@ BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- One refresh at a time per database: concurrent refreshes upsert the
+    -- same result rows and remove the same dirty marks in different orders.
+    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
     SELECT array_agg(customer_id ORDER BY marked_at, customer_id), array_agg(marked_at ORDER BY marked_at, customer_id)
       INTO ids, ts
       FROM (SELECT d.customer_id, d.marked_at FROM cs.dirty_customers d

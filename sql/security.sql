@@ -1,0 +1,250 @@
+-- Least privilege and row-level security.  The first part asserts invariants
+-- over the whole catalog, so an object added later that misses them fails
+-- here; the second plays a viewer, two CSMs, a team lead and an admin.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cscopilot CASCADE;
+CREATE EXTENSION cscopilot;
+SET client_min_messages = notice;
+SET TIME ZONE 'UTC';
+\set VERBOSITY terse
+
+------------------------------------------------------------------------------
+-- Invariants over the catalog (each query lists violations: expect none)
+------------------------------------------------------------------------------
+
+-- the three group roles exist, cannot log in, and nest admin > csm > viewer
+SELECT rolname, rolcanlogin, rolsuper, rolbypassrls FROM pg_roles WHERE rolname LIKE 'cscopilot\_%' ORDER BY 1;
+SELECT pg_has_role('cscopilot_admin', 'cscopilot_csm', 'MEMBER') AS admin_is_csm,
+       pg_has_role('cscopilot_csm', 'cscopilot_viewer', 'MEMBER') AS csm_is_viewer,
+       pg_has_role('cscopilot_viewer', 'cscopilot_csm', 'MEMBER') AS viewer_is_csm;
+
+-- every customer-scoped table (customer_id or alert_id column, or cs.customers) has RLS and a policy
+SELECT c.relname AS without_rls
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND (c.relname = 'customers'
+        OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname IN ('customer_id', 'alert_id')
+                     AND NOT a.attisdropped))
+   AND (NOT c.relrowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid));
+-- and how many there are (a new one shows up here)
+SELECT count(*) AS rls_tables FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relrowsecurity;
+
+-- partitions are reachable only through their parent: nobody but the owner holds a privilege
+SELECT c.relname AS partition_with_grants
+  FROM pg_class c, aclexplode(c.relacl) x
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relispartition AND x.grantee <> c.relowner;
+
+-- every view runs with the privileges and policies of its user; no materialized views
+SELECT c.relname AS view_without_security_invoker, c.relkind
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('v', 'm')
+   AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false);
+
+-- nothing is granted to PUBLIC: schema, relations, functions, types
+SELECT 'schema' AS kind, nspname::text AS name FROM pg_namespace, aclexplode(nspacl) x
+ WHERE nspname = 'cs' AND x.grantee = 0
+UNION ALL
+SELECT 'relation', c.relname FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) x
+ WHERE c.relnamespace = 'cs'::regnamespace AND x.grantee = 0
+UNION ALL
+SELECT 'function', p.oid::regprocedure::text FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) x
+ WHERE p.pronamespace = 'cs'::regnamespace AND x.grantee = 0
+UNION ALL
+SELECT 'type', t.typname FROM pg_type t, aclexplode(coalesce(t.typacl, acldefault('T', t.typowner))) x
+ WHERE t.typnamespace = 'cs'::regnamespace AND t.typtype IN ('d', 'e', 'r', 'm') AND x.grantee = 0;
+
+-- every relation is readable by viewers; only admins write, except the CSM list
+SELECT c.relname AS not_readable_by_viewer
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition
+   AND NOT has_table_privilege('cscopilot_viewer', c.oid, 'SELECT');
+SELECT r.rolname, c.relname, p.priv AS unexpected_write
+  FROM pg_class c
+ CROSS JOIN (VALUES ('cscopilot_viewer'), ('cscopilot_csm')) r (rolname)
+ CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) p (priv)
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND has_table_privilege(r.rolname, c.oid, p.priv)
+   AND NOT (r.rolname = 'cscopilot_csm' AND (c.relname, p.priv) IN (SELECT w.tab, split_part(w.privilege, ' ', 1) FROM cs.csm_writes() w))
+   AND NOT (r.rolname = 'cscopilot_csm' AND p.priv = 'UPDATE' AND c.relname = 'alerts');
+-- CSMs may change only the lifecycle columns of an alert
+SELECT a.attname AS csm_updatable_alert_column
+  FROM pg_attribute a
+ WHERE a.attrelid = 'cs.alerts'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+   AND has_column_privilege('cscopilot_csm', 'cs.alerts'::regclass, a.attnum, 'UPDATE')
+ ORDER BY a.attnum;
+SELECT c.relname AS admin_cannot_write
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND NOT has_table_privilege('cscopilot_admin', c.oid, 'INSERT, UPDATE, DELETE');
+
+-- admins execute everything; viewers and CSMs everything but the admin-only list
+SELECT p.oid::regprocedure AS admin_cannot_execute
+  FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace
+   AND NOT has_function_privilege('cscopilot_admin', p.oid, 'EXECUTE');
+SELECT p.oid::regprocedure AS wrong_viewer_execute
+  FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace
+   AND has_function_privilege('cscopilot_viewer', p.oid, 'EXECUTE') = (p.proname = ANY (cs.admin_only_functions()));
+SELECT n AS admin_only_name_without_function
+  FROM unnest(cs.admin_only_functions()) n
+ WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace AND p.proname = n);
+
+-- SECURITY DEFINER functions pin search_path
+SELECT p.oid::regprocedure AS definer_without_search_path
+  FROM pg_proc p
+ WHERE p.pronamespace = 'cs'::regnamespace AND p.prosecdef
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\_path=%');
+
+-- pg_dump keeps the rows of every table and sequence, but the documented two
+SELECT c.relname AS not_dumped
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'S')
+   AND c.oid <> ALL ((SELECT extconfig FROM pg_extension WHERE extname = 'cscopilot')::oid[])
+ ORDER BY 1;
+-- and every table that is not a partition lets a restore replace its shipped rows
+SELECT c.relname AS without_restore_trigger
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind = 'r' AND NOT c.relispartition
+   AND c.relname NOT IN ('dirty_customers', '_shipped_rows')
+   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'replace_shipped_rows');
+SELECT tab, count(*) AS shipped_rows FROM cs._shipped_rows GROUP BY tab ORDER BY tab;
+
+------------------------------------------------------------------------------
+-- Roles at work
+------------------------------------------------------------------------------
+
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_cs_alice;
+DROP ROLE IF EXISTS regress_cs_bob;
+DROP ROLE IF EXISTS regress_cs_lead;
+DROP ROLE IF EXISTS regress_cs_boss;
+DROP ROLE IF EXISTS regress_cs_eve;
+DROP ROLE IF EXISTS regress_cs_vic;
+SET client_min_messages = notice;
+CREATE ROLE regress_cs_alice;
+CREATE ROLE regress_cs_bob;
+CREATE ROLE regress_cs_lead IN ROLE regress_cs_alice, regress_cs_bob;
+CREATE ROLE regress_cs_boss;
+CREATE ROLE regress_cs_eve;
+CREATE ROLE regress_cs_vic;
+SELECT cs.grant_role('csm', 'regress_cs_alice'), cs.grant_role('csm', 'regress_cs_bob'),
+       cs.grant_role('viewer', 'regress_cs_lead'), cs.grant_role('cscopilot_admin', 'regress_cs_boss'),
+       cs.grant_role('viewer', 'regress_cs_vic');
+SELECT cs.grant_role('root', 'regress_cs_eve');
+SELECT cs.grant_role('admin', 'regress_cs_nobody');
+SELECT cs.grant_role(NULL, 'regress_cs_eve');
+
+INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES
+ ('00000000-0000-0000-0000-00000000000a', 'a1', 'Alpha', 'smb', 100, 10, 'regress_cs_alice'),
+ ('00000000-0000-0000-0000-00000000000b', 'a2', 'Beta', 'smb', 200, 10, 'regress_cs_alice'),
+ ('00000000-0000-0000-0000-00000000000c', 'b1', 'Gamma', 'smb', 300, 10, 'regress_cs_bob'),
+ ('00000000-0000-0000-0000-00000000000d', 'v1', 'Delta', 'smb', 400, 10, 'regress_cs_vic'),
+ ('00000000-0000-0000-0000-00000000000f', 'x1', 'Zeta', 'smb', 400, 10, 'nobody_in_particular'),
+ ('00000000-0000-0000-0000-00000000000e', 'x2', 'Epsilon', 'smb', 500, 10, NULL);
+INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score)
+SELECT id, 'churn', 0.95 FROM cs.customers;
+INSERT INTO cs.engagements (customer_id, kind, occurred_at)
+SELECT id, 'call', '2026-01-01' FROM cs.customers;
+SELECT created FROM cs.evaluate_alerts(ARRAY(SELECT id FROM cs.customers));
+
+-- a CSM sees their own customers in every customer-scoped table and view
+SET ROLE regress_cs_alice;
+SELECT name FROM cs.customers ORDER BY name;
+SELECT (SELECT count(*) FROM cs.risk_assessments) AS risks, (SELECT count(*) FROM cs.engagements) AS engagements,
+       (SELECT count(*) FROM cs.alerts) AS alerts, (SELECT count(*) FROM cs.alert_events) AS events,
+       (SELECT count(*) FROM cs.risk_alerts) AS risk_alerts_view, (SELECT count(*) FROM cs.dirty_customers) AS dirty;
+SELECT cs.visible_customer('00000000-0000-0000-0000-00000000000a') AS own, cs.visible_customer('00000000-0000-0000-0000-00000000000c') AS bobs;
+RESET ROLE;
+
+-- the team lead, a member of both CSM roles, sees and works both portfolios
+SET ROLE regress_cs_lead;
+SELECT name FROM cs.customers ORDER BY name;
+SELECT (cs.snooze_alert(a.id, '2030-01-01')).status FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000c';
+RESET ROLE;
+
+-- a viewer reads their customers and cannot act on them
+SET ROLE regress_cs_vic;
+SELECT name FROM cs.customers ORDER BY name;
+SELECT cs.acknowledge_alert(a.id) FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000d';
+SELECT cs.record_feedback(a.id, 'accuracy', 5) FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000d';
+RESET ROLE;
+
+-- an admin sees everything, also customers without a CSM, and may configure
+SET ROLE regress_cs_boss;
+SELECT count(*) AS customers, (SELECT count(*) FROM cs.alerts) AS alerts FROM cs.customers;
+UPDATE cs.alert_rules SET cooldown = '3 days' WHERE name = 'churn_risk_high';
+SELECT cs.refresh(ARRAY['00000000-0000-0000-0000-00000000000e']::uuid[]);
+RESET ROLE;
+
+-- alert lifecycle within the own portfolio
+SET ROLE regress_cs_alice;
+SELECT (cs.acknowledge_alert(a.id, 'calling them')).status FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a';
+SELECT cs.record_feedback(a.id, 'accuracy', 5) IS NOT NULL AS feedback FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a';
+SELECT cs.record_action(a.id, 'executive_sponsor_call') IS NOT NULL AS action FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+SELECT (cs.resolve_alert(a.id, 'saved')).status FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a';
+RESET ROLE;
+SELECT event, actor FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a' ORDER BY e.id;
+
+-- a malicious CSM: nothing outside the portfolio, no configuration, no SQL text, no escalation
+SELECT a.id AS bobs_alert FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000c' \gset
+SET ROLE regress_cs_alice;
+\set VERBOSITY default
+SELECT cs.acknowledge_alert(:'bobs_alert', 'mine now');
+SELECT cs.record_feedback(:'bobs_alert', 'accuracy', 1);
+INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating) VALUES (:'bobs_alert', 'accuracy', 1);
+INSERT INTO cs.actions (customer_id, playbook) VALUES ('00000000-0000-0000-0000-00000000000c', 'x');
+UPDATE cs.alerts SET status = 'dismissed' WHERE id = :'bobs_alert';
+UPDATE cs.alerts SET title = 'harmless' WHERE customer_id = '00000000-0000-0000-0000-00000000000a';
+UPDATE cs.customers SET csm = 'regress_cs_alice' WHERE id = '00000000-0000-0000-0000-00000000000c';
+INSERT INTO cs.customers (external_id, name, csm) VALUES ('evil', 'Evil', 'regress_cs_alice');
+DELETE FROM cs.alert_events;
+INSERT INTO cs.alert_rules (name, alert_type, condition) VALUES ('evil', 'risk', '{"band": "red"}');
+UPDATE cs.health_profiles SET weights = '{}';
+UPDATE cs.playbooks SET template = '{customer_name}';
+DELETE FROM cs.models;
+SELECT cs.deploy_model('churn_default', 1);
+SELECT cs.train_model('evil', 'churn', 'SELECT features, true AS label FROM cs.customer_features');
+SELECT cs.load_model('evil', 'churn', '\x00'::bytea);
+SELECT cs.refresh_all();
+SELECT cs.purge_customer('00000000-0000-0000-0000-00000000000a', 'gone');
+SELECT cs.grant_role('admin', 'regress_cs_alice');
+CREATE FUNCTION cs.is_admin() RETURNS boolean LANGUAGE sql RETURN true;
+CREATE TABLE cs.trojan (x int);
+SET row_security = off;
+SELECT count(*) FROM cs.customers;
+RESET row_security;
+\set VERBOSITY terse
+SELECT count(*) AS still_visible FROM cs.customers;
+RESET ROLE;
+SELECT status FROM cs.alerts WHERE id = :'bobs_alert';
+
+-- the group role itself owns no customer
+SET ROLE cscopilot_viewer;
+SELECT count(*) AS group_role_sees FROM cs.customers;
+RESET ROLE;
+
+-- SQL text an admin may store or pass is checked: conditions are structured, training runs read-only
+SET ROLE regress_cs_boss;
+INSERT INTO cs.alert_rules (name, alert_type, condition)
+VALUES ('injection', 'risk', '{"feature": "x''); DROP TABLE cs.customers; --", "op": ">", "value": 1}');
+INSERT INTO cs.playbooks (name, action, answers, template)
+VALUES ('injection', 'call', '{usage_trend_30d}', 'Hello {name}''; DROP TABLE cs.customers; --');
+SELECT cs.render_template(template, '00000000-0000-0000-0000-00000000000a') FROM cs.playbooks WHERE name = 'injection';
+SELECT cs.train_model('dml', 'churn', 'DELETE FROM cs.alert_events RETURNING NULL::float4[] AS features, true AS label');
+SELECT count(*) > 0 AS events_kept FROM cs.alert_events;
+RESET ROLE;
+
+-- a superuser, and the owner, see everything
+SELECT count(*) AS superuser_sees FROM cs.customers;
+
+DROP EXTENSION cscopilot CASCADE;
+-- roles survive DROP EXTENSION (they are cluster-wide); CREATE EXTENSION reuses them
+SELECT count(*) AS roles_left FROM pg_roles WHERE rolname LIKE 'cscopilot\_%';
+CREATE EXTENSION cscopilot;
+SELECT has_table_privilege('cscopilot_viewer', 'cs.customers', 'SELECT') AS viewer_reads_again;
+DROP ROLE regress_cs_alice, regress_cs_bob, regress_cs_lead, regress_cs_boss, regress_cs_eve, regress_cs_vic;

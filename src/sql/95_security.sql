@@ -1,0 +1,330 @@
+-- Least privilege, row-level security and dump support, applied by loops over
+-- the catalog so that every table, view and function of schema cs is covered,
+-- whichever file created it.  This file runs last at CREATE EXTENSION and again
+-- at the end of every upgrade script (the Makefile appends it), so it must stay
+-- re-runnable: CREATE OR REPLACE, IF NOT EXISTS, DROP POLICY IF EXISTS.
+--
+-- Roles are cluster-wide and not members of the extension: DROP EXTENSION
+-- leaves cscopilot_viewer, cscopilot_csm and cscopilot_admin in place (their
+-- privileges on the dropped objects go with the objects), and a later CREATE
+-- EXTENSION, in this or another database, reuses them.  Remove them with
+-- DROP ROLE once no database uses the extension.
+
+------------------------------------------------------------------------------
+-- Group roles
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['cscopilot_viewer', 'cscopilot_csm', 'cscopilot_admin'] LOOP
+        IF to_regrole(r) IS NULL THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+    -- Each role has the rights of the one before: admin > csm > viewer.
+    IF NOT pg_has_role('cscopilot_csm', 'cscopilot_viewer', 'MEMBER') THEN
+        GRANT cscopilot_viewer TO cscopilot_csm;
+    END IF;
+    IF NOT pg_has_role('cscopilot_admin', 'cscopilot_csm', 'MEMBER') THEN
+        GRANT cscopilot_csm TO cscopilot_admin;
+    END IF;
+END;
+$$;
+
+-- True when the current user is a member of cscopilot_admin (or a superuser).
+CREATE OR REPLACE FUNCTION cs.is_admin() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+RETURN coalesce(pg_has_role(current_user, to_regrole('cscopilot_admin'), 'MEMBER'), false);
+COMMENT ON FUNCTION cs.is_admin() IS
+    'True when the current user is a member of cscopilot_admin or a superuser: row-level security then shows every customer.';
+
+-- The role names the current user is a member of (itself included): the
+-- values of cs.customers.csm it may see.  Row policies call it once per query
+-- (as an InitPlan), not once per row.
+CREATE OR REPLACE FUNCTION cs.member_roles() RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+RETURN ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY 1);
+COMMENT ON FUNCTION cs.member_roles() IS
+    'Role names the current user is a member of, itself included: a CSM sees the customers whose csm is one of them (a team lead who is a member of the team''s roles sees the team).';
+
+-- True when the current user may see the customer (RLS of cs.customers decides).
+CREATE OR REPLACE FUNCTION cs.visible_customer(customer_id uuid) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = visible_customer.customer_id);
+COMMENT ON FUNCTION cs.visible_customer(uuid) IS
+    'True when the current user may see the customer: an admin always, a CSM when the customer''s csm is the CSM or a role the CSM is a member of.';
+
+-- Grants one of the three group roles to a user; admins only.
+CREATE OR REPLACE FUNCTION cs.grant_role(role text, member text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF role IS NULL OR member IS NULL THEN
+        RAISE EXCEPTION 'role and member must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF role NOT IN ('viewer', 'csm', 'admin', 'cscopilot_viewer', 'cscopilot_csm', 'cscopilot_admin') THEN
+        RAISE EXCEPTION 'unknown cscopilot role "%"', role
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The roles are viewer, csm and admin.';
+    END IF;
+    IF to_regrole(member) IS NULL THEN
+        RAISE EXCEPTION 'role "%" does not exist', member
+            USING ERRCODE = 'undefined_object', HINT = 'CREATE ROLE it first (LOGIN for a person).';
+    END IF;
+    IF NOT cs.is_admin() THEN
+        RAISE EXCEPTION 'only cscopilot_admin members may grant cscopilot roles'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE format('GRANT %I TO %I', CASE WHEN role LIKE 'cscopilot\_%' THEN role ELSE 'cscopilot_' || role END, member);
+END;
+$$;
+COMMENT ON FUNCTION cs.grant_role(text, text) IS
+    'Makes member a cscopilot viewer, csm or admin (GRANT cscopilot_<role> TO member); the caller needs the right to grant that role (superuser, CREATEROLE or ADMIN OPTION).';
+
+------------------------------------------------------------------------------
+-- Privileges: nothing to PUBLIC; viewer reads, csm works alerts, admin all
+------------------------------------------------------------------------------
+
+-- Functions a viewer or CSM may not call: they change configuration, rescore,
+-- load or delete data, or run SQL text.  Every other function is executable by
+-- viewers; table privileges and row-level security bound what it can do, since
+-- no function of cs is SECURITY DEFINER.
+CREATE OR REPLACE FUNCTION cs.admin_only_functions() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities', '_refresh_customers',
+             '_refresh_health_populations', 'compute_health', '_score_risk', 'evaluate_alerts',
+             'measure_action_outcomes', 'train_model', 'load_model', 'load_model_file', 'deploy_model',
+             'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
+             'ensure_usage_partitions', 'wake_worker', 'grant_role', '_run_job', '_start_due_job',
+             '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due'];
+COMMENT ON FUNCTION cs.admin_only_functions() IS
+    'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
+
+-- What a CSM may write besides reading: the alert lifecycle, feedback, actions.
+CREATE OR REPLACE FUNCTION cs.csm_writes() RETURNS TABLE (tab text, privilege text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT * FROM (VALUES
+        ('alerts', 'UPDATE (status, assigned_to, snoozed_until, resolved_at, updated_at, updated_by)'),
+        ('alert_events', 'INSERT'),
+        ('alert_feedback', 'INSERT'),
+        ('actions', 'INSERT')) v (tab, privilege);
+END;
+COMMENT ON FUNCTION cs.csm_writes() IS
+    'The table privileges cscopilot_csm has beyond reading: acknowledging, snoozing, resolving, dismissing and reassigning alerts, feedback and actions.';
+
+------------------------------------------------------------------------------
+-- Row-level security
+------------------------------------------------------------------------------
+-- cs.customers: an admin sees every customer, anybody else the customers whose
+-- csm is a role they are a member of.  Every other table with a customer_id
+-- column follows cs.customers through a subquery (itself under its policy);
+-- tables keyed by alert_id follow cs.alerts.  Admins have a policy of their
+-- own, USING (true): permissive policies are OR-ed, so for an admin the
+-- planner folds the predicate away (one policy with "is_admin() OR ..." kept
+-- the subqueries in the plan, whose estimated cost switched JIT on and made
+-- the overview view 6x slower).  A CSM's query hashes the visible ids once (a
+-- hashed SubPlan), not one lookup per row.  Rows without a customer (model
+-- and data alerts) are visible to admins only.
+-- Table owners (the superuser who created the extension, and so the
+-- background workers) are not subject to these policies.
+
+CREATE OR REPLACE FUNCTION cs.rls_predicate(rel regclass) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+BEGIN ATOMIC
+    SELECT CASE
+        WHEN rel = 'cs.customers'::regclass THEN
+            'csm = ANY ((SELECT cs.member_roles())::text[])'
+        WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'customer_id'
+                        AND NOT a.attisdropped) THEN
+            'customer_id IN (SELECT c.id FROM cs.customers c)'
+        WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'alert_id'
+                        AND NOT a.attisdropped) THEN
+            'alert_id IN (SELECT a.id FROM cs.alerts a)'
+        END;
+END;
+COMMENT ON FUNCTION cs.rls_predicate(regclass) IS
+    'The row-level security predicate of a table of cs for users who are not admins: cs.customers by csm, tables with customer_id through cs.customers, tables with alert_id through cs.alerts; NULL for tables that are not customer-scoped.';
+
+DO $$
+DECLARE
+    t record;
+    pred text;
+BEGIN
+    FOR t IN SELECT c.oid::regclass AS rel
+               FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              ORDER BY c.relname
+    LOOP
+        pred := cs.rls_predicate(t.rel);
+        CONTINUE WHEN pred IS NULL;
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.rel);
+        EXECUTE format('DROP POLICY IF EXISTS customer_scope ON %s', t.rel);
+        EXECUTE format('DROP POLICY IF EXISTS admin_all ON %s', t.rel);
+        EXECUTE format('CREATE POLICY customer_scope ON %s USING (%s) WITH CHECK (%s)', t.rel, pred, pred);
+        EXECUTE format('COMMENT ON POLICY customer_scope ON %s IS %L', t.rel,
+                       'Rows of customers whose csm is a role the user is a member of.');
+        EXECUTE format('CREATE POLICY admin_all ON %s TO cscopilot_admin USING (true) WITH CHECK (true)', t.rel);
+        EXECUTE format('COMMENT ON POLICY admin_all ON %s IS %L', t.rel,
+                       'Members of cscopilot_admin see and change every row.');
+    END LOOP;
+
+    -- Views read with the privileges and policies of the user, not of their owner.
+    FOR t IN SELECT c.oid::regclass AS rel FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind = 'v'
+    LOOP
+        EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', t.rel);
+    END LOOP;
+END;
+$$;
+
+------------------------------------------------------------------------------
+-- pg_dump: every table of the extension keeps its rows
+------------------------------------------------------------------------------
+-- pg_dump omits the rows of extension tables unless they are registered with
+-- pg_extension_config_dump.  Every table and sequence of cs is, whole, except:
+--   cs.dirty_customers: restoring the signal tables fires the load triggers,
+--     which mark every restored customer dirty again; the dumped queue would
+--     collide with those marks (so a restored database rescores everything).
+--   cs._shipped_rows: it describes what CREATE EXTENSION shipped in this
+--     database and is recomputed by the CREATE EXTENSION of the restore.
+-- Rows the install script ships (feature catalog, health profiles, alert rules,
+-- playbooks, the churn model) are dumped too, edits included.  The restore's
+-- CREATE EXTENSION inserts the shipped rows again before the data comes back,
+-- so cs._replace_shipped_rows, a statement trigger on every table, empties a
+-- table that still holds exactly the shipped rows when pg_restore (or psql on
+-- a plain dump, both run with row_security off) COPYs into it.
+
+CREATE TABLE IF NOT EXISTS cs._shipped_rows (
+    tab    text NOT NULL,
+    digest text NOT NULL
+);
+COMMENT ON TABLE cs._shipped_rows IS
+    'Digest of every row CREATE EXTENSION inserted into a table of cs; a restore replaces a table whose rows are still exactly these.';
+COMMENT ON COLUMN cs._shipped_rows.tab IS 'Table name in schema cs.';
+COMMENT ON COLUMN cs._shipped_rows.digest IS 'md5 of the row as jsonb.';
+
+CREATE OR REPLACE FUNCTION cs._replace_shipped_rows() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    differs boolean;
+BEGIN
+    -- Cheap exits first: this runs before every INSERT and COPY statement.
+    IF current_setting('row_security') <> 'off' OR current_query() !~* '^\s*copy\s' THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cs._shipped_rows s WHERE s.tab = TG_TABLE_NAME) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format($q$
+        SELECT EXISTS (
+            (SELECT md5(to_jsonb(t)::text) FROM cs.%1$I t EXCEPT ALL
+             SELECT s.digest FROM cs._shipped_rows s WHERE s.tab = %2$L)
+            UNION ALL
+            (SELECT s.digest FROM cs._shipped_rows s WHERE s.tab = %2$L EXCEPT ALL
+             SELECT md5(to_jsonb(t)::text) FROM cs.%1$I t))$q$, TG_TABLE_NAME, TG_TABLE_NAME) INTO differs;
+    IF NOT differs THEN
+        EXECUTE format('DELETE FROM cs.%I', TG_TABLE_NAME);
+        DELETE FROM cs._shipped_rows s WHERE s.tab = TG_TABLE_NAME;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION cs._replace_shipped_rows() IS
+    'Statement trigger: when a restore COPYs rows into a table that holds exactly the rows CREATE EXTENSION shipped, removes those first, so the dumped rows (edits included) replace them.';
+
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT c.oid::regclass AS rel, c.relname, c.relkind, c.relispartition
+               FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'S')
+                AND c.relname NOT IN ('dirty_customers', '_shipped_rows')
+                AND EXISTS (SELECT 1 FROM pg_depend d
+                             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+                               AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cscopilot'))
+              ORDER BY c.relname
+    LOOP
+        IF t.relkind <> 'p' THEN
+            PERFORM pg_catalog.pg_extension_config_dump(t.rel, '');
+        END IF;
+        IF t.relkind = 'r' AND NOT t.relispartition THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS replace_shipped_rows ON %s', t.rel);
+            EXECUTE format('CREATE TRIGGER replace_shipped_rows BEFORE INSERT ON %s
+                            FOR EACH STATEMENT EXECUTE FUNCTION cs._replace_shipped_rows()', t.rel);
+            EXECUTE format('COMMENT ON TRIGGER replace_shipped_rows ON %s IS %L', t.rel,
+                           'Lets a restore replace the rows CREATE EXTENSION shipped with the dumped ones.');
+        END IF;
+    END LOOP;
+END;
+$$;
+
+------------------------------------------------------------------------------
+-- Grants, last: they cover every object above and in the earlier files
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    o record;
+BEGIN
+    REVOKE ALL ON SCHEMA cs FROM PUBLIC;
+    GRANT USAGE ON SCHEMA cs TO cscopilot_viewer;
+
+    FOR o IN SELECT c.oid::regclass AS rel, c.relkind
+               FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+    LOOP
+        -- Partitions are read and written through their parent, whose privileges
+        -- and policies apply; nobody but their owner may address them directly.
+        IF o.relkind = 'r' AND (SELECT c.relispartition FROM pg_class c WHERE c.oid = o.rel) THEN
+            EXECUTE format('REVOKE ALL ON %s FROM PUBLIC, cscopilot_viewer, cscopilot_csm, cscopilot_admin', o.rel);
+            CONTINUE;
+        END IF;
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o.rel);
+        IF o.relkind = 'S' THEN
+            EXECUTE format('GRANT SELECT ON SEQUENCE %s TO cscopilot_viewer', o.rel);
+            EXECUTE format('GRANT SELECT, USAGE, UPDATE ON SEQUENCE %s TO cscopilot_admin', o.rel);
+        ELSE
+            EXECUTE format('GRANT SELECT ON %s TO cscopilot_viewer', o.rel);
+            IF o.relkind IN ('r', 'p', 'f') THEN
+                EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO cscopilot_admin', o.rel);
+            ELSE
+                EXECUTE format('GRANT SELECT ON %s TO cscopilot_admin', o.rel);
+            END IF;
+        END IF;
+    END LOOP;
+
+    FOR o IN SELECT * FROM cs.csm_writes() LOOP
+        EXECUTE format('GRANT %s ON cs.%I TO cscopilot_csm', o.privilege, o.tab);
+    END LOOP;
+
+    FOR o IN SELECT p.oid::regprocedure AS fn, p.proname
+               FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace
+    LOOP
+        EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', o.fn);
+        EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO cscopilot_admin', o.fn);
+        IF o.proname = ANY (cs.admin_only_functions()) THEN
+            EXECUTE format('REVOKE ALL ON ROUTINE %s FROM cscopilot_viewer', o.fn);
+        ELSE
+            EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO cscopilot_viewer', o.fn);
+        END IF;
+    END LOOP;
+
+    FOR o IN SELECT t.oid::regtype AS typ
+               FROM pg_type t
+              WHERE t.typnamespace = 'cs'::regnamespace AND t.typtype IN ('d', 'e', 'r', 'm')
+    LOOP
+        EXECUTE format('REVOKE ALL ON TYPE %s FROM PUBLIC', o.typ);
+        EXECUTE format('GRANT USAGE ON TYPE %s TO cscopilot_viewer', o.typ);
+    END LOOP;
+END;
+$$;
