@@ -1806,8 +1806,12 @@ COMMENT ON FUNCTION cs._run_job(bigint, int) IS
     'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
--- Opportunities: cross-sell statistics in a table (src/sql/50_opportunities.sql)
+-- Opportunities: the feature map in C, cross-sell statistics in a table (src/sql/50_opportunities.sql)
 ------------------------------------------------------------------------------
+
+-- The feature map is C: alert evaluation builds one per customer.
+CREATE OR REPLACE FUNCTION cs.feature_map(features float4[]) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'cs_feature_map' LANGUAGE C STABLE PARALLEL SAFE;
 
 -- Cross-sell statistics over every customer's active subscriptions: taken by
 -- full refreshes (and whenever missing), reused by partial ones, which would
