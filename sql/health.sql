@@ -106,6 +106,19 @@ SELECT external_id, overall_score, band, trend_7d, trend_30d, trend_arrow, spark
   FROM cs.account_health_overview WHERE external_id = 'h-b';
 SELECT grain, segment, overall_score, customers
   FROM cs.health_trends WHERE week = date_trunc('week', now())::date AND grain = 'segment' ORDER BY segment;
+-- the sparkline (one range scan) equals, for every customer, the latest score at
+-- or before each of the 12 week ends, looked up one by one; a history of 140 days
+-- with gaps, and one whose oldest scores are older than the 12 weeks
+INSERT INTO cs.customer_health_scores (customer_id, overall_score, calculated_at, version, band)
+SELECT '00000000-0000-0000-0000-00000000000a', (('x' || left(md5(d::text), 4))::bit(16)::int % 101) / 100.0,
+       now() - make_interval(days => d, hours => d % 5), 'default:v1', 'green'
+  FROM generate_series(1, 140) d WHERE d % 9 NOT IN (0, 4) OR d > 100;
+SELECT o.external_id, o.sparkline = (SELECT string_agg(cs.spark((SELECT p.overall_score FROM cs.customer_health_scores p
+                                                               WHERE p.customer_id = o.customer_id
+                                                                 AND p.calculated_at <= o.calculated_at - make_interval(weeks => w)
+                                                               ORDER BY p.calculated_at DESC LIMIT 1)), '' ORDER BY w DESC)
+                                      FROM generate_series(0, 11) w) AS same, length(o.sparkline) AS glyphs
+  FROM cs.account_health_overview o WHERE o.calculated_at IS NOT NULL ORDER BY 1;
 
 -- every view column has a comment
 SELECT c.relname, a.attname

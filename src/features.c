@@ -16,6 +16,8 @@
 #include "utils/array.h"
 #include "utils/float.h"
 #include "utils/timestamp.h"
+#include "utils/numeric.h"
+#include "lib/stringinfo.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -672,4 +674,71 @@ cs_feature_map(PG_FUNCTION_ARGS)
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}
+
+/*
+ * cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS
+ * text: twelve glyphs, oldest first, for the overall health at the end of each
+ * of the twelve weeks up to at: the latest score at or before at - w weeks
+ * (w = 11..0), as cs.spark() draws it (a blank when there is none).  ts must
+ * be ascending.  One index range scan feeds it, where twelve correlated
+ * lookups per account did.
+ */
+PG_FUNCTION_INFO_V1(cs_sparkline);
+
+Datum
+cs_sparkline(PG_FUNCTION_ARGS)
+{
+	TimestampTz at = PG_GETARG_TIMESTAMPTZ(0);
+	ArrayType  *ts_arr = PG_GETARG_ARRAYTYPE_P(1);
+	ArrayType  *sc_arr = PG_GETARG_ARRAYTYPE_P(2);
+	static const char *const glyphs[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+	Datum	   *ts,
+			   *sc;
+	bool	   *ts_null,
+			   *sc_null;
+	int			nts,
+				nsc;
+	StringInfoData out;
+
+	deconstruct_array(ts_arr, TIMESTAMPTZOID, sizeof(TimestampTz), true, TYPALIGN_DOUBLE, &ts, &ts_null, &nts);
+	deconstruct_array(sc_arr, NUMERICOID, -1, false, TYPALIGN_INT, &sc, &sc_null, &nsc);
+	if (nts != nsc)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("timestamps and scores must have the same length")));
+	initStringInfo(&out);
+	for (int w = 11; w >= 0; w--)
+	{
+		Interval	span;
+		TimestampTz bound;
+		int			lo = 0,
+					hi = nts;
+
+		memset(&span, 0, sizeof(span));
+		span.day = 7 * w;
+		bound = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+														TimestampTzGetDatum(at),
+														IntervalPGetDatum(&span)));
+		/* the first index with a timestamp after bound */
+		while (lo < hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+
+			if (!ts_null[mid] && DatumGetTimestampTz(ts[mid]) <= bound)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0 || sc_null[lo - 1])
+			appendStringInfoChar(&out, ' ');
+		else
+		{
+			double		s = DatumGetFloat8(DirectFunctionCall1(numeric_float8, sc[lo - 1]));
+			int			g = (int) floor(s * 8);
+
+			appendStringInfoString(&out, glyphs[Max(0, Min(7, g))]);
+		}
+	}
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }

@@ -408,6 +408,11 @@ RETURN CASE WHEN score IS NULL THEN ' '
             ELSE substr('▁▂▃▄▅▆▇█', 1 + least(7, greatest(0, floor(score * 8)::int)), 1) END;
 COMMENT ON FUNCTION cs.spark(numeric) IS 'One sparkline glyph (▁ to █) for a score in [0,1]; a blank when NULL.';
 
+CREATE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'cs_sparkline' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._sparkline(timestamptz, timestamptz[], numeric[]) IS
+    'Internal: twelve cs.spark() glyphs, oldest first, for the latest score at or before at minus 11, 10, ... 0 weeks, from ascending timestamps and their scores.';
+
 CREATE VIEW cs.account_health_overview WITH (security_invoker = true) AS
 SELECT c.id AS customer_id,
        c.external_id,
@@ -435,12 +440,15 @@ SELECT c.id AS customer_id,
                              FROM cs.customer_health_scores p
                             WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '7 days'
                             ORDER BY p.calculated_at DESC LIMIT 1), '·') END AS trend_arrow,
-       (SELECT string_agg(cs.spark((SELECT p.overall_score FROM cs.customer_health_scores p
-                                     WHERE p.customer_id = c.id
-                                       AND p.calculated_at <= h.calculated_at - make_interval(weeks => w)
-                                     ORDER BY p.calculated_at DESC LIMIT 1)), '' ORDER BY w DESC)
-          FROM generate_series(0, 11) w
-         WHERE h.calculated_at IS NOT NULL) AS sparkline,
+       -- one range scan of the 12 weeks (and the score just before them)
+       (SELECT cs._sparkline(h.calculated_at, array_agg(p.calculated_at ORDER BY p.calculated_at),
+                             array_agg(p.overall_score ORDER BY p.calculated_at))
+          FROM cs.customer_health_scores p
+         WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at
+           AND p.calculated_at >= coalesce((SELECT q.calculated_at FROM cs.customer_health_scores q
+                                             WHERE q.customer_id = c.id
+                                               AND q.calculated_at <= h.calculated_at - interval '11 weeks'
+                                             ORDER BY q.calculated_at DESC LIMIT 1), '-infinity')) AS sparkline,
        h.drivers -> 'top' -> 0 ->> 'measure' AS top_driver,
        r.risk_score AS churn_risk,
        r.confidence_score AS churn_risk_confidence,

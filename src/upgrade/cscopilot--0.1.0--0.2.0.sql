@@ -471,8 +471,65 @@ END;
 $fn$;
 
 ------------------------------------------------------------------------------
--- Health: cs._health_of in C (src/sql/20_health.sql)
+-- Health: cs._health_of in C, the sparkline in C (src/sql/20_health.sql)
 ------------------------------------------------------------------------------
+
+CREATE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'cs_sparkline' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._sparkline(timestamptz, timestamptz[], numeric[]) IS
+    'Internal: twelve cs.spark() glyphs, oldest first, for the latest score at or before at minus 11, 10, ... 0 weeks, from ascending timestamps and their scores.';
+
+-- The sparkline from one range scan of the history.
+CREATE OR REPLACE VIEW cs.account_health_overview WITH (security_invoker = true) AS
+SELECT c.id AS customer_id,
+       c.external_id,
+       c.name,
+       c.csm,
+       c.segment,
+       c.mrr,
+       c.contract_end_date AS renewal_date,
+       h.overall_score,
+       h.usage_score,
+       h.engagement_score,
+       h.support_score,
+       h.payment_score,
+       h.band,
+       h.overall_score - (SELECT p.overall_score FROM cs.customer_health_scores p
+                           WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '7 days'
+                           ORDER BY p.calculated_at DESC LIMIT 1) AS trend_7d,
+       h.overall_score - (SELECT p.overall_score FROM cs.customer_health_scores p
+                           WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '30 days'
+                           ORDER BY p.calculated_at DESC LIMIT 1) AS trend_30d,
+       CASE WHEN h.overall_score IS NULL THEN NULL
+            ELSE coalesce((SELECT CASE WHEN h.overall_score - p.overall_score >= 0.05 THEN '↑'
+                                       WHEN h.overall_score - p.overall_score <= -0.05 THEN '↓'
+                                       ELSE '→' END
+                             FROM cs.customer_health_scores p
+                            WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at - interval '7 days'
+                            ORDER BY p.calculated_at DESC LIMIT 1), '·') END AS trend_arrow,
+       -- one range scan of the 12 weeks (and the score just before them)
+       (SELECT cs._sparkline(h.calculated_at, array_agg(p.calculated_at ORDER BY p.calculated_at),
+                             array_agg(p.overall_score ORDER BY p.calculated_at))
+          FROM cs.customer_health_scores p
+         WHERE p.customer_id = c.id AND p.calculated_at <= h.calculated_at
+           AND p.calculated_at >= coalesce((SELECT q.calculated_at FROM cs.customer_health_scores q
+                                             WHERE q.customer_id = c.id
+                                               AND q.calculated_at <= h.calculated_at - interval '11 weeks'
+                                             ORDER BY q.calculated_at DESC LIMIT 1), '-infinity')) AS sparkline,
+       h.drivers -> 'top' -> 0 ->> 'measure' AS top_driver,
+       r.risk_score AS churn_risk,
+       r.confidence_score AS churn_risk_confidence,
+       (SELECT x ->> 'feature' FROM jsonb_array_elements(r.risk_factors) x
+         WHERE (x ->> 'contribution')::float8 > 0
+         ORDER BY (x ->> 'contribution')::float8 DESC LIMIT 1) AS top_risk_factor,
+       h.calculated_at
+  FROM cs.customers c
+  LEFT JOIN LATERAL (SELECT * FROM cs.customer_health_scores s WHERE s.customer_id = c.id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+  LEFT JOIN LATERAL (SELECT * FROM cs.risk_assessments a WHERE a.customer_id = c.id AND a.risk_type = 'churn'
+                      ORDER BY a.created_at DESC LIMIT 1) r ON true
+ WHERE c.churned_at IS NULL;
+
 
 -- Composite health score: per-segment profiles, normalisation, weighting with
 -- redistribution of missing inputs, drivers, history; cs.refresh(); the views.
