@@ -29,9 +29,11 @@ q() { "${PSQL[@]}" -At -c "$1"; }
 # Seconds taken by one SQL statement, measured inside the server, after an
 # optional setting statement in the same session.
 timed() {
-    "${PSQL[@]}" -At -c "${2:-SELECT}" \
-        -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN EXECUTE \$q\$$1\$q\$; RAISE NOTICE 'secs=%', extract(epoch FROM clock_timestamp() - t0); END \$\$" 2>&1 \
-        | sed -n 's/.*secs=//p'
+    local out
+    out=$("${PSQL[@]}" -At -c "${2:-SELECT}" \
+        -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN EXECUTE \$q\$$1\$q\$; RAISE NOTICE 'secs=%', extract(epoch FROM clock_timestamp() - t0); END \$\$" 2>&1) \
+        || { printf 'bench: failed: %s\n%s\n' "$1" "$out" >&2; return 1; }
+    sed -n 's/.*secs=//p' <<<"$out"
 }
 row() { rows+=("| $1 | $2 | $3 | $4 |"); printf '%-45s %-22s %-22s %s\n' "$1" "$2" "$3" "$4" >&2; }
 # Seconds of one SQL statement as psql's client sees them (round trip and, in
@@ -60,9 +62,9 @@ if want load; then
     on=(); off=()
     for r in $(seq "$runs"); do
         q "TRUNCATE cs.usage_events, cs.dirty_customers; CHECKPOINT"
-        on+=("$(timed "COPY cs.usage_events FROM '$file'")")
+        on+=("$(timed "COPY cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) FROM '$file'")")
         q "TRUNCATE cs.usage_events, cs.dirty_customers; CHECKPOINT"
-        off+=("$(timed "COPY cs.usage_events FROM '$file'" "SET session_replication_role = replica")")
+        off+=("$(timed "COPY cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) FROM '$file'" "SET session_replication_role = replica")")
     done
     m_on=$(printf '%s\n' "${on[@]}" | median); m_off=$(printf '%s\n' "${off[@]}" | median)
     row "COPY 1M usage events, load triggers on" "$(printf '%.2f s' "$m_on")" "$(printf '%.2f s without triggers' "$m_off")" \
