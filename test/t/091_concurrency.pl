@@ -105,7 +105,13 @@ cmp_ok($done, '>', 0, "CSMs acknowledged and resolved alerts ($done, $moved expe
 
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM (SELECT customer_id, rule_id FROM cs.alerts WHERE status IN ('open', 'acknowledged', 'snoozed')
+                          AND customer_id IS NOT NULL
                        GROUP BY 1, 2 HAVING count(*) > 1) d}), '0', 'no duplicate unresolved alert');
+# alerts without a customer (data quality, model drift) are one per check and subject, or model
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM (SELECT alert_type, risk_factors ->> 'check', risk_factors ->> 'subject', risk_factors ->> 'model'
+                        FROM cs.alerts WHERE status IN ('open', 'acknowledged', 'snoozed') AND customer_id IS NULL
+                       GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d}), '0', 'no duplicate unresolved data or model alert');
 
 # Every lifecycle change a CSM committed is in the event log, by that CSM,
 # and every alert's status is the one its last event recorded.
