@@ -54,7 +54,7 @@ UNION ALL
 SELECT 'type', t.typname FROM pg_type t, aclexplode(coalesce(t.typacl, acldefault('T', t.typowner))) x
  WHERE t.typnamespace = 'cs'::regnamespace AND t.typtype IN ('d', 'e', 'r', 'm') AND x.grantee = 0;
 
--- every relation is readable by viewers; only admins write, except the CSM list
+-- every relation is readable by viewers; only admins write (CSMs through functions)
 SELECT c.relname AS not_readable_by_viewer
   FROM pg_class c
  WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition
@@ -64,15 +64,14 @@ SELECT r.rolname, c.relname, p.priv AS unexpected_write
  CROSS JOIN (VALUES ('cscopilot_viewer'), ('cscopilot_csm')) r (rolname)
  CROSS JOIN (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE')) p (priv)
  WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND has_table_privilege(r.rolname, c.oid, p.priv)
-   AND NOT (r.rolname = 'cscopilot_csm' AND (c.relname, p.priv) IN (SELECT w.tab, split_part(w.privilege, ' ', 1) FROM cs.csm_writes() w))
-   AND NOT (r.rolname = 'cscopilot_csm' AND p.priv = 'UPDATE' AND c.relname = 'alerts');
--- CSMs may change only the lifecycle columns of an alert
-SELECT a.attname AS csm_updatable_alert_column
-  FROM pg_attribute a
- WHERE a.attrelid = 'cs.alerts'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-   AND has_column_privilege('cscopilot_csm', 'cs.alerts'::regclass, a.attnum, 'UPDATE')
- ORDER BY a.attnum;
+   AND has_table_privilege(r.rolname, c.oid, p.priv);
+-- not even one column: a CSM changes alerts only through the lifecycle functions
+SELECT c.relname, a.attname AS csm_writable_column
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p')
+   AND (has_column_privilege('cscopilot_csm', c.oid, a.attnum, 'UPDATE')
+        OR has_column_privilege('cscopilot_csm', c.oid, a.attnum, 'INSERT'))
+ ORDER BY 1, 2;
 SELECT c.relname AS admin_cannot_write
   FROM pg_class c
  WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
@@ -89,11 +88,19 @@ SELECT n AS admin_only_name_without_function
   FROM unnest(cs.admin_only_functions()) n
  WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace AND p.proname = n);
 
--- SECURITY DEFINER functions pin search_path
+-- SECURITY DEFINER functions pin search_path, with pg_temp last
 SELECT p.oid::regprocedure AS definer_without_search_path
   FROM pg_proc p
  WHERE p.pronamespace = 'cs'::regnamespace AND p.prosecdef
-   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\_path=%');
+   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\_path=%pg\_temp');
+-- and they are exactly the CSM's write paths
+SELECT p.oid::regprocedure AS wrong_security_definer, p.prosecdef
+  FROM pg_proc p
+ WHERE p.pronamespace = 'cs'::regnamespace
+   AND p.prosecdef <> (p.proname = ANY (cs.csm_functions()));
+SELECT n AS csm_function_without_function
+  FROM unnest(cs.csm_functions()) n
+ WHERE NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace AND p.proname = n);
 
 -- pg_dump keeps the rows of every table and sequence, but the documented two
 SELECT c.relname AS not_dumped
@@ -187,19 +194,46 @@ SELECT cs.record_action(a.id, 'executive_sponsor_call') IS NOT NULL AS action FR
 SELECT (cs.resolve_alert(a.id, 'saved')).status FROM cs.alerts a
  WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a';
 RESET ROLE;
-SELECT event, actor FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
- WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a' ORDER BY e.id;
+-- the functions run as their owner but record the CSM
+SELECT a.customer_id, e.event, e.actor, a.updated_by FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+ WHERE a.customer_id IN ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000b')
+ ORDER BY e.id;
+SELECT user_id FROM cs.alert_feedback;
+SELECT taken_by, playbook FROM cs.actions;
 
 -- a malicious CSM: nothing outside the portfolio, no configuration, no SQL text, no escalation
 SELECT a.id AS bobs_alert FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000c' \gset
+INSERT INTO cs.alerts (id, alert_type, severity, title)
+VALUES ('00000000-0000-0000-0000-0000000000f1', 'model', 'high', 'Model drift') RETURNING id AS model_alert \gset
 SET ROLE regress_cs_alice;
 \set VERBOSITY default
 SELECT cs.acknowledge_alert(:'bobs_alert', 'mine now');
+\set VERBOSITY terse
+SELECT cs.resolve_alert(:'bobs_alert');
+SELECT cs.dismiss_alert(:'bobs_alert');
+SELECT cs.snooze_alert(:'bobs_alert', '2031-01-01');
+SELECT cs.reassign_alert(:'bobs_alert', 'regress_cs_alice');
+SELECT cs.record_action(:'bobs_alert', 'executive_sponsor_call');
 SELECT cs.record_feedback(:'bobs_alert', 'accuracy', 1);
-INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating) VALUES (:'bobs_alert', 'accuracy', 1);
-INSERT INTO cs.actions (customer_id, playbook) VALUES ('00000000-0000-0000-0000-00000000000c', 'x');
+SELECT cs.acknowledge_alert(:'model_alert');
+-- no direct writes, not even to the own alerts: no skipped transition, no forged history
 UPDATE cs.alerts SET status = 'dismissed' WHERE id = :'bobs_alert';
+UPDATE cs.alerts SET status = 'open', resolved_at = NULL WHERE customer_id = '00000000-0000-0000-0000-00000000000a';
 UPDATE cs.alerts SET title = 'harmless' WHERE customer_id = '00000000-0000-0000-0000-00000000000a';
+INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, at)
+SELECT a.id, 'resolved', 'open', 'resolved', 'regress_cs_bob', '2020-01-01' FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+INSERT INTO cs.alert_feedback (alert_id, user_id, feedback_type, rating)
+SELECT a.id, 'regress_cs_bob', 'accuracy', 1 FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+INSERT INTO cs.actions (customer_id, playbook, outcome, outcome_source)
+VALUES ('00000000-0000-0000-0000-00000000000b', 'executive_sponsor_call', 'recovered', 'measured');
+SELECT cs._alert_transition(a.id, 'reopened', ARRAY['resolved'], 'open', NULL) FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000a';
+-- the SQLSTATEs: 42501 for a direct write, P0002 (no such alert) for another portfolio's alert
+\set VERBOSITY sqlstate
+UPDATE cs.alerts SET status = 'resolved' WHERE customer_id = '00000000-0000-0000-0000-00000000000b';
+SELECT cs.resolve_alert(:'bobs_alert');
+\set VERBOSITY default
 UPDATE cs.customers SET csm = 'regress_cs_alice' WHERE id = '00000000-0000-0000-0000-00000000000c';
 INSERT INTO cs.customers (external_id, name, csm) VALUES ('evil', 'Evil', 'regress_cs_alice');
 DELETE FROM cs.alert_events;
@@ -222,6 +256,15 @@ RESET row_security;
 SELECT count(*) AS still_visible FROM cs.customers;
 RESET ROLE;
 SELECT status FROM cs.alerts WHERE id = :'bobs_alert';
+SELECT a.customer_id, a.status, (SELECT count(*) FROM cs.alert_events e WHERE e.alert_id = a.id) AS events
+  FROM cs.alerts a WHERE a.customer_id IN ('00000000-0000-0000-0000-00000000000a', '00000000-0000-0000-0000-00000000000b')
+ ORDER BY 1;
+SELECT count(*) AS feedback, (SELECT count(*) FROM cs.actions) AS actions FROM cs.alert_feedback;
+
+-- an alert without a customer (model, data) is the admins' to work
+SET ROLE regress_cs_boss;
+SELECT (cs.acknowledge_alert(:'model_alert', 'looking')).status, (cs.resolve_alert(:'model_alert')).updated_by;
+RESET ROLE;
 
 -- the group role itself owns no customer
 SET ROLE cscopilot_viewer;

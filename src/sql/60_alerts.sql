@@ -360,8 +360,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)
-    VALUES (a.id, ev, from_status, a.status, note, details);
+    INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details)
+    VALUES (a.id, ev, from_status, a.status, cs.acting_user(), note, details);
     IF ev IN ('created', 'escalated') THEN
         PERFORM pg_notify('cs_alerts', jsonb_build_object('event', ev, 'alert_id', a.id, 'customer_id', a.customer_id,
                                                           'severity', a.severity, 'title', a.title,
@@ -370,7 +370,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._alert_event(cs.alerts, text, text, text, jsonb) IS
-    'Internal: appends to cs.alert_events and sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit).';
+    'Internal: appends to cs.alert_events, with cs.acting_user() as actor, and sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit).';
 
 CREATE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
@@ -602,6 +602,15 @@ COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
 --   open/acknowledged/snoozed ──snooze──> snoozed ──(snooze passes, next evaluation)──> open
 --   open/acknowledged/snoozed ──dismiss──> dismissed      snoozed ──acknowledge──> acknowledged
 -- resolved and dismissed are final; reassigning keeps the status.
+--
+-- These functions are the only way for anybody but an admin to change an
+-- alert: CSMs hold no UPDATE on cs.alerts and no INSERT on cs.alert_events.
+-- They are SECURITY DEFINER (search_path pinned, pg_temp last), and
+-- cs._alert_transition checks the caller: a member of cscopilot_csm (cs._require_csm) who may see
+-- the alert's customer under the rule of the row-level security policies
+-- (cs._user_sees_customer); an alert the caller may not see "does not exist",
+-- as it did under RLS.  The caller (cs.acting_user()) is recorded as
+-- updated_by and as the event's actor.
 ------------------------------------------------------------------------------
 
 -- Applies one lifecycle transition under a row lock, or refuses it.
@@ -609,17 +618,22 @@ CREATE FUNCTION cs._alert_transition(alert_id uuid, ev text, allowed text[], new
                                      until timestamptz DEFAULT NULL, assignee text DEFAULT NULL)
 RETURNS cs.alerts
 LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
+SET search_path = pg_catalog, cs, pg_temp
 AS $$
 DECLARE
     a    cs.alerts;
     prev text;
     details jsonb;
+    who  name;
 BEGIN
+    who := cs._require_csm(CASE ev WHEN 'acknowledged' THEN 'acknowledge' WHEN 'resolved' THEN 'resolve'
+                                   WHEN 'dismissed' THEN 'dismiss' WHEN 'snoozed' THEN 'snooze'
+                                   ELSE 'reassign' END || ' alerts');
     IF alert_id IS NULL THEN
         RAISE EXCEPTION 'alert id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO a FROM cs.alerts al WHERE al.id = alert_id FOR UPDATE;
+    -- An alert the caller may not see is neither locked nor found.
+    SELECT * INTO a FROM cs.alerts al WHERE al.id = alert_id AND cs._user_sees_customer(who, al.customer_id) FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
     END IF;
@@ -640,7 +654,7 @@ BEGIN
                                 WHEN new_status IS NULL THEN al.snoozed_until END,
            assigned_to = coalesce(assignee, al.assigned_to),
            updated_at = now(),
-           updated_by = current_user
+           updated_by = who
      WHERE al.id = alert_id
     RETURNING al.* INTO a;
     PERFORM cs._alert_event(a, ev, prev, note, details);
@@ -648,29 +662,33 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._alert_transition(uuid, text, text[], text, text, timestamptz, text) IS
-    'Internal: moves an alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
+    'Internal, called by the SECURITY DEFINER lifecycle functions: for a CSM who may see the alert''s customer (insufficient_privilege for others; an alert they may not see does not exist, no_data_found), moves the alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
 
 CREATE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 RETURN cs._alert_transition(id, 'acknowledged', ARRAY['open', 'snoozed'], 'acknowledged', note);
 COMMENT ON FUNCTION cs.acknowledge_alert(uuid, text) IS 'Marks an open or snoozed alert acknowledged (the CSM is on it); returns the alert.';
 
 CREATE FUNCTION cs.resolve_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 RETURN cs._alert_transition(id, 'resolved', ARRAY['open', 'acknowledged', 'snoozed'], 'resolved', note);
 COMMENT ON FUNCTION cs.resolve_alert(uuid, text) IS 'Resolves an unresolved alert (the problem was dealt with); the rule''s cooldown starts. Returns the alert.';
 
 CREATE FUNCTION cs.dismiss_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 RETURN cs._alert_transition(id, 'dismissed', ARRAY['open', 'acknowledged', 'snoozed'], 'dismissed', note);
 COMMENT ON FUNCTION cs.dismiss_alert(uuid, text) IS 'Dismisses an unresolved alert (not worth acting on); the rule''s cooldown starts. Returns the alert.';
 
 CREATE FUNCTION cs.snooze_alert(id uuid, until timestamptz) RETURNS cs.alerts
 LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 AS $$
 BEGIN
     IF until IS NULL THEN
@@ -686,7 +704,8 @@ COMMENT ON FUNCTION cs.snooze_alert(uuid, timestamptz) IS 'Snoozes an unresolved
 
 CREATE FUNCTION cs.reassign_alert(id uuid, assignee text) RETURNS cs.alerts
 LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 AS $$
 BEGIN
     IF assignee IS NULL OR btrim(assignee) = '' THEN

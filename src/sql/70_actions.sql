@@ -206,7 +206,8 @@ COMMENT ON FUNCTION cs.suggest_actions(text[], uuid, int) IS
 CREATE FUNCTION cs.record_action(alert_id uuid, playbook text, outcome text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 AS $$
 DECLARE
     a   cs.alerts;
@@ -214,6 +215,7 @@ DECLARE
     h   record;
     fs  text[];
     aid bigint;
+    who name := cs._require_csm('record actions');
 BEGIN
     IF alert_id IS NULL OR playbook IS NULL THEN
         RAISE EXCEPTION 'alert id and playbook must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -223,7 +225,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Outcomes are recovered, renewed, expanded, churned and no_change.';
     END IF;
     SELECT * INTO a FROM cs.alerts al WHERE al.id = record_action.alert_id;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT cs._user_sees_customer(who, a.customer_id) THEN
         RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
     END IF;
     SELECT * INTO p FROM cs.playbooks pb WHERE pb.name = record_action.playbook;
@@ -236,9 +238,9 @@ BEGIN
                  WHERE y.x = ANY (p.answers) ORDER BY y.x);
     SELECT s.overall_score, s.band INTO h FROM cs.customer_health_scores s
      WHERE s.customer_id = a.customer_id ORDER BY s.calculated_at DESC LIMIT 1;
-    INSERT INTO cs.actions (alert_id, customer_id, playbook, outcome, outcome_at, outcome_source, factors,
+    INSERT INTO cs.actions (alert_id, customer_id, playbook, taken_by, outcome, outcome_at, outcome_source, factors,
                             health_at_action, band_at_action, renewal_date_at_action)
-    SELECT a.id, a.customer_id, p.name, outcome, CASE WHEN outcome IS NOT NULL THEN now() END,
+    SELECT a.id, a.customer_id, p.name, who, outcome, CASE WHEN outcome IS NOT NULL THEN now() END,
            CASE WHEN outcome IS NOT NULL THEN 'reported' END, fs, h.overall_score, h.band, c.contract_end_date
       FROM cs.customers c WHERE c.id = a.customer_id
     RETURNING id INTO aid;
@@ -295,10 +297,12 @@ COMMENT ON FUNCTION cs.measure_action_outcomes() IS
 CREATE FUNCTION cs.record_feedback(alert_id uuid, feedback_type text, rating int, comments text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
 AS $$
 DECLARE
     fid uuid;
+    who name := cs._require_csm('record feedback');
 BEGIN
     IF alert_id IS NULL OR feedback_type IS NULL OR rating IS NULL THEN
         RAISE EXCEPTION 'alert id, feedback type and rating must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -310,11 +314,12 @@ BEGIN
     IF rating NOT BETWEEN 1 AND 5 THEN
         RAISE EXCEPTION 'rating must be between 1 and 5, not %', rating USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM cs.alerts a WHERE a.id = record_feedback.alert_id) THEN
+    IF NOT EXISTS (SELECT 1 FROM cs.alerts a WHERE a.id = record_feedback.alert_id
+                      AND cs._user_sees_customer(who, a.customer_id)) THEN
         RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
     END IF;
-    INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating, comments)
-    VALUES (alert_id, feedback_type, rating, comments)
+    INSERT INTO cs.alert_feedback (alert_id, user_id, feedback_type, rating, comments)
+    VALUES (alert_id, who, feedback_type, rating, comments)
     RETURNING id INTO fid;
     RETURN fid;
 END;

@@ -59,6 +59,54 @@ RETURN EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = visible_customer.custom
 COMMENT ON FUNCTION cs.visible_customer(uuid) IS
     'True when the current user may see the customer: an admin always, a CSM when the customer''s csm is the CSM or a role the CSM is a member of.';
 
+-- The user the alert lifecycle functions act for.  They are SECURITY DEFINER,
+-- so current_user inside them is their owner; the caller is the role of SET
+-- ROLE, else the session user (a SECURITY DEFINER function cannot SET ROLE, so
+-- nothing between the session and the call can change it).  A call made from
+-- inside someone else's SECURITY DEFINER function acts for the session's user,
+-- not for that function's owner.
+CREATE OR REPLACE FUNCTION cs.acting_user() RETURNS name
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+RETURN CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END;
+COMMENT ON FUNCTION cs.acting_user() IS
+    'The user the alert lifecycle, feedback and action functions act for and record: the role set by SET ROLE, else the session user.';
+
+-- The rule of the row-level security policies, for a given user: an admin
+-- sees every customer, anybody else the customers whose csm is a role they are
+-- a member of; no customer (model and data alerts) is admin only.  Called by
+-- the SECURITY DEFINER functions, which run as the owner and so bypass RLS.
+CREATE OR REPLACE FUNCTION cs._user_sees_customer(who name, customer_id uuid) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+RETURN coalesce(pg_has_role(who, to_regrole('cscopilot_admin'), 'MEMBER'), false)
+    OR EXISTS (SELECT 1 FROM cs.customers c
+                WHERE c.id = _user_sees_customer.customer_id
+                  AND c.csm IN (SELECT r.rolname FROM pg_roles r WHERE pg_has_role(who, r.oid, 'MEMBER')));
+COMMENT ON FUNCTION cs._user_sees_customer(name, uuid) IS
+    'Internal: true when the user may see the customer under the row-level security rule (an admin always; a CSM when the customer''s csm is a role they are a member of; a NULL customer admins only).';
+
+-- Refuses a caller who is not a CSM (or admin): the lifecycle, feedback and
+-- action functions write as their owner, so they check the role themselves.
+CREATE OR REPLACE FUNCTION cs._require_csm(what text) RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    who name := cs.acting_user();
+BEGIN
+    IF NOT coalesce(pg_has_role(who, to_regrole('cscopilot_csm'), 'MEMBER'), false) THEN
+        RAISE EXCEPTION 'permission denied to %', what
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role "%s" is not a member of cscopilot_csm.', who),
+                  HINT = 'CSMs and admins work alerts; an admin can run SELECT cs.grant_role(''csm'', ...).';
+    END IF;
+    RETURN who;
+END;
+$$;
+COMMENT ON FUNCTION cs._require_csm(text) IS
+    'Internal: returns cs.acting_user() when it is a member of cscopilot_csm (admins are), raises insufficient_privilege naming the refused action otherwise.';
+
 -- Grants one of the three group roles to a user; admins only.
 CREATE OR REPLACE FUNCTION cs.grant_role(role text, member text) RETURNS void
 LANGUAGE plpgsql
@@ -91,9 +139,11 @@ COMMENT ON FUNCTION cs.grant_role(text, text) IS
 ------------------------------------------------------------------------------
 
 -- Functions a viewer or CSM may not call: they change configuration, rescore,
--- load or delete data, or run SQL text.  Every other function is executable by
--- viewers; table privileges and row-level security bound what it can do, since
--- no function of cs is SECURITY DEFINER.
+-- load or delete data, run SQL text, or are the internals of the SECURITY
+-- DEFINER functions (_alert_transition would apply any transition).  Every
+-- other function is executable by viewers; table privileges and row-level
+-- security bound what it can do, except for the SECURITY DEFINER functions of
+-- cs.csm_functions(), which check the caller themselves.
 CREATE OR REPLACE FUNCTION cs.admin_only_functions() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities', '_refresh_customers',
@@ -101,22 +151,23 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              'measure_action_outcomes', 'train_model', 'load_model', 'load_model_file', 'deploy_model',
              'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
              'ensure_usage_partitions', 'wake_worker', 'grant_role', '_run_job', '_start_due_job',
-             '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due'];
+             '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due',
+             '_alert_transition', '_alert_event', '_user_sees_customer'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 
--- What a CSM may write besides reading: the alert lifecycle, feedback, actions.
-CREATE OR REPLACE FUNCTION cs.csm_writes() RETURNS TABLE (tab text, privilege text)
+-- What a CSM may write besides reading: nothing directly.  Alert lifecycle,
+-- feedback and actions go through these SECURITY DEFINER functions, which
+-- enforce the transition rules, check that the caller is a CSM who may see the
+-- alert's customer, and record the caller as actor; direct writes would let a
+-- CSM skip the rules, forge the event log (actor, time, event), or invent
+-- action outcomes that cs.rank_playbooks learns from.
+CREATE OR REPLACE FUNCTION cs.csm_functions() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT * FROM (VALUES
-        ('alerts', 'UPDATE (status, assigned_to, snoozed_until, resolved_at, updated_at, updated_by)'),
-        ('alert_events', 'INSERT'),
-        ('alert_feedback', 'INSERT'),
-        ('actions', 'INSERT')) v (tab, privilege);
-END;
-COMMENT ON FUNCTION cs.csm_writes() IS
-    'The table privileges cscopilot_csm has beyond reading: acknowledging, snoozing, resolving, dismissing and reassigning alerts, feedback and actions.';
+RETURN ARRAY['acknowledge_alert', 'resolve_alert', 'dismiss_alert', 'snooze_alert', 'reassign_alert',
+             'record_action', 'record_feedback'];
+COMMENT ON FUNCTION cs.csm_functions() IS
+    'Names of the SECURITY DEFINER functions through which cscopilot_csm members work alerts, record actions and give feedback; CSMs have no direct write privilege on any table.';
 
 ------------------------------------------------------------------------------
 -- Row-level security
@@ -289,7 +340,9 @@ BEGIN
             EXECUTE format('REVOKE ALL ON %s FROM PUBLIC, cscopilot_viewer, cscopilot_csm, cscopilot_admin', o.rel);
             CONTINUE;
         END IF;
-        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o.rel);
+        -- CSMs and viewers hold no privilege of their own (and none left from an
+        -- older version: table-level REVOKE ALL also revokes column privileges).
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC, cscopilot_viewer, cscopilot_csm', o.rel);
         IF o.relkind = 'S' THEN
             EXECUTE format('GRANT SELECT ON SEQUENCE %s TO cscopilot_viewer', o.rel);
             EXECUTE format('GRANT SELECT, USAGE, UPDATE ON SEQUENCE %s TO cscopilot_admin', o.rel);
@@ -303,9 +356,6 @@ BEGIN
         END IF;
     END LOOP;
 
-    FOR o IN SELECT * FROM cs.csm_writes() LOOP
-        EXECUTE format('GRANT %s ON cs.%I TO cscopilot_csm', o.privilege, o.tab);
-    END LOOP;
 
     FOR o IN SELECT p.oid::regprocedure AS fn, p.proname
                FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace

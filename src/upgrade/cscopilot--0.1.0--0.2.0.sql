@@ -2353,6 +2353,130 @@ BEGIN
 END;
 $$;
 
+-- The lifecycle functions are the only way for anybody but an admin to change
+-- an alert: SECURITY DEFINER, checking the caller (a CSM who may see the
+-- alert's customer), recording the caller as actor; CSMs lose their direct
+-- UPDATE on cs.alerts and INSERT on cs.alert_events (95_security.sql).
+CREATE OR REPLACE FUNCTION cs._alert_event(a cs.alerts, ev text, from_status text, note text, details jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details)
+    VALUES (a.id, ev, from_status, a.status, cs.acting_user(), note, details);
+    IF ev IN ('created', 'escalated') THEN
+        PERFORM pg_notify('cs_alerts', jsonb_build_object('event', ev, 'alert_id', a.id, 'customer_id', a.customer_id,
+                                                          'severity', a.severity, 'title', a.title,
+                                                          'alert_type', a.alert_type, 'assigned_to', a.assigned_to)::text);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs._alert_event(cs.alerts, text, text, text, jsonb) IS
+    'Internal: appends to cs.alert_events, with cs.acting_user() as actor, and sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit).';
+
+CREATE OR REPLACE FUNCTION cs._alert_transition(alert_id uuid, ev text, allowed text[], new_status text, note text,
+                                     until timestamptz DEFAULT NULL, assignee text DEFAULT NULL)
+RETURNS cs.alerts
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs, pg_temp
+AS $$
+DECLARE
+    a    cs.alerts;
+    prev text;
+    details jsonb;
+    who  name;
+BEGIN
+    who := cs._require_csm(CASE ev WHEN 'acknowledged' THEN 'acknowledge' WHEN 'resolved' THEN 'resolve'
+                                   WHEN 'dismissed' THEN 'dismiss' WHEN 'snoozed' THEN 'snooze'
+                                   ELSE 'reassign' END || ' alerts');
+    IF alert_id IS NULL THEN
+        RAISE EXCEPTION 'alert id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- An alert the caller may not see is neither locked nor found.
+    SELECT * INTO a FROM cs.alerts al WHERE al.id = alert_id AND cs._user_sees_customer(who, al.customer_id) FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT a.status = ANY (allowed) THEN
+        RAISE EXCEPTION 'cannot % alert %: it is %',
+                        CASE ev WHEN 'acknowledged' THEN 'acknowledge' WHEN 'resolved' THEN 'resolve' WHEN 'dismissed' THEN 'dismiss'
+                                WHEN 'snoozed' THEN 'snooze' ELSE 'reassign' END, alert_id, a.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Only %s alerts can be %s.', array_to_string(allowed, ', '), ev);
+    END IF;
+    prev := a.status;
+    details := CASE ev WHEN 'snoozed' THEN jsonb_build_object('until', until)
+                       WHEN 'reassigned' THEN jsonb_build_object('from', a.assigned_to, 'to', assignee) END;
+    UPDATE cs.alerts al
+       SET status = coalesce(new_status, al.status),
+           resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE al.resolved_at END,
+           snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
+                                WHEN new_status IS NULL THEN al.snoozed_until END,
+           assigned_to = coalesce(assignee, al.assigned_to),
+           updated_at = now(),
+           updated_by = who
+     WHERE al.id = alert_id
+    RETURNING al.* INTO a;
+    PERFORM cs._alert_event(a, ev, prev, note, details);
+    RETURN a;
+END;
+$$;
+COMMENT ON FUNCTION cs._alert_transition(uuid, text, text[], text, text, timestamptz, text) IS
+    'Internal, called by the SECURITY DEFINER lifecycle functions: for a CSM who may see the alert''s customer (insufficient_privilege for others; an alert they may not see does not exist, no_data_found), moves the alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
+
+CREATE OR REPLACE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+RETURN cs._alert_transition(id, 'acknowledged', ARRAY['open', 'snoozed'], 'acknowledged', note);
+COMMENT ON FUNCTION cs.acknowledge_alert(uuid, text) IS 'Marks an open or snoozed alert acknowledged (the CSM is on it); returns the alert.';
+
+CREATE OR REPLACE FUNCTION cs.resolve_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+RETURN cs._alert_transition(id, 'resolved', ARRAY['open', 'acknowledged', 'snoozed'], 'resolved', note);
+COMMENT ON FUNCTION cs.resolve_alert(uuid, text) IS 'Resolves an unresolved alert (the problem was dealt with); the rule''s cooldown starts. Returns the alert.';
+
+CREATE OR REPLACE FUNCTION cs.dismiss_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+RETURN cs._alert_transition(id, 'dismissed', ARRAY['open', 'acknowledged', 'snoozed'], 'dismissed', note);
+COMMENT ON FUNCTION cs.dismiss_alert(uuid, text) IS 'Dismisses an unresolved alert (not worth acting on); the rule''s cooldown starts. Returns the alert.';
+
+CREATE OR REPLACE FUNCTION cs.snooze_alert(id uuid, until timestamptz) RETURNS cs.alerts
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+AS $$
+BEGIN
+    IF until IS NULL THEN
+        RAISE EXCEPTION 'snooze end must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until <= now() OR NOT isfinite(until) THEN
+        RAISE EXCEPTION 'snooze end must be a finite time in the future' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN cs._alert_transition(id, 'snoozed', ARRAY['open', 'acknowledged', 'snoozed'], 'snoozed', NULL, until);
+END;
+$$;
+COMMENT ON FUNCTION cs.snooze_alert(uuid, timestamptz) IS 'Snoozes an unresolved alert until a future time; the first evaluation after it reopens the alert. Returns the alert.';
+
+CREATE OR REPLACE FUNCTION cs.reassign_alert(id uuid, assignee text) RETURNS cs.alerts
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+AS $$
+BEGIN
+    IF assignee IS NULL OR btrim(assignee) = '' THEN
+        RAISE EXCEPTION 'assignee must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN cs._alert_transition(id, 'reassigned', ARRAY['open', 'acknowledged', 'snoozed'], NULL, NULL, NULL, assignee);
+END;
+$$;
+COMMENT ON FUNCTION cs.reassign_alert(uuid, text) IS 'Assigns an unresolved alert to another CSM (role name), keeping its status. Returns the alert.';
+
 ------------------------------------------------------------------------------
 -- Actions: new playbook, risk_alerts reads the stored MRR at risk (src/sql/70_actions.sql)
 ------------------------------------------------------------------------------
@@ -2420,6 +2544,92 @@ COMMENT ON COLUMN cs.risk_alerts.suggested_actions IS 'Ranked playbooks with ren
 COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snoozed alerts.';
 COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
 COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';
+
+-- Actions and feedback, too, are recorded only through SECURITY DEFINER
+-- functions that check the caller and record them as taken_by and user_id; CSMs
+-- lose their INSERT on cs.actions and cs.alert_feedback (95_security.sql).
+CREATE OR REPLACE FUNCTION cs.record_action(alert_id uuid, playbook text, outcome text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+AS $$
+DECLARE
+    a   cs.alerts;
+    p   cs.playbooks;
+    h   record;
+    fs  text[];
+    aid bigint;
+    who name := cs._require_csm('record actions');
+BEGIN
+    IF alert_id IS NULL OR playbook IS NULL THEN
+        RAISE EXCEPTION 'alert id and playbook must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF outcome IS NOT NULL AND outcome NOT IN ('recovered', 'renewed', 'expanded', 'churned', 'no_change') THEN
+        RAISE EXCEPTION 'unknown outcome "%"', outcome
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Outcomes are recovered, renewed, expanded, churned and no_change.';
+    END IF;
+    SELECT * INTO a FROM cs.alerts al WHERE al.id = record_action.alert_id;
+    IF NOT FOUND OR NOT cs._user_sees_customer(who, a.customer_id) THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT * INTO p FROM cs.playbooks pb WHERE pb.name = record_action.playbook;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'playbook "%" does not exist', playbook USING ERRCODE = 'no_data_found';
+    END IF;
+    -- What the outcome will teach about: the alert's factors this playbook answers.
+    fs := ARRAY(SELECT DISTINCT y.x FROM jsonb_array_elements(coalesce(a.risk_factors, '[]')) f
+                 CROSS JOIN LATERAL (SELECT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') AS x) y
+                 WHERE y.x = ANY (p.answers) ORDER BY y.x);
+    SELECT s.overall_score, s.band INTO h FROM cs.customer_health_scores s
+     WHERE s.customer_id = a.customer_id ORDER BY s.calculated_at DESC LIMIT 1;
+    INSERT INTO cs.actions (alert_id, customer_id, playbook, taken_by, outcome, outcome_at, outcome_source, factors,
+                            health_at_action, band_at_action, renewal_date_at_action)
+    SELECT a.id, a.customer_id, p.name, who, outcome, CASE WHEN outcome IS NOT NULL THEN now() END,
+           CASE WHEN outcome IS NOT NULL THEN 'reported' END, fs, h.overall_score, h.band, c.contract_end_date
+      FROM cs.customers c WHERE c.id = a.customer_id
+    RETURNING id INTO aid;
+    IF a.status = 'open' THEN
+        PERFORM cs._alert_transition(a.id, 'acknowledged', ARRAY['open'], 'acknowledged', 'action: ' || p.name);
+    END IF;
+    RETURN aid;
+END;
+$$;
+COMMENT ON FUNCTION cs.record_action(uuid, text, text) IS
+    'Logs that the current user applied a playbook to an alert (acknowledging it if open), with the factors it addresses and the health and renewal date to measure against; an outcome given here is stored as reported. Returns the action id.';
+
+CREATE OR REPLACE FUNCTION cs.record_feedback(alert_id uuid, feedback_type text, rating int, comments text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, cs, pg_temp
+AS $$
+DECLARE
+    fid uuid;
+    who name := cs._require_csm('record feedback');
+BEGIN
+    IF alert_id IS NULL OR feedback_type IS NULL OR rating IS NULL THEN
+        RAISE EXCEPTION 'alert id, feedback type and rating must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF feedback_type NOT IN ('accuracy', 'relevance', 'priority') THEN
+        RAISE EXCEPTION 'unknown feedback type "%"', feedback_type
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Feedback types are accuracy, relevance and priority.';
+    END IF;
+    IF rating NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'rating must be between 1 and 5, not %', rating USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cs.alerts a WHERE a.id = record_feedback.alert_id
+                      AND cs._user_sees_customer(who, a.customer_id)) THEN
+        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO cs.alert_feedback (alert_id, user_id, feedback_type, rating, comments)
+    VALUES (alert_id, who, feedback_type, rating, comments)
+    RETURNING id INTO fid;
+    RETURN fid;
+END;
+$$;
+COMMENT ON FUNCTION cs.record_feedback(uuid, text, int, text) IS
+    'Records the current user''s rating (1-5) of an alert''s accuracy, relevance or priority; returns the feedback id.';
 
 ------------------------------------------------------------------------------
 -- Integrations (new in 0.2.0: src/sql/80_integrations.sql)
