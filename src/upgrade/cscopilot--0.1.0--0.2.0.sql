@@ -474,6 +474,9 @@ $fn$;
 -- Health: cs._health_of in C, the sparkline in C (src/sql/20_health.sql)
 ------------------------------------------------------------------------------
 
+-- Refreshes run without parallel query (slower on the measured machine).
+ALTER FUNCTION cs._refresh_customers(uuid[]) SET max_parallel_workers_per_gather = 0;
+
 CREATE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text
     AS 'MODULE_PATHNAME', 'cs_sparkline' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs._sparkline(timestamptz, timestamptz[], numeric[]) IS
