@@ -110,3 +110,34 @@ INSERT INTO cs.customers (id, external_id, name, contract_start_date, contract_e
 SELECT (cs.features('00000000-0000-0000-0000-00000000000c', '2025-11-01 00:00+00'))[25:26] AS before_term,
        (cs.features('00000000-0000-0000-0000-00000000000c', '2025-01-05 00:00+00'))[26] AS a_year_before,
        (cs.features('00000000-0000-0000-0000-00000000000c', '2026-03-01 00:00+00'))[25:26] AS in_term;
+
+CREATE FUNCTION pg_temp.explain_lines(q text) RETURNS TABLE ("QUERY PLAN" text) LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q;
+END $$;
+-- The usage aggregate in parallel: partial states of one customer from several
+-- workers combine to the serial result (sums, distinct users and features,
+-- active days, latest event).
+INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at)
+SELECT c.id, 'u' || (g % 13), 'e', 'f' || (g % 7), 1 + g % 3, '2026-04-01 00:00+00'::timestamptz - make_interval(hours => g * 5)
+  FROM cs.customers c, generate_series(1, 400) g;
+CREATE TEMP TABLE usage_serial AS
+SELECT customer_id, cs.usage_summary(user_id, feature, quantity, occurred_at, '2026-04-01 00:00+00') AS u
+  FROM cs.usage_events GROUP BY 1;
+BEGIN;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_leader_participation = off;
+SET LOCAL enable_partitionwise_aggregate = off;
+SELECT count(*) FILTER (WHERE line ~ 'Partial') > 0 AS partial_aggregation
+  FROM (SELECT * FROM (VALUES (1)) v) x,
+       LATERAL (SELECT "QUERY PLAN" AS line FROM pg_temp.explain_lines(
+         'SELECT customer_id, cs.usage_summary(user_id, feature, quantity, occurred_at, ''2026-04-01 00:00+00'') FROM cs.usage_events GROUP BY 1')) l;
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE p.u IS DISTINCT FROM s.u) AS differ
+  FROM (SELECT customer_id, cs.usage_summary(user_id, feature, quantity, occurred_at, '2026-04-01 00:00+00') AS u
+          FROM cs.usage_events GROUP BY 1) p
+  FULL JOIN usage_serial s USING (customer_id);
+COMMIT;

@@ -448,6 +448,10 @@ TextHash64(text *t)
 PG_FUNCTION_INFO_V1(cs_usage_summary_trans);
 PG_FUNCTION_INFO_V1(cs_usage_summary_final);
 
+PG_FUNCTION_INFO_V1(cs_usage_summary_combine);
+PG_FUNCTION_INFO_V1(cs_usage_summary_serialize);
+PG_FUNCTION_INFO_V1(cs_usage_summary_deserialize);
+
 /* Transition: (state, user_id, feature, quantity, occurred_at, as_of). */
 Datum
 cs_usage_summary_trans(PG_FUNCTION_ARGS)
@@ -741,4 +745,165 @@ cs_sparkline(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/*
+ * Parallel aggregation: partial states of the same customer from several
+ * workers are combined (sums added, sets merged, latest times kept), and
+ * cross process boundaries serialized as bytea.
+ */
+static void
+UsageMerge(UsageState *dst, const UsageState *src, MemoryContext cxt)
+{
+	if (src->as_of != dst->as_of)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be the same for every row of a usage summary")));
+	dst->ev30 += src->ev30;
+	dst->ev_prev30 += src->ev_prev30;
+	dst->ev14 += src->ev14;
+	dst->ev_prev14 += src->ev_prev14;
+	if (src->any && (!dst->any || src->last > dst->last))
+		dst->last = src->last;
+	dst->any = dst->any || src->any;
+	dst->days_mask |= src->days_mask;
+	for (int i = 0; i < src->users.size; i++)
+		if (src->users.keys[i] != 0)
+			HashSetPut(&dst->users, src->users.keys[i], src->users.vals[i], cxt);
+	for (int i = 0; i < src->features.size; i++)
+		if (src->features.keys[i] != 0)
+			HashSetPut(&dst->features, src->features.keys[i], src->features.vals[i], cxt);
+}
+
+Datum
+cs_usage_summary_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	UsageState *dst;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "cs_usage_summary_combine called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(PG_ARGISNULL(0) ? NULL : PG_GETARG_POINTER(0));
+	if (PG_ARGISNULL(0))
+	{
+		UsageState *src = (UsageState *) PG_GETARG_POINTER(1);
+
+		dst = MemoryContextAllocZero(aggcxt, sizeof(UsageState));
+		dst->as_of = src->as_of;
+	}
+	else
+		dst = (UsageState *) PG_GETARG_POINTER(0);
+	UsageMerge(dst, (UsageState *) PG_GETARG_POINTER(1), aggcxt);
+	PG_RETURN_POINTER(dst);
+}
+
+/* Layout: the scalars, then the user (key, value) pairs, then the feature keys. */
+typedef struct UsageWire
+{
+	TimestampTz as_of;
+	double		ev30,
+				ev_prev30,
+				ev14,
+				ev_prev14;
+	TimestampTz last;
+	int32		any;
+	uint32		days_mask;
+	int32		nusers;
+	int32		nfeatures;
+} UsageWire;
+
+Datum
+cs_usage_summary_serialize(PG_FUNCTION_ARGS)
+{
+	UsageState *st = (UsageState *) PG_GETARG_POINTER(0);
+	UsageWire	w;
+	Size		len;
+	bytea	   *out;
+	char	   *p;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "cs_usage_summary_serialize called in non-aggregate context");
+	memset(&w, 0, sizeof(w));
+	w.as_of = st->as_of;
+	w.ev30 = st->ev30;
+	w.ev_prev30 = st->ev_prev30;
+	w.ev14 = st->ev14;
+	w.ev_prev14 = st->ev_prev14;
+	w.last = st->last;
+	w.any = st->any;
+	w.days_mask = st->days_mask;
+	w.nusers = st->users.count;
+	w.nfeatures = st->features.count;
+	len = sizeof(w) + (Size) w.nusers * 2 * sizeof(uint64) + (Size) w.nfeatures * sizeof(uint64);
+	out = (bytea *) palloc(VARHDRSZ + len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	p = VARDATA(out);
+	memcpy(p, &w, sizeof(w));
+	p += sizeof(w);
+	for (int i = 0; i < st->users.size; i++)
+		if (st->users.keys[i] != 0)
+		{
+			memcpy(p, &st->users.keys[i], sizeof(uint64));
+			memcpy(p + sizeof(uint64), &st->users.vals[i], sizeof(int64));
+			p += 2 * sizeof(uint64);
+		}
+	for (int i = 0; i < st->features.size; i++)
+		if (st->features.keys[i] != 0)
+		{
+			memcpy(p, &st->features.keys[i], sizeof(uint64));
+			p += sizeof(uint64);
+		}
+	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+cs_usage_summary_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	MemoryContext aggcxt;
+	UsageState *st;
+	UsageWire	w;
+	const char *p = VARDATA_ANY(in);
+	Size		len = VARSIZE_ANY_EXHDR(in);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "cs_usage_summary_deserialize called in non-aggregate context");
+	if (len < sizeof(w))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						errmsg("invalid usage summary state")));
+	memcpy(&w, p, sizeof(w));
+	if (w.nusers < 0 || w.nfeatures < 0 ||
+		len != sizeof(w) + (Size) w.nusers * 2 * sizeof(uint64) + (Size) w.nfeatures * sizeof(uint64))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+						errmsg("invalid usage summary state")));
+	p += sizeof(w);
+	st = MemoryContextAllocZero(aggcxt, sizeof(UsageState));
+	st->as_of = w.as_of;
+	st->ev30 = w.ev30;
+	st->ev_prev30 = w.ev_prev30;
+	st->ev14 = w.ev14;
+	st->ev_prev14 = w.ev_prev14;
+	st->last = w.last;
+	st->any = w.any != 0;
+	st->days_mask = w.days_mask;
+	for (int i = 0; i < w.nusers; i++)
+	{
+		uint64		k;
+		int64		v;
+
+		memcpy(&k, p, sizeof(uint64));
+		memcpy(&v, p + sizeof(uint64), sizeof(int64));
+		HashSetPut(&st->users, k, v, aggcxt);
+		p += 2 * sizeof(uint64);
+	}
+	for (int i = 0; i < w.nfeatures; i++)
+	{
+		uint64		k;
+
+		memcpy(&k, p, sizeof(uint64));
+		HashSetPut(&st->features, k, 0, aggcxt);
+		p += sizeof(uint64);
+	}
+	PG_RETURN_POINTER(st);
 }

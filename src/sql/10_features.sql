@@ -22,8 +22,19 @@ CREATE FUNCTION cs._usage_summary_trans(internal, text, text, float8, timestampt
     AS 'MODULE_PATHNAME', 'cs_usage_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION cs._usage_summary_final(internal) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'cs_usage_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION cs._usage_summary_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION cs._usage_summary_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION cs._usage_summary_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._usage_summary_combine(internal, internal) IS 'Internal: combine function of cs.usage_summary (parallel aggregation).';
+COMMENT ON FUNCTION cs._usage_summary_serialize(internal) IS 'Internal: serializes a cs.usage_summary state for parallel aggregation.';
+COMMENT ON FUNCTION cs._usage_summary_deserialize(bytea, internal) IS 'Internal: deserializes a cs.usage_summary state for parallel aggregation.';
 CREATE AGGREGATE cs.usage_summary(user_id text, feature text, quantity float8, occurred_at timestamptz, as_of timestamptz) (
-    SFUNC = cs._usage_summary_trans, STYPE = internal, FINALFUNC = cs._usage_summary_final, PARALLEL = SAFE);
+    SFUNC = cs._usage_summary_trans, STYPE = internal, FINALFUNC = cs._usage_summary_final,
+    COMBINEFUNC = cs._usage_summary_combine, SERIALFUNC = cs._usage_summary_serialize,
+    DESERIALFUNC = cs._usage_summary_deserialize, PARALLEL = SAFE);
 COMMENT ON FUNCTION cs._usage_summary_trans(internal, text, text, float8, timestamptz, timestamptz) IS 'Internal: transition function of cs.usage_summary.';
 COMMENT ON FUNCTION cs._usage_summary_final(internal) IS 'Internal: final function of cs.usage_summary.';
 COMMENT ON AGGREGATE cs.usage_summary(text, text, float8, timestamptz, timestamptz) IS

@@ -248,8 +248,23 @@ COMMENT ON FUNCTION cs.ticket_category(text) IS
 ANALYZE cs.text_category_rules, cs.text_category_filters;
 
 ------------------------------------------------------------------------------
--- Features: the text features 31-36 (src/sql/10_features.sql)
+-- Features: the text features 31-36, parallel usage aggregation (src/sql/10_features.sql)
 ------------------------------------------------------------------------------
+
+-- The usage aggregate gains parallel aggregation.
+CREATE FUNCTION cs._usage_summary_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION cs._usage_summary_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION cs._usage_summary_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'cs_usage_summary_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._usage_summary_combine(internal, internal) IS 'Internal: combine function of cs.usage_summary (parallel aggregation).';
+COMMENT ON FUNCTION cs._usage_summary_serialize(internal) IS 'Internal: serializes a cs.usage_summary state for parallel aggregation.';
+COMMENT ON FUNCTION cs._usage_summary_deserialize(bytea, internal) IS 'Internal: deserializes a cs.usage_summary state for parallel aggregation.';
+CREATE OR REPLACE AGGREGATE cs.usage_summary(user_id text, feature text, quantity float8, occurred_at timestamptz, as_of timestamptz) (
+    SFUNC = cs._usage_summary_trans, STYPE = internal, FINALFUNC = cs._usage_summary_final,
+    COMBINEFUNC = cs._usage_summary_combine, SERIALFUNC = cs._usage_summary_serialize,
+    DESERIALFUNC = cs._usage_summary_deserialize, PARALLEL = SAFE);
 
 INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
  (31, 'ticket_sentiment_30d',       'Mean sentiment (cs.sentiment of subject and body, -1..1) of tickets with text opened in the last 30 days', 'support_tickets'),
