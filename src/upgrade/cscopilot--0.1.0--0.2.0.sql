@@ -2203,7 +2203,16 @@ BEGIN
     -- evaluator, and the writes are set-based.  Alert ids come from the
     -- sequence in (customer, rule) order, as a fresh database replays them.
     ts := clock_timestamp();
-    WITH ctx AS MATERIALIZED (
+    WITH rinfo AS MATERIALIZED (
+        -- per rule, once: the features and scores its condition names, and
+        -- whether it tests the band
+        SELECT r.*,
+               ARRAY(SELECT DISTINCT x #>> '{}' FROM jsonb_path_query(r.condition, '$.**.feature') x) AS cfeatures,
+               ARRAY(SELECT DISTINCT x #>> '{}' FROM jsonb_path_query(r.condition, '$.**.score') x) AS cscores,
+               jsonb_path_exists(r.condition, '$.**.band') AS cband
+          FROM cs.alert_rules r
+         WHERE r.enabled AND r.alert_type IN ('risk', 'opportunity')
+    ), ctx AS MATERIALIZED (
         SELECT cu.id AS customer_id, cu.csm, coalesce(cu.mrr, 0) AS mrr,
                jsonb_build_object(
                  'features', fm.m,
@@ -2234,7 +2243,7 @@ BEGIN
         SELECT c.*, r.id AS rule_id, r.alert_type, r.auto_resolve, r.condition,
                cs.condition_holds(r.condition, c.ctx) AS holds
           FROM ctx c
-         CROSS JOIN (SELECT * FROM cs.alert_rules WHERE enabled AND alert_type IN ('risk', 'opportunity')) r
+         CROSS JOIN rinfo r
     ), cleared AS (
         -- auto-resolving rules whose condition is now known to be false
         SELECT al.id, al.status AS was
@@ -2265,18 +2274,18 @@ BEGIN
                        FROM jsonb_array_elements(fx.factors) f
                       WHERE coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') IS NOT NULL) AS names
           FROM ev
-          JOIN cs.alert_rules r ON r.id = ev.rule_id
+          JOIN rinfo r ON r.id = ev.rule_id
          CROSS JOIN LATERAL (
             SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') AS factors FROM (
                 SELECT 1 AS ord, n.name, jsonb_build_object('source', 'rule', 'feature', n.name,
                                                             'value', ev.ctx -> 'features' -> n.name) AS f
-                  FROM (SELECT DISTINCT x #>> '{}' AS name FROM jsonb_path_query(r.condition, '$.**.feature') x) n
+                  FROM unnest(r.cfeatures) n(name)
                 UNION ALL
                 SELECT 1, n.name, jsonb_build_object('source', 'rule', 'score', n.name, 'value', ev.ctx -> 'scores' -> n.name)
-                  FROM (SELECT DISTINCT x #>> '{}' AS name FROM jsonb_path_query(r.condition, '$.**.score') x) n
+                  FROM unnest(r.cscores) n(name)
                 UNION ALL
                 SELECT 1, 'band', jsonb_build_object('source', 'rule', 'band', ev.ctx -> 'band')
-                 WHERE jsonb_path_exists(r.condition, '$.**.band')
+                 WHERE r.cband
                 UNION ALL
                 SELECT 2, lpad(e.o::text, 4, '0'), jsonb_build_object('source', 'churn_model') || e.x
                   FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(ev.risk_factors) = 'array'
@@ -2374,7 +2383,6 @@ BEGIN
     RETURN NEXT;
 END;
 $$;
-
 -- The lifecycle functions are the only way for anybody but an admin to change
 -- an alert: SECURITY DEFINER, checking the caller (a CSM who may see the
 -- alert's customer), recording the caller as actor; CSMs lose their direct
