@@ -45,9 +45,15 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@
 	@for f in $(SQL_PARTS); do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
 
-$(UPGRADES): %.sql: src/upgrade/%.sql src/sql/95_security.sql
+# A line "--@include src/sql/<file>.sql" of an upgrade source stands for that file.
+$(UPGRADES): %.sql: src/upgrade/%.sql src/sql/95_security.sql $(SQL_PARTS)
 	@echo "-- $@: generated from src/upgrade/$@ and src/sql/95_security.sql by make; do not edit" > $@
-	@for f in $^; do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
+	@for f in src/upgrade/$@ src/sql/95_security.sql; do \
+		printf '\n-- source: %s\n' "$$f" >> $@; \
+		awk '/^--@include / { f = $$2; n = 0; while ((r = (getline line < f)) > 0) { print line; n++ } \
+			if (r < 0 || n == 0) { print "cannot include " f > "/dev/stderr"; exit 1 } close(f); next } { print }' \
+			"$$f" >> $@ || { rm -f $@; exit 1; }; \
+	done
 
 # PGXS tracks no header dependencies: spell out the shared ones.
 src/model.o src/explain.o src/train.o src/lifecycle.o: src/model.h

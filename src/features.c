@@ -784,7 +784,11 @@ cs_usage_summary_combine(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "cs_usage_summary_combine called in non-aggregate context");
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(PG_ARGISNULL(0) ? NULL : PG_GETARG_POINTER(0));
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(PG_GETARG_POINTER(0));
+	}
 	if (PG_ARGISNULL(0))
 	{
 		UsageState *src = (UsageState *) PG_GETARG_POINTER(1);

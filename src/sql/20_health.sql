@@ -302,7 +302,8 @@ SET search_path = pg_catalog, cs
 -- which dominates refreshing a few customers.
 SET jit = off
 -- Parallel query made a full refresh slower, not faster: 67.0 s against 40.9 s
--- at 100,000 customers (make bench, 2 cores).
+-- at 100,000 customers (make bench, 2 cores); only cs.compute_features, whose
+-- usage aggregate combines partial states, sets two workers again.
 SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE

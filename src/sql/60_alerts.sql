@@ -29,16 +29,9 @@ CREATE FUNCTION cs.check_template(template text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
-DECLARE
-    p text;
 BEGIN
-    FOR p IN SELECT m[1] FROM regexp_matches(coalesce(template, ''), '\{([^{}]*)\}', 'g') m LOOP
-        IF NOT p = ANY (cs.template_placeholders()) THEN
-            RAISE EXCEPTION 'unknown placeholder {%} in template', p
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Placeholders are ' || array_to_string(ARRAY(SELECT '{' || x || '}' FROM unnest(cs.template_placeholders()) x), ', ') || '.';
-        END IF;
-    END LOOP;
+    -- filling a template checks each of its placeholders (src/alerts.c)
+    PERFORM cs._fill_template(template, '{}', cs.template_placeholders());
 END;
 $$;
 COMMENT ON FUNCTION cs.check_template(text) IS 'Refuses a template with an unknown {placeholder} (invalid_parameter_value).';
