@@ -301,6 +301,37 @@ SELECT j->'factors' @> '[{"value": null}]' AS nan_is_null
 SELECT * FROM cs.explain('tiny', '{1,2,3,4,5,6}', 0);
 SELECT * FROM cs.explain('tiny', '{1,2,3}');
 
+-- Every method gives the same exact TreeSHAP values: the per-leaf tables (the
+-- default) and the native tree walk against libxgboost's own pred_contribs,
+-- for each objective, on 400 rows with missing values.
+CREATE TEMP TABLE shap_rows AS
+SELECT g AS id,
+       ARRAY(SELECT CASE WHEN hashint4(g * 7 + i) % 5 = 0 THEN 'NaN'::float4
+                         ELSE ((hashint4(g * 31 + i) % 400) / 100.0)::float4 END
+               FROM generate_series(1, 6) i) AS features
+  FROM generate_series(1, 400) g;
+CREATE TEMP VIEW shap_all AS
+SELECT m AS model, r.id, x.feature, x.contribution
+  FROM unnest('{tiny,reg,raw,shipped}'::text[]) m, shap_rows r, cs.explain(m, r.features, 100) x
+UNION ALL
+SELECT m, r.id, '(bias)', (cs.explain_json(m, r.features, 1) ->> 'bias')::float8
+  FROM unnest('{tiny,reg,raw,shipped}'::text[]) m, shap_rows r;
+SET cscopilot.shap_method = libxgboost;
+CREATE TEMP TABLE shap_lib AS SELECT * FROM shap_all;
+SET cscopilot.shap_method = native;
+CREATE TEMP TABLE shap_native AS SELECT * FROM shap_all;
+RESET cscopilot.shap_method;
+CREATE TEMP TABLE shap_tables AS SELECT * FROM shap_all;
+SELECT l.model, count(*) AS shap_values,
+       max(abs(n.contribution - l.contribution)) <= 1e-6 AS native_agrees,
+       max(abs(t.contribution - l.contribution) / greatest(1, abs(l.contribution))) <= 1e-5 AS tables_agree,
+       count(*) FILTER (WHERE l.contribution <> 0) > 400 AS nonzero
+  FROM shap_lib l
+  JOIN shap_native n USING (model, id, feature)
+  JOIN shap_tables t USING (model, id, feature)
+ GROUP BY l.model ORDER BY l.model;
+SET cscopilot.shap_method = nonsense;
+
 ------------------------------------------------------------------------------
 -- Training
 ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ _PG_init(void)
 
 	DefineWorkerSettings();
 	DefineLifecycleSettings();
+	DefineExplainSettings();
 	MarkGUCPrefixReserved("cscopilot");
 	RegisterWorkers();
 }

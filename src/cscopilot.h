@@ -22,4 +22,7 @@ extern void RegisterWorkers(void);
 /* lifecycle.c */
 extern void DefineLifecycleSettings(void);
 
+/* explain.c */
+extern void DefineExplainSettings(void);
+
 #endif							/* CSCOPILOT_H */

@@ -620,6 +620,7 @@ typedef struct RawNode
 	int32		feature;
 	int32		parent;
 	bool		default_left;
+	float		cover;			/* sum_hessian */
 } RawNode;
 
 /* Checks one tree and appends its nodes to the model's node array. */
@@ -637,6 +638,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 			   *splits,
 			   *conds,
 			   *dleft,
+			   *hess,
 			   *stype,
 			   *cats;
 	int			base = m->num_nodes;
@@ -664,7 +666,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 	/* libxgboost reads these too, and trusts what it reads: check them here. */
 	(void) JsonArrayMember(tree, "base_weights", "trees[].base_weights", n);
 	(void) JsonArrayMember(tree, "loss_changes", "trees[].loss_changes", n);
-	(void) JsonArrayMember(tree, "sum_hessian", "trees[].sum_hessian", n);
+	hess = JsonArrayMember(tree, "sum_hessian", "trees[].sum_hessian", n);
 	if (JsonIntMember(tree, "id", "trees[].id", t) != t)
 		ModelJsonError("trees[].id", "the tree's position");
 	if (JsonIntMember(param, "num_feature", "trees[].tree_param.num_feature", m->num_features) != m->num_features)
@@ -719,6 +721,8 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 					 errdetail("Tree %d node %lld has a non-finite value.", t, (long long) i)));
 		nd->value = (float) c;
 		nd->default_left = JsonNumberAt(dleft, i, "trees[].default_left") != 0;
+		/* only TreeSHAP reads covers; the probe check vets odd ones */
+		nd->cover = (float) JsonNumberAt(hess, i, "trees[].sum_hessian");
 		if (l == -1)
 		{
 			if (r != -1)
@@ -774,6 +778,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 	{
 		*capacity *= 2;
 		m->nodes = repalloc_huge(m->nodes, sizeof(CsTreeNode) * *capacity);
+		m->covers = repalloc_huge(m->covers, sizeof(float) * *capacity);
 	}
 
 	/*
@@ -798,6 +803,7 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 		CsTreeNode *nd = &m->nodes[self];
 
 		depth = Max(depth, level[head]);
+		m->covers[self] = rn->cover;
 		if (rn->left < 0)
 		{
 			nd->threshold = INFINITY;
@@ -829,8 +835,37 @@ CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
 	pfree(level);
 	pfree(raw);
 
+	/*
+	 * The tree's expected value for TreeSHAP: leaves weighted by cover, in
+	 * float and in XGBoost's order (left then right, divided by the node's
+	 * cover).  Children come after their parent, so one backward pass does.
+	 */
+	{
+		float	   *mean = palloc(sizeof(float) * tail);
+
+		for (int k = tail - 1; k >= 0; k--)
+		{
+			const CsTreeNode *nd = &m->nodes[base + k];
+
+			if (nd->left == base + k)
+				mean[k] = nd->leaf;
+			else
+			{
+				int			l = nd->left - base;
+				float		v = mean[l] * m->covers[base + l];
+
+				v += mean[l + 1] * m->covers[base + l + 1];
+				v /= m->covers[base + k];
+				mean[k] = v;
+			}
+		}
+		m->tree_means[t] = mean[0];
+		pfree(mean);
+	}
+
 	m->roots[t] = base;
 	m->depths[t] = depth;
+	m->max_depth = Max(m->max_depth, depth);
 	m->num_nodes += tail;
 }
 
@@ -975,8 +1010,10 @@ CompileModelJson(CsModel *m, json_t *root)
 	m->num_trees = (int) json_array_size(trees);
 	m->roots = MemoryContextAlloc(m->mcxt, sizeof(int32) * Max(m->num_trees, 1));
 	m->depths = MemoryContextAlloc(m->mcxt, sizeof(int32) * Max(m->num_trees, 1));
+	m->tree_means = MemoryContextAlloc(m->mcxt, sizeof(float) * Max(m->num_trees, 1));
 	capacity = 64;
 	m->nodes = MemoryContextAlloc(m->mcxt, sizeof(CsTreeNode) * capacity);
+	m->covers = MemoryContextAlloc(m->mcxt, sizeof(float) * capacity);
 	m->num_nodes = 0;
 	for (int t = 0; t < m->num_trees; t++)
 	{
@@ -1157,6 +1194,7 @@ CheckAgainstLibxgboost(CsModel *m)
 			XGDMatrixFree(dm);
 	}
 	PG_END_TRY();
+	CsModelPrepareShap(m, rows, nrows);
 	pfree(rows);
 }
 

@@ -30,6 +30,11 @@ typedef struct CsTreeNode
 	float		leaf;
 } CsTreeNode;
 
+/* How a model's SHAP values are computed (explain.c). */
+#define CS_SHAP_LIBXGBOOST	0	/* libxgboost's pred_contribs */
+#define CS_SHAP_RECURSIVE	1	/* native TreeSHAP, libxgboost's algorithm */
+#define CS_SHAP_TABLES		2	/* native, from precomputed per-leaf tables */
+
 #define CS_NODE_MISSING_RIGHT	0x80000000u
 #define CS_NODE_FEATURE_MASK	0x7fffffffu
 
@@ -62,6 +67,14 @@ typedef struct CsModel
 	int			num_nodes;
 	CsTreeNode *nodes;
 
+	/* TreeSHAP (explain.c): node covers, each tree's expected value */
+	float	   *covers;			/* sum_hessian of each node, as nodes */
+	float	   *tree_means;		/* cover-weighted mean leaf of each tree */
+	int			max_depth;		/* deepest tree */
+	bool		shap_walk_ok;	/* native TreeSHAP agreed with libxgboost */
+	bool		shap_tables_ok; /* so did the per-leaf tables */
+	struct CsShapTables *shap;	/* the per-leaf tables */
+
 	char	   *json;			/* the model as XGBoost JSON (for libxgboost) */
 	size_t		json_len;
 	void	   *booster;		/* BoosterHandle, freed with mcxt */
@@ -89,6 +102,8 @@ extern double CsModelMargin(CsModel *model, const float *x, int n);
 extern double CsModelPredict(CsModel *model, const float *x, int n);
 extern void CsModelContributions(CsModel *model, const float *x, int n,
 								 double *contrib);
+extern void CsModelPrepareShap(CsModel *model, const float *rows, int nrows);
+extern int	cscopilot_shap_method;
 extern const float *CsModelFeaturesFromArray(CsModel *model, ArrayType *features);
 extern CsModel *CsModelForCall(FunctionCallInfo fcinfo, text *name);
 
