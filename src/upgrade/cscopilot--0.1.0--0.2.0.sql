@@ -1312,6 +1312,9 @@ BEGIN
           FROM cs.alert_rules r
          WHERE r.enabled AND r.alert_type IN ('risk', 'opportunity')
     ), ctx AS MATERIALIZED (
+        -- each customer's context, and which rules hold for it (in rule id
+        -- order): kept with the customer, so the pairs need no join back
+        SELECT x.*, h.rule_ids, h.holds, h.autos FROM (
         SELECT cu.id AS customer_id, cu.csm, coalesce(cu.mrr, 0) AS mrr,
                jsonb_build_object(
                  'features', fm.m,
@@ -1338,11 +1341,15 @@ BEGIN
                                FROM cs.opportunities op
                               WHERE op.customer_id = cu.id AND op.status IN ('open', 'in_progress')) o ON true
          WHERE cu.churned_at IS NULL AND (ids IS NULL OR cu.id = ANY (ids))
-    ), ev AS MATERIALIZED (
-        SELECT c.*, r.id AS rule_id, r.alert_type, r.auto_resolve, r.condition,
-               cs.condition_holds(r.condition, c.ctx) AS holds
+        OFFSET 0) x
+         CROSS JOIN LATERAL (SELECT array_agg(r.id ORDER BY r.id) AS rule_ids,
+                                    array_agg(cs.condition_holds(r.condition, x.ctx) ORDER BY r.id) AS holds,
+                                    array_agg(r.auto_resolve ORDER BY r.id) AS autos
+                               FROM rinfo r) h
+    ), ev AS (
+        SELECT c.customer_id, e.rule_id, e.holds, e.auto_resolve
           FROM ctx c
-         CROSS JOIN rinfo r
+         CROSS JOIN LATERAL unnest(c.rule_ids, c.holds, c.autos) AS e (rule_id, holds, auto_resolve)
     ), cleared AS (
         -- auto-resolving rules whose condition is now known to be false
         SELECT al.id, al.status AS was
@@ -1365,14 +1372,18 @@ BEGIN
         -- Why: the terms of the condition with their current values, and for
         -- risk alerts the churn model's factors and the health drivers; for
         -- opportunity alerts the customer's opportunities.
-        SELECT ev.*, r.severity_metric, r.severity_thresholds, r.base_severity, r.title AS rtitle, r.name AS rname,
-               r.description, r.cooldown,
+        -- (only what the writes need: these rows are sorted and hashed below)
+        SELECT ev.customer_id, ev.rule_id, ev.csm, ev.mrr, ev.vals, r.alert_type,
+               r.title AS rtitle, r.name AS rname, r.description, r.cooldown,
                cs.alert_severity(r.severity_metric, r.severity_thresholds, r.base_severity, ev.ctx) AS sev,
                fx.factors,
                ARRAY(SELECT DISTINCT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind')
                        FROM jsonb_array_elements(fx.factors) f
                       WHERE coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') IS NOT NULL) AS names
-          FROM ev
+          FROM (SELECT c.*, e.rule_id
+                  FROM ctx c
+                 CROSS JOIN LATERAL unnest(c.rule_ids, c.holds) AS e (rule_id, holds)
+                 WHERE e.holds) ev
           JOIN rinfo r ON r.id = ev.rule_id
          CROSS JOIN LATERAL (
             SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') AS factors FROM (
@@ -1400,7 +1411,6 @@ BEGIN
                   FROM jsonb_array_elements(CASE WHEN r.alert_type = 'opportunity' THEN coalesce(ev.kinds, '[]')
                                                  ELSE '[]' END) WITH ORDINALITY e(x, o)
             ) t) fx
-         WHERE ev.holds
     ), ranked AS MATERIALIZED (
         -- the playbooks answering each distinct set of factors, ranked once
         SELECT n.names,
