@@ -247,5 +247,50 @@ SELECT * FROM cs.evaluate_alerts(ARRAY['00000000-0000-0000-0000-000000000018']::
 SELECT a.status, e.event, e.note FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id
  WHERE a.customer_id = '00000000-0000-0000-0000-000000000018' ORDER BY e.id;
 
+-- The factors of a firing rule (C) follow their SQL definition, also for odd
+-- inputs: a churn factor that is not an object, a driver whose measure is a
+-- number, names that sort differently by byte and by collation.
+CREATE TEMP TABLE fx_cases (id int, ctx jsonb, cf text[], cs_ text[], cb boolean, at text,
+                            rf jsonb, dr jsonb, kinds jsonb);
+INSERT INTO fx_cases VALUES
+ (1, '{"features": {"seats_licensed": 10, "seat_utilisation": 0.4}, "scores": {"churn_risk": 0.8}, "band": "red"}',
+  '{seats_licensed,seat_utilisation}', '{churn_risk}', true, 'risk',
+  '[{"feature": "mrr", "contribution": 0.5, "source": "mine"}, 3, [1, 2]]',
+  '{"top": [{"measure": "nps", "value": 2, "impact": 0.1}, {"measure": 5}, "x"]}', NULL),
+ (2, '{"features": {}}', '{days_overdue}', '{}', false, 'opportunity', '[{"feature": "a"}]', '{"top": []}',
+  '[{"source": "opportunity", "kind": "upsell", "score": 0.7}, {"kind": "adoption"}]'),
+ (3, NULL, NULL, NULL, NULL, 'risk', '{"not": "an array"}', '{"top": {"x": 1}}', NULL);
+SELECT id, cs._alert_factors(ctx, cf, cs_, cb, at, rf, dr, kinds) = ref AS same_as_sql,
+       cs._factor_names(cs._alert_factors(ctx, cf, cs_, cb, at, rf, dr, kinds)) AS names,
+       jsonb_array_length(ref) AS factors
+  FROM fx_cases c
+ CROSS JOIN LATERAL (
+    SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') AS ref FROM (
+        SELECT 1 AS ord, n.name, jsonb_build_object('source', 'rule', 'feature', n.name,
+                                                    'value', c.ctx -> 'features' -> n.name) AS f
+          FROM unnest(c.cf) n(name)
+        UNION ALL
+        SELECT 1, n.name, jsonb_build_object('source', 'rule', 'score', n.name, 'value', c.ctx -> 'scores' -> n.name)
+          FROM unnest(c.cs_) n(name)
+        UNION ALL
+        SELECT 1, 'band', jsonb_build_object('source', 'rule', 'band', c.ctx -> 'band') WHERE c.cb
+        UNION ALL
+        SELECT 2, lpad(e.o::text, 4, '0'), jsonb_build_object('source', 'churn_model') || e.x
+          FROM jsonb_array_elements(CASE WHEN c.at = 'risk' AND jsonb_typeof(c.rf) = 'array'
+                                         THEN c.rf ELSE '[]' END) WITH ORDINALITY e(x, o)
+        UNION ALL
+        SELECT 3, lpad(e.o::text, 4, '0'),
+               jsonb_build_object('source', 'health', 'feature', e.x ->> 'measure', 'value', e.x -> 'value',
+                                  'impact', e.x -> 'impact')
+          FROM jsonb_array_elements(CASE WHEN c.at = 'risk' AND jsonb_typeof(c.dr -> 'top') = 'array'
+                                         THEN c.dr -> 'top' ELSE '[]' END) WITH ORDINALITY e(x, o)
+        UNION ALL
+        SELECT 4, lpad(e.o::text, 4, '0'), e.x
+          FROM jsonb_array_elements(CASE WHEN c.at = 'opportunity' THEN coalesce(c.kinds, '[]')
+                                         ELSE '[]' END) WITH ORDINALITY e(x, o)
+    ) t) r
+ ORDER BY id;
+SELECT cs._factor_names('{"a": 1}');
+
 UNLISTEN cs_alerts;
 \! rm -f notify.txt

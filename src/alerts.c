@@ -1,8 +1,8 @@
 /*
  * alerts.c
  *		The per-firing kernels of alert evaluation: a rule condition evaluated
- *		against a customer's context, and a message template filled from its
- *		placeholder values.  A full evaluation calls them once per customer and
+ *		against a customer's context, the factors of a firing rule, and a
+ *		message template filled from its placeholder values.  A full evaluation calls them once per customer and
  *		rule, so they are C; the grammar is validated in SQL when a rule is
  *		written (cs.validate_condition, cs.check_template in
  *		src/sql/60_alerts.sql), and these functions still refuse anything
@@ -12,6 +12,7 @@
 
 #include <math.h>
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -21,6 +22,7 @@
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/varlena.h"
 
 #include "cscopilot.h"
 
@@ -358,4 +360,377 @@ cs_fill_template(PG_FUNCTION_ARGS)
 		i = j + 1;
 	}
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/* ------------------------------------------------------------------------
+ * Why an alert fires: its factors
+ * ------------------------------------------------------------------------
+ */
+
+/* One factor before sorting: its group, its sort name and its value. */
+typedef struct Factor
+{
+	int			ord;
+	char	   *name;
+	JsonbValue *value;			/* an object (or, rarely, any value) */
+} Factor;
+
+static int
+FactorCmp(const void *a, const void *b)
+{
+	const Factor *fa = a;
+	const Factor *fb = b;
+
+	if (fa->ord != fb->ord)
+		return fa->ord < fb->ord ? -1 : 1;
+	/* ORDER BY name in SQL: the database's default collation */
+	return varstr_cmp(fa->name, strlen(fa->name), fb->name, strlen(fb->name), DEFAULT_COLLATION_OID);
+}
+
+/* A JsonbValue for a whole jsonb datum (scalars unwrapped). */
+static JsonbValue *
+JsonbDatumValue(Jsonb *jb)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	if (JB_ROOT_IS_SCALAR(jb))
+	{
+		if (!JsonbExtractScalar(&jb->root, v))
+			elog(ERROR, "could not extract a jsonb scalar");
+	}
+	else
+	{
+		v->type = jbvBinary;
+		v->val.binary.data = &jb->root;
+		v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	return v;
+}
+
+/* A JsonbValue for a container or scalar found inside a jsonb. */
+static JsonbValue *
+CopyValue(const JsonbValue *v)
+{
+	JsonbValue *out = palloc(sizeof(JsonbValue));
+
+	*out = *v;
+	return out;
+}
+
+static void
+PushKey(JsonbParseState **st, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(st, WJB_KEY, &k);
+}
+
+static void
+PushString(JsonbParseState **st, const char *s)
+{
+	JsonbValue	v;
+
+	if (s == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) s;
+		v.val.string.len = strlen(s);
+	}
+	(void) pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/* Pushes a value found in a container (a json null when absent). */
+static void
+PushFound(JsonbParseState **st, JsonbValue *v)
+{
+	JsonbValue	null;
+
+	if (v == NULL)
+	{
+		null.type = jbvNull;
+		v = &null;
+	}
+	(void) pushJsonbValue(st, WJB_VALUE, v);
+}
+
+/* Text of a value as ->> gives it: strings unquoted, null as NULL. */
+static char *
+ValueText(JsonbValue *v)
+{
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	return JsonbToCString(NULL, &JsonbValueToJsonb(v)->root, 0);
+}
+
+/* The elements of an array container (none for anything else). */
+static JsonbValue **
+ArrayElements(JsonbContainer *c, int *n)
+{
+	JsonbValue **out;
+	int			cnt;
+
+	*n = 0;
+	if (c == NULL || !JsonContainerIsArray(c))
+		return NULL;
+	cnt = JsonContainerSize(c);
+	out = palloc(sizeof(JsonbValue *) * Max(cnt, 1));
+	for (int i = 0; i < cnt; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(c, i);
+
+		if (e != NULL)
+			out[(*n)++] = e;
+	}
+	return out;
+}
+
+static char *
+Position(int o)
+{
+	return psprintf("%04d", o);
+}
+
+/*
+ * cs._alert_factors(ctx, cfeatures, cscores, cband, alert_type, risk_factors,
+ * drivers, kinds) RETURNS jsonb: the factors of a firing rule, in order:
+ * the condition's terms with their values in ctx (by name), then for risk
+ * alerts the churn model's factors and the health drivers ('top'), for
+ * opportunity alerts the opportunities.  NULL arguments count as empty.
+ */
+PG_FUNCTION_INFO_V1(cs_alert_factors);
+
+Datum
+cs_alert_factors(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *ctx = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	const char *atype = PG_ARGISNULL(4) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	bool		risk = strcmp(atype, "risk") == 0;
+	bool		opportunity = strcmp(atype, "opportunity") == 0;
+	JsonbContainer *root = ctx && !JB_ROOT_IS_SCALAR(ctx) ? &ctx->root : NULL;
+	JsonbValue	buf,
+				buf2;
+	JsonbValue *features = ObjectField(root, "features", &buf);
+	JsonbContainer *fc = features ? ValueContainer(CopyValue(features)) : NULL;
+	JsonbValue *scores = ObjectField(root, "scores", &buf2);
+	JsonbContainer *sc = scores ? ValueContainer(CopyValue(scores)) : NULL;
+	Factor	   *f = NULL;
+	int			nf = 0,
+				cap = 16;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	f = palloc(sizeof(Factor) * cap);
+
+#define ADD_FACTOR(o, nm, val) \
+	do { \
+		if (nf == cap) { cap *= 2; f = repalloc(f, sizeof(Factor) * cap); } \
+		f[nf].ord = (o); f[nf].name = (nm); f[nf].value = (val); nf++; \
+	} while (0)
+
+	/* the condition's terms */
+	for (int which = 1; which <= 2; which++)
+	{
+		ArrayType  *arr;
+		Datum	   *names;
+		bool	   *nulls;
+		int			n;
+
+		if (PG_ARGISNULL(which))
+			continue;
+		arr = PG_GETARG_ARRAYTYPE_P(which);
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name;
+			JsonbValue	vbuf;
+			JsonbValue *v;
+
+			if (nulls[i])
+				continue;
+			name = TextDatumGetCString(names[i]);
+			v = ObjectField(which == 1 ? fc : sc, name, &vbuf);
+			st = NULL;
+			(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			PushKey(&st, "source");
+			PushString(&st, "rule");
+			PushKey(&st, which == 1 ? "feature" : "score");
+			PushString(&st, name);
+			PushKey(&st, "value");
+			PushFound(&st, v);
+			ADD_FACTOR(1, name, pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		}
+	}
+	if (!PG_ARGISNULL(3) && PG_GETARG_BOOL(3))
+	{
+		JsonbValue	vbuf;
+
+		st = NULL;
+		(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		PushKey(&st, "source");
+		PushString(&st, "rule");
+		PushKey(&st, "band");
+		PushFound(&st, ObjectField(root, "band", &vbuf));
+		ADD_FACTOR(1, "band", pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	}
+
+	/* the churn model's factors */
+	if (risk && !PG_ARGISNULL(5))
+	{
+		Jsonb	   *rf = PG_GETARG_JSONB_P(5);
+		int			n;
+		JsonbValue **el = ArrayElements(JB_ROOT_IS_SCALAR(rf) ? NULL : &rf->root, &n);
+
+		for (int i = 0; i < n; i++)
+		{
+			JsonbContainer *ec = ValueContainer(el[i]);
+
+			if (ec != NULL && JsonContainerIsObject(ec))
+			{
+				/* {'source': 'churn_model'} || x: x's own keys win */
+				JsonbIterator *it = JsonbIteratorInit(ec);
+				JsonbValue	v;
+				JsonbIteratorToken tok;
+
+				st = NULL;
+				(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+				PushKey(&st, "source");
+				PushString(&st, "churn_model");
+				while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+					if (tok == WJB_KEY || tok == WJB_VALUE)
+						(void) pushJsonbValue(&st, tok, &v);
+				ADD_FACTOR(2, Position(i + 1), pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+			}
+			else
+			{
+				/* not an object: jsonb's || makes an array of both */
+				Jsonb	   *src = JsonbValueToJsonb(el[i]);
+				Datum		obj = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"source\": \"churn_model\"}"));
+				Datum		cat = DirectFunctionCall2(jsonb_concat, obj, JsonbPGetDatum(src));
+
+				ADD_FACTOR(2, Position(i + 1), JsonbDatumValue(DatumGetJsonbP(cat)));
+			}
+		}
+	}
+
+	/* the health drivers */
+	if (risk && !PG_ARGISNULL(6))
+	{
+		Jsonb	   *dr = PG_GETARG_JSONB_P(6);
+		JsonbValue	tbuf;
+		JsonbValue *top = ObjectField(JB_ROOT_IS_SCALAR(dr) ? NULL : &dr->root, "top", &tbuf);
+		int			n = 0;
+		JsonbValue **el = top ? ArrayElements(ValueContainer(CopyValue(top)), &n) : NULL;
+
+		for (int i = 0; i < n; i++)
+		{
+			JsonbContainer *ec = ValueContainer(el[i]);
+			JsonbValue	b1,
+						b2,
+						b3;
+
+			if (ec != NULL && !JsonContainerIsObject(ec))
+				ec = NULL;
+			st = NULL;
+			(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			PushKey(&st, "source");
+			PushString(&st, "health");
+			PushKey(&st, "feature");
+			PushString(&st, ValueText(ObjectField(ec, "measure", &b1)));
+			PushKey(&st, "value");
+			PushFound(&st, ObjectField(ec, "value", &b2));
+			PushKey(&st, "impact");
+			PushFound(&st, ObjectField(ec, "impact", &b3));
+			ADD_FACTOR(3, Position(i + 1), pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+		}
+	}
+
+	/* the opportunities */
+	if (opportunity && !PG_ARGISNULL(7))
+	{
+		Jsonb	   *k = PG_GETARG_JSONB_P(7);
+		int			n;
+		JsonbValue **el = ArrayElements(JB_ROOT_IS_SCALAR(k) ? NULL : &k->root, &n);
+
+		if (JB_ROOT_IS_SCALAR(k) || JB_ROOT_IS_OBJECT(k))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cannot extract elements from an object or a scalar")));
+		for (int i = 0; i < n; i++)
+			ADD_FACTOR(4, Position(i + 1), el[i]);
+	}
+#undef ADD_FACTOR
+
+	qsort(f, nf, sizeof(Factor), FactorCmp);
+	st = NULL;
+	(void) pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < nf; i++)
+		(void) pushJsonbValue(&st, WJB_ELEM, f[i].value);
+	res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}
+
+static int
+CStringCmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * cs._factor_names(factors jsonb) RETURNS text[]: the distinct names (the
+ * first string among 'feature', 'score' and 'kind' of each factor object:
+ * a rule term's feature or score, a model factor's or driver's feature, an
+ * opportunity's kind), sorted: the key that playbooks are ranked by.
+ */
+PG_FUNCTION_INFO_V1(cs_factor_names);
+
+Datum
+cs_factor_names(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	int			n,
+				m = 0;
+	JsonbValue **el;
+	char	  **names;
+	Datum	   *out;
+
+	if (JB_ROOT_IS_SCALAR(jb) || JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot extract elements from an object or a scalar")));
+	el = ArrayElements(&jb->root, &n);
+	names = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		JsonbContainer *ec = ValueContainer(el[i]);
+		static const char *const keys[] = {"feature", "score", "kind"};
+		char	   *name = NULL;
+
+		if (ec == NULL || !JsonContainerIsObject(ec))
+			continue;
+		/* names are strings: an opportunity's numeric score is not one */
+		for (int k = 0; k < lengthof(keys) && name == NULL; k++)
+		{
+			JsonbValue	buf;
+
+			name = ValueString(ObjectField(ec, keys[k], &buf));
+		}
+		if (name != NULL)
+			names[m++] = name;
+	}
+	qsort(names, m, sizeof(char *), CStringCmp);
+	out = palloc(sizeof(Datum) * Max(m, 1));
+	n = 0;
+	for (int i = 0; i < m; i++)
+		if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+			out[n++] = CStringGetTextDatum(names[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -1255,6 +1255,18 @@ INSERT INTO cs.alert_rules (name, alert_type, condition, severity_metric, severi
  'A support ticket or NPS comment of the last 90 days talks about cancelling (cs.ticket_category: cancellation_intent).')
 ON CONFLICT (name) DO NOTHING;
 
+-- The factors of a firing rule and the names playbooks are ranked by (C: a
+-- full evaluation builds them for every firing alert).
+CREATE FUNCTION cs._alert_factors(ctx jsonb, cfeatures text[], cscores text[], cband boolean, alert_type text,
+                                  risk_factors jsonb, drivers jsonb, kinds jsonb) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'cs_alert_factors' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._alert_factors(jsonb, text[], text[], boolean, text, jsonb, jsonb, jsonb) IS
+    'Internal: the factors of a firing rule as a jsonb array: the condition''s features, scores and band with their values in ctx (sorted by name), then for risk alerts the churn model''s factors (source churn_model) and the health drivers'' top (source health), for opportunity alerts the opportunities in kinds.';
+CREATE FUNCTION cs._factor_names(factors jsonb) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'cs_factor_names' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._factor_names(jsonb) IS
+    'Internal: the distinct names of a factors array, sorted: per factor the first string among feature, score and kind (an opportunity''s numeric score is not a name, its kind is).';
+
 CREATE OR REPLACE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
 LANGUAGE plpgsql
@@ -1376,41 +1388,15 @@ BEGIN
         SELECT ev.customer_id, ev.rule_id, ev.csm, ev.mrr, ev.vals, r.alert_type,
                r.title AS rtitle, r.name AS rname, r.description, r.cooldown,
                cs.alert_severity(r.severity_metric, r.severity_thresholds, r.base_severity, ev.ctx) AS sev,
-               fx.factors,
-               ARRAY(SELECT DISTINCT coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind')
-                       FROM jsonb_array_elements(fx.factors) f
-                      WHERE coalesce(f ->> 'feature', f ->> 'score', f ->> 'kind') IS NOT NULL) AS names
+               fx.factors, cs._factor_names(fx.factors) AS names
           FROM (SELECT c.*, e.rule_id
                   FROM ctx c
                  CROSS JOIN LATERAL unnest(c.rule_ids, c.holds) AS e (rule_id, holds)
                  WHERE e.holds) ev
           JOIN rinfo r ON r.id = ev.rule_id
-         CROSS JOIN LATERAL (
-            SELECT coalesce(jsonb_agg(t.f ORDER BY t.ord, t.name), '[]') AS factors FROM (
-                SELECT 1 AS ord, n.name, jsonb_build_object('source', 'rule', 'feature', n.name,
-                                                            'value', ev.ctx -> 'features' -> n.name) AS f
-                  FROM unnest(r.cfeatures) n(name)
-                UNION ALL
-                SELECT 1, n.name, jsonb_build_object('source', 'rule', 'score', n.name, 'value', ev.ctx -> 'scores' -> n.name)
-                  FROM unnest(r.cscores) n(name)
-                UNION ALL
-                SELECT 1, 'band', jsonb_build_object('source', 'rule', 'band', ev.ctx -> 'band')
-                 WHERE r.cband
-                UNION ALL
-                SELECT 2, lpad(e.o::text, 4, '0'), jsonb_build_object('source', 'churn_model') || e.x
-                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(ev.risk_factors) = 'array'
-                                                 THEN ev.risk_factors ELSE '[]' END) WITH ORDINALITY e(x, o)
-                UNION ALL
-                SELECT 3, lpad(e.o::text, 4, '0'),
-                       jsonb_build_object('source', 'health', 'feature', e.x ->> 'measure', 'value', e.x -> 'value',
-                                          'impact', e.x -> 'impact')
-                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'risk' AND jsonb_typeof(ev.drivers -> 'top') = 'array'
-                                                 THEN ev.drivers -> 'top' ELSE '[]' END) WITH ORDINALITY e(x, o)
-                UNION ALL
-                SELECT 4, lpad(e.o::text, 4, '0'), e.x
-                  FROM jsonb_array_elements(CASE WHEN r.alert_type = 'opportunity' THEN coalesce(ev.kinds, '[]')
-                                                 ELSE '[]' END) WITH ORDINALITY e(x, o)
-            ) t) fx
+         CROSS JOIN LATERAL (SELECT cs._alert_factors(ev.ctx, r.cfeatures, r.cscores, r.cband, r.alert_type,
+                                                      ev.risk_factors, ev.drivers, ev.kinds) AS factors
+                              OFFSET 0) fx
     ), ranked AS MATERIALIZED (
         -- the playbooks answering each distinct set of factors, ranked once
         SELECT n.names,
