@@ -9,8 +9,8 @@
  * The contributions are computed natively over the compiled trees with the
  * same algorithm as libxgboost's pred_contribs (Lundberg et al., "Consistent
  * individualized feature attribution for tree ensembles", algorithm 2), in
- * float and in the same order of operations.  Each model is checked when it
- * is compiled: the native values must agree with libxgboost's on the probe
+ * float and in the same order of operations.  Each model is checked at its
+ * first explanation: the native values must agree with libxgboost's on probe
  * rows, or that model's explanations are computed by libxgboost itself.
  * Where a model's trees are small enough, per-leaf tables make a row cheaper
  * still (see ShapTableRow).  cscopilot.shap_method chooses among the three
@@ -28,6 +28,7 @@
 #define json_object pg_json_object
 #include "utils/builtins.h"
 #undef json_object
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
@@ -77,6 +78,9 @@ DefineExplainSettings(void)
 							 &cscopilot_shap_method, CS_SHAP_TABLES, shap_method_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 }
+
+/* Deepest trees explained natively (the walk's path buffer is quadratic). */
+#define SHAP_MAX_WALK_DEPTH 256
 
 /* Largest contribution difference from libxgboost tolerated on probe rows. */
 #define SHAP_PROBE_TOLERANCE 1e-5
@@ -170,6 +174,7 @@ ShapRecurse(const CsModel *m, const float *x, float *phi, int node, int depth,
 	const CsTreeNode *nd = &m->nodes[node];
 	ShapPathElement *path = parent_path + depth + 1;
 
+	check_stack_depth();
 	memcpy(path, parent_path, sizeof(ShapPathElement) * (depth + 1));
 	ShapExtend(path, depth, parent_zero_fraction, parent_one_fraction, parent_feature);
 
@@ -538,7 +543,7 @@ ShapAgrees(CsModel *m, int mode, const float *rows, int nrows, const float *ref)
 			if (!(fabs(mine[i] - want[i]) <= SHAP_PROBE_TOLERANCE * Max(1.0, fabs(want[i]))))
 			{
 				elog(LOG, "cscopilot: %s TreeSHAP differs from libxgboost on model \"%s\" "
-					 "(probe row %d, feature %d: %.9g against %.9g)",
+					 "(probe row %d, feature %d: %.9g against %.9g); it uses libxgboost",
 					 mode == CS_SHAP_TABLES ? "tabled" : "native", m->name ? m->name : "(unnamed)",
 					 r, i, mine[i], want[i]);
 				agree = false;
@@ -550,20 +555,16 @@ ShapAgrees(CsModel *m, int mode, const float *rows, int nrows, const float *ref)
 	return agree;
 }
 
-/*
- * Decides how a freshly compiled model's explanations may be computed: the
- * native algorithm 2 and the per-leaf tables (when they fit) are each used
- * only if they agree with libxgboost on the probe rows.
- */
-void
-CsModelPrepareShap(CsModel *m, const float *rows, int nrows)
+/* libxgboost's contributions for rows: nrows x (n + 1) floats (palloc'd). */
+static float *
+ShapReference(CsModel *m, const float *rows, int nrows)
 {
 	int			n = m->num_features;
 	DMatrixHandle dm = NULL;
+	float	   *copy = palloc(sizeof(float) * (size_t) nrows * (n + 1));
 
-	m->shap_walk_ok = false;
-	m->shap_tables_ok = false;
-	m->shap = NULL;
+	if (m->booster == NULL)
+		m->booster = CsBoosterFromJson(m->json, m->json_len);
 	PG_TRY();
 	{
 		const bst_ulong *shape = NULL;
@@ -585,9 +586,7 @@ CsModelPrepareShap(CsModel *m, const float *rows, int nrows)
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 					 errmsg("libxgboost returned %lu contributions for %d rows of %d features",
 							(unsigned long) total, nrows, n)));
-		m->shap_walk_ok = ShapAgrees(m, CS_SHAP_RECURSIVE, rows, nrows, out);
-		m->shap = ShapBuildTables(m);
-		m->shap_tables_ok = m->shap != NULL && ShapAgrees(m, CS_SHAP_TABLES, rows, nrows, out);
+		memcpy(copy, out, sizeof(float) * (size_t) nrows * (n + 1));
 	}
 	PG_FINALLY();
 	{
@@ -595,6 +594,58 @@ CsModelPrepareShap(CsModel *m, const float *rows, int nrows)
 			XGDMatrixFree(dm);
 	}
 	PG_END_TRY();
+	return copy;
+}
+
+/*
+ * Decides, at a model's first explanation, whether a native method may
+ * explain it: the per-leaf tables (when they fit) or the tree walk is used
+ * only after agreeing with libxgboost on every eighth probe row of the
+ * model's compile check (16 rows: random values, NaNs, split thresholds).
+ * Each method is checked when it is first wanted, so a session that explains
+ * with the default method pays for one check.
+ */
+static void
+ShapCheck(CsModel *m, int mode)
+{
+	int			nprobe;
+	float	   *probe;
+	float	   *rows;
+	float	   *ref;
+	int			nrows = 0;
+	int			n = m->num_features;
+	MemoryContext old;
+
+	if (mode == CS_SHAP_TABLES ? m->shap_tables_checked : m->shap_walk_checked)
+		return;
+	/* absurdly deep trees: leave them to libxgboost */
+	if (m->max_depth > SHAP_MAX_WALK_DEPTH)
+	{
+		m->shap_tables_checked = m->shap_walk_checked = true;
+		return;
+	}
+	/* the tables live as long as the model */
+	old = MemoryContextSwitchTo(m->mcxt);
+	probe = CsModelProbeRows(m, &nprobe);
+	rows = palloc(sizeof(float) * (size_t) nprobe * n);
+	for (int r = 0; r < nprobe; r += 8)
+		memcpy(rows + (size_t) (nrows++) * n, probe + (size_t) r * n, sizeof(float) * n);
+	ref = ShapReference(m, rows, nrows);
+	if (mode == CS_SHAP_TABLES)
+	{
+		m->shap = ShapBuildTables(m);
+		m->shap_tables_ok = m->shap != NULL && ShapAgrees(m, CS_SHAP_TABLES, rows, nrows, ref);
+		m->shap_tables_checked = true;
+	}
+	else
+	{
+		m->shap_walk_ok = ShapAgrees(m, CS_SHAP_RECURSIVE, rows, nrows, ref);
+		m->shap_walk_checked = true;
+	}
+	pfree(ref);
+	pfree(rows);
+	pfree(probe);
+	MemoryContextSwitchTo(old);
 }
 
 /* SHAP contributions of one row: contrib[0..n-1] per feature, contrib[n] the bias. */
@@ -615,11 +666,15 @@ CsModelContributions(CsModel *model, const float *x, int n, double *contrib)
 					 errmsg("feature %d is infinite", i + 1),
 					 errhint("Use 'NaN' for a missing value; infinities are not valid features.")));
 	/* the cheapest method the setting allows and the model passed */
+	if (cscopilot_shap_method == CS_SHAP_TABLES)
+		ShapCheck(model, CS_SHAP_TABLES);
 	if (cscopilot_shap_method == CS_SHAP_TABLES && model->shap_tables_ok)
 	{
 		ShapTableRow(model, x, contrib);
 		return;
 	}
+	if (cscopilot_shap_method != CS_SHAP_LIBXGBOOST)
+		ShapCheck(model, CS_SHAP_RECURSIVE);
 	if (cscopilot_shap_method != CS_SHAP_LIBXGBOOST && model->shap_walk_ok)
 	{
 		float	   *c = palloc(sizeof(float) * (n + 1));

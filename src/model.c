@@ -1091,8 +1091,8 @@ NativeTransform(const CsModel *m, float margin)
 }
 
 /* Builds the probe rows: seeded random values, NaNs and split thresholds. */
-static float *
-ProbeRows(CsModel *m, int *nrows)
+float *
+CsModelProbeRows(CsModel *m, int *nrows)
 {
 	int			n = PROBE_RANDOM_ROWS + PROBE_THRESHOLD_ROWS;
 	int			nf = m->num_features;
@@ -1160,7 +1160,7 @@ static void
 CheckAgainstLibxgboost(CsModel *m)
 {
 	int			nrows;
-	float	   *rows = ProbeRows(m, &nrows);
+	float	   *rows = CsModelProbeRows(m, &nrows);
 	DMatrixHandle dm = NULL;
 	bst_ulong	len = 0;
 	const float *out = NULL;
@@ -1194,7 +1194,6 @@ CheckAgainstLibxgboost(CsModel *m)
 			XGDMatrixFree(dm);
 	}
 	PG_END_TRY();
-	CsModelPrepareShap(m, rows, nrows);
 	pfree(rows);
 }
 

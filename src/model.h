@@ -71,7 +71,10 @@ typedef struct CsModel
 	float	   *covers;			/* sum_hessian of each node, as nodes */
 	float	   *tree_means;		/* cover-weighted mean leaf of each tree */
 	int			max_depth;		/* deepest tree */
+	/* how explanations may be computed, checked at the first one (explain.c) */
+	bool		shap_walk_checked;
 	bool		shap_walk_ok;	/* native TreeSHAP agreed with libxgboost */
+	bool		shap_tables_checked;
 	bool		shap_tables_ok; /* so did the per-leaf tables */
 	struct CsShapTables *shap;	/* the per-leaf tables */
 
@@ -102,10 +105,10 @@ extern double CsModelMargin(CsModel *model, const float *x, int n);
 extern double CsModelPredict(CsModel *model, const float *x, int n);
 extern void CsModelContributions(CsModel *model, const float *x, int n,
 								 double *contrib);
-extern void CsModelPrepareShap(CsModel *model, const float *rows, int nrows);
 extern int	cscopilot_shap_method;
 extern const float *CsModelFeaturesFromArray(CsModel *model, ArrayType *features);
 extern CsModel *CsModelForCall(FunctionCallInfo fcinfo, text *name);
+extern float *CsModelProbeRows(CsModel *model, int *nrows);
 
 /* libxgboost helpers */
 extern void *CsBoosterFromJson(const char *json, size_t len);
