@@ -136,19 +136,20 @@ BEGIN
                                   'scored_by', CASE WHEN model_score IS NOT NULL THEN 'model ' || $2 ELSE 'formula' END) AS reasons
           FROM ups2 WHERE score >= 0.5 AND extra_seats > 0
     ), active AS (
-        -- the active products of the customers being refreshed
-        SELECT DISTINCT s.customer_id, s.product
+        -- the active products of each customer being refreshed, as one array:
+        -- the candidates below then need no join and no sort per product
+        SELECT s.customer_id, array_agg(DISTINCT s.product) AS products
           FROM cs.subscriptions s
           JOIN b ON b.customer_id = s.customer_id
          WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+         GROUP BY s.customer_id
     ), cand AS (
-        SELECT DISTINCT ON (b.customer_id)
-               b.customer_id, p.product_a AS pa, p.product_b AS pb, p.lift, p.confidence, p.n_ab, p.n_b, p.mean_mrr_b
-          FROM b
-          JOIN active own ON own.customer_id = b.customer_id
-          JOIN cs.cross_sell_stats p ON p.product_a = own.product AND p.lift > 1
-         WHERE NOT EXISTS (SELECT 1 FROM active x WHERE x.customer_id = b.customer_id AND x.product = p.product_b)
-         ORDER BY b.customer_id, p.lift DESC, p.confidence DESC, p.product_b, p.product_a
+        SELECT DISTINCT ON (own.customer_id)
+               own.customer_id, p.product_a AS pa, p.product_b AS pb, p.lift, p.confidence, p.n_ab, p.n_b, p.mean_mrr_b
+          FROM active own
+          JOIN cs.cross_sell_stats p ON p.product_a = ANY (own.products) AND p.lift > 1
+         WHERE NOT (p.product_b = ANY (own.products))
+         ORDER BY own.customer_id, p.lift DESC, p.confidence DESC, p.product_b, p.product_a
     ), cross_sell AS (
         SELECT c.customer_id, 'cross_sell'::text, round(c.confidence::numeric, 3),
                round(coalesce(c.mean_mrr_b, 0) * round(c.confidence::numeric, 3), 2),
