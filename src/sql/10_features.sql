@@ -161,7 +161,7 @@ BEGIN
                        nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
                   FROM cs.support_tickets
                  WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2
-                OFFSET 0) x
+                OFFSET 0) x  -- OFFSET 0: each text is built once, not once per use
          CROSS JOIN mf
           LEFT JOIN %3$s ts ON ts.source = 'ticket' AND ts.id = x.id
                 AND ts.text_hash = hashtextextended(x.txt, 0) AND ts.rules_stamp = mf.stamp
