@@ -54,11 +54,18 @@ UNION ALL
 SELECT 'type', t.typname FROM pg_type t, aclexplode(coalesce(t.typacl, acldefault('T', t.typowner))) x
  WHERE t.typnamespace = 'cs'::regnamespace AND t.typtype IN ('d', 'e', 'r', 'm') AND x.grantee = 0;
 
--- every relation is readable by viewers; only admins write (CSMs through functions)
+-- every relation is readable by viewers but the internal ones (admins only);
+-- only admins write (CSMs through functions)
 SELECT c.relname AS not_readable_by_viewer
   FROM pg_class c
  WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition
+   AND c.relname <> ALL (cs.internal_tables())
    AND NOT has_table_privilege('cscopilot_viewer', c.oid, 'SELECT');
+SELECT n AS internal_table, to_regclass('cs.' || n) IS NOT NULL AS exists,
+       has_table_privilege('cscopilot_viewer', 'cs.' || n, 'SELECT') AS viewer_reads,
+       has_table_privilege('cscopilot_csm', 'cs.' || n, 'SELECT') AS csm_reads,
+       has_table_privilege('cscopilot_admin', 'cs.' || n, 'SELECT, INSERT, UPDATE, DELETE') AS admin_writes
+  FROM unnest(cs.internal_tables()) n ORDER BY n;
 SELECT r.rolname, c.relname, p.priv AS unexpected_write
   FROM pg_class c
  CROSS JOIN (VALUES ('cscopilot_viewer'), ('cscopilot_csm')) r (rolname)
@@ -284,6 +291,25 @@ RESET ROLE;
 
 -- a superuser, and the owner, see everything
 SELECT count(*) AS superuser_sees FROM cs.customers;
+
+-- the cache of text signals: an admin's full refresh fills and reads it; a
+-- viewer's features are computed without it, and the same
+INSERT INTO cs.support_tickets (customer_id, opened_at, subject, body) VALUES
+ ('00000000-0000-0000-0000-00000000000d', now() - interval '1 day', 'Renewal', 'We will cancel and switch to a competitor.');
+SET ROLE regress_cs_boss;
+SELECT cs.refresh_all() > 0 AS refreshed;
+SELECT source, sentiment < 0 AS negative, categories FROM cs.text_signals ORDER BY source, id;
+SELECT (f.features)[34:35] AS admin_mentions FROM cs.customer_features f
+ WHERE f.customer_id = '00000000-0000-0000-0000-00000000000d';
+RESET ROLE;
+SET ROLE regress_cs_vic;
+SELECT (cs.features('00000000-0000-0000-0000-00000000000d'))[34:35] AS viewer_mentions;
+SELECT count(*) FROM cs.text_signals;
+SELECT cs._refresh_text_signals();
+RESET ROLE;
+SET ROLE regress_cs_alice;
+SELECT count(*) FROM cs.text_signals;
+RESET ROLE;
 
 DROP EXTENSION cscopilot CASCADE;
 -- roles survive DROP EXTENSION (they are cluster-wide); CREATE EXTENSION reuses them

@@ -222,3 +222,128 @@ INSERT INTO cs.nps_responses (customer_id, score, comment, responded_at) VALUES
 SELECT cs.refresh(ARRAY['00000000-0000-0000-0000-0000000000a3']::uuid[]) AS refreshed;
 SELECT a.severity, a.fire_count
   FROM cs.alerts a JOIN cs.alert_rules r ON r.id = a.rule_id WHERE r.name = 'cancellation_intent';
+
+------------------------------------------------------------------------------
+-- the cache of text signals: features are the same whatever the cache holds
+------------------------------------------------------------------------------
+CREATE TEMP TABLE t0 AS SELECT now() AS t;
+INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES
+ ('00000000-0000-0000-0000-0000000000b1', 't-e', 'Cached', 'smb', 500, 10, 'csm_03'),
+ ('00000000-0000-0000-0000-0000000000b2', 't-f', 'Cached too', 'smb', 500, 10, 'csm_03');
+INSERT INTO cs.support_tickets (customer_id, opened_at, priority, status, subject, body)
+SELECT customer_id, (SELECT t FROM t0) - age, 'normal', 'open', subject, body FROM (VALUES
+ ('00000000-0000-0000-0000-0000000000b1'::uuid, interval '2 days', 'cache-renewal', 'We will cancel and move to a competitor.'),
+ ('00000000-0000-0000-0000-0000000000b1', interval '10 days', 'cache-thanks', 'Great support, thank you!'),
+ ('00000000-0000-0000-0000-0000000000b1', interval '40 days', 'cache-slow', 'The dashboard is slow and we are leaving soon.'),
+ ('00000000-0000-0000-0000-0000000000b1', interval '5 days', NULL, '  '),             -- no text
+ ('00000000-0000-0000-0000-0000000000b1', interval '95 days', 'cache-margin', 'We might cancel.'),   -- in the 7-day margin
+ ('00000000-0000-0000-0000-0000000000b1', interval '200 days', 'cache-old', 'Cancel it all.'),
+ ('00000000-0000-0000-0000-0000000000b2', interval '20 days', 'cache-billing', 'Please explain the invoice.')) v (customer_id, age, subject, body);
+INSERT INTO cs.nps_responses (customer_id, score, comment, responded_at)
+SELECT customer_id, score, comment, (SELECT t FROM t0) - age FROM (VALUES
+ ('00000000-0000-0000-0000-0000000000b1'::uuid, 4, 'cache: thinking about another tool', interval '3 days'),
+ ('00000000-0000-0000-0000-0000000000b1', 8, '', interval '4 days'),
+ ('00000000-0000-0000-0000-0000000000b2', 2, 'cache: we will cancel', interval '300 days')) v (customer_id, score, comment, age);
+
+-- the features of both customers at t0, one full and one partial computation
+-- (md5 of the vectors), and the text features 31-35 of the first
+CREATE FUNCTION pg_temp.fv(full_refresh boolean) RETURNS text LANGUAGE sql AS $$
+    SELECT md5(string_agg(f.customer_id || ' ' || f.features::text, ',' ORDER BY f.customer_id))
+      FROM cs.compute_features(CASE WHEN NOT full_refresh
+                                    THEN '{00000000-0000-0000-0000-0000000000b1,00000000-0000-0000-0000-0000000000b2}'::uuid[] END,
+                               (SELECT t FROM t0)) f
+     WHERE f.customer_id IN ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000b2')
+$$;
+CREATE FUNCTION pg_temp.text_features() RETURNS text LANGUAGE sql AS $$
+    SELECT array_agg(round(v::numeric, 3) ORDER BY pos)::text
+      FROM unnest(cs.features('00000000-0000-0000-0000-0000000000b1', (SELECT t FROM t0))) WITH ORDINALITY AS x(v, pos)
+     WHERE pos BETWEEN 31 AND 35
+$$;
+-- the cache as it stands: entries valid now (text and rules unchanged), by text
+CREATE FUNCTION pg_temp.cache() RETURNS TABLE (source text, txt text, valid boolean, sentiment numeric, categories text[])
+LANGUAGE sql AS $$
+    SELECT * FROM (
+        SELECT s.source, coalesce(t.subject, n.comment, '(row gone)') AS txt,
+               s.rules_stamp = cs._text_signals_stamp()
+               AND s.text_hash = hashtextextended(coalesce(nullif(btrim(concat_ws('. ', nullif(btrim(t.subject), ''), nullif(btrim(t.body), ''))), ''), n.comment), 0),
+               round(s.sentiment::numeric, 3), s.categories
+          FROM cs.text_signals s
+          LEFT JOIN cs.support_tickets t ON s.source = 'ticket' AND t.id = s.id
+          LEFT JOIN cs.nps_responses n ON s.source = 'nps_comment' AND n.id = s.id) q
+     ORDER BY q.txt COLLATE "C", q.source, q.round, q.categories
+$$;
+
+-- (a) empty cache: computed inline
+TRUNCATE cs.text_signals;
+SELECT pg_temp.fv(true) AS scratch \gset
+SELECT pg_temp.fv(false) = :'scratch' AS partial_same, pg_temp.text_features() AS features_31_35;
+-- the maintenance fills exactly the texts of the last 90 days: not the one
+-- without text, the blank comment, nor the rows older than 90 days
+SELECT cs._refresh_text_signals() AS computed;
+SELECT * FROM pg_temp.cache();
+SELECT pg_temp.fv(true) = :'scratch' AS full_same, pg_temp.fv(false) = :'scratch' AS partial_same;
+-- nothing to do the second time
+SELECT cs._refresh_text_signals() AS computed;
+-- a valid entry is what the features read: a doctored one shows (then removed)
+UPDATE cs.text_signals s SET categories = '{cancellation_intent}'
+  FROM cs.support_tickets t WHERE s.source = 'ticket' AND t.id = s.id AND t.subject = 'cache-thanks';
+SELECT pg_temp.text_features() AS doctored_31_35;
+DELETE FROM cs.text_signals s USING cs.support_tickets t
+ WHERE s.source = 'ticket' AND t.id = s.id AND t.subject = 'cache-thanks';
+SELECT pg_temp.text_features() AS features_31_35, pg_temp.fv(true) = :'scratch' AS full_same;
+SELECT cs._refresh_text_signals() AS computed;
+
+-- a stale entry (the text changed after caching) is ignored: the features
+-- follow the new text, as computed from scratch
+UPDATE cs.support_tickets SET body = 'Great support, but we will cancel anyway.' WHERE subject = 'cache-thanks';
+SELECT valid FROM pg_temp.cache() WHERE txt = 'cache-thanks';
+SELECT pg_temp.text_features() AS features_31_35;
+BEGIN;
+DELETE FROM cs.text_signals;
+SELECT pg_temp.fv(true) AS scratch \gset
+ROLLBACK;
+SELECT pg_temp.fv(true) = :'scratch' AS full_same, pg_temp.fv(false) = :'scratch' AS partial_same;
+SELECT cs._refresh_text_signals() AS computed;
+SELECT txt, valid, sentiment, categories FROM pg_temp.cache() WHERE txt = 'cache-thanks';
+SELECT pg_temp.fv(true) = :'scratch' AS full_same;
+
+-- (b) a rule of another category leaves the entries valid; a rule of the two
+-- the features count invalidates them all, and the features follow the new rule
+INSERT INTO cs.text_category_rules (category, kind, term, weight) VALUES ('billing', 'word', 'quote', 1);
+SELECT count(*) FILTER (WHERE valid) AS valid, count(*) AS entries FROM pg_temp.cache();
+INSERT INTO cs.text_category_rules (category, kind, term, weight) VALUES ('cancellation_intent', 'word', 'leaving', 1);
+SELECT count(*) FILTER (WHERE valid) AS valid, count(*) AS entries FROM pg_temp.cache();
+SELECT pg_temp.text_features() AS features_31_35;
+BEGIN;
+DELETE FROM cs.text_signals;
+SELECT pg_temp.fv(true) AS scratch \gset
+ROLLBACK;
+SELECT pg_temp.fv(true) = :'scratch' AS full_same, pg_temp.fv(false) = :'scratch' AS partial_same;
+SELECT cs._refresh_text_signals() = (SELECT count(*) FROM pg_temp.cache()) AS all_recomputed;
+SELECT txt, valid, categories FROM pg_temp.cache() WHERE txt = 'cache-slow';
+SELECT pg_temp.fv(true) = :'scratch' AS full_same, pg_temp.fv(false) = :'scratch' AS partial_same;
+-- so does removing the rule again: the entries were computed with it
+DELETE FROM cs.text_category_rules WHERE term IN ('quote', 'leaving');
+SELECT count(*) FILTER (WHERE valid) AS valid FROM pg_temp.cache();
+
+-- (c) entries of rows gone or older than 97 days are removed; those of the
+-- 7-day margin kept; a full refresh keeps the cache current
+SELECT cs._refresh_text_signals() > 0 AS computed;
+INSERT INTO cs.text_signals (source, id, text_hash, rules_stamp, sentiment, categories)
+SELECT 'ticket', t.id, 0, 0, 0::float8, NULL::text[] FROM cs.support_tickets t WHERE t.subject IN ('cache-margin', 'cache-old')
+UNION ALL SELECT 'ticket', 1000000 + 1, 0, 0, 0, NULL
+UNION ALL SELECT 'nps_comment', n.id, 0, 0, NULL, NULL FROM cs.nps_responses n WHERE n.comment = 'cache: we will cancel'
+UNION ALL SELECT 'nps_comment', 1000000 + 2, 0, 0, NULL, NULL;
+SELECT source, txt, valid FROM pg_temp.cache() WHERE NOT valid;
+SELECT cs._refresh_text_signals() AS computed;
+SELECT source, txt, valid FROM pg_temp.cache() WHERE NOT valid;
+UPDATE cs.support_tickets SET subject = 'cache-renewal!' WHERE subject = 'cache-renewal';
+SELECT cs.refresh_all() > 0 AS refreshed;
+SELECT count(*) FILTER (WHERE valid) AS valid, count(*) AS entries,
+       (SELECT count(*) FROM cs.support_tickets t
+         WHERE t.opened_at > now() - interval '90 days' AND t.opened_at <= now()
+           AND nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') IS NOT NULL)
+       + (SELECT count(*) FROM cs.nps_responses n
+           WHERE n.responded_at > now() - interval '90 days' AND n.responded_at <= now()
+             AND btrim(n.comment) <> '') AS texts_in_window
+  FROM pg_temp.cache();

@@ -198,3 +198,114 @@ COMMENT ON FUNCTION cs.ticket_category(text) IS
 -- Statistics for the planner from the start: without them it scans these
 -- small tables through their indexes, several times slower per text.
 ANALYZE cs.text_category_rules, cs.text_category_filters;
+
+-- Cache of the text signals the features read: a full refresh classifies
+-- about two texts per customer, each stemmed for the category prefilter, and
+-- most of them did not change since the refresh before.  Entries are checked
+-- against the text and the rules at every read, so a missing or stale entry
+-- never changes a feature: it is only slower (the text is classified inline).
+CREATE TABLE cs.text_signals (
+    source       text    NOT NULL CHECK (source IN ('ticket', 'nps_comment')),
+    id           bigint  NOT NULL,
+    text_hash    bigint  NOT NULL,
+    rules_stamp  bigint  NOT NULL,
+    sentiment    float8,
+    categories   text[],
+    PRIMARY KEY (source, id)
+);
+COMMENT ON TABLE cs.text_signals IS
+    'Internal: cached text signals of the tickets and NPS comments of the last 90 days, filled by cs._refresh_text_signals() (full refreshes) and read by cs.compute_features() when text_hash and rules_stamp still match.';
+COMMENT ON COLUMN cs.text_signals.source IS 'ticket (cs.support_tickets) or nps_comment (cs.nps_responses).';
+COMMENT ON COLUMN cs.text_signals.id IS 'The id of the ticket or NPS response.';
+COMMENT ON COLUMN cs.text_signals.text_hash IS 'hashtextextended(text, 0) of the text classified: "subject. body" of a ticket (trimmed, blank parts left out), the comment of an NPS response.';
+COMMENT ON COLUMN cs.text_signals.rules_stamp IS 'cs._text_signals_stamp() when the entry was computed; an entry of another stamp is ignored.';
+COMMENT ON COLUMN cs.text_signals.sentiment IS 'cs.sentiment of a ticket''s text; NULL for NPS comments (the features take no sentiment of them in the 90-day window).';
+COMMENT ON COLUMN cs.text_signals.categories IS 'Categories cancellation_intent and competitor_mention of the text, as cs.compute_features() computes them: NULL when the text matches no positive rule of either.';
+
+-- What the cached signals depend on besides the text: the rules and filters of
+-- the two categories the features count, and the extension version (the
+-- sentiment lexicon ships with it).  A change to any of them gives another
+-- stamp, read in the same snapshot as the rules themselves, so concurrent
+-- rule changes cannot leave an entry that passes for current.
+CREATE FUNCTION cs._text_signals_stamp() RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+    SELECT hashtextextended(concat_ws(E'\n',
+        (SELECT extversion FROM pg_extension WHERE extname = 'cscopilot'),
+        (SELECT string_agg(concat_ws(' ', category, kind, term, weight, query), E'\n' ORDER BY category, kind, term)
+           FROM cs.text_category_rules WHERE category IN ('cancellation_intent', 'competitor_mention')),
+        '--',
+        (SELECT string_agg(concat_ws(' ', category, query), E'\n' ORDER BY category)
+           FROM cs.text_category_filters WHERE category IN ('cancellation_intent', 'competitor_mention'))), 0)
+$$;
+COMMENT ON FUNCTION cs._text_signals_stamp() IS
+    'Internal: hash of what cached text signals depend on besides the text (extension version, rules and filters of cancellation_intent and competitor_mention); cs.text_signals entries of another stamp are ignored.';
+
+-- Brings the cache up to date for the texts of the last 90 days (relative to
+-- now()): computes the entries missing or stale, removes those of tickets and
+-- responses gone or older than 97 days (a week of margin, so that texts
+-- leaving the window are not computed again by a refresh with an earlier
+-- as_of).  The expressions are those of cs.compute_features(), character for
+-- character.  Returns the number of entries computed.
+CREATE FUNCTION cs._refresh_text_signals() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+SET jit = off
+SET work_mem = '256MB'
+AS $$
+DECLARE
+    stamp bigint := cs._text_signals_stamp();
+    n bigint;
+BEGIN
+    INSERT INTO cs.text_signals AS s (source, id, text_hash, rules_stamp, sentiment, categories)
+    SELECT x.source, x.id, x.h, stamp, x.sent, x.cats
+      FROM (SELECT 'ticket' AS source, x.id, x.h, cs.sentiment(txt) AS sent,
+                   CASE WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
+                        THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
+              FROM (SELECT id, txt, hashtextextended(txt, 0) AS h
+                      FROM (-- OFFSET 0: each text is built once, not once per use
+                            SELECT id,
+                                   nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
+                              FROM cs.support_tickets
+                             WHERE opened_at > now() - interval '90 days' AND opened_at <= now()
+                            OFFSET 0) t
+                     WHERE txt IS NOT NULL) x
+             CROSS JOIN (SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q
+                           FROM cs.text_category_filters
+                          WHERE category IN ('cancellation_intent', 'competitor_mention')) mf
+             WHERE NOT EXISTS (SELECT 1 FROM cs.text_signals c
+                                WHERE c.source = 'ticket' AND c.id = x.id
+                                  AND c.text_hash = x.h AND c.rules_stamp = stamp)
+            UNION ALL
+            SELECT 'nps_comment', x.id, x.h, NULL,
+                   CASE WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
+                        THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END
+              FROM (SELECT id, comment, hashtextextended(comment, 0) AS h
+                      FROM cs.nps_responses
+                     WHERE responded_at > now() - interval '90 days' AND responded_at <= now()
+                       AND btrim(comment) <> '') x
+             CROSS JOIN (SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q
+                           FROM cs.text_category_filters
+                          WHERE category IN ('cancellation_intent', 'competitor_mention')) mf
+             WHERE NOT EXISTS (SELECT 1 FROM cs.text_signals c
+                                WHERE c.source = 'nps_comment' AND c.id = x.id
+                                  AND c.text_hash = x.h AND c.rules_stamp = stamp)) x
+    ON CONFLICT (source, id) DO UPDATE
+       SET text_hash = excluded.text_hash, rules_stamp = excluded.rules_stamp,
+           sentiment = excluded.sentiment, categories = excluded.categories;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    DELETE FROM cs.text_signals s
+     WHERE s.source = 'ticket'
+       AND NOT EXISTS (SELECT 1 FROM cs.support_tickets t
+                        WHERE t.id = s.id AND t.opened_at > now() - interval '97 days');
+    DELETE FROM cs.text_signals s
+     WHERE s.source = 'nps_comment'
+       AND NOT EXISTS (SELECT 1 FROM cs.nps_responses r
+                        WHERE r.id = s.id AND r.responded_at > now() - interval '97 days');
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs._refresh_text_signals() IS
+    'Internal: computes the cs.text_signals entries missing or stale for the tickets and NPS comments of the last 90 days and removes those of rows gone or older than 97 days; returns the number computed.  Called by full refreshes.';

@@ -144,26 +144,37 @@ BEGIN
     ), mf AS (
         -- one query matching any positive rule of the two categories: the
         -- few texts it matches go through the rules
-        SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q
+        SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q,
+               cs._text_signals_stamp() AS stamp
           FROM cs.text_category_filters
          WHERE category IN ('cancellation_intent', 'competitor_mention')
     ), tt AS (
-        -- texts of the tickets of the last 90 days: subject and body as sentences
-        SELECT customer_id, opened_at, cs.sentiment(txt) AS sent,
-               CASE WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
+        -- texts of the tickets of the last 90 days: subject and body as
+        -- sentences; the cached signals of a text when it and the rules are
+        -- those they were computed from, else computed here
+        SELECT x.customer_id, x.opened_at,
+               CASE WHEN ts.id IS NOT NULL THEN ts.sentiment ELSE cs.sentiment(txt) END AS sent,
+               CASE WHEN ts.id IS NOT NULL THEN ts.categories
+                    WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
                     THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
-          FROM (SELECT customer_id, opened_at,
+          FROM (SELECT id, customer_id, opened_at,
                        nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
                   FROM cs.support_tickets
-                 WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2) x
+                 WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2
+                OFFSET 0) x  -- OFFSET 0: each text is built once, not once per use
          CROSS JOIN mf
+          LEFT JOIN %3$s ts ON ts.source = 'ticket' AND ts.id = x.id
+                AND ts.text_hash = hashtextextended(x.txt, 0) AND ts.rules_stamp = mf.stamp
          WHERE txt IS NOT NULL
     ), nc AS (
-        SELECT customer_id,
-               CASE WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
+        SELECT r.customer_id,
+               CASE WHEN ts.id IS NOT NULL THEN ts.categories
+                    WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
                     THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END AS cats
-          FROM cs.nps_responses CROSS JOIN mf
-         WHERE %2$s AND responded_at > $2 - interval '90 days' AND responded_at <= $2
+          FROM cs.nps_responses r CROSS JOIN mf
+          LEFT JOIN %3$s ts ON ts.source = 'nps_comment' AND ts.id = r.id
+                AND ts.text_hash = hashtextextended(r.comment, 0) AND ts.rules_stamp = mf.stamp
+         WHERE %4$s AND responded_at > $2 - interval '90 days' AND responded_at <= $2
            AND btrim(comment) <> ''
     ), tx AS (
         SELECT customer_id,
@@ -288,7 +299,14 @@ BEGIN
       LEFT JOIN n ON n.customer_id = c.id
       LEFT JOIN k ON k.customer_id = c.id
       LEFT JOIN s ON s.customer_id = c.id
-    $q$, replace(f, 'customer_id', 'id'), f)
+    $q$, replace(f, 'customer_id', 'id'), f,
+       -- the cache of text signals, for the users who may read it (it is
+       -- internal: viewers and CSMs compute every text)
+       CASE WHEN has_table_privilege('cs.text_signals', 'SELECT') THEN 'cs.text_signals'
+            ELSE '(SELECT NULL::text AS source, NULL::bigint AS id, NULL::bigint AS text_hash,
+                          NULL::bigint AS rules_stamp, NULL::float8 AS sentiment, NULL::text[] AS categories
+                    WHERE false)' END,
+       replace(f, 'customer_id', 'r.customer_id'))
     USING ids, as_of;
 END;
 $fn$;

@@ -310,6 +310,11 @@ DECLARE
     n bigint;
     t timestamptz := now();
 BEGIN
+    -- A full refresh first brings the cache of text signals up to date, so
+    -- that the features classify only the texts new or changed since the last.
+    IF ids IS NULL THEN
+        PERFORM cs._refresh_text_signals();
+    END IF;
     INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
     SELECT f.customer_id, t, f.features FROM cs.compute_features(ids, t) f
     ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;

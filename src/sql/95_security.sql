@@ -152,9 +152,18 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
              'ensure_usage_partitions', 'wake_worker', 'grant_role', '_run_job', '_start_due_job',
              '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due',
-             '_alert_transition', '_alert_event', '_user_sees_customer'];
+             '_alert_transition', '_alert_event', '_user_sees_customer', '_refresh_text_signals'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
+
+-- Tables of cs that only admins (and the owner) may read: internal caches of
+-- derived data, which the functions that use them read only when the caller
+-- may (cs.compute_features computes every text for viewers and CSMs).
+CREATE OR REPLACE FUNCTION cs.internal_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY['text_signals'];
+COMMENT ON FUNCTION cs.internal_tables() IS
+    'Names of the internal tables of cs (caches of derived data) that cscopilot_viewer and cscopilot_csm may not read; every other table and view is readable by viewers.';
 
 -- What a CSM may write besides reading: nothing directly.  Alert lifecycle,
 -- feedback and actions go through these SECURITY DEFINER functions, which
@@ -330,7 +339,7 @@ BEGIN
     REVOKE ALL ON SCHEMA cs FROM PUBLIC;
     GRANT USAGE ON SCHEMA cs TO cscopilot_viewer;
 
-    FOR o IN SELECT c.oid::regclass AS rel, c.relkind
+    FOR o IN SELECT c.oid::regclass AS rel, c.relkind, c.relname = ANY (cs.internal_tables()) AS internal
                FROM pg_class c
               WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
     LOOP
@@ -347,7 +356,9 @@ BEGIN
             EXECUTE format('GRANT SELECT ON SEQUENCE %s TO cscopilot_viewer', o.rel);
             EXECUTE format('GRANT SELECT, USAGE, UPDATE ON SEQUENCE %s TO cscopilot_admin', o.rel);
         ELSE
-            EXECUTE format('GRANT SELECT ON %s TO cscopilot_viewer', o.rel);
+            IF NOT o.internal THEN
+                EXECUTE format('GRANT SELECT ON %s TO cscopilot_viewer', o.rel);
+            END IF;
             IF o.relkind IN ('r', 'p', 'f') THEN
                 EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO cscopilot_admin', o.rel);
             ELSE

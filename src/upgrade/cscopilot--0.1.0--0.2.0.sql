@@ -49,7 +49,7 @@ COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert l
 --@include src/sql/08_text.sql
 
 ------------------------------------------------------------------------------
--- Features: the text features 31-36, parallel usage aggregation (src/sql/10_features.sql)
+-- Features: the text features 31-36 (their signals cached), parallel usage aggregation (src/sql/10_features.sql)
 ------------------------------------------------------------------------------
 
 -- The usage aggregate gains parallel aggregation.
@@ -141,26 +141,37 @@ BEGIN
     ), mf AS (
         -- one query matching any positive rule of the two categories: the
         -- few texts it matches go through the rules
-        SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q
+        SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q,
+               cs._text_signals_stamp() AS stamp
           FROM cs.text_category_filters
          WHERE category IN ('cancellation_intent', 'competitor_mention')
     ), tt AS (
-        -- texts of the tickets of the last 90 days: subject and body as sentences
-        SELECT customer_id, opened_at, cs.sentiment(txt) AS sent,
-               CASE WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
+        -- texts of the tickets of the last 90 days: subject and body as
+        -- sentences; the cached signals of a text when it and the rules are
+        -- those they were computed from, else computed here
+        SELECT x.customer_id, x.opened_at,
+               CASE WHEN ts.id IS NOT NULL THEN ts.sentiment ELSE cs.sentiment(txt) END AS sent,
+               CASE WHEN ts.id IS NOT NULL THEN ts.categories
+                    WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
                     THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
-          FROM (SELECT customer_id, opened_at,
+          FROM (SELECT id, customer_id, opened_at,
                        nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
                   FROM cs.support_tickets
-                 WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2) x
+                 WHERE %2$s AND opened_at > $2 - interval '90 days' AND opened_at <= $2
+                OFFSET 0) x  -- OFFSET 0: each text is built once, not once per use
          CROSS JOIN mf
+          LEFT JOIN %3$s ts ON ts.source = 'ticket' AND ts.id = x.id
+                AND ts.text_hash = hashtextextended(x.txt, 0) AND ts.rules_stamp = mf.stamp
          WHERE txt IS NOT NULL
     ), nc AS (
-        SELECT customer_id,
-               CASE WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
+        SELECT r.customer_id,
+               CASE WHEN ts.id IS NOT NULL THEN ts.categories
+                    WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
                     THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END AS cats
-          FROM cs.nps_responses CROSS JOIN mf
-         WHERE %2$s AND responded_at > $2 - interval '90 days' AND responded_at <= $2
+          FROM cs.nps_responses r CROSS JOIN mf
+          LEFT JOIN %3$s ts ON ts.source = 'nps_comment' AND ts.id = r.id
+                AND ts.text_hash = hashtextextended(r.comment, 0) AND ts.rules_stamp = mf.stamp
+         WHERE %4$s AND responded_at > $2 - interval '90 days' AND responded_at <= $2
            AND btrim(comment) <> ''
     ), tx AS (
         SELECT customer_id,
@@ -285,7 +296,14 @@ BEGIN
       LEFT JOIN n ON n.customer_id = c.id
       LEFT JOIN k ON k.customer_id = c.id
       LEFT JOIN s ON s.customer_id = c.id
-    $q$, replace(f, 'customer_id', 'id'), f)
+    $q$, replace(f, 'customer_id', 'id'), f,
+       -- the cache of text signals, for the users who may read it (it is
+       -- internal: viewers and CSMs compute every text)
+       CASE WHEN has_table_privilege('cs.text_signals', 'SELECT') THEN 'cs.text_signals'
+            ELSE '(SELECT NULL::text AS source, NULL::bigint AS id, NULL::bigint AS text_hash,
+                          NULL::bigint AS rules_stamp, NULL::float8 AS sentiment, NULL::text[] AS categories
+                    WHERE false)' END,
+       replace(f, 'customer_id', 'r.customer_id'))
     USING ids, as_of;
 END;
 $fn$;
@@ -294,8 +312,51 @@ $fn$;
 -- Health: cs._health_of in C, the sparkline in C (src/sql/20_health.sql)
 ------------------------------------------------------------------------------
 
--- Refreshes run without parallel query (slower on the measured machine).
-ALTER FUNCTION cs._refresh_customers(uuid[]) SET max_parallel_workers_per_gather = 0;
+-- Refreshes run without parallel query (slower on the measured machine), and a
+-- full refresh brings the cache of text signals up to date first.
+CREATE OR REPLACE FUNCTION cs._refresh_customers(ids uuid[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+-- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
+-- which dominates refreshing a few customers.
+SET jit = off
+-- Parallel query made a full refresh slower, not faster: 67.0 s against 40.9 s
+-- at 100,000 customers (make bench, 2 cores); only cs.compute_features, whose
+-- usage aggregate combines partial states, sets two workers again.
+SET max_parallel_workers_per_gather = 0
+AS $$
+DECLARE
+    n bigint;
+    t timestamptz := now();
+BEGIN
+    -- A full refresh first brings the cache of text signals up to date, so
+    -- that the features classify only the texts new or changed since the last.
+    IF ids IS NULL THEN
+        PERFORM cs._refresh_text_signals();
+    END IF;
+    INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
+    SELECT f.customer_id, t, f.features FROM cs.compute_features(ids, t) f
+    ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF ids IS NULL THEN
+        PERFORM cs._refresh_health_populations();
+    END IF;
+
+    INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score, support_score,
+                                           payment_score, calculated_at, version, band, drivers)
+    SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
+           h.payment_score, h.calculated_at, h.version, h.band, h.drivers
+      FROM cs.compute_health(ids) h;
+
+    -- Later stages, in dependency order: risk, opportunities, then alerts
+    -- (which read health, churn risk and opportunities).
+    PERFORM cs._score_risk(ids);
+    PERFORM cs.refresh_opportunities(ids);
+    PERFORM cs.evaluate_alerts(ids);
+    RETURN n;
+END;
+$$;
 
 CREATE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text
     AS 'MODULE_PATHNAME', 'cs_sparkline' LANGUAGE C STABLE STRICT PARALLEL SAFE;
