@@ -302,7 +302,10 @@ BEGIN
             -- First step.  Percentile normalisation ranks within the whole
             -- segment: with customers missing from the feature store (a new
             -- installation) compute everyone's features first, then retake the
-            -- populations the steps rank against.
+            -- populations the steps rank against.  The texts classified since
+            -- the last full rescore go into the text-signal cache, which the
+            -- steps then read.
+            PERFORM cs._refresh_text_signals();
             IF EXISTS (SELECT 1 FROM cs.customers c
                         WHERE NOT EXISTS (SELECT 1 FROM cs.customer_features f WHERE f.customer_id = c.id)) THEN
                 INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
