@@ -418,17 +418,6 @@ CopyValue(const JsonbValue *v)
 }
 
 static void
-PushKey(JsonbParseState **st, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	(void) pushJsonbValue(st, WJB_KEY, &k);
-}
-
-static void
 PushString(JsonbParseState **st, const char *s)
 {
 	JsonbValue	v;
@@ -560,11 +549,11 @@ cs_alert_factors(PG_FUNCTION_ARGS)
 			v = ObjectField(which == 1 ? fc : sc, name, &vbuf);
 			st = NULL;
 			(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			PushKey(&st, "source");
+			CsJsonbPushKey(&st, "source");
 			PushString(&st, "rule");
-			PushKey(&st, which == 1 ? "feature" : "score");
+			CsJsonbPushKey(&st, which == 1 ? "feature" : "score");
 			PushString(&st, name);
-			PushKey(&st, "value");
+			CsJsonbPushKey(&st, "value");
 			PushFound(&st, v);
 			ADD_FACTOR(1, name, pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 		}
@@ -575,9 +564,9 @@ cs_alert_factors(PG_FUNCTION_ARGS)
 
 		st = NULL;
 		(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		PushKey(&st, "source");
+		CsJsonbPushKey(&st, "source");
 		PushString(&st, "rule");
-		PushKey(&st, "band");
+		CsJsonbPushKey(&st, "band");
 		PushFound(&st, ObjectField(root, "band", &vbuf));
 		ADD_FACTOR(1, "band", pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 	}
@@ -602,7 +591,7 @@ cs_alert_factors(PG_FUNCTION_ARGS)
 
 				st = NULL;
 				(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-				PushKey(&st, "source");
+				CsJsonbPushKey(&st, "source");
 				PushString(&st, "churn_model");
 				while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 					if (tok == WJB_KEY || tok == WJB_VALUE)
@@ -641,13 +630,13 @@ cs_alert_factors(PG_FUNCTION_ARGS)
 				ec = NULL;
 			st = NULL;
 			(void) pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			PushKey(&st, "source");
+			CsJsonbPushKey(&st, "source");
 			PushString(&st, "health");
-			PushKey(&st, "feature");
+			CsJsonbPushKey(&st, "feature");
 			PushString(&st, ValueText(ObjectField(ec, "measure", &b1)));
-			PushKey(&st, "value");
+			CsJsonbPushKey(&st, "value");
 			PushFound(&st, ObjectField(ec, "value", &b2));
-			PushKey(&st, "impact");
+			CsJsonbPushKey(&st, "impact");
 			PushFound(&st, ObjectField(ec, "impact", &b3));
 			ADD_FACTOR(3, Position(i + 1), pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 		}

@@ -15,6 +15,10 @@ extern float8 InterpolateAt(const float8 *xs, const float8 *ys, int n, float8 x)
 extern int	PopulationItems(ArrayType *arr);
 extern float8 PercentileRankAt(const float8 *v, int n, float8 x);
 
+/* health.c: pushes a key of a jsonb object being built */
+struct JsonbParseState;
+extern void CsJsonbPushKey(struct JsonbParseState **st, const char *key);
+
 /* worker.c */
 extern void DefineWorkerSettings(void);
 extern void RegisterWorkers(void);

@@ -652,7 +652,7 @@ ShapCheck(CsModel *m, int mode)
 void
 CsModelContributions(CsModel *model, const float *x, int n, double *contrib)
 {
-	DMatrixHandle dm = NULL;
+	float	   *c;
 
 	if (n != model->num_features)
 		ereport(ERROR,
@@ -677,47 +677,14 @@ CsModelContributions(CsModel *model, const float *x, int n, double *contrib)
 		ShapCheck(model, CS_SHAP_RECURSIVE);
 	if (cscopilot_shap_method != CS_SHAP_LIBXGBOOST && model->shap_walk_ok)
 	{
-		float	   *c = palloc(sizeof(float) * (n + 1));
-
+		c = palloc(sizeof(float) * (n + 1));
 		ShapRecursiveRow(model, x, c);
-		for (int i = 0; i <= n; i++)
-			contrib[i] = c[i];
-		pfree(c);
-		return;
 	}
-	if (model->booster == NULL)
-		model->booster = CsBoosterFromJson(model->json, model->json_len);
-
-	PG_TRY();
-	{
-		const bst_ulong *shape = NULL;
-		bst_ulong	dim = 0;
-		const float *out = NULL;
-		bst_ulong	total = 1;
-
-		CsXgbCheck(XGDMatrixCreateFromMat(x, 1, n, NAN, &dm), "create a matrix");
-		CsXgbCheck(XGBoosterPredictFromDMatrix((BoosterHandle) model->booster, dm,
-											   "{\"type\": 2, \"training\": false, "
-											   "\"iteration_begin\": 0, \"iteration_end\": 0, "
-											   "\"strict_shape\": false}",
-											   &shape, &dim, &out),
-				   "compute contributions");
-		for (bst_ulong d = 0; d < dim; d++)
-			total *= shape[d];
-		if (total != (bst_ulong) n + 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-					 errmsg("libxgboost returned %lu contributions for %d features",
-							(unsigned long) total, n)));
-		for (int i = 0; i <= n; i++)
-			contrib[i] = out[i];
-	}
-	PG_FINALLY();
-	{
-		if (dm)
-			XGDMatrixFree(dm);
-	}
-	PG_END_TRY();
+	else
+		c = ShapReference(model, x, 1);
+	for (int i = 0; i <= n; i++)
+		contrib[i] = c[i];
+	pfree(c);
 }
 
 /* Orders by absolute contribution, largest first, then by feature name. */

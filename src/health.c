@@ -299,8 +299,9 @@ NumericJsonb(JsonbValue *jv, Numeric n)
 	}
 }
 
-static void
-PushKey(JsonbParseState **st, const char *key)
+/* Pushes an object key (shared with alerts.c). */
+void
+CsJsonbPushKey(JsonbParseState **st, const char *key)
 {
 	JsonbValue	k;
 
@@ -1008,7 +1009,7 @@ cs_health_of(PG_FUNCTION_ARGS)
 	}
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	PushKey(&st, "top");
+	CsJsonbPushKey(&st, "top");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < ntop; i++)
 	{
@@ -1019,22 +1020,22 @@ cs_health_of(PG_FUNCTION_ARGS)
 		if (c->impact_null[k] || !float8_gt(c->impact[k], TOP_MIN_IMPACT))
 			continue;
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		PushKey(&st, "measure");
+		CsJsonbPushKey(&st, "measure");
 		PushString(&st, WJB_VALUE, m->name, m->namelen);
-		PushKey(&st, "group");
+		CsJsonbPushKey(&st, "group");
 		PushString(&st, WJB_VALUE, grp->name, grp->namelen);
-		PushKey(&st, "value");
+		CsJsonbPushKey(&st, "value");
 		PushNumeric(&st, RoundedNumeric(c->value[k], 3));
-		PushKey(&st, "score");
+		CsJsonbPushKey(&st, "score");
 		PushNumeric(&st, RoundedNumeric(c->score[k], 3));
-		PushKey(&st, "impact");
+		CsJsonbPushKey(&st, "impact");
 		PushNumeric(&st, RoundedNumeric(c->impact[k], 4));
 		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	}
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 
 	/* missing measures by name, and the nominal weight they had */
-	PushKey(&st, "missing");
+	CsJsonbPushKey(&st, "missing");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	{
 		float8		redistributed = 0.0;
@@ -1051,7 +1052,7 @@ cs_health_of(PG_FUNCTION_ARGS)
 			any = true;
 		}
 		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-		PushKey(&st, "redistributed_weight");
+		CsJsonbPushKey(&st, "redistributed_weight");
 		if (p->nmeasures == 0)
 			/* no input at all: the integer 0 */
 			PushNumeric(&st, int64_to_numeric(0));
