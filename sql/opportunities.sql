@@ -107,6 +107,15 @@ SELECT cs.refresh_opportunities() > 0 AS full_refreshed;
 SELECT product_a, product_b, n_ab, round(confidence::numeric, 3) AS confidence, round(lift::numeric, 3) AS lift, n_b
   FROM cs.cross_sell_stats ORDER BY 1, 2;
 
+-- so is the adoption catalogue: the largest feature breadth in the feature
+-- store, which a partial refresh does not retake
+SELECT a.catalogue, a.catalogue = (SELECT max(features[5]) FILTER (WHERE features[5] <> 'NaN')
+                                     FROM cs.customer_features) AS is_max
+  FROM cs.adoption_stats a;
+SELECT computed_at AS adoption_at FROM cs.adoption_stats \gset
+SELECT cs.refresh_opportunities(ARRAY['00000000-0000-0000-0000-0000000000b5']::uuid[]) > 0 AS partial_refreshed;
+SELECT count(*) AS unchanged FROM cs.adoption_stats WHERE computed_at = :'adoption_at';
+
 -- cs.feature_map (C) against its definition in SQL: every catalog name, NaN,
 -- missing positions and NULL elements as JSON null, numbers as to_jsonb(real)
 SELECT coalesce(cardinality(v), -1) AS length, left(v::text, 20) AS head,

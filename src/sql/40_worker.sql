@@ -313,6 +313,7 @@ BEGIN
                 ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
             END IF;
             PERFORM cs._refresh_health_populations();
+            PERFORM cs._refresh_opportunity_stats();
         END IF;
         ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
         IF cardinality(ids) > 0 THEN

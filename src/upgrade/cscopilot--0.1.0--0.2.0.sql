@@ -989,6 +989,7 @@ BEGIN
                 ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
             END IF;
             PERFORM cs._refresh_health_populations();
+            PERFORM cs._refresh_opportunity_stats();
         END IF;
         ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
         IF cardinality(ids) > 0 THEN
@@ -1068,8 +1069,71 @@ COMMENT ON COLUMN cs.cross_sell_stats.n_b IS 'Customers with B active.';
 COMMENT ON COLUMN cs.cross_sell_stats.mean_mrr_b IS 'Mean MRR of the active subscriptions of B.';
 COMMENT ON COLUMN cs.cross_sell_stats.computed_at IS 'When the statistics were taken.';
 
+-- The adoption catalogue (the largest feature breadth in the feature store),
+-- taken with the cross-sell statistics.
+CREATE TABLE cs.adoption_stats (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    catalogue   float8,
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cs.adoption_stats IS 'One row: the adoption catalogue as of the last full refresh of opportunities; partial refreshes score adoption against it.';
+COMMENT ON COLUMN cs.adoption_stats.singleton IS 'Always true: the table holds one row.';
+COMMENT ON COLUMN cs.adoption_stats.catalogue IS 'The most product features (feature_breadth_30d) any customer used in 30 days; NULL without any.';
+COMMENT ON COLUMN cs.adoption_stats.computed_at IS 'When it was taken.';
+
 -- Upsell scoring constants are documented in the function comment; they are
 -- plain numbers here rather than settings because the formula is the contract.
+-- Statistics over the whole customer base that opportunities use: cross-sell
+-- lift between products and the adoption catalogue.  Taken by full refreshes,
+-- the first step of the worker's full rescore, and whenever missing; partial
+-- refreshes reuse them, which would otherwise rescan every subscription and
+-- every feature vector to score a handful of customers.
+CREATE FUNCTION cs._refresh_opportunity_stats() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    DELETE FROM cs.cross_sell_stats;
+    WITH active AS (
+        SELECT DISTINCT s.customer_id, s.product
+          FROM cs.subscriptions s
+          JOIN cs.customers c ON c.id = s.customer_id AND c.churned_at IS NULL
+         WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+    ), pmrr AS (
+        -- mean MRR of each product's active subscriptions
+        SELECT s.product, avg(s.mrr) AS mrr
+          FROM cs.subscriptions s
+         WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+         GROUP BY s.product
+    ), tot AS (
+        SELECT count(DISTINCT customer_id)::float8 AS n FROM active
+    ), prod AS (
+        SELECT product, count(*)::float8 AS n_p FROM active GROUP BY product
+    ), pair AS (
+        -- lift(B|A) = P(B|A) / P(B) over customers with active subscriptions
+        SELECT a.product AS pa, bb.product AS pb, count(*)::float8 AS n_ab,
+               count(*) / pa.n_p AS confidence,
+               (count(*) / pa.n_p) / (pb_.n_p / tot.n) AS lift, pb_.n_p AS n_b
+          FROM active a
+          JOIN active bb ON bb.customer_id = a.customer_id AND bb.product <> a.product
+          JOIN prod pa ON pa.product = a.product
+          JOIN prod pb_ ON pb_.product = bb.product
+         CROSS JOIN tot
+         GROUP BY a.product, bb.product, pa.n_p, pb_.n_p, tot.n
+        HAVING count(*) >= 2 AND count(*) / pa.n_p >= 0.25
+    )
+    INSERT INTO cs.cross_sell_stats (product_a, product_b, n_ab, confidence, lift, n_b, mean_mrr_b)
+    SELECT p.pa, p.pb, p.n_ab, p.confidence, p.lift, p.n_b, pm.mrr
+      FROM pair p LEFT JOIN pmrr pm ON pm.product = p.pb;
+    DELETE FROM cs.adoption_stats;
+    INSERT INTO cs.adoption_stats (catalogue)
+    SELECT max(cf.features[fc.position]) FILTER (WHERE cf.features[fc.position] <> 'NaN')
+      FROM cs.customer_features cf, cs.feature_catalog fc WHERE fc.name = 'feature_breadth_30d';
+END;
+$$;
+COMMENT ON FUNCTION cs._refresh_opportunity_stats() IS
+    'Internal: retakes cs.cross_sell_stats and cs.adoption_stats from every customer''s active subscriptions and feature vector.';
+
 CREATE OR REPLACE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -1096,39 +1160,9 @@ BEGIN
         use_model := FOUND;
     END IF;
 
-    IF ids IS NULL OR NOT EXISTS (SELECT 1 FROM cs.cross_sell_stats) THEN
-        DELETE FROM cs.cross_sell_stats;
-        WITH active AS (
-            SELECT DISTINCT s.customer_id, s.product
-              FROM cs.subscriptions s
-              JOIN cs.customers c ON c.id = s.customer_id AND c.churned_at IS NULL
-             WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
-        ), pmrr AS (
-            -- mean MRR of each product's active subscriptions
-            SELECT s.product, avg(s.mrr) AS mrr
-              FROM cs.subscriptions s
-             WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
-             GROUP BY s.product
-        ), tot AS (
-            SELECT count(DISTINCT customer_id)::float8 AS n FROM active
-        ), prod AS (
-            SELECT product, count(*)::float8 AS n_p FROM active GROUP BY product
-        ), pair AS (
-            -- lift(B|A) = P(B|A) / P(B) over customers with active subscriptions
-            SELECT a.product AS pa, bb.product AS pb, count(*)::float8 AS n_ab,
-                   count(*) / pa.n_p AS confidence,
-                   (count(*) / pa.n_p) / (pb_.n_p / tot.n) AS lift, pb_.n_p AS n_b
-              FROM active a
-              JOIN active bb ON bb.customer_id = a.customer_id AND bb.product <> a.product
-              JOIN prod pa ON pa.product = a.product
-              JOIN prod pb_ ON pb_.product = bb.product
-             CROSS JOIN tot
-             GROUP BY a.product, bb.product, pa.n_p, pb_.n_p, tot.n
-            HAVING count(*) >= 2 AND count(*) / pa.n_p >= 0.25
-        )
-        INSERT INTO cs.cross_sell_stats (product_a, product_b, n_ab, confidence, lift, n_b, mean_mrr_b)
-        SELECT p.pa, p.pb, p.n_ab, p.confidence, p.lift, p.n_b, pm.mrr
-          FROM pair p LEFT JOIN pmrr pm ON pm.product = p.pb;
+    IF ids IS NULL OR NOT EXISTS (SELECT 1 FROM cs.cross_sell_stats)
+       OR NOT EXISTS (SELECT 1 FROM cs.adoption_stats) THEN
+        PERFORM cs._refresh_opportunity_stats();
     END IF;
 
     -- Dynamic only to call cs.predict when it exists; no user text is interpolated.
@@ -1196,8 +1230,7 @@ BEGIN
           FROM cand c
     ), cat AS (
         -- the catalogue: the most product features any customer used in 30 days
-        SELECT max(features[fc.position]) FILTER (WHERE features[fc.position] <> 'NaN') AS n
-          FROM cs.customer_features, cs.feature_catalog fc WHERE fc.name = 'feature_breadth_30d'
+        SELECT catalogue AS n FROM cs.adoption_stats
     ), adoption AS (
         SELECT b.customer_id, 'adoption'::text, round((1 - b.breadth / cat.n)::numeric, 3), NULL::numeric, NULL::text,
                jsonb_build_object('feature_breadth_30d', b.breadth, 'catalogue', cat.n,
