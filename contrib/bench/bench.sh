@@ -2,7 +2,7 @@
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
 # BENCH_ONLY="load predict" runs only those sections (load, predict, train,
-# text, refresh, quality, freshness, dashboard, alerts: the last five share the
+# text, refresh, quality, explain, freshness, dashboard, alerts: the last six share the
 # demo data; text needs none and also runs alone with make bench-text); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
 # predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
@@ -13,7 +13,7 @@ cd "$top"
 customers=${BENCH_CUSTOMERS:-100000}
 days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
-only=${BENCH_ONLY:-"load predict train text refresh quality freshness dashboard alerts"}
+only=${BENCH_ONLY:-"load predict train text refresh quality explain freshness dashboard alerts"}
 port=${BENCH_PORT:-54339}
 dir=$(cluster_dir "$top/.bench")
 out=${BENCH_OUT:-$top/BENCHMARKS.md}
@@ -203,7 +203,7 @@ if want text; then
 fi
 
 # The last sections share generated demo data at the configured scale.
-if want refresh || want quality || want freshness || want dashboard || want alerts; then
+if want refresh || want quality || want explain || want freshness || want dashboard || want alerts; then
     step "demo data: $customers customers x $days days (a few minutes at 100,000)"
     q "SET client_min_messages = warning; TRUNCATE cs.customers CASCADE"
     gen=$(timed "SELECT cs.generate_demo_data($customers, $days, 42)")
@@ -254,6 +254,44 @@ if want quality; then
     row "health AUC, 30 days before churn ($qchurn churners, $qrows customers)" "$hauc" "0.5 random" "target >= 0.75"
     row "shipped churn model AUC, 90-day horizon, same customer-dates" "$mauc" "$hauc health score" \
         "$(calc "printf \"%+.3f vs health\", $mauc - $hauc")"
+fi
+
+if want explain; then
+    step "explanations: exact SHAP of the shipped churn model for every customer a full refresh explains"
+    [ "$(q "SELECT count(*) FROM cs.customer_features")" -gt 0 ] || q "SELECT cs.refresh_all()" >/dev/null
+    xwhere="WHERE cs.predict('churn_default', f.features) >= 0.1"
+    xn=$(q "SELECT count(*) FROM cs.customer_features f $xwhere")
+    xq="SELECT count(cs.explain_json('churn_default', f.features, 5)) FROM cs.customer_features f $xwhere"
+    xall="SELECT f.customer_id, x.feature, x.contribution FROM cs.customer_features f
+            CROSS JOIN LATERAL cs.explain('churn_default', f.features, 100) x $xwhere"
+    xt=(); xw=(); xl=()
+    for r in $(seq "$runs"); do
+        xt+=("$(timed "$xq" "SET cscopilot.shap_method = tables")")
+        xw+=("$(timed "$xq" "SET cscopilot.shap_method = native")")
+        xl+=("$(timed "$xq" "SET cscopilot.shap_method = libxgboost")")
+    done
+    m_xt=$(printf '%s\n' "${xt[@]}" | median); m_xw=$(printf '%s\n' "${xw[@]}" | median)
+    m_xl=$(printf '%s\n' "${xl[@]}" | median)
+    # the same contributions: every method against libxgboost, every feature of every row
+    read -r dt dw <<<"$("${PSQL[@]}" -At -F ' ' \
+        -c "SET cscopilot.shap_method = libxgboost" \
+        -c "CREATE TEMP TABLE x_l AS $xall" \
+        -c "SET cscopilot.shap_method = native" \
+        -c "CREATE TEMP TABLE x_w AS $xall" \
+        -c "RESET cscopilot.shap_method" \
+        -c "CREATE TEMP TABLE x_t AS $xall" \
+        -c "SELECT trim(to_char(max(abs(t.contribution - l.contribution)), '9.9EEEE')), trim(to_char(max(abs(w.contribution - l.contribution)), '9.9EEEE'))
+              FROM x_l l JOIN x_t t USING (customer_id, feature) JOIN x_w w USING (customer_id, feature)" | tail -1)"
+    row "cs.explain_json, shipped churn model, $xn customers at risk >= 0.1, per-leaf tables (default)" \
+        "$(printf '%.0f us a row' "$(calc "print $m_xt / $xn * 1e6")")" \
+        "$(printf '%.0f us a row through libxgboost pred_contribs' "$(calc "print $m_xl / $xn * 1e6")")" \
+        "$(calc "printf \"%.2fx the time\", $m_xt / $m_xl")"
+    row "same, native tree walk (libxgboost's algorithm)" \
+        "$(printf '%.0f us a row' "$(calc "print $m_xw / $xn * 1e6")")" \
+        "$(printf '%.0f us a row through libxgboost' "$(calc "print $m_xl / $xn * 1e6")")" \
+        "$(calc "printf \"%.2fx the time\", $m_xw / $m_xl")"
+    row "max abs contribution difference from libxgboost, every feature of those rows" \
+        "tables $dt, tree walk $dw" "-" "exact TreeSHAP: float rounding only"
 fi
 
 if want freshness; then
