@@ -123,7 +123,8 @@ SELECT count(DISTINCT s.playbook) > 1 AS order_varies
   FROM generate_series(1, 200) g,
        LATERAL cs.sample_playbooks(CASE WHEN g > 0 THEN '{churn_risk}'::text[] END) s
  WHERE s.rank = 1;
--- the next evaluation stores the new ranking on Risky's alert
+-- the next evaluation stores the new ranking on Risky's alert: the playbooks answering the
+-- rule's own term (churn_risk) first, by effectiveness, then the others
 SELECT * FROM cs.evaluate_alerts(ARRAY['00000000-0000-0000-0000-0000000000d1']::uuid[]);
 SELECT s ->> 'rank' AS rank, s ->> 'playbook' AS playbook, s ->> 'trials' AS trials, s ->> 'effectiveness' AS effectiveness
   FROM cs.alerts a, jsonb_array_elements(a.suggested_actions) s WHERE a.id = :risky_churn ORDER BY 1;

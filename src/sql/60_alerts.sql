@@ -498,7 +498,7 @@ BEGIN
         SELECT ev.customer_id, ev.rule_id, ev.csm, ev.mrr, ev.vals, r.alert_type,
                r.title AS rtitle, r.name AS rname, r.description, r.cooldown,
                cs.alert_severity(r.severity_metric, r.severity_thresholds, r.base_severity, ev.ctx) AS sev,
-               fx.factors, cs._factor_names(fx.factors) AS names
+               fx.factors, cs._factor_names(fx.factors) AS names, r.cfeatures || r.cscores AS terms
           FROM (SELECT c.*, e.rule_id
                   FROM ctx c
                  CROSS JOIN LATERAL unnest(c.rule_ids, c.holds) AS e (rule_id, holds)
@@ -508,17 +508,20 @@ BEGIN
                                                       ev.risk_factors, ev.drivers, ev.kinds) AS factors
                               OFFSET 0) fx
     ), ranked AS MATERIALIZED (
-        -- the playbooks answering each distinct set of factors, ranked once
-        SELECT n.names,
-               jsonb_agg(jsonb_build_object('rank', k.rank, 'playbook', k.playbook, 'action', k.action,
+        -- the playbooks answering each distinct set of factors, ranked once:
+        -- those answering a term of the rule's own condition first (what the
+        -- alert is about), then as cs.rank_playbooks ranks them
+        SELECT n.names, n.terms,
+               jsonb_agg(jsonb_build_object('rank', k.r, 'playbook', k.playbook, 'action', k.action,
                                             'matched', to_jsonb(k.matched), 'trials', k.trials,
                                             'effectiveness', k.effectiveness, 'template', p.template)
-                         ORDER BY k.rank) AS items
-          FROM (SELECT DISTINCT names FROM fire) n
-         CROSS JOIN LATERAL cs.rank_playbooks(n.names) k
+                         ORDER BY k.r) AS items
+          FROM (SELECT DISTINCT names, terms FROM fire) n
+         CROSS JOIN LATERAL (SELECT x.*, (row_number() OVER (ORDER BY x.matched && n.terms DESC, x.rank))::int AS r
+                               FROM cs.rank_playbooks(n.names) x) k
           JOIN cs.playbooks p ON p.name = k.playbook
-         WHERE k.rank <= 3
-         GROUP BY n.names
+         WHERE k.r <= 3
+         GROUP BY n.names, n.terms
     ), old AS (
         SELECT al.customer_id, al.rule_id, al.severity
           FROM cs.alerts al
@@ -540,7 +543,7 @@ BEGIN
                                                   ORDER BY e.o), '[]')
                           FROM jsonb_array_elements(k.items) WITH ORDINALITY e(x, o)) AS suggested
                   FROM fire f
-                  LEFT JOIN ranked k ON k.names = f.names
+                  LEFT JOIN ranked k ON k.names = f.names AND k.terms = f.terms
                  WHERE NOT EXISTS (SELECT 1 FROM cs.alerts p
                                     WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
                                       AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - f.cooldown)
