@@ -654,17 +654,7 @@ CsModelContributions(CsModel *model, const float *x, int n, double *contrib)
 {
 	float	   *c;
 
-	if (n != model->num_features)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("model \"%s\" expects %d features, got %d",
-						model->name ? model->name : "(unnamed)", model->num_features, n)));
-	for (int i = 0; i < n; i++)
-		if (isinf(x[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature %d is infinite", i + 1),
-					 errhint("Use 'NaN' for a missing value; infinities are not valid features.")));
+	CsModelCheckFeatures(model, x, n);
 	/* the cheapest method the setting allows and the model passed */
 	if (cscopilot_shap_method == CS_SHAP_TABLES)
 		ShapCheck(model, CS_SHAP_TABLES);

@@ -1304,8 +1304,8 @@ CsModelNumFeatures(CsModel *model)
 }
 
 /* Checks a feature vector: its length and that no value is infinite. */
-static void
-CheckFeatures(CsModel *m, const float *x, int n)
+void
+CsModelCheckFeatures(CsModel *m, const float *x, int n)
 {
 	if (n != m->num_features)
 		ereport(ERROR,
@@ -1325,7 +1325,7 @@ CheckFeatures(CsModel *m, const float *x, int n)
 double
 CsModelMargin(CsModel *model, const float *x, int n)
 {
-	CheckFeatures(model, x, n);
+	CsModelCheckFeatures(model, x, n);
 	return (double) NativeMargin(model, x);
 }
 
@@ -1333,7 +1333,7 @@ CsModelMargin(CsModel *model, const float *x, int n)
 double
 CsModelPredict(CsModel *model, const float *x, int n)
 {
-	CheckFeatures(model, x, n);
+	CsModelCheckFeatures(model, x, n);
 	return NativeTransform(model, NativeMargin(model, x));
 }
 
@@ -1367,7 +1367,7 @@ CsModelFeaturesFromArray(CsModel *model, ArrayType *features)
 	 */
 	if (n > model->num_features && model->kind != NULL && strcmp(model->kind, "custom") != 0)
 		n = model->num_features;
-	CheckFeatures(model, x, n);
+	CsModelCheckFeatures(model, x, n);
 	return x;
 }
 

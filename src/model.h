@@ -101,6 +101,7 @@ extern void CsStoreReference(int32 id, const char *source, int64 rows, const cha
 
 /* Scoring */
 extern int	CsModelNumFeatures(CsModel *model);
+extern void CsModelCheckFeatures(CsModel *model, const float *x, int n);
 extern double CsModelMargin(CsModel *model, const float *x, int n);
 extern double CsModelPredict(CsModel *model, const float *x, int n);
 extern void CsModelContributions(CsModel *model, const float *x, int n,
