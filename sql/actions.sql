@@ -73,6 +73,9 @@ SELECT c.name, r.name AS rule, a.severity, a.status FROM cs.alerts a JOIN cs.cus
 -- With no evidence every playbook sits at the Beta(2,2) prior mean 0.5: more matched factors
 -- first, then name.  For churn_risk: executive_sponsor_call before renewal_rescue_plan.
 SELECT * FROM cs.rank_playbooks('{churn_risk}');
+-- An alert's own condition terms come first, whatever the other factors: for a usage
+-- drop that also carries churn_risk, usage_recovery_training leads.
+SELECT rank, playbook, matched FROM cs.rank_playbooks('{churn_risk,usage_trend_30d}', '{usage_trend_30d}');
 SELECT s ->> 'rank' AS rank, s ->> 'playbook' AS playbook, s -> 'matched' AS matched, s ->> 'effectiveness' AS effectiveness, s ->> 'message' AS message
   FROM cs.alerts a, jsonb_array_elements(a.suggested_actions) s WHERE a.id = :risky_churn ORDER BY 1;
 

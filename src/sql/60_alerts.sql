@@ -509,18 +509,17 @@ BEGIN
                               OFFSET 0) fx
     ), ranked AS MATERIALIZED (
         -- the playbooks answering each distinct set of factors, ranked once:
-        -- those answering a term of the rule's own condition first (what the
-        -- alert is about), then as cs.rank_playbooks ranks them
+        -- those answering a term of the rule's own condition (what the alert
+        -- is about) first
         SELECT n.names, n.terms,
-               jsonb_agg(jsonb_build_object('rank', k.r, 'playbook', k.playbook, 'action', k.action,
+               jsonb_agg(jsonb_build_object('rank', k.rank, 'playbook', k.playbook, 'action', k.action,
                                             'matched', to_jsonb(k.matched), 'trials', k.trials,
                                             'effectiveness', k.effectiveness, 'template', p.template)
-                         ORDER BY k.r) AS items
+                         ORDER BY k.rank) AS items
           FROM (SELECT DISTINCT names, terms FROM fire) n
-         CROSS JOIN LATERAL (SELECT x.*, (row_number() OVER (ORDER BY x.matched && n.terms DESC, x.rank))::int AS r
-                               FROM cs.rank_playbooks(n.names) x) k
+         CROSS JOIN LATERAL cs.rank_playbooks(n.names, n.terms) k
           JOIN cs.playbooks p ON p.name = k.playbook
-         WHERE k.r <= 3
+         WHERE k.rank <= 3
          GROUP BY n.names, n.terms
     ), old AS (
         SELECT al.customer_id, al.rule_id, al.severity

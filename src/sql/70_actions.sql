@@ -121,14 +121,15 @@ COMMENT ON COLUMN cs.playbook_effectiveness.effectiveness IS 'Posterior mean (2 
 
 -- Applicable playbooks for a set of factors, best first.  plpgsql rather than
 -- SQL so that the plan is cached: alert evaluation calls it for every firing.
-CREATE FUNCTION cs.rank_playbooks(factors text[])
+CREATE FUNCTION cs.rank_playbooks(factors text[], condition_terms text[] DEFAULT '{}')
 RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
     RETURN QUERY
-    SELECT (row_number() OVER (ORDER BY b.effectiveness DESC, cardinality(b.matched) DESC, b.playbook))::int,
+    SELECT (row_number() OVER (ORDER BY coalesce(b.matched && condition_terms, false) DESC, b.effectiveness DESC,
+                                        cardinality(b.matched) DESC, b.playbook))::int,
            b.playbook, b.action, b.matched, b.trials, b.effectiveness
       FROM (SELECT p.name AS playbook, p.action,
                    ARRAY(SELECT x FROM unnest(p.answers) x WHERE x = ANY (factors) ORDER BY x) AS matched,
@@ -141,8 +142,8 @@ BEGIN
      ORDER BY 1;
 END;
 $$;
-COMMENT ON FUNCTION cs.rank_playbooks(text[]) IS
-    'Enabled playbooks answering any of the factors, ranked by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
+COMMENT ON FUNCTION cs.rank_playbooks(text[], text[]) IS
+    'Enabled playbooks answering any of the factors, ranked first those answering any of condition_terms (an alert''s own condition terms), then by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
 
 -- Exploration for those who want it: one Thompson draw per playbook.  For
 -- integer shape parameters a Beta(a, b) variate is the a-th smallest of

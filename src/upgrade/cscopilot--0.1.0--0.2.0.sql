@@ -1365,6 +1365,34 @@ CREATE FUNCTION cs._factor_names(factors jsonb) RETURNS text[]
 COMMENT ON FUNCTION cs._factor_names(jsonb) IS
     'Internal: the distinct names of a factors array, sorted: per factor the first string among feature, score and kind (an opportunity''s numeric score is not a name, its kind is).';
 
+-- cs.rank_playbooks(text[]) took a second argument: the alert's own terms first.
+DROP FUNCTION cs.rank_playbooks(text[]);
+-- Applicable playbooks for a set of factors, best first.  plpgsql rather than
+-- SQL so that the plan is cached: alert evaluation calls it for every firing.
+CREATE FUNCTION cs.rank_playbooks(factors text[], condition_terms text[] DEFAULT '{}')
+RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT (row_number() OVER (ORDER BY coalesce(b.matched && condition_terms, false) DESC, b.effectiveness DESC,
+                                        cardinality(b.matched) DESC, b.playbook))::int,
+           b.playbook, b.action, b.matched, b.trials, b.effectiveness
+      FROM (SELECT p.name AS playbook, p.action,
+                   ARRAY(SELECT x FROM unnest(p.answers) x WHERE x = ANY (factors) ORDER BY x) AS matched,
+                   best.trials, best.effectiveness
+              FROM cs.playbooks p
+             CROSS JOIN LATERAL (SELECT e.trials, e.effectiveness FROM cs.playbook_effectiveness e
+                                  WHERE e.playbook = p.name AND e.factor = ANY (factors)
+                                  ORDER BY e.effectiveness DESC, e.trials DESC LIMIT 1) best
+             WHERE p.enabled AND p.answers && factors) b
+     ORDER BY 1;
+END;
+$$;
+COMMENT ON FUNCTION cs.rank_playbooks(text[], text[]) IS
+    'Enabled playbooks answering any of the factors, ranked first those answering any of condition_terms (an alert''s own condition terms), then by the best posterior mean effectiveness over the matched factors, then by how many factors they match, then by name.';
+
 CREATE OR REPLACE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
 LANGUAGE plpgsql
@@ -1497,18 +1525,17 @@ BEGIN
                               OFFSET 0) fx
     ), ranked AS MATERIALIZED (
         -- the playbooks answering each distinct set of factors, ranked once:
-        -- those answering a term of the rule's own condition first (what the
-        -- alert is about), then as cs.rank_playbooks ranks them
+        -- those answering a term of the rule's own condition (what the alert
+        -- is about) first
         SELECT n.names, n.terms,
-               jsonb_agg(jsonb_build_object('rank', k.r, 'playbook', k.playbook, 'action', k.action,
+               jsonb_agg(jsonb_build_object('rank', k.rank, 'playbook', k.playbook, 'action', k.action,
                                             'matched', to_jsonb(k.matched), 'trials', k.trials,
                                             'effectiveness', k.effectiveness, 'template', p.template)
-                         ORDER BY k.r) AS items
+                         ORDER BY k.rank) AS items
           FROM (SELECT DISTINCT names, terms FROM fire) n
-         CROSS JOIN LATERAL (SELECT x.*, (row_number() OVER (ORDER BY x.matched && n.terms DESC, x.rank))::int AS r
-                               FROM cs.rank_playbooks(n.names) x) k
+         CROSS JOIN LATERAL cs.rank_playbooks(n.names, n.terms) k
           JOIN cs.playbooks p ON p.name = k.playbook
-         WHERE k.r <= 3
+         WHERE k.rank <= 3
          GROUP BY n.names, n.terms
     ), old AS (
         SELECT al.customer_id, al.rule_id, al.severity
