@@ -62,6 +62,11 @@ is($node->safe_psql('postgres', q{
 	 WHERE NOT EXISTS (SELECT 1 FROM cs.customer_health_scores h WHERE h.customer_id = c.id)}),
 	'0', 'every customer has a health score');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM cs.dirty_customers'), '0', 'queue drained');
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM cs.adoption_stats a, cs.job_runs r
+	         WHERE r.job = 'full_rescore' AND a.computed_at BETWEEN r.started_at AND r.finished_at) = 1
+	   AND (SELECT count(*) FROM cs.text_signals) > 0}),
+	't', 'its first step took the opportunity statistics and filled the text-signal cache');
 
 $node->stop;
 done_testing();
