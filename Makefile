@@ -25,16 +25,26 @@ PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
 # A fresh machine has no server headers, libxgboost or jansson: install them
 # first, then run the same goals again with everything in place.
-DEPS_HEADERS = /usr/include/xgboost/c_api.h /usr/include/jansson.h
-ifeq ($(and $(PGXS),$(wildcard $(PGXS)),$(wildcard $(DEPS_HEADERS))),)
+DEPS_HEADERS = /usr/include/xgboost/c_api.h /usr/include/jansson.h $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)/postgres.h
+DEPS_MISSING = $(filter-out $(wildcard $(DEPS_HEADERS)),$(DEPS_HEADERS))
+ifeq ($(and $(PGXS),$(wildcard $(PGXS)),$(if $(DEPS_MISSING),,ok)),)
 .DEFAULT_GOAL := all
+# The documented goals are phony here: a file or directory of the same name
+# (test/ is one) must not make them "up to date" before anything is installed.
+FRESH_GOALS = all install installcheck test demo demo-stop bench bench-text model fuzz asan leakcheck clean deps
+.PHONY: $(FRESH_GOALS)
 Makefile: ;
+ifdef CSCOPILOT_DEPS_TRIED
+$(FRESH_GOALS):
+	$(error still missing after contrib/install-deps.sh: $(or $(DEPS_MISSING),the PGXS makefile of $(PG_CONFIG)))
+else
+$(FRESH_GOALS):
+	@bash contrib/install-deps.sh
+	@$(MAKE) --no-print-directory CSCOPILOT_DEPS_TRIED=1 $@
 %:
 	@bash contrib/install-deps.sh
-	@$(MAKE) --no-print-directory $@
-all:
-	@bash contrib/install-deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory CSCOPILOT_DEPS_TRIED=1 $@
+endif
 else
 include $(PGXS)
 
