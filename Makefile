@@ -8,11 +8,8 @@ OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.
 
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS   = $(sort $(wildcard src/sql/*.sql))
-# Upgrade scripts: src/upgrade/<script> followed by src/sql/95_security.sql,
-# which re-applies privileges, row-level security and dump registrations to
-# every object, old and new.  Released install scripts stay at the top level.
-UPGRADES    = $(notdir $(wildcard src/upgrade/$(EXTENSION)--*--*.sql))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
+# Released scripts (install and upgrade) are committed at the top level and never rebuilt.
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 PG_CPPFLAGS = -std=gnu11 -Wall -Wmissing-prototypes
@@ -54,16 +51,6 @@ with_llvm = no
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) cscopilot.control
 	@echo "-- cscopilot $(EXTVERSION): generated from src/sql/*.sql by make; do not edit" > $@
 	@for f in $(SQL_PARTS); do printf '\n-- source: %s\n' "$$f" >> $@; cat "$$f" >> $@; done
-
-# A line "--@include src/sql/<file>.sql" of an upgrade source stands for that file.
-$(UPGRADES): %.sql: src/upgrade/%.sql src/sql/95_security.sql $(SQL_PARTS)
-	@echo "-- $@: generated from src/upgrade/$@ and src/sql/95_security.sql by make; do not edit" > $@
-	@for f in src/upgrade/$@ src/sql/95_security.sql; do \
-		printf '\n-- source: %s\n' "$$f" >> $@; \
-		awk '/^--@include / { f = $$2; n = 0; while ((r = (getline line < f)) > 0) { print line; n++ } \
-			if (r < 0 || n == 0) { print "cannot include " f > "/dev/stderr"; exit 1 } close(f); next } { print }' \
-			"$$f" >> $@ || { rm -f $@; exit 1; }; \
-	done
 
 # PGXS tracks no header dependencies: spell out the shared ones.
 src/model.o src/explain.o src/train.o src/lifecycle.o: src/model.h
