@@ -6,14 +6,18 @@ MODULE_big  = cscopilot
 OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o src/model.o src/explain.o src/train.o \
               src/demo.o src/worker.o src/lifecycle.o src/ingest.o
 
-# SQL sources (README, Contributing): install-once files run only at CREATE
-# EXTENSION; re-runnable files (CREATE OR REPLACE) run at CREATE EXTENSION and
-# again at the end of every upgrade, so an upgrade gets every function, view,
-# trigger and grant of this version by construction.
-SQL_PRE     = $(sort $(wildcard src/sql/pre_install/*.sql))# re-runnable: functions the tables need
-SQL_SCHEMA  = $(sort $(wildcard src/sql/schema/*.sql))# install-once: types, tables, indexes, partitions
-SQL_RERUN   = $(sort $(wildcard src/sql/[0-9]*.sql))# re-runnable: functions, views, triggers; 95_security.sql last
-SQL_SETUP   = $(sort $(wildcard src/sql/setup/*.sql))# install-once: shipped rows, default model
+# SQL sources (README, "SQL sources and upgrades"), each directory in name order:
+#   src/sql/pre_install/  re-runnable functions that table definitions need
+#   src/sql/schema/       install-once: types, tables, indexes, partitions
+#   src/sql/NN_*.sql      re-runnable: functions, views, triggers; 95_security.sql last
+#   src/sql/setup/        install-once: shipped rows, the default model
+# The re-runnable files run at CREATE EXTENSION and again in every upgrade
+# script, so an upgrade gets every function, view, trigger and grant of this
+# version by construction.
+SQL_PRE     = $(sort $(wildcard src/sql/pre_install/*.sql))
+SQL_SCHEMA  = $(sort $(wildcard src/sql/schema/*.sql))
+SQL_RERUN   = $(sort $(wildcard src/sql/[0-9]*.sql))
+SQL_SETUP   = $(sort $(wildcard src/sql/setup/*.sql))
 # cscopilot--<from>--<this version>.sql for every src/sql/updates/<from>--<this version>.sql
 # (schema changes and data migrations only).  Released scripts, install and
 # upgrade, are committed at the top level and never rebuilt.
