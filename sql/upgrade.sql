@@ -1,8 +1,9 @@
 -- ALTER EXTENSION UPDATE from every released version: install the released
--- script (cscopilot--0.1.0.sql), load a little data, update, and compare every
--- schema object with a fresh install of the current version.  Any difference
--- is listed with the side it is on: an object the upgrade script misses shows
--- up as "fresh only".
+-- script (cscopilot--0.1.0.sql, then cscopilot--0.2.0.sql), load a little
+-- data, update (0.1.0 goes through 0.2.0), and compare every schema object
+-- with a fresh install of the current version.  Any difference is listed with
+-- the version it came from and the side it is on: an object the upgrade script
+-- misses shows up as "fresh only".
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cscopilot CASCADE;
 CREATE EXTENSION cscopilot VERSION '0.1.0';
@@ -13,15 +14,20 @@ SET TIME ZONE 'UTC';
 SELECT extversion FROM pg_extension WHERE extname = 'cscopilot';
 SELECT version FROM pg_available_extension_versions WHERE name = 'cscopilot' ORDER BY 1;
 
+-- Privileges as a sorted list: the order of the items of an ACL is that of the
+-- grants, and an upgrade re-grants to roles that already hold privileges.
+CREATE FUNCTION pg_temp.acl(a aclitem[]) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN (SELECT array_agg(x::text ORDER BY x::text) FROM unnest(a) x)::text;
+
 -- Everything an upgrade must reproduce, by name (no OIDs, no column numbers).
 CREATE TEMP VIEW cs_objects (kind, name, definition) AS
 SELECT 'relation', c.relname, concat_ws(' ', c.relkind, c.relpersistence, c.relrowsecurity, c.relforcerowsecurity,
-       c.reloptions::text, c.relacl::text, obj_description(c.oid, 'pg_class'))
+       c.reloptions::text, pg_temp.acl(c.relacl), obj_description(c.oid, 'pg_class'))
   FROM pg_class c WHERE c.relnamespace = 'cs'::regnamespace
 UNION ALL
 SELECT 'column', c.relname || '.' || a.attname,
        concat_ws(' ', format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated,
-                 pg_get_expr(d.adbin, d.adrelid), a.attacl::text, col_description(c.oid, a.attnum))
+                 pg_get_expr(d.adbin, d.adrelid), pg_temp.acl(a.attacl), col_description(c.oid, a.attnum))
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
  WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -47,11 +53,11 @@ SELECT 'view', c.relname, pg_get_viewdef(c.oid)
 UNION ALL
 SELECT 'function', p.oid::regprocedure::text,
        concat_ws(' ', p.prokind, p.prorettype::regtype, p.provolatile, p.proparallel, p.prosecdef, p.proisstrict,
-                 p.proretset, p.proconfig::text, p.proacl::text, md5(p.prosrc), p.probin,
+                 p.proretset, p.proconfig::text, pg_temp.acl(p.proacl), md5(p.prosrc), p.probin,
                  obj_description(p.oid, 'pg_proc'))
   FROM pg_proc p WHERE p.pronamespace = 'cs'::regnamespace
 UNION ALL
-SELECT 'type', t.typname, concat_ws(' ', t.typtype, t.typacl::text)
+SELECT 'type', t.typname, concat_ws(' ', t.typtype, pg_temp.acl(t.typacl))
   FROM pg_type t WHERE t.typnamespace = 'cs'::regnamespace
 UNION ALL
 SELECT 'member', pg_describe_object(d.classid, d.objid, d.objsubid), NULL
@@ -62,20 +68,25 @@ SELECT 'dumped', cfg::regclass::text, cond
   FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS u (cfg, cond)
  WHERE e.extname = 'cscopilot'
 UNION ALL
-SELECT 'schema', n.nspname, concat_ws(' ', n.nspacl::text, obj_description(n.oid, 'pg_namespace'))
+SELECT 'schema', n.nspname, concat_ws(' ', pg_temp.acl(n.nspacl), obj_description(n.oid, 'pg_namespace'))
   FROM pg_namespace n WHERE n.nspname = 'cs';
 
--- a little data in the released version
-INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES
- ('00000000-0000-0000-0000-000000000001', 'u1', 'Umbrella', 'smb', 100, 10, 'csm_u'),
- ('00000000-0000-0000-0000-000000000002', 'u2', 'Initech', 'mid_market', 900, 40, 'csm_u');
-INSERT INTO cs.usage_events (customer_id, user_id, event, occurred_at)
-SELECT '00000000-0000-0000-0000-000000000001', 'u' || (g % 3), 'login', now() - g * interval '1 day'
-  FROM generate_series(1, 20) g;
-INSERT INTO cs.alert_rules (name, alert_type, condition) VALUES ('custom_red', 'risk', '{"band": "red"}');
-INSERT INTO cs.alerts (customer_id, alert_type, severity, title)
-VALUES ('00000000-0000-0000-0000-000000000002', 'risk', 'high', 'Open before the upgrade');
-SELECT cs.refresh_all();
+-- a little data in a released version (PL/pgSQL, like shipped_rows below)
+CREATE FUNCTION pg_temp.load_data() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES
+     ('00000000-0000-0000-0000-000000000001', 'u1', 'Umbrella', 'smb', 100, 10, 'csm_u'),
+     ('00000000-0000-0000-0000-000000000002', 'u2', 'Initech', 'mid_market', 900, 40, 'csm_u');
+    INSERT INTO cs.usage_events (customer_id, user_id, event, occurred_at)
+    SELECT '00000000-0000-0000-0000-000000000001', 'u' || (g % 3), 'login', now() - g * interval '1 day'
+      FROM generate_series(1, 20) g;
+    INSERT INTO cs.alert_rules (name, alert_type, condition) VALUES ('custom_red', 'risk', '{"band": "red"}');
+    INSERT INTO cs.alerts (customer_id, alert_type, severity, title)
+    VALUES ('00000000-0000-0000-0000-000000000002', 'risk', 'high', 'Open before the upgrade');
+    RETURN cs.refresh_all();
+END;
+$$;
+SELECT pg_temp.load_data();
 
 -- The rows an install ships in configuration tables (without ids and times), and
 -- the churn champion: an upgrade must bring them to what a fresh install has.
@@ -109,8 +120,9 @@ SELECT name, version, status, cardinality(feature_names) AS features FROM cs.mod
 -- an open alert's MRR at risk (a new column) is the customer's MRR, as cs.risk_alerts showed in 0.1.0
 SELECT name, title, mrr_at_risk FROM cs.risk_alerts ORDER BY name COLLATE "C", title COLLATE "C";
 
-CREATE TEMP TABLE upgraded AS SELECT * FROM cs_objects;
-CREATE TEMP TABLE upgraded_rows AS SELECT * FROM pg_temp.shipped_rows() AS r WHERE r.row ->> 'name' IS DISTINCT FROM 'custom_red';
+CREATE TEMP TABLE upgraded AS SELECT '0.1.0' AS path, * FROM cs_objects;
+CREATE TEMP TABLE upgraded_rows AS
+SELECT '0.1.0' AS path, * FROM pg_temp.shipped_rows() AS r WHERE r.row ->> 'name' IS DISTINCT FROM 'custom_red';
 
 -- the upgraded database refreshes and scores on the 36 features
 SELECT cs.refresh_all() AS refreshed;
@@ -123,6 +135,21 @@ SELECT c.id, round(cs.churn_risk(c.id)::numeric, 6) AS churn_risk,
          ORDER BY h.calculated_at DESC LIMIT 1) AS health
   FROM cs.customers c;
 
+-- the same from 0.2.0
+SET client_min_messages = warning;
+DROP EXTENSION cscopilot CASCADE;
+CREATE EXTENSION cscopilot VERSION '0.2.0';
+SET client_min_messages = notice;
+SELECT pg_temp.load_data();
+ALTER EXTENSION cscopilot UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'cscopilot';
+SELECT (SELECT count(*) FROM cs.customers) AS customers, (SELECT count(*) FROM cs.usage_events) AS events,
+       (SELECT count(*) FROM cs.alert_rules WHERE name = 'custom_red') AS custom_rule,
+       (SELECT count(*) FROM cs.customer_health_scores) AS health_rows;
+SELECT name, version, status, cardinality(feature_names) AS features FROM cs.models ORDER BY name, version;
+INSERT INTO upgraded SELECT '0.2.0', * FROM cs_objects;
+INSERT INTO upgraded_rows SELECT '0.2.0', * FROM pg_temp.shipped_rows() AS r WHERE r.row ->> 'name' IS DISTINCT FROM 'custom_red';
+
 SET client_min_messages = warning;
 DROP EXTENSION cscopilot CASCADE;
 CREATE EXTENSION cscopilot;
@@ -131,18 +158,25 @@ CREATE TEMP TABLE fresh AS SELECT * FROM cs_objects;
 CREATE TEMP TABLE fresh_rows AS SELECT * FROM pg_temp.shipped_rows() AS r;
 
 SELECT count(*) > 500 AS many_objects FROM fresh;
--- differences (none expected)
-(SELECT 'upgraded only' AS side, * FROM upgraded EXCEPT SELECT 'upgraded only', * FROM fresh)
-UNION ALL
-(SELECT 'fresh only', * FROM fresh EXCEPT SELECT 'fresh only', * FROM upgraded)
-ORDER BY kind, name, side;
+SELECT path, count(*) = (SELECT count(*) FROM fresh) AS same_count FROM upgraded GROUP BY path ORDER BY path;
+-- differences, per version upgraded from (none expected)
+SELECT v.path, d.* FROM (SELECT DISTINCT path FROM upgraded) v, LATERAL (
+  (SELECT 'upgraded only' AS side, u.kind, u.name, u.definition FROM upgraded u WHERE u.path = v.path
+   EXCEPT SELECT 'upgraded only', * FROM fresh)
+  UNION ALL
+  (SELECT 'fresh only', * FROM fresh
+   EXCEPT SELECT 'fresh only', u.kind, u.name, u.definition FROM upgraded u WHERE u.path = v.path)) d
+ORDER BY d.kind, d.name, v.path, d.side;
 
 -- the shipped rows: counts per table, then differences (none expected)
 SELECT tab, count(*) FROM fresh_rows GROUP BY tab ORDER BY tab;
-(SELECT 'upgraded only' AS side, * FROM upgraded_rows EXCEPT SELECT 'upgraded only', * FROM fresh_rows)
-UNION ALL
-(SELECT 'fresh only', * FROM fresh_rows EXCEPT SELECT 'fresh only', * FROM upgraded_rows)
-ORDER BY 2, 1, 3;
+SELECT v.path, d.* FROM (SELECT DISTINCT path FROM upgraded_rows) v, LATERAL (
+  (SELECT 'upgraded only' AS side, u.tab, u.row FROM upgraded_rows u WHERE u.path = v.path
+   EXCEPT SELECT 'upgraded only', * FROM fresh_rows)
+  UNION ALL
+  (SELECT 'fresh only', * FROM fresh_rows
+   EXCEPT SELECT 'fresh only', u.tab, u.row FROM upgraded_rows u WHERE u.path = v.path)) d
+ORDER BY d.tab, v.path, d.side, d.row::text;
 
 -- the same data in the fresh install scores as in the upgraded one
 INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, csm) VALUES

@@ -1,81 +1,10 @@
 -- What happens when data is loaded: monthly partitions of cs.usage_events,
 -- the dirty queue that load triggers fill, and the rules for deleting customers.
 
-------------------------------------------------------------------------------
--- Partitions
-------------------------------------------------------------------------------
-
--- Creates the monthly partitions of cs.usage_events covering [from_date, to_date].
--- Rows of those months already in the default partition are moved into the new
--- partition, so creating a partition never fails because of earlier loads.
-CREATE FUNCTION cs.ensure_usage_partitions(from_date date, to_date date)
-RETURNS int
-LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
-AS $$
-DECLARE
-    m       date;
-    part    text;
-    created int := 0;
-BEGIN
-    IF from_date IS NULL OR to_date IS NULL THEN
-        RAISE EXCEPTION 'partition range must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF to_date < from_date THEN
-        RAISE EXCEPTION 'partition range is empty: % is before %', to_date, from_date
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF to_date - from_date > 366 * 20 THEN
-        RAISE EXCEPTION 'partition range of % days is too large', to_date - from_date
-            USING ERRCODE = 'program_limit_exceeded',
-                  HINT = 'Create at most 20 years of monthly partitions per call.';
-    END IF;
-    m := date_trunc('month', from_date)::date;
-    WHILE m <= to_date LOOP
-        part := format('usage_events_y%sm%s', to_char(m, 'YYYY'), to_char(m, 'MM'));
-        IF to_regclass(format('cs.%I', part)) IS NULL THEN
-            EXECUTE format('CREATE TABLE cs.%I (LIKE cs.usage_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
-            EXECUTE format('WITH moved AS (DELETE FROM cs.usage_events_default
-                                             WHERE occurred_at >= %L AND occurred_at < %L RETURNING *)
-                            INSERT INTO cs.%I SELECT * FROM moved',
-                           m, (m + interval '1 month')::date, part);
-            EXECUTE format('ALTER TABLE cs.usage_events ATTACH PARTITION cs.%I FOR VALUES FROM (%L) TO (%L)',
-                           part, m, (m + interval '1 month')::date);
-            created := created + 1;
-        END IF;
-        m := (m + interval '1 month')::date;
-    END LOOP;
-    RETURN created;
-END;
-$$;
-COMMENT ON FUNCTION cs.ensure_usage_partitions(date, date) IS
-    'Creates the missing monthly partitions of cs.usage_events for a date range, moving matching rows out of the default partition; returns how many it created.';
-
--- A year back and three months ahead at install time; the worker keeps creating future ones.
-SELECT cs.ensure_usage_partitions((date_trunc('month', now()) - interval '12 months')::date,
-                                  (date_trunc('month', now()) + interval '3 months')::date);
-
-------------------------------------------------------------------------------
--- Dirty queue: customers whose signals changed since they were last scored
-------------------------------------------------------------------------------
-
-CREATE TABLE cs.dirty_customers (
-    customer_id uuid PRIMARY KEY REFERENCES cs.customers (id) ON DELETE CASCADE,
-    marked_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
-    attempts    int NOT NULL DEFAULT 0,
-    last_error  text,
-    parked      boolean NOT NULL DEFAULT false
-);
-COMMENT ON TABLE cs.dirty_customers IS 'Customers whose signals changed since they were last scored; filled by load triggers, drained by cs.refresh().';
-COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'Last time a load marked the customer; a refresh removes the mark only if it is unchanged since the refresh read it.';
-COMMENT ON COLUMN cs.dirty_customers.attempts IS 'Failed refresh attempts.';
-COMMENT ON COLUMN cs.dirty_customers.last_error IS 'Error of the last failed refresh.';
-COMMENT ON COLUMN cs.dirty_customers.parked IS 'True when the customer failed too often and is no longer retried automatically.';
-
 -- Marks the customers of the inserted usage events dirty, after checking that
 -- every one of them exists (one set-based check per statement instead of a
 -- per-row foreign key, which would dominate the cost of a bulk COPY).
-CREATE FUNCTION cs._usage_events_inserted() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._usage_events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -100,7 +29,7 @@ END;
 $$;
 
 -- Same check for updated usage events; both the old and the new customer are dirty.
-CREATE FUNCTION cs._usage_events_updated() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._usage_events_updated() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -123,7 +52,7 @@ END;
 $$;
 
 -- Marks the customers of new rows dirty (signal tables with a real foreign key).
-CREATE FUNCTION cs._mark_dirty_new() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._mark_dirty_new() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -136,7 +65,7 @@ END;
 $$;
 
 -- Marks the customers of deleted rows dirty (those that still exist).
-CREATE FUNCTION cs._mark_dirty_old() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._mark_dirty_old() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -150,7 +79,7 @@ END;
 $$;
 
 -- Marks the customers of updated rows dirty, before and after the update.
-CREATE FUNCTION cs._mark_dirty_both() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._mark_dirty_both() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -165,11 +94,11 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER usage_events_mark_dirty_ins AFTER INSERT ON cs.usage_events
+CREATE OR REPLACE TRIGGER usage_events_mark_dirty_ins AFTER INSERT ON cs.usage_events
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._usage_events_inserted();
-CREATE TRIGGER usage_events_mark_dirty_upd AFTER UPDATE ON cs.usage_events
+CREATE OR REPLACE TRIGGER usage_events_mark_dirty_upd AFTER UPDATE ON cs.usage_events
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._usage_events_updated();
-CREATE TRIGGER usage_events_mark_dirty_del AFTER DELETE ON cs.usage_events
+CREATE OR REPLACE TRIGGER usage_events_mark_dirty_del AFTER DELETE ON cs.usage_events
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_old();
 
 DO $$
@@ -179,18 +108,18 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['support_tickets', 'invoices', 'engagements', 'nps_responses',
                              'contacts', 'subscriptions']
     LOOP
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON cs.%I REFERENCING NEW TABLE AS new_rows
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON cs.%I REFERENCING NEW TABLE AS new_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_new()', t || '_mark_dirty_ins', t);
-        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON cs.%I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON cs.%I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_both()', t || '_mark_dirty_upd', t);
-        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON cs.%I REFERENCING OLD TABLE AS old_rows
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE ON cs.%I REFERENCING OLD TABLE AS old_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_old()', t || '_mark_dirty_del', t);
     END LOOP;
 END;
 $$;
 
 -- New or changed customers are dirty too (contract dates, MRR and seats feed features).
-CREATE FUNCTION cs._customers_mark_dirty() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._customers_mark_dirty() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -201,13 +130,13 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER customers_mark_dirty_ins AFTER INSERT ON cs.customers
+CREATE OR REPLACE TRIGGER customers_mark_dirty_ins AFTER INSERT ON cs.customers
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
-CREATE TRIGGER customers_mark_dirty_upd AFTER UPDATE ON cs.customers
+CREATE OR REPLACE TRIGGER customers_mark_dirty_upd AFTER UPDATE ON cs.customers
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
 
 -- Keeps customers.updated_at current.
-CREATE FUNCTION cs._touch_updated_at() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -215,7 +144,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER customers_touch_updated_at BEFORE UPDATE ON cs.customers
+CREATE OR REPLACE TRIGGER customers_touch_updated_at BEFORE UPDATE ON cs.customers
     FOR EACH ROW EXECUTE FUNCTION cs._touch_updated_at();
 
 ------------------------------------------------------------------------------
@@ -224,7 +153,7 @@ CREATE TRIGGER customers_touch_updated_at BEFORE UPDATE ON cs.customers
 
 -- Refuses to delete customers that still have usage events (the foreign keys
 -- of the other signal tables refuse it already).
-CREATE FUNCTION cs._customers_guard_delete() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._customers_guard_delete() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -244,11 +173,11 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER customers_guard_delete AFTER DELETE ON cs.customers
+CREATE OR REPLACE TRIGGER customers_guard_delete AFTER DELETE ON cs.customers
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_guard_delete();
 
 -- Removes a customer and every row about it, and records the removal.
-CREATE FUNCTION cs.purge_customer(customer_id uuid, reason text)
+CREATE OR REPLACE FUNCTION cs.purge_customer(customer_id uuid, reason text)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs

@@ -2,33 +2,10 @@
 -- hidden state it was drawn from, to judge scores, models and alerts against.
 
 ------------------------------------------------------------------------------
--- Ground truth
-------------------------------------------------------------------------------
-
-CREATE TABLE cs.demo_ground_truth (
-    customer_id   uuid PRIMARY KEY REFERENCES cs.customers (id),
-    archetype     text NOT NULL CHECK (archetype IN ('stable', 'growing', 'seasonal', 'recovering', 'at_risk',
-                                                     'declining_churn', 'sudden_churn')),
-    churned_at    date,
-    expanded_at   date,
-    expansion_mrr numeric,
-    health_start  float8 NOT NULL CHECK (health_start BETWEEN 0 AND 1),
-    health_end    float8 NOT NULL CHECK (health_end BETWEEN 0 AND 1)
-);
-COMMENT ON TABLE cs.demo_ground_truth IS 'Hidden state of the customers made by cs.generate_demo_data(): what models and alerts are judged against. Never use it as a feature.';
-COMMENT ON COLUMN cs.demo_ground_truth.customer_id IS 'The demo customer (cs.customers.id).';
-COMMENT ON COLUMN cs.demo_ground_truth.archetype IS 'Story the customer follows: stable, growing (outgrows its seats, expands), seasonal (noisy), recovering (dip then recovery: a false alarm), at_risk (declining, churns after the window), declining_churn (declines 30-120 days, then churns) or sudden_churn (churns with few warning signs).';
-COMMENT ON COLUMN cs.demo_ground_truth.churned_at IS 'Churn date inside the window, as in cs.customers.churned_at; NULL for customers still active at end_date (at_risk ones churn later).';
-COMMENT ON COLUMN cs.demo_ground_truth.expanded_at IS 'Date of the expansion (more seats or a new product) recorded in cs.subscriptions, or NULL.';
-COMMENT ON COLUMN cs.demo_ground_truth.expansion_mrr IS 'MRR added by the expansion, or NULL.';
-COMMENT ON COLUMN cs.demo_ground_truth.health_start IS 'Latent health (0-1) on the first day of the window.';
-COMMENT ON COLUMN cs.demo_ground_truth.health_end IS 'Latent health (0-1) on end_date, or on the churn date for churners.';
-
-------------------------------------------------------------------------------
 -- Generators: one set-returning function per table, all deterministic
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs._demo_customers(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_customers(customers int, days int, seed int, end_date date)
 RETURNS TABLE (id uuid, external_id text, name text, industry text, size text, mrr numeric,
                contract_start_date date, contract_end_date date, created_at timestamptz,
                updated_at timestamptz, segment text, csm text, parent_id uuid, seats_licensed int,
@@ -38,7 +15,7 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_customers(int, int, int, date) IS
     'Demo rows for cs.customers, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_ground_truth(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_ground_truth(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, archetype text, churned_at date, expanded_at date, expansion_mrr numeric,
                health_start float8, health_end float8)
 AS 'MODULE_PATHNAME', 'cs_demo_ground_truth'
@@ -46,21 +23,21 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_ground_truth(int, int, int, date) IS
     'Demo rows for cs.demo_ground_truth, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_subscriptions(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_subscriptions(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, product text, seats int, mrr numeric, started_at date, ended_at date)
 AS 'MODULE_PATHNAME', 'cs_demo_subscriptions'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_subscriptions(int, int, int, date) IS
     'Demo rows for cs.subscriptions, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_contacts(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_contacts(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, name text, email text, role text, is_champion boolean, left_at timestamptz)
 AS 'MODULE_PATHNAME', 'cs_demo_contacts'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_contacts(int, int, int, date) IS
     'Demo rows for cs.contacts, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_invoices(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_invoices(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, external_id text, amount numeric, issued_at date, due_date date,
                paid_at date, status text)
 AS 'MODULE_PATHNAME', 'cs_demo_invoices'
@@ -68,7 +45,7 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_invoices(int, int, int, date) IS
     'Demo rows for cs.invoices, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_tickets(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_tickets(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, external_id text, opened_at timestamptz, closed_at timestamptz,
                priority text, status text, csat smallint, subject text, body text)
 AS 'MODULE_PATHNAME', 'cs_demo_tickets'
@@ -76,21 +53,21 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_tickets(int, int, int, date) IS
     'Demo rows for cs.support_tickets, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_engagements(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_engagements(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, kind text, occurred_at timestamptz, notes text)
 AS 'MODULE_PATHNAME', 'cs_demo_engagements'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_engagements(int, int, int, date) IS
     'Demo rows for cs.engagements, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_nps(customers int, days int, seed int, end_date date)
+CREATE OR REPLACE FUNCTION cs._demo_nps(customers int, days int, seed int, end_date date)
 RETURNS TABLE (customer_id uuid, score smallint, comment text, responded_at timestamptz)
 AS 'MODULE_PATHNAME', 'cs_demo_nps'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_nps(int, int, int, date) IS
     'Demo rows for cs.nps_responses, as cs.generate_demo_data() inserts them; internal.';
 
-CREATE FUNCTION cs._demo_usage(customers int, days int, seed int, end_date date,
+CREATE OR REPLACE FUNCTION cs._demo_usage(customers int, days int, seed int, end_date date,
                                from_date date DEFAULT NULL, to_date date DEFAULT NULL)
 RETURNS TABLE (customer_id uuid, user_id text, event text, feature text, quantity float8,
                occurred_at timestamptz)
@@ -103,7 +80,7 @@ COMMENT ON FUNCTION cs._demo_usage(int, int, int, date, date, date) IS
 -- Entry points
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.generate_demo_data(customers int DEFAULT 1000, days int DEFAULT 180, seed int DEFAULT 42,
+CREATE OR REPLACE FUNCTION cs.generate_demo_data(customers int DEFAULT 1000, days int DEFAULT 180, seed int DEFAULT 42,
                                       end_date date DEFAULT current_date)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'cs_generate_demo_data'
@@ -112,7 +89,7 @@ COMMENT ON FUNCTION cs.generate_demo_data(int, int, int, date) IS
     'Generates a realistic demo dataset covering [end_date - days, end_date] into every signal table plus cs.demo_ground_truth; returns the number of rows inserted. Deterministic: the same arguments give the same rows, ids and timestamps (UTC). customers 1-10,000,000, days 1-3650, no NULL arguments. Refuses (duplicate_object) when demo data (external_id ''demo-...'') already exists: remove it first with cs.drop_demo_data(). Creates the monthly usage partitions it needs, then analyzes the tables. About 3 usage rows per customer-day; about 11% of customers churn per 180 days (constant hazard, no new customers are acquired, so long windows churn most of them). Churned customers keep their last MRR and seats; their contract and subscriptions end on churned_at.';
 
 -- Removes every demo customer and every row about it (signals, scores, alerts).
-CREATE FUNCTION cs.drop_demo_data()
+CREATE OR REPLACE FUNCTION cs.drop_demo_data()
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs

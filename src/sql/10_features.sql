@@ -6,32 +6,32 @@
 -- it), averages are NaN when there is nothing to average, contract features are
 -- NaN when the dates are unknown.  Counts of tickets or meetings are real zeros.
 
-CREATE FUNCTION cs.feature_vector(float8[]) RETURNS float4[]
+CREATE OR REPLACE FUNCTION cs.feature_vector(float8[]) RETURNS float4[]
     AS 'MODULE_PATHNAME', 'cs_feature_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.feature_vector(float8[]) IS 'Converts values to a float4 feature vector; NULL and out-of-range values become NaN (missing).';
 
-CREATE FUNCTION cs.interpolate(x float8, thresholds float8[], scores float8[]) RETURNS float8
+CREATE OR REPLACE FUNCTION cs.interpolate(x float8, thresholds float8[], scores float8[]) RETURNS float8
     AS 'MODULE_PATHNAME', 'cs_interpolate' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.interpolate(float8, float8[], float8[]) IS 'Piecewise-linear map of x through (thresholds, scores), constant outside; NULL for NaN.';
 
-CREATE FUNCTION cs.percentile_rank(sorted float8[], x float8) RETURNS float8
+CREATE OR REPLACE FUNCTION cs.percentile_rank(sorted float8[], x float8) RETURNS float8
     AS 'MODULE_PATHNAME', 'cs_percentile_rank' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.percentile_rank(float8[], float8) IS 'Mid-rank share of an ascending population below x, in [0,1]; NULL for NaN or an empty population.';
 
-CREATE FUNCTION cs._usage_summary_trans(internal, text, text, float8, timestamptz, timestamptz) RETURNS internal
+CREATE OR REPLACE FUNCTION cs._usage_summary_trans(internal, text, text, float8, timestamptz, timestamptz) RETURNS internal
     AS 'MODULE_PATHNAME', 'cs_usage_summary_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION cs._usage_summary_final(internal) RETURNS float8[]
+CREATE OR REPLACE FUNCTION cs._usage_summary_final(internal) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'cs_usage_summary_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION cs._usage_summary_combine(internal, internal) RETURNS internal
+CREATE OR REPLACE FUNCTION cs._usage_summary_combine(internal, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'cs_usage_summary_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION cs._usage_summary_serialize(internal) RETURNS bytea
+CREATE OR REPLACE FUNCTION cs._usage_summary_serialize(internal) RETURNS bytea
     AS 'MODULE_PATHNAME', 'cs_usage_summary_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION cs._usage_summary_deserialize(bytea, internal) RETURNS internal
+CREATE OR REPLACE FUNCTION cs._usage_summary_deserialize(bytea, internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'cs_usage_summary_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs._usage_summary_combine(internal, internal) IS 'Internal: combine function of cs.usage_summary (parallel aggregation).';
 COMMENT ON FUNCTION cs._usage_summary_serialize(internal) IS 'Internal: serializes a cs.usage_summary state for parallel aggregation.';
 COMMENT ON FUNCTION cs._usage_summary_deserialize(bytea, internal) IS 'Internal: deserializes a cs.usage_summary state for parallel aggregation.';
-CREATE AGGREGATE cs.usage_summary(user_id text, feature text, quantity float8, occurred_at timestamptz, as_of timestamptz) (
+CREATE OR REPLACE AGGREGATE cs.usage_summary(user_id text, feature text, quantity float8, occurred_at timestamptz, as_of timestamptz) (
     SFUNC = cs._usage_summary_trans, STYPE = internal, FINALFUNC = cs._usage_summary_final,
     COMBINEFUNC = cs._usage_summary_combine, SERIALFUNC = cs._usage_summary_serialize,
     DESERIALFUNC = cs._usage_summary_deserialize, PARALLEL = SAFE);
@@ -40,49 +40,11 @@ COMMENT ON FUNCTION cs._usage_summary_final(internal) IS 'Internal: final functi
 COMMENT ON AGGREGATE cs.usage_summary(text, text, float8, timestamptz, timestamptz) IS
     'One-pass usage summary of a customer''s events up to as_of: {users 7d, users 30d, quantity 30d, quantity prior 30d, quantity 14d, quantity prior 14d, features 30d, active days 30d, days since last event}; windows are whole days counted back from as_of.';
 
-INSERT INTO cs.feature_catalog (position, name, description, source) VALUES
- ( 1, 'active_users_7d',            'Distinct users with activity in the last 7 days', 'usage_events'),
- ( 2, 'active_users_30d',           'Distinct users with activity in the last 30 days', 'usage_events'),
- ( 3, 'seat_utilisation',           'Active users in 30 days divided by licensed seats (above 1 means over licence)', 'usage_events'),
- ( 4, 'events_per_active_user_30d', 'Event quantity in 30 days per active user', 'usage_events'),
- ( 5, 'feature_breadth_30d',        'Distinct product features used in 30 days', 'usage_events'),
- ( 6, 'days_since_last_activity',   'Days since the last usage event', 'usage_events'),
- ( 7, 'usage_trend_30d',            'Event quantity of the last 30 days over the 30 days before, minus 1', 'usage_events'),
- ( 8, 'usage_trend_14d',            'Event quantity of the last 14 days over the 14 days before, minus 1', 'usage_events'),
- ( 9, 'events_30d',                 'Event quantity in the last 30 days', 'usage_events'),
- (10, 'active_days_30d',            'Days (24-hour periods counted back from as_of) with any activity in the last 30', 'usage_events'),
- (11, 'tickets_30d',                'Support tickets opened in the last 30 days', 'support_tickets'),
- (12, 'tickets_90d',                'Support tickets opened in the last 90 days', 'support_tickets'),
- (13, 'open_high_priority_tickets', 'High or urgent tickets open at as_of', 'support_tickets'),
- (14, 'mean_csat_90d',              'Mean CSAT (1-5) of tickets opened in the last 90 days', 'support_tickets'),
- (15, 'mean_hours_to_close_90d',    'Mean hours to close of tickets opened in the last 90 days and closed by as_of', 'support_tickets'),
- (16, 'late_or_failed_invoices_90d','Invoices due in the last 90 days paid late or not paid by as_of', 'invoices'),
- (17, 'days_overdue',               'Days the oldest invoice unpaid at as_of is past due (0 when none)', 'invoices'),
- (18, 'meetings_90d',               'Meetings, calls, QBRs, trainings and onsites in the last 90 days', 'engagements'),
- (19, 'qbrs_90d',                   'Quarterly business reviews in the last 90 days', 'engagements'),
- (20, 'days_since_last_touch',      'Days since the last engagement of any kind', 'engagements'),
- (21, 'last_nps',                   'Most recent NPS answer (0-10)', 'nps_responses'),
- (22, 'nps_trend',                  'Most recent NPS answer minus the one before', 'nps_responses'),
- (23, 'champion_left_90d',          '1 when a champion left in the last 90 days, else 0', 'contacts'),
- (24, 'has_active_champion',        '1 when a champion is still at the customer, else 0', 'contacts'),
- (25, 'tenure_days',                'Days since the customer started (earliest of created_at and contract start); NaN before', 'customers'),
- (26, 'days_to_renewal',            'Days until the contract term running at as_of ends (terms before the current one assumed of the same length)', 'customers'),
- (27, 'mrr',                        'Monthly recurring revenue at as_of (active subscriptions, else the customer MRR)', 'subscriptions'),
- (28, 'mrr_change_90d',             'Relative change of subscription MRR over 90 days', 'subscriptions'),
- (29, 'active_products',            'Products with an active subscription at as_of', 'subscriptions'),
- (30, 'seats_licensed',             'Seats in the licence', 'customers'),
- (31, 'ticket_sentiment_30d',       'Mean sentiment (cs.sentiment of subject and body, -1..1) of tickets with text opened in the last 30 days', 'support_tickets'),
- (32, 'ticket_sentiment_90d',       'Mean sentiment of tickets with text opened in the last 90 days', 'support_tickets'),
- (33, 'negative_ticket_share_90d',  'Share of tickets with text opened in the last 90 days whose sentiment is -0.1 or less (negative)', 'support_tickets'),
- (34, 'cancellation_mentions_90d',  'Tickets and NPS comments of the last 90 days in category cancellation_intent (cs.ticket_category); NaN without any text', 'support_tickets'),
- (35, 'competitor_mentions_90d',    'Tickets and NPS comments of the last 90 days in category competitor_mention; NaN without any text', 'support_tickets'),
- (36, 'nps_comment_sentiment',      'Sentiment of the most recent non-blank NPS comment', 'nps_responses');
-
 -- Feature vectors for a set of customers (all of them when ids is NULL) as of a
 -- point in time: only rows with timestamps at or before as_of count, so models
 -- can be trained on history without leakage.  One query serves one customer
 -- and a full refresh alike.
-CREATE FUNCTION cs.compute_features(ids uuid[], as_of timestamptz)
+CREATE OR REPLACE FUNCTION cs.compute_features(ids uuid[], as_of timestamptz)
 RETURNS TABLE (customer_id uuid, features float4[])
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -314,7 +276,7 @@ COMMENT ON FUNCTION cs.compute_features(uuid[], timestamptz) IS
     'Point-in-time feature vectors (cs.feature_catalog order, NaN for missing) for the given customers, or all when ids is NULL; only data stamped at or before as_of counts.';
 
 -- The feature vector of one customer at a point in time.
-CREATE FUNCTION cs.features(customer_id uuid, as_of timestamptz DEFAULT now())
+CREATE OR REPLACE FUNCTION cs.features(customer_id uuid, as_of timestamptz DEFAULT now())
 RETURNS float4[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs

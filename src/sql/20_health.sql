@@ -7,7 +7,7 @@
 
 -- Refuses a malformed profile before it is written (never half-applied) and
 -- bumps its version whenever its scoring changes.
-CREATE FUNCTION cs._validate_health_profile() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._validate_health_profile() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -118,82 +118,11 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER health_profiles_validate BEFORE INSERT OR UPDATE ON cs.health_profiles
+CREATE OR REPLACE TRIGGER health_profiles_validate BEFORE INSERT OR UPDATE ON cs.health_profiles
     FOR EACH ROW EXECUTE FUNCTION cs._validate_health_profile();
 
-INSERT INTO cs.health_profiles (name, segment, weights, bands, normalisation) VALUES
-('default', NULL,
- '{"usage":      {"weight": 0.60, "measures": {"seat_utilisation": 0.15, "active_days_30d": 0.25, "usage_trend_30d": 0.20,
-                                                "feature_breadth_30d": 0.20, "days_since_last_activity": 0.20}},
-   "engagement": {"weight": 0.20, "measures": {"meetings_90d": 0.30, "days_since_last_touch": 0.25, "last_nps": 0.25,
-                                                "has_active_champion": 0.20}},
-   "support":    {"weight": 0.10, "measures": {"tickets_30d": 0.25, "open_high_priority_tickets": 0.30, "mean_csat_90d": 0.30,
-                                                "mean_hours_to_close_90d": 0.15}},
-   "payment":    {"weight": 0.10, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
- '{"red": 0.45, "yellow": 0.70}',
- '{"seat_utilisation":            {"method": "percentile", "direction": "higher_is_better"},
-   "active_days_30d":             {"method": "percentile", "direction": "higher_is_better"},
-   "usage_trend_30d":             {"method": "percentile", "direction": "higher_is_better"},
-   "feature_breadth_30d":         {"method": "percentile", "direction": "higher_is_better"},
-   "days_since_last_activity":    {"method": "percentile", "direction": "lower_is_better"},
-   "meetings_90d":                {"method": "thresholds", "thresholds": [0, 2, 5], "scores": [0, 0.6, 1]},
-   "days_since_last_touch":       {"method": "thresholds", "thresholds": [14, 45, 90], "scores": [1, 0.5, 0]},
-   "last_nps":                    {"method": "thresholds", "thresholds": [3, 7, 9], "scores": [0, 0.6, 1]},
-   "has_active_champion":         {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
-   "tickets_30d":                 {"method": "thresholds", "thresholds": [1, 4, 10], "scores": [1, 0.5, 0]},
-   "open_high_priority_tickets":  {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
-   "mean_csat_90d":               {"method": "thresholds", "thresholds": [2, 3.5, 4.5], "scores": [0, 0.5, 1]},
-   "mean_hours_to_close_90d":     {"method": "thresholds", "thresholds": [24, 72, 240], "scores": [1, 0.5, 0]},
-   "late_or_failed_invoices_90d": {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
-   "days_overdue":                {"method": "thresholds", "thresholds": [0, 15, 60], "scores": [1, 0.5, 0]}}'),
-('enterprise', 'enterprise',
- '{"usage":      {"weight": 0.50, "measures": {"seat_utilisation": 0.15, "active_days_30d": 0.25, "usage_trend_30d": 0.20,
-                                                "feature_breadth_30d": 0.20, "days_since_last_activity": 0.20}},
-   "engagement": {"weight": 0.30, "measures": {"meetings_90d": 0.25, "qbrs_90d": 0.15, "days_since_last_touch": 0.20,
-                                                "last_nps": 0.20, "has_active_champion": 0.20}},
-   "support":    {"weight": 0.10, "measures": {"tickets_30d": 0.20, "open_high_priority_tickets": 0.35, "mean_csat_90d": 0.30,
-                                                "mean_hours_to_close_90d": 0.15}},
-   "payment":    {"weight": 0.10, "measures": {"late_or_failed_invoices_90d": 0.50, "days_overdue": 0.50}}}',
- '{"red": 0.45, "yellow": 0.70}',
- '{"seat_utilisation":            {"method": "percentile", "direction": "higher_is_better"},
-   "active_days_30d":             {"method": "percentile", "direction": "higher_is_better"},
-   "usage_trend_30d":             {"method": "percentile", "direction": "higher_is_better"},
-   "feature_breadth_30d":         {"method": "percentile", "direction": "higher_is_better"},
-   "days_since_last_activity":    {"method": "percentile", "direction": "lower_is_better"},
-   "meetings_90d":                {"method": "thresholds", "thresholds": [0, 3, 8], "scores": [0, 0.6, 1]},
-   "qbrs_90d":                    {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
-   "days_since_last_touch":       {"method": "thresholds", "thresholds": [7, 30, 60], "scores": [1, 0.5, 0]},
-   "last_nps":                    {"method": "thresholds", "thresholds": [3, 7, 9], "scores": [0, 0.6, 1]},
-   "has_active_champion":         {"method": "thresholds", "thresholds": [0, 1], "scores": [0, 1]},
-   "tickets_30d":                 {"method": "percentile", "direction": "lower_is_better"},
-   "open_high_priority_tickets":  {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
-   "mean_csat_90d":               {"method": "thresholds", "thresholds": [2, 3.5, 4.5], "scores": [0, 0.5, 1]},
-   "mean_hours_to_close_90d":     {"method": "thresholds", "thresholds": [24, 72, 240], "scores": [1, 0.5, 0]},
-   "late_or_failed_invoices_90d": {"method": "thresholds", "thresholds": [0, 1, 3], "scores": [1, 0.5, 0]},
-   "days_overdue":                {"method": "thresholds", "thresholds": [0, 15, 60], "scores": [1, 0.5, 0]}}');
-
-------------------------------------------------------------------------------
--- Computation
-------------------------------------------------------------------------------
-
--- Sorted values of the percentile-normalised measures per segment, as of the
--- last full refresh, so that refreshing a few customers ranks them without
--- scanning the whole feature store.
-CREATE TABLE cs.health_populations (
-    segment     text,
-    measure     text NOT NULL,
-    sorted      float8[] NOT NULL,
-    computed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX health_populations_key ON cs.health_populations (coalesce(segment, ''), measure);
-COMMENT ON TABLE cs.health_populations IS 'Per segment and percentile-normalised measure, the sorted values of the feature store at the last full refresh; percentile ranks of later partial refreshes use them.';
-COMMENT ON COLUMN cs.health_populations.segment IS 'Customer segment (NULL for customers without one).';
-COMMENT ON COLUMN cs.health_populations.measure IS 'Feature name.';
-COMMENT ON COLUMN cs.health_populations.sorted IS 'Present (non-NaN) values, ascending.';
-COMMENT ON COLUMN cs.health_populations.computed_at IS 'When the population was taken.';
-
 -- Retakes the percentile populations from the current feature store.
-CREATE FUNCTION cs._refresh_health_populations()
+CREATE OR REPLACE FUNCTION cs._refresh_health_populations()
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
@@ -227,14 +156,14 @@ COMMENT ON FUNCTION cs._refresh_health_populations() IS 'Internal: retakes cs.he
 -- inputs that cost the most score (effective weight x (1 - score)).  The
 -- per-customer arithmetic is C (cs._health_of, src/health.c) over profiles and
 -- populations it reads once per query.
-CREATE FUNCTION cs._health_of(customer_id uuid, segment text, features float4[], as_of timestamptz)
+CREATE OR REPLACE FUNCTION cs._health_of(customer_id uuid, segment text, features float4[], as_of timestamptz)
 RETURNS cs.customer_health_scores
 AS 'MODULE_PATHNAME', 'cs_health_of'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._health_of(uuid, text, float4[], timestamptz) IS
     'Internal: the cs.compute_health row of one customer from its segment and feature vector (a row of NULLs when no profile applies); reads the profiles and percentile populations once per query.';
 
-CREATE FUNCTION cs.compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
 RETURNS SETOF cs.customer_health_scores
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
@@ -267,7 +196,7 @@ COMMENT ON FUNCTION cs.compute_health(uuid[], timestamptz) IS
     'Health scores (not stored) for the given customers, or all when NULL: from stored feature vectors, or as of a point in time when as_of is given.';
 
 -- The health score of one customer from its current signals, without storing it.
-CREATE FUNCTION cs.health_score(customer_id uuid)
+CREATE OR REPLACE FUNCTION cs.health_score(customer_id uuid)
 RETURNS cs.customer_health_scores
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
@@ -294,7 +223,7 @@ COMMENT ON FUNCTION cs.health_score(uuid) IS
 
 -- Recomputes and stores features and health for the given customers (all when
 -- ids is NULL): features, health, then risk from the deployed champions.
-CREATE FUNCTION cs._refresh_customers(ids uuid[])
+CREATE OR REPLACE FUNCTION cs._refresh_customers(ids uuid[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -341,7 +270,7 @@ COMMENT ON FUNCTION cs._refresh_customers(uuid[]) IS
     'Internal: recomputes and stores features and health for the given customers (all when NULL), scores risk with the deployed champions, then regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
 
 -- Refreshes the given customers, or every customer a load marked dirty.
-CREATE FUNCTION cs.refresh(customer_ids uuid[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.refresh(customer_ids uuid[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -383,7 +312,7 @@ COMMENT ON FUNCTION cs.refresh(uuid[]) IS
     'Recomputes features, health (and, as they exist, risk, opportunities and alerts) for the given customers, or for every customer marked dirty by a load when NULL; returns the number of customers refreshed.';
 
 -- Refreshes every customer.
-CREATE FUNCTION cs.refresh_all()
+CREATE OR REPLACE FUNCTION cs.refresh_all()
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -411,18 +340,18 @@ COMMENT ON FUNCTION cs.refresh_all() IS 'Recomputes every customer''s features a
 ------------------------------------------------------------------------------
 
 -- Sparkline glyph for a score in [0,1]; a blank for no score.
-CREATE FUNCTION cs.spark(score numeric) RETURNS text
+CREATE OR REPLACE FUNCTION cs.spark(score numeric) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN score IS NULL THEN ' '
             ELSE substr('▁▂▃▄▅▆▇█', 1 + least(7, greatest(0, floor(score * 8)::int)), 1) END;
 COMMENT ON FUNCTION cs.spark(numeric) IS 'One sparkline glyph (▁ to █) for a score in [0,1]; a blank when NULL.';
 
-CREATE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text
+CREATE OR REPLACE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text
     AS 'MODULE_PATHNAME', 'cs_sparkline' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs._sparkline(timestamptz, timestamptz[], numeric[]) IS
     'Internal: twelve cs.spark() glyphs, oldest first, for the latest score at or before at minus 11, 10, ... 0 weeks, from ascending timestamps and their scores.';
 
-CREATE VIEW cs.account_health_overview WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.account_health_overview WITH (security_invoker = true) AS
 SELECT c.id AS customer_id,
        c.external_id,
        c.name,
@@ -495,7 +424,7 @@ COMMENT ON COLUMN cs.account_health_overview.churn_risk_confidence IS 'Confidenc
 COMMENT ON COLUMN cs.account_health_overview.top_risk_factor IS 'Feature raising the churn risk most (largest positive SHAP contribution).';
 COMMENT ON COLUMN cs.account_health_overview.calculated_at IS 'When the latest health score was computed.';
 
-CREATE VIEW cs.health_trends WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.health_trends WITH (security_invoker = true) AS
 WITH weekly AS (
     SELECT h.customer_id, c.segment, date_trunc('week', h.calculated_at)::date AS week,
            (array_agg(h.overall_score ORDER BY h.calculated_at DESC))[1] AS overall_score,

@@ -4,21 +4,21 @@
 -- Registry
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.load_model(name text, kind text, model bytea, feature_names text[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.load_model(name text, kind text, model bytea, feature_names text[] DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'cs_load_model'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cs.load_model(text, text, bytea, text[]) IS
     'Registers XGBoost model bytes (JSON or UBJ) as the next version of name, status candidate, after checking them (objective, feature count, feature names against cs.feature_catalog for scoring kinds, agreement of the native evaluator with libxgboost); feature_names default to the names stored in the model. Returns the new cs.models id.';
 
-CREATE FUNCTION cs.load_model_file(name text, kind text, filename text, feature_names text[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.load_model_file(name text, kind text, filename text, feature_names text[] DEFAULT NULL)
 RETURNS int
 AS 'MODULE_PATHNAME', 'cs_load_model_file'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cs.load_model_file(text, text, text, text[]) IS
     'Registers a model shipped with the extension (a file name in SHAREDIR/cscopilot/models, no directories); feature_names default to the names stored in the model. Returns the new cs.models id.';
 
-CREATE FUNCTION cs.deploy_model(name text, version int)
+CREATE OR REPLACE FUNCTION cs.deploy_model(name text, version int)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -47,14 +47,14 @@ COMMENT ON FUNCTION cs.deploy_model(text, int) IS
     'Makes a model version the champion: it then scores its kind (custom models: its name). The previous champion becomes retired.';
 
 -- Every backend drops what it resolved from cs.models when the table changes.
-CREATE FUNCTION cs.models_invalidate()
+CREATE OR REPLACE FUNCTION cs.models_invalidate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'cs_models_invalidate'
 LANGUAGE C;
 COMMENT ON FUNCTION cs.models_invalidate() IS
     'Statement trigger on cs.models: signals every backend to resolve model names again, so changes apply without reconnecting.';
 
-CREATE TRIGGER models_invalidate
+CREATE OR REPLACE TRIGGER models_invalidate
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.models
     FOR EACH STATEMENT EXECUTE FUNCTION cs.models_invalidate();
 
@@ -62,14 +62,14 @@ CREATE TRIGGER models_invalidate
 -- Scoring
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.predict(model text, features float4[])
+CREATE OR REPLACE FUNCTION cs.predict(model text, features float4[])
 RETURNS float8
 AS 'MODULE_PATHNAME', 'cs_predict'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.predict(text, float4[]) IS
     'Prediction of the model called model (its champion version, else its latest version) for one feature vector, in the order of its feature_names; NaN means missing. Probability for logistic objectives, margin for binary:logitraw, value for reg:squarederror.';
 
-CREATE FUNCTION cs.model_margin(model text, features float4[])
+CREATE OR REPLACE FUNCTION cs.model_margin(model text, features float4[])
 RETURNS float8
 AS 'MODULE_PATHNAME', 'cs_model_margin'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -80,14 +80,14 @@ COMMENT ON FUNCTION cs.model_margin(text, float4[]) IS
 -- Explanations
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.explain(model text, features float4[], top_k int DEFAULT 5)
+CREATE OR REPLACE FUNCTION cs.explain(model text, features float4[], top_k int DEFAULT 5)
 RETURNS TABLE (feature text, value float4, contribution float8)
 AS 'MODULE_PATHNAME', 'cs_explain'
 LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 5;
 COMMENT ON FUNCTION cs.explain(text, float4[], int) IS
     'The top_k features behind a prediction: exact SHAP contributions in margin space, largest absolute contribution first (ties by name). All contributions plus the bias add up to cs.model_margin.';
 
-CREATE FUNCTION cs.explain_json(model text, features float4[], top_k int DEFAULT 5)
+CREATE OR REPLACE FUNCTION cs.explain_json(model text, features float4[], top_k int DEFAULT 5)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cs_explain_json'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -98,7 +98,7 @@ COMMENT ON FUNCTION cs.explain_json(text, float4[], int) IS
 -- Training
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.train_model(name text, kind text, training_query text, params jsonb DEFAULT '{}')
+CREATE OR REPLACE FUNCTION cs.train_model(name text, kind text, training_query text, params jsonb DEFAULT '{}')
 RETURNS int
 AS 'MODULE_PATHNAME', 'cs_train_model'
 LANGUAGE C STRICT VOLATILE;

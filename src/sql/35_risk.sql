@@ -1,7 +1,7 @@
 -- Risk: churn (and downgrade, payment) risk from the champion model of each
 -- kind, with exact SHAP explanations; point-in-time training sets.
 
-CREATE FUNCTION cs.present_share(features float4[]) RETURNS float8
+CREATE OR REPLACE FUNCTION cs.present_share(features float4[]) RETURNS float8
     AS 'MODULE_PATHNAME', 'cs_present_share' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.present_share(float4[]) IS 'Share of a feature vector''s values that are present (not NaN); NULL for an empty vector.';
 
@@ -10,7 +10,7 @@ COMMENT ON FUNCTION cs.present_share(float4[]) IS 'Share of a feature vector''s 
 -- the probability is from the undecided 0.5, mapped to [0.5, 1]:
 --   confidence = present_share * (0.5 + |p - 0.5|)
 -- A complete vector predicting 0.95 gets 0.95; half-missing at 0.5 gets 0.25.
-CREATE FUNCTION cs.risk_confidence(features float4[], probability float8)
+CREATE OR REPLACE FUNCTION cs.risk_confidence(features float4[], probability float8)
 RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN cs.present_share(features) * (0.5 + abs(probability - 0.5));
@@ -21,7 +21,7 @@ COMMENT ON FUNCTION cs.risk_confidence(float4[], float8) IS
 -- 1 when every monitored source is fresh): a score computed while sources are
 -- stale is built on old signals and says so.
 --   confidence = present_share * (0.5 + |p - 0.5|) * freshness
-CREATE FUNCTION cs.risk_confidence(features float4[], probability float8, freshness float8)
+CREATE OR REPLACE FUNCTION cs.risk_confidence(features float4[], probability float8, freshness float8)
 RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN cs.present_share(features) * (0.5 + abs(probability - 0.5)) * least(greatest(freshness, 0), 1);
@@ -29,7 +29,7 @@ COMMENT ON FUNCTION cs.risk_confidence(float4[], float8, float8) IS
     'Confidence 0-1 of a risk prediction on possibly stale data: share of present inputs times (0.5 + distance of the probability from 0.5) times the freshness factor (clamped to 0-1).';
 
 -- The champion model name of a risk kind, or NULL when none is deployed.
-CREATE FUNCTION cs.champion(kind text)
+CREATE OR REPLACE FUNCTION cs.champion(kind text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -38,7 +38,7 @@ RETURN (SELECT m.name FROM cs.models m WHERE m.kind = champion.kind AND m.status
 COMMENT ON FUNCTION cs.champion(text) IS 'Name of the champion model of a kind (churn, downgrade, payment, upsell), or NULL.';
 
 -- The champion of a kind, or a clear error when there is none.
-CREATE FUNCTION cs._require_champion(kind text)
+CREATE OR REPLACE FUNCTION cs._require_champion(kind text)
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -56,7 +56,7 @@ END;
 $$;
 
 -- Churn probability of a customer now, from its current signals.
-CREATE FUNCTION cs.churn_risk(customer_id uuid)
+CREATE OR REPLACE FUNCTION cs.churn_risk(customer_id uuid)
 RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -65,7 +65,7 @@ COMMENT ON FUNCTION cs.churn_risk(uuid) IS
     'Churn probability 0-1 of a customer from its signals now, by the champion churn model.';
 
 -- The factors behind a customer's churn risk: exact SHAP contributions (log-odds).
-CREATE FUNCTION cs.explain_risk(customer_id uuid, top_k int DEFAULT 5)
+CREATE OR REPLACE FUNCTION cs.explain_risk(customer_id uuid, top_k int DEFAULT 5)
 RETURNS TABLE (feature text, value float4, contribution float8)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -85,7 +85,7 @@ COMMENT ON FUNCTION cs.explain_risk(uuid, int) IS
 -- score of the model not served is kept in cs.model_shadow_scores, so both
 -- models are judged on the same customers and prediction times.  Returns the
 -- number of assessments written.
-CREATE FUNCTION cs._score_risk(ids uuid[], explain_min float8 DEFAULT 0.1)
+CREATE OR REPLACE FUNCTION cs._score_risk(ids uuid[], explain_min float8 DEFAULT 0.1)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -145,7 +145,7 @@ $$;
 -- customer that was a customer then and had not churned yet, its features as
 -- of that date, and label 1 when it churned within the horizon after it.
 -- Customers are the group key, so a split by group holds out whole customers.
-CREATE FUNCTION cs.build_training_set(observation_dates date[], horizon interval DEFAULT '90 days')
+CREATE OR REPLACE FUNCTION cs.build_training_set(observation_dates date[], horizon interval DEFAULT '90 days')
 RETURNS TABLE (customer_id uuid, as_of timestamptz, features float4[], label int, group_key text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs

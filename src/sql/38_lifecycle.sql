@@ -13,27 +13,27 @@
 -- Settings (defined in C; these defaults apply when the library is not loaded)
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs._outcome_horizon() RETURNS interval
+CREATE OR REPLACE FUNCTION cs._outcome_horizon() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN make_interval(days => coalesce(nullif(current_setting('cscopilot.outcome_horizon', true), '')::int, 90));
 COMMENT ON FUNCTION cs._outcome_horizon() IS 'The cscopilot.outcome_horizon setting as an interval (90 days when it is not defined).';
 
-CREATE FUNCTION cs._challenger_share() RETURNS float8
+CREATE OR REPLACE FUNCTION cs._challenger_share() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN coalesce(nullif(current_setting('cscopilot.challenger_share', true), '')::float8, 0);
 COMMENT ON FUNCTION cs._challenger_share() IS 'The cscopilot.challenger_share setting (0 when it is not defined).';
 
-CREATE FUNCTION cs._promotion_auc_margin() RETURNS float8
+CREATE OR REPLACE FUNCTION cs._promotion_auc_margin() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN coalesce(nullif(current_setting('cscopilot.promotion_auc_margin', true), '')::float8, 0.02);
 COMMENT ON FUNCTION cs._promotion_auc_margin() IS 'The cscopilot.promotion_auc_margin setting (0.02 when it is not defined).';
 
-CREATE FUNCTION cs._promotion_min_outcomes() RETURNS int
+CREATE OR REPLACE FUNCTION cs._promotion_min_outcomes() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN coalesce(nullif(current_setting('cscopilot.promotion_min_outcomes', true), '')::int, 200);
 COMMENT ON FUNCTION cs._promotion_min_outcomes() IS 'The cscopilot.promotion_min_outcomes setting (200 when it is not defined).';
 
-CREATE FUNCTION cs._admin_role() RETURNS text
+CREATE OR REPLACE FUNCTION cs._admin_role() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN coalesce(nullif(current_setting('cscopilot.admin_role', true), ''),
                 (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'cs'));
@@ -42,7 +42,7 @@ COMMENT ON FUNCTION cs._admin_role() IS 'The role model alerts are assigned to: 
 -- The probability at which a churn risk raises an alert: the threshold of the
 -- churn_risk_high rule when it is a plain churn_risk >= x (or > x) condition,
 -- else 0.6 (that rule's shipped threshold).  Used for precision and recall.
-CREATE FUNCTION cs.risk_alert_threshold() RETURNS float8
+CREATE OR REPLACE FUNCTION cs.risk_alert_threshold() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 RETURN coalesce((SELECT (r.condition ->> 'value')::float8 FROM cs.alert_rules r
@@ -57,32 +57,15 @@ COMMENT ON FUNCTION cs.risk_alert_threshold() IS
 
 -- Whether a customer is in the challenger arm of an A/B split of the given
 -- share: a hash of its id, the same on every run, so a customer keeps its arm.
-CREATE FUNCTION cs.in_challenger_arm(customer_id uuid, share float8) RETURNS boolean
+CREATE OR REPLACE FUNCTION cs.in_challenger_arm(customer_id uuid, share float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN share > 0 AND (hashtextextended(customer_id::text, 0) & 1073741823) / 1073741824.0 < share;
 COMMENT ON FUNCTION cs.in_challenger_arm(uuid, float8) IS
     'Whether the customer is served by the challenger under an A/B split giving it share (0-1) of the customers: a deterministic hash of the customer id.';
 
-CREATE TABLE cs.model_shadow_scores (
-    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    customer_id   uuid NOT NULL REFERENCES cs.customers (id),
-    risk_type     varchar(50) NOT NULL CHECK (risk_type IN ('churn', 'downgrade', 'payment')),
-    model_version varchar(50) NOT NULL,
-    risk_score    numeric(3,2) NOT NULL CHECK (risk_score BETWEEN 0 AND 1),
-    created_at    timestamptz NOT NULL
-);
-CREATE INDEX model_shadow_scores_model_time_idx ON cs.model_shadow_scores (model_version, created_at);
-COMMENT ON TABLE cs.model_shadow_scores IS 'Scores of the model not served while a challenger runs (the challenger in shadow, or the champion for customers of the A/B share): kept to judge both on the same outcomes, never shown in cs.risk_assessments or the views.';
-COMMENT ON COLUMN cs.model_shadow_scores.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.model_shadow_scores.customer_id IS 'The customer.';
-COMMENT ON COLUMN cs.model_shadow_scores.risk_type IS 'churn, downgrade or payment.';
-COMMENT ON COLUMN cs.model_shadow_scores.model_version IS 'Model name and version (name:vN) that produced the score.';
-COMMENT ON COLUMN cs.model_shadow_scores.risk_score IS 'Predicted probability 0-1, rounded like cs.risk_assessments.risk_score.';
-COMMENT ON COLUMN cs.model_shadow_scores.created_at IS 'Point in time of the feature vector scored (same as the served assessment).';
-
 -- Makes a model version the challenger of its kind (custom: of its name); an
 -- earlier challenger is retired.
-CREATE FUNCTION cs.set_challenger(name text, version int) RETURNS void
+CREATE OR REPLACE FUNCTION cs.set_challenger(name text, version int) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -119,7 +102,7 @@ COMMENT ON FUNCTION cs.set_challenger(text, int) IS
 --   precision and recall of p >= threshold;
 --   lift_top_decile: outcome rate among the top decile (scores at least the
 --     ceil(n/10)-th highest score, ties included) over the overall rate.
-CREATE FUNCTION cs.classification_metrics(p float8[], y int[], threshold float8,
+CREATE OR REPLACE FUNCTION cs.classification_metrics(p float8[], y int[], threshold float8,
     OUT n bigint, OUT positives bigint, OUT auc float8, OUT log_loss float8, OUT brier float8,
     OUT "precision" float8, OUT recall float8, OUT lift_top_decile float8)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -159,7 +142,7 @@ COMMENT ON FUNCTION cs.classification_metrics(float8[], int[], float8) IS
 
 -- Every judged prediction of every registered model: served and shadow scores
 -- with their outcome; one row per model, customer and prediction time.
-CREATE VIEW cs.model_outcomes WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.model_outcomes WITH (security_invoker = true) AS
 WITH scores AS (
     SELECT ra.model_version, ra.risk_type, ra.customer_id, ra.created_at, ra.risk_score, 'served' AS scored
       FROM cs.risk_assessments ra
@@ -188,7 +171,7 @@ COMMENT ON COLUMN cs.model_outcomes.risk_score IS 'Predicted probability.';
 COMMENT ON COLUMN cs.model_outcomes.churned IS '1 when the customer churned within the horizon after the prediction, else 0.';
 COMMENT ON COLUMN cs.model_outcomes.scored IS 'served (cs.risk_assessments) or shadow (cs.model_shadow_scores).';
 
-CREATE VIEW cs.model_performance WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.model_performance WITH (security_invoker = true) AS
 SELECT m.name, m.version, m.kind, m.status,
        cs._outcome_horizon() AS horizon,
        cs.risk_alert_threshold() AS threshold,
@@ -223,7 +206,7 @@ COMMENT ON COLUMN cs.model_performance.validation_auc IS 'AUC on the validation 
 
 -- Predicted against observed churn by decile of the predicted probability
 -- (ntile over the judged predictions ordered by score, customer, time).
-CREATE FUNCTION cs.model_calibration(name text, version int)
+CREATE OR REPLACE FUNCTION cs.model_calibration(name text, version int)
 RETURNS TABLE (decile int, n bigint, mean_predicted float8, observed_rate float8, min_predicted float8, max_predicted float8)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
@@ -243,14 +226,14 @@ COMMENT ON FUNCTION cs.model_calibration(text, int) IS
 -- Drift
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs._feature_reference(query text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs._feature_reference(query text) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cs_feature_reference'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION cs._feature_reference(text) IS
     'Internal: reference distribution (per feature: missing rate, decile edges, bin shares) of the feature vectors (column features) a query returns, as {"rows", "features"}.';
 
 -- Stores a reference with a model, naming each feature after the model's inputs.
-CREATE FUNCTION cs._store_reference(id int, source text, rows bigint, features jsonb) RETURNS void
+CREATE OR REPLACE FUNCTION cs._store_reference(id int, source text, rows bigint, features jsonb) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
 BEGIN ATOMIC
@@ -267,7 +250,7 @@ COMMENT ON FUNCTION cs._store_reference(int, text, bigint, jsonb) IS
 
 -- No SET search_path: the query is the caller's and resolves names as they
 -- would (everything here is schema-qualified).
-CREATE FUNCTION cs.set_model_reference(name text, version int, training_query text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.set_model_reference(name text, version int, training_query text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql
 AS $$
@@ -302,7 +285,7 @@ COMMENT ON FUNCTION cs.set_model_reference(text, int, text) IS
 -- A feature is 'watch' when PSI >= 0.1 or the missing rate moved by 0.1 or
 -- more, 'act' at 0.25; else 'ok'.  Features are found in the feature vectors
 -- by name (cs.feature_catalog).
-CREATE FUNCTION cs.feature_drift(name text, version int)
+CREATE OR REPLACE FUNCTION cs.feature_drift(name text, version int)
 RETURNS TABLE (feature text, psi float8, reference_missing_rate float8, current_missing_rate float8,
                missing_rate_change float8, status text)
 LANGUAGE plpgsql STABLE
@@ -370,7 +353,7 @@ COMMENT ON FUNCTION cs.feature_drift(text, int) IS
     'Drift of each input of a model version, current cs.customer_features against its reference: PSI over the reference decile bins, missing rates and their change, and status ok, watch (PSI or missing-rate change >= 0.1) or act (>= 0.25); one row "no reference" when the model has none.';
 
 -- The worst drift status of a model version: act, watch, ok, no data or no reference.
-CREATE FUNCTION cs.drift_status(name text, version int) RETURNS text
+CREATE OR REPLACE FUNCTION cs.drift_status(name text, version int) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
 RETURN (SELECT d.status FROM cs.feature_drift(name, version) d
@@ -380,7 +363,7 @@ COMMENT ON FUNCTION cs.drift_status(text, int) IS 'Worst drift status over the i
 
 -- Raises, escalates or resolves one model alert (type model, no customer,
 -- assigned to cs._admin_role()) per champion and challenger, from its drift.
-CREATE FUNCTION cs.check_model_drift()
+CREATE OR REPLACE FUNCTION cs.check_model_drift()
 RETURNS TABLE (model text, drift text, flagged_features text[], alert text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -452,7 +435,7 @@ COMMENT ON FUNCTION cs.check_model_drift() IS
 -- Comparison and promotion
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.compare_models(kind text)
+CREATE OR REPLACE FUNCTION cs.compare_models(kind text)
 RETURNS TABLE (role text, name text, version int, n bigint, positives bigint, auc float8, log_loss float8,
                brier float8, "precision" float8, recall float8, lift_top_decile float8)
 LANGUAGE plpgsql STABLE
@@ -496,7 +479,7 @@ COMMENT ON FUNCTION cs.compare_models(text) IS
 -- the challenger is promoted if its AUC beats the champion's by
 -- cscopilot.promotion_auc_margin, else retired.  The decision is recorded in
 -- the challenger's metrics (key promotion) and returned.
-CREATE FUNCTION cs.apply_promotion_policy(kind text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs.apply_promotion_policy(kind text) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -560,7 +543,7 @@ COMMENT ON FUNCTION cs.apply_promotion_policy(text) IS
 -- the champion's parameters, and registers it as the challenger (or deploys
 -- it when there is no champion).  Never raises for a failed step: returns
 -- {"status": succeeded | skipped | failed, "steps": [...], "error"}.
-CREATE FUNCTION cs.retrain(kind text DEFAULT 'churn') RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs.retrain(kind text DEFAULT 'churn') RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -649,7 +632,7 @@ COMMENT ON FUNCTION cs.retrain(text) IS
 
 -- The daily model checks of the worker: drift alerts, then the promotion
 -- policy for every kind with a challenger.
-CREATE FUNCTION cs.run_model_checks() RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs.run_model_checks() RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -670,7 +653,7 @@ COMMENT ON FUNCTION cs.run_model_checks() IS
 -- Model card
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.model_card(name text, version int) RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs.model_card(name text, version int) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$

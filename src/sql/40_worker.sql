@@ -4,39 +4,8 @@
 -- this also works without them (cs.refresh_batch can be called by hand or
 -- from pg_cron).
 
-------------------------------------------------------------------------------
--- Job history
-------------------------------------------------------------------------------
-
-CREATE TABLE cs.job_runs (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job         text NOT NULL CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
-                                         'model_checks', 'retrain', 'data_quality')),
-    database    text NOT NULL DEFAULT current_database(),
-    started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    finished_at timestamptz,
-    customers   bigint,
-    status      text NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
-    error       text,
-    resume_after uuid,
-    details     jsonb,
-    CONSTRAINT job_runs_finished_after_start_check CHECK (finished_at IS NULL OR finished_at >= started_at)
-);
-CREATE INDEX job_runs_job_time_idx ON cs.job_runs (job, started_at DESC);
-COMMENT ON TABLE cs.job_runs IS 'One row per run of a scheduled job of the scoring worker, and per batch that failed as a whole.';
-COMMENT ON COLUMN cs.job_runs.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks, retrain or data_quality.';
-COMMENT ON COLUMN cs.job_runs.database IS 'Database the run belongs to.';
-COMMENT ON COLUMN cs.job_runs.started_at IS 'When the run started.';
-COMMENT ON COLUMN cs.job_runs.finished_at IS 'When it finished; NULL while running.';
-COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (partitions it created, for partitions; problems found, for data_quality); NULL when not applicable.';
-COMMENT ON COLUMN cs.job_runs.status IS 'running, succeeded, failed or skipped (nothing to do, for example a missing function).';
-COMMENT ON COLUMN cs.job_runs.error IS 'Error message of a failed run.';
-COMMENT ON COLUMN cs.job_runs.resume_after IS 'Full rescores and daily snapshots run by the worker in steps: the last customer id refreshed so far (customers go in id order); NULL before the first step.';
-COMMENT ON COLUMN cs.job_runs.details IS 'What the run did, step by step: for retrain the steps of cs.retrain (policy, training set, training, registration), for model_checks the drift checks and promotion decisions.';
-
 -- Runs left 'running' by a worker that died (crash, kill -9) are failed.
-CREATE FUNCTION cs._close_interrupted_runs() RETURNS bigint
+CREATE OR REPLACE FUNCTION cs._close_interrupted_runs() RETURNS bigint
 LANGUAGE sql
 SET search_path = pg_catalog, cs
 BEGIN ATOMIC
@@ -54,14 +23,14 @@ COMMENT ON FUNCTION cs._close_interrupted_runs() IS 'Marks job runs left running
 ------------------------------------------------------------------------------
 
 -- The cscopilot.max_attempts setting (3 when the library is not loaded).
-CREATE FUNCTION cs._max_attempts() RETURNS int
+CREATE OR REPLACE FUNCTION cs._max_attempts() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN coalesce(nullif(current_setting('cscopilot.max_attempts', true), '')::int, 3);
 COMMENT ON FUNCTION cs._max_attempts() IS 'The cscopilot.max_attempts setting, 3 when it is not defined.';
 
 -- Counts a failed refresh against a customer, parking it after max_attempts;
 -- returns whether it is parked now.
-CREATE FUNCTION cs._customer_failed(id uuid, error text) RETURNS boolean
+CREATE OR REPLACE FUNCTION cs._customer_failed(id uuid, error text) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -87,7 +56,7 @@ COMMENT ON FUNCTION cs._customer_failed(uuid, text) IS 'Counts a failed refresh 
 -- retried one by one, each in a subtransaction: the good ones are stored,
 -- the failing ones get an attempt counted (and are parked after
 -- cscopilot.max_attempts).  Cancellation (the batch time limit) is not caught.
-CREATE FUNCTION cs.refresh_batch(batch_size int) RETURNS bigint
+CREATE OR REPLACE FUNCTION cs.refresh_batch(batch_size int) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 -- JIT compiles for about a second on these plans' (pessimistic) cost estimates,
@@ -155,7 +124,7 @@ COMMENT ON FUNCTION cs.refresh_batch(int) IS
 -- many of the oldest dirty customers (the worker does so once its batch size
 -- is down to one, so that a customer that always exceeds the time limit is
 -- parked instead of blocking the queue).
-CREATE FUNCTION cs._record_failure(job text, error text, customers int, run_id bigint) RETURNS void
+CREATE OR REPLACE FUNCTION cs._record_failure(job text, error text, customers int, run_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -187,7 +156,7 @@ COMMENT ON FUNCTION cs._record_failure(text, text, int, bigint) IS
 
 -- Whether a job is due.  A job that failed is retried after ten minutes (or
 -- its interval, when shorter); one that is running is not started twice.
-CREATE FUNCTION cs._job_due(job text, full_rescore_interval int) RETURNS boolean
+CREATE OR REPLACE FUNCTION cs._job_due(job text, full_rescore_interval int) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
@@ -242,7 +211,7 @@ COMMENT ON FUNCTION cs._job_due(text, int) IS
 
 -- Picks the first due job and records its run as running (its own
 -- transaction, so the run is visible while it works); no row when none is due.
-CREATE FUNCTION cs._start_due_job(full_rescore_interval int) RETURNS TABLE (id bigint, job text)
+CREATE OR REPLACE FUNCTION cs._start_due_job(full_rescore_interval int) RETURNS TABLE (id bigint, job text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -277,7 +246,7 @@ COMMENT ON FUNCTION cs._start_due_job(int) IS 'Returns the stepped full rescore 
 -- customers and returns 'running' until none is left, so that the worker can
 -- drain the dirty queue between steps and fresh loads never wait for a whole
 -- rescore.
-CREATE FUNCTION cs._run_job(run_id bigint, step_size int DEFAULT 0) RETURNS text
+CREATE OR REPLACE FUNCTION cs._run_job(run_id bigint, step_size int DEFAULT 0) RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -365,12 +334,12 @@ COMMENT ON FUNCTION cs._run_job(bigint, int) IS
 -- Waking the worker
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs._wake_worker_at_commit() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._wake_worker_at_commit() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'cs_wake_worker_at_commit';
 COMMENT ON FUNCTION cs._wake_worker_at_commit() IS
     'Statement trigger: wakes the scoring worker of this database when the transaction commits (nothing without preloaded workers).';
 
-CREATE FUNCTION cs.wake_worker() RETURNS boolean
+CREATE OR REPLACE FUNCTION cs.wake_worker() RETURNS boolean
 LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_wake_worker';
 COMMENT ON FUNCTION cs.wake_worker() IS
     'Wakes the scoring worker of this database now; false (with a notice) when no worker serves it. Requires cscopilot in shared_preload_libraries.';
@@ -382,7 +351,7 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['customers', 'usage_events', 'support_tickets', 'invoices', 'engagements',
                              'nps_responses', 'contacts', 'subscriptions']
     LOOP
-        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON cs.%I
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON cs.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._wake_worker_at_commit()', t || '_wake_worker', t);
         EXECUTE format('COMMENT ON TRIGGER %I ON cs.%I IS %L', t || '_wake_worker', t,
                        'Wakes the scoring worker of this database when the transaction commits, so the new data is scored at once.');
@@ -394,11 +363,11 @@ $$;
 -- Status
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs._workers_available() RETURNS boolean
+CREATE OR REPLACE FUNCTION cs._workers_available() RETURNS boolean
 LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_workers_available';
 COMMENT ON FUNCTION cs._workers_available() IS 'Whether cscopilot was loaded through shared_preload_libraries, so that workers can run.';
 
-CREATE FUNCTION cs._worker_slots(
+CREATE OR REPLACE FUNCTION cs._worker_slots(
     OUT database text, OUT pid int, OUT state text, OUT naptime_ms int, OUT batch_size int,
     OUT started_at timestamptz, OUT last_wake_at timestamptz, OUT last_batch_at timestamptz,
     OUT last_batch_customers bigint, OUT last_batch_status text, OUT batches bigint, OUT customers_scored bigint)
@@ -406,7 +375,7 @@ RETURNS SETOF record
 LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_worker_slots';
 COMMENT ON FUNCTION cs._worker_slots() IS 'The scoring workers as shared memory knows them: one row per database in cscopilot.databases.';
 
-CREATE VIEW cs.worker_status WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.worker_status WITH (security_invoker = true) AS
 WITH slots AS (
     SELECT * FROM cs._worker_slots()
 ), rows AS (

@@ -3,46 +3,10 @@
 -- cs.refresh_opportunities() (called at the end of cs._refresh_customers).
 
 -- The feature vector as a JSON object keyed by feature name; NaN (missing) becomes null.
-CREATE FUNCTION cs.feature_map(features float4[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs.feature_map(features float4[]) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'cs_feature_map' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs.feature_map(float4[]) IS
     'The feature vector as a JSON object keyed by cs.feature_catalog name; missing (NaN) values are JSON null.';
-
--- Cross-sell statistics over every customer's active subscriptions: taken by
--- full refreshes (and whenever missing), reused by partial ones, which would
--- otherwise rescan every subscription to score a handful of customers.
-CREATE TABLE cs.cross_sell_stats (
-    product_a   text NOT NULL,
-    product_b   text NOT NULL,
-    n_ab        float8 NOT NULL,
-    confidence  float8 NOT NULL,
-    lift        float8 NOT NULL,
-    n_b         float8 NOT NULL,
-    mean_mrr_b  numeric,
-    computed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (product_a, product_b)
-);
-COMMENT ON TABLE cs.cross_sell_stats IS 'Product pairs with lift(B|A) > 0 over active subscriptions (at least 2 customers with both, P(B|A) >= 0.25), as of the last full refresh of opportunities; partial refreshes rank cross-sell candidates with them.';
-COMMENT ON COLUMN cs.cross_sell_stats.product_a IS 'A product the customer has.';
-COMMENT ON COLUMN cs.cross_sell_stats.product_b IS 'The product to offer.';
-COMMENT ON COLUMN cs.cross_sell_stats.n_ab IS 'Customers with both products active.';
-COMMENT ON COLUMN cs.cross_sell_stats.confidence IS 'P(B|A).';
-COMMENT ON COLUMN cs.cross_sell_stats.lift IS 'P(B|A) / P(B).';
-COMMENT ON COLUMN cs.cross_sell_stats.n_b IS 'Customers with B active.';
-COMMENT ON COLUMN cs.cross_sell_stats.mean_mrr_b IS 'Mean MRR of the active subscriptions of B.';
-COMMENT ON COLUMN cs.cross_sell_stats.computed_at IS 'When the statistics were taken.';
-
--- The adoption catalogue (the largest feature breadth in the feature store),
--- taken with the cross-sell statistics.
-CREATE TABLE cs.adoption_stats (
-    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    catalogue   float8,
-    computed_at timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE cs.adoption_stats IS 'One row: the adoption catalogue as of the last full refresh of opportunities; partial refreshes score adoption against it.';
-COMMENT ON COLUMN cs.adoption_stats.singleton IS 'Always true: the table holds one row.';
-COMMENT ON COLUMN cs.adoption_stats.catalogue IS 'The most product features (feature_breadth_30d) any customer used in 30 days; NULL without any.';
-COMMENT ON COLUMN cs.adoption_stats.computed_at IS 'When it was taken.';
 
 -- Upsell scoring constants are documented in the function comment; they are
 -- plain numbers here rather than settings because the formula is the contract.
@@ -51,7 +15,7 @@ COMMENT ON COLUMN cs.adoption_stats.computed_at IS 'When it was taken.';
 -- the first step of the worker's full rescore, and whenever missing; partial
 -- refreshes reuse them, which would otherwise rescan every subscription and
 -- every feature vector to score a handful of customers.
-CREATE FUNCTION cs._refresh_opportunity_stats() RETURNS void
+CREATE OR REPLACE FUNCTION cs._refresh_opportunity_stats() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -97,7 +61,7 @@ $$;
 COMMENT ON FUNCTION cs._refresh_opportunity_stats() IS
     'Internal: retakes cs.cross_sell_stats and cs.adoption_stats from every customer''s active subscriptions and feature vector.';
 
-CREATE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs

@@ -17,7 +17,7 @@
 ------------------------------------------------------------------------------
 
 -- The placeholders templates may use, each filled by cs.template_values().
-CREATE FUNCTION cs.template_placeholders() RETURNS text[]
+CREATE OR REPLACE FUNCTION cs.template_placeholders() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['name', 'external_id', 'csm', 'segment', 'mrr', 'overall_score', 'band', 'churn_risk',
              'top_driver', 'top_risk_factor', 'days_to_renewal', 'renewal_date', 'seat_utilisation',
@@ -25,7 +25,7 @@ RETURN ARRAY['name', 'external_id', 'csm', 'segment', 'mrr', 'overall_score', 'b
 COMMENT ON FUNCTION cs.template_placeholders() IS 'The {placeholders} message templates may use.';
 
 -- Raises an error naming the first unknown placeholder of a template.
-CREATE FUNCTION cs.check_template(template text) RETURNS void
+CREATE OR REPLACE FUNCTION cs.check_template(template text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
@@ -38,7 +38,7 @@ COMMENT ON FUNCTION cs.check_template(text) IS 'Refuses a template with an unkno
 
 -- The placeholder values of a customer from what alert evaluation has already
 -- fetched: its row, its feature map, latest health and latest churn risk.
-CREATE FUNCTION cs._template_values(c cs.customers, fm jsonb, overall_score numeric, band text, drivers jsonb,
+CREATE OR REPLACE FUNCTION cs._template_values(c cs.customers, fm jsonb, overall_score numeric, band text, drivers jsonb,
                                     risk_score numeric, risk_factors jsonb)
 RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -59,7 +59,7 @@ COMMENT ON FUNCTION cs._template_values(cs.customers, jsonb, numeric, text, json
     'Internal: the placeholder values of cs.template_values() from a customer row, its feature map, latest health (score, band, drivers) and latest churn risk (score, factors).';
 
 -- The placeholder values of one customer, as text (NULL when unknown).
-CREATE FUNCTION cs.template_values(customer_id uuid) RETURNS jsonb
+CREATE OR REPLACE FUNCTION cs.template_values(customer_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
@@ -80,17 +80,17 @@ COMMENT ON FUNCTION cs.template_values(uuid) IS
     'Placeholder values of a customer: its fields, latest health and churn risk, and features (days_to_renewal, seat_utilisation as a percentage, last_nps) from the feature store.';
 
 -- Fills a template from a values object in one pass; unknown values become n/a.
-CREATE FUNCTION cs._fill_template(template text, vals jsonb, placeholders text[]) RETURNS text
+CREATE OR REPLACE FUNCTION cs._fill_template(template text, vals jsonb, placeholders text[]) RETURNS text
     AS 'MODULE_PATHNAME', 'cs_fill_template' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs._fill_template(text, jsonb, text[]) IS
     'Internal: replaces each {placeholder} of a template by its value in vals (n/a when missing or null), in one pass; a {name} not among placeholders is an error.';
 
-CREATE FUNCTION cs.fill_template(template text, vals jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION cs.fill_template(template text, vals jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN cs._fill_template(template, coalesce(vals, '{}'), cs.template_placeholders());
 COMMENT ON FUNCTION cs.fill_template(text, jsonb) IS 'Replaces each {placeholder} of a template by its value in vals (n/a when missing); unknown placeholders are an error (invalid_parameter_value).';
 
-CREATE FUNCTION cs.render_template(template text, customer_id uuid) RETURNS text
+CREATE OR REPLACE FUNCTION cs.render_template(template text, customer_id uuid) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
@@ -114,7 +114,7 @@ COMMENT ON FUNCTION cs.render_template(text, uuid) IS
 -- Conditions
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.condition_scores() RETURNS text[]
+CREATE OR REPLACE FUNCTION cs.condition_scores() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['churn_risk', 'overall_score', 'usage_score', 'engagement_score', 'support_score', 'payment_score',
              'opportunity_score', 'opportunity_mrr'];
@@ -122,7 +122,7 @@ COMMENT ON FUNCTION cs.condition_scores() IS
     'Score names a condition may test: latest churn risk, latest health and sub-scores, best open opportunity score, total expected MRR of open opportunities.';
 
 -- Refuses a malformed condition with the JSON path of the offending node.
-CREATE FUNCTION cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT 0)
+CREATE OR REPLACE FUNCTION cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT 0)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
@@ -199,34 +199,25 @@ COMMENT ON FUNCTION cs.validate_condition(jsonb, text, int) IS
 -- Evaluates a validated condition against a context
 -- {"features": {...}, "scores": {...}, "band": text}; NULL means unknown.
 -- C (src/alerts.c): a full evaluation calls it for every customer and rule.
-CREATE FUNCTION cs.condition_holds(cond jsonb, ctx jsonb) RETURNS boolean
+CREATE OR REPLACE FUNCTION cs.condition_holds(cond jsonb, ctx jsonb) RETURNS boolean
     AS 'MODULE_PATHNAME', 'cs_condition_holds' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.condition_holds(jsonb, jsonb) IS
     'Evaluates a validated alert condition against {"features": {...}, "scores": {...}, "band": b}: true, false, or NULL when it depends on a missing value; a malformed condition is an error (invalid_parameter_value).';
 
 -- The factors of a firing rule and the names playbooks are ranked by (C: a
 -- full evaluation builds them for every firing alert).
-CREATE FUNCTION cs._alert_factors(ctx jsonb, cfeatures text[], cscores text[], cband boolean, alert_type text,
+CREATE OR REPLACE FUNCTION cs._alert_factors(ctx jsonb, cfeatures text[], cscores text[], cband boolean, alert_type text,
                                   risk_factors jsonb, drivers jsonb, kinds jsonb) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'cs_alert_factors' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._alert_factors(jsonb, text[], text[], boolean, text, jsonb, jsonb, jsonb) IS
     'Internal: the factors of a firing rule as a jsonb array: the condition''s features, scores and band with their values in ctx (sorted by name), then for risk alerts the churn model''s factors (source churn_model) and the health drivers'' top (source health), for opportunity alerts the opportunities in kinds.';
-CREATE FUNCTION cs._factor_names(factors jsonb) RETURNS text[]
+CREATE OR REPLACE FUNCTION cs._factor_names(factors jsonb) RETURNS text[]
     AS 'MODULE_PATHNAME', 'cs_factor_names' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs._factor_names(jsonb) IS
     'Internal: the distinct names of a factors array, sorted: per factor the first string among feature, score and kind (an opportunity''s numeric score is not a name, its kind is).';
 
-CREATE FUNCTION cs.severity_rank(severity text) RETURNS int
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN array_position(ARRAY['low', 'medium', 'high', 'critical'], severity);
-COMMENT ON FUNCTION cs.severity_rank(text) IS 'Order of a severity: low 1, medium 2, high 3, critical 4.';
-
--- The open alerts pages (cs.risk_alerts): most severe, then largest, first.
-CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(severity) DESC, mrr_at_risk DESC, created_at, id)
-    WHERE status IN ('open', 'acknowledged', 'snoozed');
-
 -- Validates a rule on write: condition, title template, severity metric and thresholds.
-CREATE FUNCTION cs._validate_alert_rule() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._validate_alert_rule() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -280,12 +271,12 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER alert_rules_validate BEFORE INSERT OR UPDATE ON cs.alert_rules
+CREATE OR REPLACE TRIGGER alert_rules_validate BEFORE INSERT OR UPDATE ON cs.alert_rules
     FOR EACH ROW EXECUTE FUNCTION cs._validate_alert_rule();
 
 -- The severity of a firing rule: the most severe level whose threshold the
 -- metric meets, never below the rule's base severity.
-CREATE FUNCTION cs.alert_severity(metric jsonb, thresholds jsonb, base text, ctx jsonb) RETURNS text
+CREATE OR REPLACE FUNCTION cs.alert_severity(metric jsonb, thresholds jsonb, base text, ctx jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (SELECT l FROM (
           SELECT base AS l
@@ -300,66 +291,8 @@ RETURN (SELECT l FROM (
 COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
     'Severity of a firing rule in a context: the most severe level whose threshold the metric meets (>= for direction higher, <= for lower), at least the base severity.';
 
-------------------------------------------------------------------------------
--- Default rules
-------------------------------------------------------------------------------
-
-INSERT INTO cs.alert_rules (name, alert_type, condition, severity_metric, severity_thresholds, base_severity, title, cooldown, description) VALUES
-('churn_risk_high', 'risk',
- '{"score": "churn_risk", "op": ">=", "value": 0.6}',
- '{"score": "churn_risk", "direction": "higher"}', '{"high": 0.75, "critical": 0.9}', 'medium',
- 'Churn risk {churn_risk} at {name}', '7 days',
- 'The churn model gives the customer a churn risk of 0.6 or more.'),
-('usage_drop', 'risk',
- '{"any": [{"feature": "usage_trend_14d", "op": "<=", "value": -0.5}, {"feature": "usage_trend_30d", "op": "<=", "value": -0.5}]}',
- '{"feature": "usage_trend_30d", "direction": "lower"}', '{"high": -0.7, "critical": -0.9}', 'medium',
- 'Usage dropped by half or more at {name}', '7 days',
- 'Usage of the last 14 or 30 days is at most half of the period before.'),
-('payment_problem', 'risk',
- '{"any": [{"feature": "days_overdue", "op": ">=", "value": 1}, {"feature": "late_or_failed_invoices_90d", "op": ">=", "value": 1}]}',
- '{"feature": "days_overdue", "direction": "higher"}', '{"medium": 15, "high": 30, "critical": 60}', 'low',
- 'Payment overdue or failed at {name}', '7 days',
- 'An invoice is past due, or one due in the last 90 days failed or was paid late.'),
-('renewal_red_health', 'risk',
- '{"all": [{"feature": "days_to_renewal", "op": ">=", "value": 0}, {"feature": "days_to_renewal", "op": "<=", "value": 90}, {"band": "red"}]}',
- '{"feature": "days_to_renewal", "direction": "lower"}', '{"critical": 30}', 'high',
- 'Renewal in {days_to_renewal} days with red health at {name}', '14 days',
- 'The contract ends within 90 days and the health band is red.'),
-('champion_left', 'risk',
- '{"feature": "champion_left_90d", "op": ">=", "value": 1}',
- NULL, '{}', 'high',
- 'Champion left {name}', '30 days',
- 'A champion contact left the customer in the last 90 days.'),
-('support_escalation', 'risk',
- '{"any": [{"feature": "tickets_30d", "op": ">=", "value": 5}, {"feature": "open_high_priority_tickets", "op": ">=", "value": 2}, {"feature": "mean_csat_90d", "op": "<=", "value": 2.5}]}',
- '{"feature": "open_high_priority_tickets", "direction": "higher"}', '{"high": 3, "critical": 5}', 'medium',
- 'Support escalation at {name}', '7 days',
- 'A spike of tickets (5 or more in 30 days), 2 or more open high or urgent tickets, or a mean CSAT of 2.5 or less over 90 days.'),
-('nps_detractor', 'risk',
- '{"feature": "last_nps", "op": "<=", "value": 6}',
- '{"feature": "last_nps", "direction": "lower"}', '{"medium": 4, "high": 2}', 'low',
- 'NPS detractor at {name} (last score {last_nps})', '30 days',
- 'The latest NPS answer is 6 or less.'),
-('seat_upsell', 'opportunity',
- '{"feature": "seat_utilisation", "op": ">=", "value": 0.9}',
- '{"feature": "seat_utilisation", "direction": "higher"}', '{"medium": 1.0, "high": 1.2}', 'low',
- 'Seat utilisation {seat_utilisation} at {name}: upsell', '30 days',
- 'Active users fill 90% or more of the licensed seats.'),
-('cancellation_intent', 'risk',
- '{"feature": "cancellation_mentions_90d", "op": ">=", "value": 1}',
- '{"feature": "cancellation_mentions_90d", "direction": "higher"}', '{"critical": 2}', 'high',
- 'Cancellation intent at {name}', '14 days',
- 'A support ticket or NPS comment of the last 90 days talks about cancelling (cs.ticket_category: cancellation_intent).');
-
-------------------------------------------------------------------------------
--- Evaluation
-------------------------------------------------------------------------------
-
-CREATE SEQUENCE cs.alert_number;
-COMMENT ON SEQUENCE cs.alert_number IS 'Numbers alert firings; alert ids are derived from (customer, rule, number), so a fresh database yields the same ids for the same history.';
-
 -- Logs an alert event and, for new and escalated alerts, notifies cs_alerts.
-CREATE FUNCTION cs._alert_event(a cs.alerts, ev text, from_status text, note text, details jsonb)
+CREATE OR REPLACE FUNCTION cs._alert_event(a cs.alerts, ev text, from_status text, note text, details jsonb)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -377,7 +310,7 @@ $$;
 COMMENT ON FUNCTION cs._alert_event(cs.alerts, text, text, text, jsonb) IS
     'Internal: appends to cs.alert_events, with cs.acting_user() as actor, and sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit).';
 
-CREATE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -614,7 +547,7 @@ COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
 ------------------------------------------------------------------------------
 
 -- Applies one lifecycle transition under a row lock, or refuses it.
-CREATE FUNCTION cs._alert_transition(alert_id uuid, ev text, allowed text[], new_status text, note text,
+CREATE OR REPLACE FUNCTION cs._alert_transition(alert_id uuid, ev text, allowed text[], new_status text, note text,
                                      until timestamptz DEFAULT NULL, assignee text DEFAULT NULL)
 RETURNS cs.alerts
 LANGUAGE plpgsql
@@ -664,28 +597,28 @@ $$;
 COMMENT ON FUNCTION cs._alert_transition(uuid, text, text[], text, text, timestamptz, text) IS
     'Internal, called by the SECURITY DEFINER lifecycle functions: for a CSM who may see the alert''s customer (insufficient_privilege for others; an alert they may not see does not exist, no_data_found), moves the alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
 
-CREATE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+CREATE OR REPLACE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
 RETURN cs._alert_transition(id, 'acknowledged', ARRAY['open', 'snoozed'], 'acknowledged', note);
 COMMENT ON FUNCTION cs.acknowledge_alert(uuid, text) IS 'Marks an open or snoozed alert acknowledged (the CSM is on it); returns the alert.';
 
-CREATE FUNCTION cs.resolve_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+CREATE OR REPLACE FUNCTION cs.resolve_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
 RETURN cs._alert_transition(id, 'resolved', ARRAY['open', 'acknowledged', 'snoozed'], 'resolved', note);
 COMMENT ON FUNCTION cs.resolve_alert(uuid, text) IS 'Resolves an unresolved alert (the problem was dealt with); the rule''s cooldown starts. Returns the alert.';
 
-CREATE FUNCTION cs.dismiss_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
+CREATE OR REPLACE FUNCTION cs.dismiss_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
 RETURN cs._alert_transition(id, 'dismissed', ARRAY['open', 'acknowledged', 'snoozed'], 'dismissed', note);
 COMMENT ON FUNCTION cs.dismiss_alert(uuid, text) IS 'Dismisses an unresolved alert (not worth acting on); the rule''s cooldown starts. Returns the alert.';
 
-CREATE FUNCTION cs.snooze_alert(id uuid, until timestamptz) RETURNS cs.alerts
+CREATE OR REPLACE FUNCTION cs.snooze_alert(id uuid, until timestamptz) RETURNS cs.alerts
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
@@ -702,7 +635,7 @@ END;
 $$;
 COMMENT ON FUNCTION cs.snooze_alert(uuid, timestamptz) IS 'Snoozes an unresolved alert until a future time; the first evaluation after it reopens the alert. Returns the alert.';
 
-CREATE FUNCTION cs.reassign_alert(id uuid, assignee text) RETURNS cs.alerts
+CREATE OR REPLACE FUNCTION cs.reassign_alert(id uuid, assignee text) RETURNS cs.alerts
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp

@@ -6,13 +6,13 @@
 -- Playbooks
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.opportunity_kinds() RETURNS text[]
+CREATE OR REPLACE FUNCTION cs.opportunity_kinds() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['upsell', 'cross_sell', 'expansion', 'adoption'];
 COMMENT ON FUNCTION cs.opportunity_kinds() IS 'Opportunity kinds a playbook may answer.';
 
 -- Refuses a playbook that answers unknown factors or uses unknown placeholders.
-CREATE FUNCTION cs._validate_playbook() RETURNS trigger
+CREATE OR REPLACE FUNCTION cs._validate_playbook() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
@@ -39,54 +39,8 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER playbooks_validate BEFORE INSERT OR UPDATE ON cs.playbooks
+CREATE OR REPLACE TRIGGER playbooks_validate BEFORE INSERT OR UPDATE ON cs.playbooks
     FOR EACH ROW EXECUTE FUNCTION cs._validate_playbook();
-
-INSERT INTO cs.playbooks (name, action, answers, template, outcome_window, description) VALUES
-('executive_sponsor_call', 'Call the executive sponsor',
- '{churn_risk,overall_score,champion_left_90d,has_active_champion}',
- 'Hello {name} team, I would like to set up a short call with your leadership to review the value you get from us and agree on priorities for the coming months. — {csm}',
- '30 days', 'Escalate the relationship to the sponsor when the account is at risk overall.'),
-('usage_recovery_training', 'Offer a re-onboarding training',
- '{usage_trend_14d,usage_trend_30d,active_users_7d,active_users_30d,active_days_30d,days_since_last_activity,usage_score}',
- 'Hello {name} team, we noticed your team uses the product less lately. Can we schedule a free training session to help you get more out of it? — {csm}',
- '30 days', 'Win back usage with a hands-on session.'),
-('billing_outreach', 'Contact billing about the open invoice',
- '{days_overdue,late_or_failed_invoices_90d,payment_score}',
- 'Hello {name} team, an invoice on your account is past due. Could you check with your finance team, or tell us if something needs fixing on our side? — {csm}',
- '30 days', 'Settle payment problems before they turn into churn.'),
-('renewal_rescue_plan', 'Build a renewal rescue plan',
- '{days_to_renewal,churn_risk,overall_score}',
- 'Hello {name} team, your renewal is in {days_to_renewal} days. I would like to walk through a success plan with you so the next term delivers what you need. — {csm}',
- '60 days', 'A joint plan with concrete goals ahead of a risky renewal.'),
-('new_champion_onboarding', 'Find and onboard a new champion',
- '{champion_left_90d,has_active_champion}',
- 'Hello {name} team, with the recent change in your team we would love to introduce the product to whoever now owns it. Who should we talk to? — {csm}',
- '45 days', 'Replace a departed champion before the account goes dark.'),
-('support_escalation_review', 'Review open tickets with support leadership',
- '{tickets_30d,tickets_90d,open_high_priority_tickets,mean_csat_90d,mean_hours_to_close_90d,support_score}',
- 'Hello {name} team, I am sorry about the recent support experience. I have escalated your open tickets and will follow up personally until they are solved. — {csm}',
- '30 days', 'Own the support backlog of an unhappy account.'),
-('nps_detractor_followup', 'Call the detractor',
- '{last_nps,nps_trend}',
- 'Hello {name} team, thank you for your feedback (you rated us {last_nps}). I would like to understand what we can do better. — {csm}',
- '30 days', 'Close the loop with a detractor.'),
-('seat_expansion_offer', 'Offer additional seats',
- '{seat_utilisation,upsell}',
- 'Hello {name} team, you are using {seat_utilisation} of your {seats_licensed} seats. We can add seats at your current price so nobody waits for access. — {csm}',
- '45 days', 'Turn high seat utilisation into an expansion.'),
-('cross_sell_introduction', 'Introduce a complementary product',
- '{cross_sell,active_products}',
- 'Hello {name} team, teams like yours often pair our products to do more. Could I show you a short demo? — {csm}',
- '45 days', 'Introduce the product similar customers adopted.'),
-('adoption_workshop', 'Run a feature adoption workshop',
- '{adoption,feature_breadth_30d}',
- 'Hello {name} team, you use a part of what your plan includes. A one-hour workshop could show your team the features that fit your goals. — {csm}',
- '30 days', 'Broaden feature adoption.'),
-('cancellation_save_call', 'Call the decision maker about the cancellation',
- '{cancellation_mentions_90d,competitor_mentions_90d,ticket_sentiment_30d,ticket_sentiment_90d,negative_ticket_share_90d,nps_comment_sentiment}',
- 'Hello {name} team, I read that you are thinking about cancelling. Before you decide, I would like to hear what went wrong and what it would take to fix it. Do you have 30 minutes this week? — {csm}',
- '30 days', 'Talk to whoever decides the renewal as soon as a ticket or comment mentions cancelling, and agree on fixes.');
 
 ------------------------------------------------------------------------------
 -- Effectiveness and ranking
@@ -99,7 +53,7 @@ INSERT INTO cs.playbooks (name, action, answers, template, outcome_window, descr
 -- Ranking uses the posterior mean only, so it is deterministic.
 ------------------------------------------------------------------------------
 
-CREATE VIEW cs.playbook_effectiveness WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.playbook_effectiveness WITH (security_invoker = true) AS
 SELECT p.name AS playbook,
        f.factor,
        count(a.id) AS trials,
@@ -121,7 +75,7 @@ COMMENT ON COLUMN cs.playbook_effectiveness.effectiveness IS 'Posterior mean (2 
 
 -- Applicable playbooks for a set of factors, best first.  plpgsql rather than
 -- SQL so that the plan is cached: alert evaluation calls it for every firing.
-CREATE FUNCTION cs.rank_playbooks(factors text[], condition_terms text[] DEFAULT '{}')
+CREATE OR REPLACE FUNCTION cs.rank_playbooks(factors text[], condition_terms text[] DEFAULT '{}')
 RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
@@ -149,7 +103,7 @@ COMMENT ON FUNCTION cs.rank_playbooks(text[], text[]) IS
 -- integer shape parameters a Beta(a, b) variate is the a-th smallest of
 -- a + b - 1 uniform variates, which needs nothing but random().  Never used by
 -- alert evaluation, whose suggestions stay deterministic.
-CREATE FUNCTION cs.sample_playbooks(factors text[])
+CREATE OR REPLACE FUNCTION cs.sample_playbooks(factors text[])
 RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric, draw float8)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, cs
@@ -172,7 +126,7 @@ COMMENT ON FUNCTION cs.sample_playbooks(text[]) IS
     'Thompson sampling over the playbooks answering the factors: ranks them by one draw from each Beta(2 + successes, 2 + failures) posterior (of its best matched factor). Volatile; alert suggestions use the deterministic cs.rank_playbooks.';
 
 -- The same from placeholder values already fetched (alert evaluation has them).
-CREATE FUNCTION cs.suggest_actions(factors text[], vals jsonb, max_suggestions int DEFAULT 3)
+CREATE OR REPLACE FUNCTION cs.suggest_actions(factors text[], vals jsonb, max_suggestions int DEFAULT 3)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
@@ -192,7 +146,7 @@ COMMENT ON FUNCTION cs.suggest_actions(text[], jsonb, int) IS
     'Up to max_suggestions ranked playbooks for the factors, as JSON, with messages filled from placeholder values (cs.template_values).';
 
 -- The ranked suggestions stored on an alert, with each message rendered for the customer.
-CREATE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, max_suggestions int DEFAULT 3)
+CREATE OR REPLACE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, max_suggestions int DEFAULT 3)
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
@@ -204,7 +158,7 @@ COMMENT ON FUNCTION cs.suggest_actions(text[], uuid, int) IS
 -- Actions and outcomes
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.record_action(alert_id uuid, playbook text, outcome text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.record_action(alert_id uuid, playbook text, outcome text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -254,7 +208,7 @@ $$;
 COMMENT ON FUNCTION cs.record_action(uuid, text, text) IS
     'Logs that the current user applied a playbook to an alert (acknowledging it if open), with the factors it addresses and the health and renewal date to measure against; an outcome given here is stored as reported. Returns the action id.';
 
-CREATE FUNCTION cs.measure_action_outcomes()
+CREATE OR REPLACE FUNCTION cs.measure_action_outcomes()
 RETURNS int
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -295,7 +249,7 @@ COMMENT ON FUNCTION cs.measure_action_outcomes() IS
 -- Feedback and alert quality
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION cs.record_feedback(alert_id uuid, feedback_type text, rating int, comments text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION cs.record_feedback(alert_id uuid, feedback_type text, rating int, comments text DEFAULT NULL)
 RETURNS uuid
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -328,7 +282,7 @@ $$;
 COMMENT ON FUNCTION cs.record_feedback(uuid, text, int, text) IS
     'Records the current user''s rating (1-5) of an alert''s accuracy, relevance or priority; returns the feedback id.';
 
-CREATE VIEW cs.alert_quality WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.alert_quality WITH (security_invoker = true) AS
 WITH per_alert AS (
     SELECT a.id, a.rule_id, a.status, a.created_at,
            CASE WHEN a.alert_type = 'risk' THEN c.churned_at IS NOT NULL AND c.churned_at >= a.created_at::date
@@ -372,7 +326,7 @@ COMMENT ON COLUMN cs.alert_quality.outcome_precision IS 'outcome_hits over alert
 -- Views
 ------------------------------------------------------------------------------
 
-CREATE VIEW cs.risk_alerts WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.risk_alerts WITH (security_invoker = true) AS
 SELECT a.id AS alert_id,
        a.customer_id,
        c.name,
@@ -425,7 +379,7 @@ COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snooze
 COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
 COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';
 
-CREATE VIEW cs.opportunity_pipeline WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.opportunity_pipeline WITH (security_invoker = true) AS
 SELECT o.id AS opportunity_id,
        o.customer_id,
        c.name,
@@ -462,7 +416,7 @@ COMMENT ON COLUMN cs.opportunity_pipeline.reasons IS 'Why the opportunity was ra
 COMMENT ON COLUMN cs.opportunity_pipeline.band IS 'Latest health band of the customer.';
 COMMENT ON COLUMN cs.opportunity_pipeline.created_at IS 'When the opportunity was raised.';
 
-CREATE VIEW cs.action_tracking WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.action_tracking WITH (security_invoker = true) AS
 SELECT ac.id AS action_id,
        ac.alert_id,
        ac.customer_id,
@@ -500,7 +454,7 @@ COMMENT ON COLUMN cs.action_tracking.outcome_source IS 'reported by the CSM or m
 COMMENT ON COLUMN cs.action_tracking.outcome_at IS 'When the outcome was recorded.';
 COMMENT ON COLUMN cs.action_tracking.playbook_effectiveness IS 'Best posterior mean effectiveness of the playbook over the action''s factors.';
 
-CREATE VIEW cs.portfolio_summary WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.portfolio_summary WITH (security_invoker = true) AS
 WITH cust AS (
     SELECT c.id, c.csm, c.segment, c.mrr, h.band, rk.risk_score,
            EXISTS (SELECT 1 FROM cs.alerts a WHERE a.customer_id = c.id AND a.alert_type = 'risk'

@@ -6,135 +6,12 @@
 -- cs.ingest_rejects with the reason: nothing is dropped silently.
 
 ------------------------------------------------------------------------------
--- Configuration
-------------------------------------------------------------------------------
-
-CREATE TABLE cs.data_sources (
-    name           text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
-    format         text NOT NULL CHECK (format IN ('stripe_invoice', 'stripe_invoice_csv', 'zendesk_ticket',
-                                                   'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv')),
-    system         text NOT NULL CHECK (system ~ '^[a-z][a-z0-9_]*$' AND system <> 'any'),
-    options        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
-    expected_every interval CHECK (expected_every > '0'),
-    enabled        boolean NOT NULL DEFAULT true,
-    description    text
-);
-COMMENT ON TABLE cs.data_sources IS 'Where data comes from: one row per loadable source, its format, options and how often data is expected.';
-COMMENT ON COLUMN cs.data_sources.name IS 'Source name, passed to cs.ingest and the command-line loader.';
-COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports) or csv (generic, with a column mapping in options).';
-COMMENT ON COLUMN cs.data_sources.system IS 'The system the source''s ids belong to; cs.customer_keys are looked up under it (and under any).';
-COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, customer (header), customer_key_kind.';
-COMMENT ON COLUMN cs.data_sources.expected_every IS 'Data is expected at least this often; a longer silence is a freshness problem and lowers risk confidence. NULL: not monitored.';
-COMMENT ON COLUMN cs.data_sources.enabled IS 'Disabled sources refuse loads and are not monitored.';
-COMMENT ON COLUMN cs.data_sources.description IS 'Free text.';
-
-INSERT INTO cs.data_sources (name, format, system, options, description) VALUES
-    ('stripe_invoices', 'stripe_invoice', 'stripe', '{"metadata_key": "external_id"}',
-     'Stripe invoice objects as the API and webhooks return them (single object, event envelope or list).'),
-    ('stripe_invoices_csv', 'stripe_invoice_csv', 'stripe', '{"metadata_key": "external_id"}',
-     'Stripe Dashboard invoice export (CSV).'),
-    ('zendesk_tickets', 'zendesk_ticket', 'zendesk', '{}',
-     'Zendesk ticket objects as the API returns them (single, {"ticket": ...} or {"tickets": [...]}).'),
-    ('hubspot_companies', 'hubspot_company', 'hubspot', '{}', 'HubSpot companies export (CSV).'),
-    ('hubspot_contacts', 'hubspot_contact', 'hubspot', '{}', 'HubSpot contacts export (CSV).'),
-    ('mixpanel', 'mixpanel', 'mixpanel', '{"customer_property": "company_id", "feature_property": "feature"}',
-     'Mixpanel raw event export (NDJSON).'),
-    ('amplitude', 'amplitude', 'amplitude', '{"customer_property": "company_id", "feature_property": "feature"}',
-     'Amplitude event export (NDJSON).');
-
-CREATE TABLE cs.customer_keys (
-    source      text NOT NULL,
-    key_kind    text NOT NULL,
-    key         text NOT NULL,
-    customer_id uuid NOT NULL REFERENCES cs.customers (id) ON DELETE CASCADE,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, key_kind, key)
-);
-CREATE INDEX customer_keys_customer_idx ON cs.customer_keys (customer_id);
-COMMENT ON TABLE cs.customer_keys IS 'Maps the keys other systems use for a customer (Stripe customer, Zendesk organization, HubSpot company, email domain, old external ids) to cs.customers.id.';
-COMMENT ON COLUMN cs.customer_keys.source IS 'System the key belongs to (cs.data_sources.system), or any for keys valid everywhere (domain, external_id).';
-COMMENT ON COLUMN cs.customer_keys.key_kind IS 'What the key is: customer (stripe), organization (zendesk), company (hubspot), domain, external_id, or any name a csv source uses.';
-COMMENT ON COLUMN cs.customer_keys.key IS 'The key value; domains in lower case.';
-COMMENT ON COLUMN cs.customer_keys.customer_id IS 'The customer it maps to.';
-COMMENT ON COLUMN cs.customer_keys.created_at IS 'When the mapping was added (by hand or learnt by a loader).';
-
-CREATE TABLE cs.ingest_rejects (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    source       text NOT NULL,
-    payload      jsonb NOT NULL,
-    reason       text NOT NULL,
-    received_at  timestamptz NOT NULL DEFAULT now(),
-    times_seen   int NOT NULL DEFAULT 1,
-    payload_hash text GENERATED ALWAYS AS (md5(payload::text)) STORED,
-    CONSTRAINT ingest_rejects_once UNIQUE (source, payload_hash)
-);
-CREATE INDEX ingest_rejects_time_idx ON cs.ingest_rejects (received_at);
-COMMENT ON TABLE cs.ingest_rejects IS 'Rows a loader could not load, with the reason; one row per distinct payload and source (a reload counts times_seen). A row that loads later is removed.';
-COMMENT ON COLUMN cs.ingest_rejects.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.ingest_rejects.source IS 'Source name (cs.data_sources.name).';
-COMMENT ON COLUMN cs.ingest_rejects.payload IS 'The rejected record as received (a JSON string when it was not valid JSON).';
-COMMENT ON COLUMN cs.ingest_rejects.reason IS 'Why it was rejected.';
-COMMENT ON COLUMN cs.ingest_rejects.received_at IS 'Last time it was received.';
-COMMENT ON COLUMN cs.ingest_rejects.times_seen IS 'How often it was received.';
-COMMENT ON COLUMN cs.ingest_rejects.payload_hash IS 'md5 of the payload, to recognise a reload.';
-
-CREATE TABLE cs.source_activity (
-    source    text NOT NULL,
-    hour      timestamptz NOT NULL,
-    accepted  bigint NOT NULL DEFAULT 0 CHECK (accepted >= 0),
-    rejected  bigint NOT NULL DEFAULT 0 CHECK (rejected >= 0),
-    last_at   timestamptz NOT NULL,
-    PRIMARY KEY (source, hour)
-);
-COMMENT ON TABLE cs.source_activity IS 'Rows received per source and hour: the basis of the freshness and volume checks.';
-COMMENT ON COLUMN cs.source_activity.source IS 'Source name.';
-COMMENT ON COLUMN cs.source_activity.hour IS 'Start of the hour.';
-COMMENT ON COLUMN cs.source_activity.accepted IS 'Rows loaded (inserted, updated or already present).';
-COMMENT ON COLUMN cs.source_activity.rejected IS 'Rows rejected.';
-COMMENT ON COLUMN cs.source_activity.last_at IS 'Last row received in the hour.';
-
--- The web domain of a customer: resolves records by email domain and finds duplicates.
-ALTER TABLE cs.customers ADD COLUMN domain text CHECK (domain = lower(btrim(domain)) AND domain <> '');
-CREATE INDEX customers_domain_idx ON cs.customers (domain) WHERE domain IS NOT NULL;
-COMMENT ON COLUMN cs.customers.domain IS 'Web domain of the account, lower case (for example acme.com); loaders resolve email addresses by it.';
-
--- Source ids on the signal tables without an external_id of their own.
--- Partial unique indexes: rows loaded directly (source NULL) cost nothing.
-ALTER TABLE cs.support_tickets ADD COLUMN source text;
-ALTER TABLE cs.invoices ADD COLUMN source text;
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['usage_events', 'contacts', 'engagements', 'nps_responses', 'subscriptions'] LOOP
-        EXECUTE format('ALTER TABLE cs.%I ADD COLUMN source text, ADD COLUMN source_id text', t);
-        EXECUTE format('ALTER TABLE cs.%I ADD CONSTRAINT %I CHECK ((source IS NULL) = (source_id IS NULL))',
-                       t, t || '_source_check');
-        IF t = 'usage_events' THEN
-            -- A unique index of a partitioned table must contain the partition key.
-            EXECUTE 'CREATE UNIQUE INDEX usage_events_source_key ON cs.usage_events (source, source_id, occurred_at)
-                      WHERE source IS NOT NULL';
-        ELSE
-            EXECUTE format('CREATE UNIQUE INDEX %I ON cs.%I (source, source_id) WHERE source IS NOT NULL', t || '_source_key', t);
-        END IF;
-        EXECUTE format('COMMENT ON COLUMN cs.%I.source IS %L', t, 'Data source the row was loaded from (cs.data_sources.name); NULL when loaded directly.');
-        EXECUTE format('COMMENT ON COLUMN cs.%I.source_id IS %L', t, 'The row''s id in the source; loaders upsert on (source, source_id).');
-    END LOOP;
-END;
-$$;
-COMMENT ON COLUMN cs.support_tickets.source IS 'Data source the row was last loaded from; NULL when loaded directly. Loaders upsert on external_id.';
-COMMENT ON COLUMN cs.invoices.source IS 'Data source the row was last loaded from; NULL when loaded directly. Loaders upsert on external_id.';
-
-CREATE TYPE cs.ingest_result AS (inserted bigint, updated bigint, unchanged bigint, rejected bigint);
-COMMENT ON TYPE cs.ingest_result IS 'Outcome of a load: rows inserted, updated, already present unchanged, and rejected.';
-
-------------------------------------------------------------------------------
 -- Helpers
 ------------------------------------------------------------------------------
 
 -- The customer a key of a system maps to: the system's own mapping, then a
 -- mapping valid for any system, then (for external_id) cs.customers itself.
-CREATE FUNCTION cs.resolve_customer(source text, key_kind text, key text)
+CREATE OR REPLACE FUNCTION cs.resolve_customer(source text, key_kind text, key text)
 RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -152,7 +29,7 @@ COMMENT ON FUNCTION cs.resolve_customer(text, text, text) IS
     'Customer a key maps to: cs.customer_keys under the system, then under any, then cs.customers.external_id (key_kind external_id) or cs.customers.domain (key_kind domain); NULL when unknown.';
 
 -- Lower-case domain of an email address or URL, without www.
-CREATE FUNCTION cs.domain_of(address text)
+CREATE OR REPLACE FUNCTION cs.domain_of(address text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN nullif(regexp_replace(lower(btrim(
@@ -162,7 +39,7 @@ COMMENT ON FUNCTION cs.domain_of(text) IS 'Lower-case domain of an email address
 
 -- A company name reduced for comparison: lower case, only letters and
 -- digits, common legal suffixes dropped ("ACME, Inc." = "Acme Inc" = "acme").
-CREATE FUNCTION cs.normalise_name(name text)
+CREATE OR REPLACE FUNCTION cs.normalise_name(name text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN nullif(regexp_replace(
@@ -172,7 +49,7 @@ COMMENT ON FUNCTION cs.normalise_name(text) IS 'Company name reduced for duplica
 
 -- Text to timestamptz for the formats exports use (ISO 8601, "YYYY-MM-DD HH:MI[:SS]"
 -- read as UTC, unix seconds); NULL for empty text, an error for anything else.
-CREATE FUNCTION cs._parse_time(v text)
+CREATE OR REPLACE FUNCTION cs._parse_time(v text)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog
@@ -197,7 +74,7 @@ $$;
 COMMENT ON FUNCTION cs._parse_time(text) IS 'Internal: a time as exports write it (ISO 8601 with zone, UTC without one, or unix seconds); NULL when empty.';
 
 -- A time that cannot be right: before 2000 or more than a day ahead.
-CREATE FUNCTION cs._check_time(what text, t timestamptz)
+CREATE OR REPLACE FUNCTION cs._check_time(what text, t timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 AS $$
@@ -211,7 +88,7 @@ $$;
 COMMENT ON FUNCTION cs._check_time(text, timestamptz) IS 'Internal: the time unchanged, or an out-of-range error when it is before 2000 or more than a day in the future.';
 
 -- Records a key of a system for a customer, unless it maps elsewhere already.
-CREATE FUNCTION cs._learn_key(source text, key_kind text, key text, customer_id uuid)
+CREATE OR REPLACE FUNCTION cs._learn_key(source text, key_kind text, key text, customer_id uuid)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
@@ -224,7 +101,7 @@ END;
 COMMENT ON FUNCTION cs._learn_key(text, text, text, uuid) IS 'Internal: records a key of a system for a customer unless the key is mapped already.';
 
 -- Counts rows received by a source in the current hour.
-CREATE FUNCTION cs._note_activity(source text, accepted bigint, rejected bigint)
+CREATE OR REPLACE FUNCTION cs._note_activity(source text, accepted bigint, rejected bigint)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
@@ -238,7 +115,7 @@ END;
 COMMENT ON FUNCTION cs._note_activity(text, bigint, bigint) IS 'Internal: adds received rows to cs.source_activity for the current hour.';
 
 -- Stores a rejected record (once per distinct payload).
-CREATE FUNCTION cs._reject(source text, payload jsonb, reason text)
+CREATE OR REPLACE FUNCTION cs._reject(source text, payload jsonb, reason text)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
@@ -251,7 +128,7 @@ END;
 COMMENT ON FUNCTION cs._reject(text, jsonb, text) IS 'Internal: records a rejected record with its reason; a reload of the same record counts times_seen.';
 
 -- The loading source, or an error when it is unknown or disabled.
-CREATE FUNCTION cs._source(name text)
+CREATE OR REPLACE FUNCTION cs._source(name text)
 RETURNS cs.data_sources
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
@@ -274,7 +151,7 @@ $$;
 COMMENT ON FUNCTION cs._source(text) IS 'Internal: the cs.data_sources row of a source, or an error when it is unknown or disabled.';
 
 -- The error a loader raises for a record it cannot map.
-CREATE FUNCTION cs._unmappable(reason text)
+CREATE OR REPLACE FUNCTION cs._unmappable(reason text)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -285,7 +162,7 @@ $$;
 COMMENT ON FUNCTION cs._unmappable(text) IS 'Internal: raises the error that turns a record into a reject with the given reason.';
 
 -- A numeric field of a record, or an out-of-range error when it is not a number.
-CREATE FUNCTION cs._number(what text, v text)
+CREATE OR REPLACE FUNCTION cs._number(what text, v text)
 RETURNS numeric
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -308,7 +185,7 @@ COMMENT ON FUNCTION cs._number(text, text) IS 'Internal: a number field (thousan
 ------------------------------------------------------------------------------
 
 -- Upserts an invoice on its external id; the common end of both Stripe formats.
-CREATE FUNCTION cs._upsert_invoice(src text, customer_id uuid, external_id text, amount numeric, issued_at date,
+CREATE OR REPLACE FUNCTION cs._upsert_invoice(src text, customer_id uuid, external_id text, amount numeric, issued_at date,
                                    due_date date, paid_at date, status text)
 RETURNS text
 LANGUAGE plpgsql
@@ -345,7 +222,7 @@ COMMENT ON FUNCTION cs._upsert_invoice(text, uuid, text, numeric, date, date, da
 -- The customer of a Stripe invoice: the Stripe customer id mapping, the
 -- metadata key holding our external_id, then the email domain.  A match by
 -- metadata or domain is remembered for the Stripe customer id.
-CREATE FUNCTION cs._stripe_customer(sys text, stripe_customer text, meta_external_id text, email text)
+CREATE OR REPLACE FUNCTION cs._stripe_customer(sys text, stripe_customer text, meta_external_id text, email text)
 RETURNS uuid
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -372,7 +249,7 @@ COMMENT ON FUNCTION cs._stripe_customer(text, text, text, text) IS
     'Internal: customer of a Stripe invoice by Stripe customer id mapping, metadata external_id or email domain; remembers the Stripe id.';
 
 -- Stripe amounts are in the smallest currency unit, except for zero-decimal currencies.
-CREATE FUNCTION cs._stripe_amount(minor numeric, currency text)
+CREATE OR REPLACE FUNCTION cs._stripe_amount(minor numeric, currency text)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN lower(currency) IN ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf',
@@ -381,7 +258,7 @@ RETURN CASE WHEN lower(currency) IN ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', '
 COMMENT ON FUNCTION cs._stripe_amount(numeric, text) IS 'Internal: a Stripe amount in minor units as a major-unit amount (zero-decimal currencies unchanged).';
 
 -- Stripe invoice status to cs.invoices status: an open invoice whose payment was attempted has failed.
-CREATE FUNCTION cs._stripe_status(status text, attempted boolean)
+CREATE OR REPLACE FUNCTION cs._stripe_status(status text, attempted boolean)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -396,7 +273,7 @@ $$;
 COMMENT ON FUNCTION cs._stripe_status(text, boolean) IS 'Internal: Stripe invoice status as a cs.invoices status (open and attempted = failed).';
 
 -- One Stripe invoice object (API shape).
-CREATE FUNCTION cs._ingest_stripe_invoice(s cs.data_sources, p jsonb)
+CREATE OR REPLACE FUNCTION cs._ingest_stripe_invoice(s cs.data_sources, p jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -424,7 +301,7 @@ $$;
 COMMENT ON FUNCTION cs._ingest_stripe_invoice(cs.data_sources, jsonb) IS 'Internal: loads one Stripe invoice object (API shape) into cs.invoices.';
 
 -- One row of the Stripe Dashboard invoice export (CSV headers as keys; amounts in major units).
-CREATE FUNCTION cs._ingest_stripe_invoice_csv(s cs.data_sources, p jsonb)
+CREATE OR REPLACE FUNCTION cs._ingest_stripe_invoice_csv(s cs.data_sources, p jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -454,7 +331,7 @@ $$;
 COMMENT ON FUNCTION cs._ingest_stripe_invoice_csv(cs.data_sources, jsonb) IS 'Internal: loads one row of the Stripe Dashboard invoice export into cs.invoices.';
 
 -- One Zendesk ticket object (API shape).
-CREATE FUNCTION cs._ingest_zendesk_ticket(s cs.data_sources, p jsonb)
+CREATE OR REPLACE FUNCTION cs._ingest_zendesk_ticket(s cs.data_sources, p jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -506,7 +383,7 @@ COMMENT ON FUNCTION cs._ingest_zendesk_ticket(cs.data_sources, jsonb) IS
     'Internal: loads one Zendesk ticket (API shape) into cs.support_tickets as external_id zendesk:<id>; customer by organization mapping.';
 
 -- A HubSpot employee count as a size band.
-CREATE FUNCTION cs._size_band(employees numeric)
+CREATE OR REPLACE FUNCTION cs._size_band(employees numeric)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN employees IS NULL THEN NULL
@@ -517,7 +394,7 @@ RETURN CASE WHEN employees IS NULL THEN NULL
 COMMENT ON FUNCTION cs._size_band(numeric) IS 'Internal: employee count as a size band (1-10, 11-50, ..., 5001+).';
 
 -- One row of the HubSpot companies export: creates or updates the customer.
-CREATE FUNCTION cs._ingest_hubspot_company(s cs.data_sources, p jsonb)
+CREATE OR REPLACE FUNCTION cs._ingest_hubspot_company(s cs.data_sources, p jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -575,7 +452,7 @@ COMMENT ON FUNCTION cs._ingest_hubspot_company(cs.data_sources, jsonb) IS
     'Internal: loads one row of the HubSpot companies export: creates the customer (external_id = Record ID, domain from Company Domain Name) or updates it, and learns its company id.';
 
 -- One row of the HubSpot contacts export.
-CREATE FUNCTION cs._ingest_hubspot_contact(s cs.data_sources, p jsonb)
+CREATE OR REPLACE FUNCTION cs._ingest_hubspot_contact(s cs.data_sources, p jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -616,7 +493,7 @@ COMMENT ON FUNCTION cs._ingest_hubspot_contact(cs.data_sources, jsonb) IS
     'Internal: loads one row of the HubSpot contacts export into cs.contacts; customer by associated company id, then email domain.';
 
 -- Validates the options of a csv source: target table and mapping.
-CREATE FUNCTION cs._check_csv_options(s cs.data_sources)
+CREATE OR REPLACE FUNCTION cs._check_csv_options(s cs.data_sources)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -669,7 +546,7 @@ $$;
 COMMENT ON FUNCTION cs._check_csv_options(cs.data_sources) IS 'Internal: errors when a csv source''s target or mapping is unusable.';
 
 -- One row of a generic CSV: mapped columns, converted by the table's types.
-CREATE FUNCTION cs._ingest_csv(s cs.data_sources, p jsonb)
+CREATE OR REPLACE FUNCTION cs._ingest_csv(s cs.data_sources, p jsonb)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -741,7 +618,7 @@ COMMENT ON FUNCTION cs._ingest_csv(cs.data_sources, jsonb) IS
 ------------------------------------------------------------------------------
 
 -- A line as jsonb, or as a JSON string when it is not valid JSON.
-CREATE FUNCTION cs._jsonb_or_string(line text)
+CREATE OR REPLACE FUNCTION cs._jsonb_or_string(line text)
 RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
 AS $$
@@ -753,7 +630,7 @@ END;
 $$;
 COMMENT ON FUNCTION cs._jsonb_or_string(text) IS 'Internal: a text as jsonb, or as a JSON string when it does not parse.';
 
-CREATE FUNCTION cs.parse_events(format text, lines text, customer_property text DEFAULT 'company_id',
+CREATE OR REPLACE FUNCTION cs.parse_events(format text, lines text, customer_property text DEFAULT 'company_id',
                                 feature_property text DEFAULT 'feature',
                                 OUT line int, OUT customer_key text, OUT user_id text, OUT event text,
                                 OUT feature text, OUT quantity float8, OUT occurred_at timestamptz,
@@ -765,7 +642,7 @@ COMMENT ON FUNCTION cs.parse_events(text, text, text, text) IS
     'Parses a chunk of Mixpanel or Amplitude NDJSON export: one row per non-blank line with the event fields, or error saying why the line cannot be loaded; raw is the line itself.';
 
 -- Loads a chunk of NDJSON events of a mixpanel or amplitude source.
-CREATE FUNCTION cs.ingest_events(source text, lines text)
+CREATE OR REPLACE FUNCTION cs.ingest_events(source text, lines text)
 RETURNS cs.ingest_result
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -863,7 +740,7 @@ COMMENT ON FUNCTION cs.ingest_events(text, text) IS
 -- Loads one record of a source, or the records of a list form: a JSON array,
 -- {"tickets": [...]} (Zendesk), {"object": "list", "data": [...]} (Stripe),
 -- a webhook envelope {"ticket": ...} or {"type": ..., "data": {"object": ...}}.
-CREATE FUNCTION cs.ingest(source text, payload jsonb)
+CREATE OR REPLACE FUNCTION cs.ingest(source text, payload jsonb)
 RETURNS cs.ingest_result
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -943,7 +820,7 @@ COMMENT ON FUNCTION cs.ingest(text, jsonb) IS
     'Loads one record (webhook payload, API object, or a CSV row as {header: value}) of a data source, or every record of a list form (JSON array, Zendesk {"tickets": [...]}, Stripe list object) or envelope (Zendesk {"ticket": ...}, Stripe event); records that cannot be loaded go to cs.ingest_rejects with the reason. Returns inserted, updated, unchanged and rejected counts.';
 
 -- Loads a text body: NDJSON events, one JSON document, or one JSON record per line.
-CREATE FUNCTION cs.ingest_text(source text, body text)
+CREATE OR REPLACE FUNCTION cs.ingest_text(source text, body text)
 RETURNS cs.ingest_result
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs

@@ -5,29 +5,8 @@
 -- the problem is gone.  Stale sources also lower the confidence of risk scores
 -- (cs.data_freshness_factor).  cs.merge_customers() fixes a duplicate customer.
 
-CREATE TABLE cs.data_quality_settings (
-    name        text PRIMARY KEY,
-    value       text NOT NULL,
-    description text NOT NULL
-);
-COMMENT ON TABLE cs.data_quality_settings IS 'Thresholds of the data-quality checks and who their alerts go to; admins edit the values.';
-COMMENT ON COLUMN cs.data_quality_settings.name IS 'Setting name.';
-COMMENT ON COLUMN cs.data_quality_settings.value IS 'Setting value (a number, except admin_role).';
-COMMENT ON COLUMN cs.data_quality_settings.description IS 'What the setting controls.';
-
-INSERT INTO cs.data_quality_settings (name, value, description) VALUES
-    ('admin_role', 'cs_admin', 'Role data alerts are assigned to (cs.alerts.assigned_to).'),
-    ('max_share_without_usage', '0.2', 'Largest acceptable share of active customers without a usage event in the last 30 days.'),
-    ('max_share_without_invoices', '0.2', 'Largest acceptable share of active customers without any invoice.'),
-    ('max_share_without_contract_dates', '0.1', 'Largest acceptable share of active customers missing a contract start or end date.'),
-    ('volume_ratio', '3', 'Rows of the last 24 hours more than this many times (or less than 1/this of) the trailing median day is a volume problem.'),
-    ('volume_history_days', '14', 'Days of history the volume median is taken over.'),
-    ('volume_min_days', '7', 'Days with data needed before the volume check judges a source.'),
-    ('future_tolerance_hours', '24', 'How far in the future a signal''s time may be before it counts as out of range.'),
-    ('stale_confidence_penalty', '0.5', 'How much risk confidence is lost when every monitored source is stale (see cs.data_freshness_factor).');
-
 -- A data-quality setting as a number.
-CREATE FUNCTION cs._dq_setting(name text)
+CREATE OR REPLACE FUNCTION cs._dq_setting(name text)
 RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -39,7 +18,7 @@ COMMENT ON FUNCTION cs._dq_setting(text) IS 'Internal: a numeric data-quality se
 ------------------------------------------------------------------------------
 
 -- Freshness of every monitored source: time since its last row against the expectation.
-CREATE VIEW cs.source_freshness WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.source_freshness WITH (security_invoker = true) AS
 SELECT d.name AS source,
        d.expected_every,
        a.last_at,
@@ -59,7 +38,7 @@ COMMENT ON COLUMN cs.source_freshness.stale IS 'True when the last row is older 
 --   factor = 1 - stale_confidence_penalty * (stale sources / monitored sources)
 -- 1 when no source is monitored or none is stale; with the default penalty 0.5,
 -- every monitored source stale halves the confidence of new risk scores.
-CREATE FUNCTION cs.data_freshness_factor()
+CREATE OR REPLACE FUNCTION cs.data_freshness_factor()
 RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
@@ -70,7 +49,7 @@ RETURN (SELECT CASE WHEN count(*) = 0 THEN 1.0
 COMMENT ON FUNCTION cs.data_freshness_factor() IS
     'Confidence factor 0-1 from source freshness: 1 - stale_confidence_penalty * stale/monitored sources; 1 when nothing is monitored. cs._score_risk multiplies risk confidence by it.';
 
-CREATE VIEW cs.data_quality WITH (security_invoker = true) AS
+CREATE OR REPLACE VIEW cs.data_quality WITH (security_invoker = true) AS
 WITH active AS (
     SELECT c.* FROM cs.customers c WHERE c.churned_at IS NULL
 ), completeness AS (
@@ -185,7 +164,7 @@ COMMENT ON COLUMN cs.data_quality.detail IS 'The finding in a sentence.';
 -- no customer and no rule: they are identified by risk_factors ->> 'check'
 -- and ->> 'subject', and assigned to the admin_role setting.  Returns the
 -- number of problems (rows of cs.data_quality that are not ok).
-CREATE FUNCTION cs.check_data_quality()
+CREATE OR REPLACE FUNCTION cs.check_data_quality()
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -247,32 +226,8 @@ $$;
 COMMENT ON FUNCTION cs.check_data_quality() IS
     'Evaluates cs.data_quality: raises one alert of type data (no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one (one per check for duplicates and near_duplicate_customers), refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
 
-------------------------------------------------------------------------------
--- Merging duplicate customers
-------------------------------------------------------------------------------
-
-CREATE TABLE cs.customer_merges (
-    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kept_id           uuid NOT NULL,
-    merged_id         uuid NOT NULL,
-    merged_external_id text NOT NULL,
-    merged_name       text NOT NULL,
-    rows_moved        jsonb NOT NULL,
-    merged_by         text NOT NULL DEFAULT current_user,
-    merged_at         timestamptz NOT NULL DEFAULT now()
-);
-COMMENT ON TABLE cs.customer_merges IS 'Audit of cs.merge_customers: which customer was merged into which, by whom, and how many rows moved per table.';
-COMMENT ON COLUMN cs.customer_merges.id IS 'Surrogate key.';
-COMMENT ON COLUMN cs.customer_merges.kept_id IS 'The customer that remains.';
-COMMENT ON COLUMN cs.customer_merges.merged_id IS 'The customer that was merged and deleted.';
-COMMENT ON COLUMN cs.customer_merges.merged_external_id IS 'External id of the merged customer (it now maps to the kept one through cs.customer_keys).';
-COMMENT ON COLUMN cs.customer_merges.merged_name IS 'Name of the merged customer.';
-COMMENT ON COLUMN cs.customer_merges.rows_moved IS 'Rows moved (signals, alerts, actions, keys) or dropped (derived scores) per table.';
-COMMENT ON COLUMN cs.customer_merges.merged_by IS 'Role that merged.';
-COMMENT ON COLUMN cs.customer_merges.merged_at IS 'When.';
-
 -- Moves everything of customer merge to customer keep and deletes merge.
-CREATE FUNCTION cs.merge_customers(keep uuid, merge uuid)
+CREATE OR REPLACE FUNCTION cs.merge_customers(keep uuid, merge uuid)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs

@@ -1,8 +1,9 @@
 -- Least privilege, row-level security and dump support, applied by loops over
 -- the catalog so that every table, view and function of schema cs is covered,
--- whichever file created it.  This file runs last at CREATE EXTENSION and again
--- at the end of every upgrade script (the Makefile appends it), so it must stay
--- re-runnable: CREATE OR REPLACE, IF NOT EXISTS, DROP POLICY IF EXISTS.
+-- whichever file created it.  This file runs last of the re-runnable files, at
+-- CREATE EXTENSION (only the shipped rows of src/sql/setup/ come after it) and
+-- at the end of every upgrade script, so it must stay re-runnable: CREATE OR
+-- REPLACE, IF NOT EXISTS, DROP POLICY IF EXISTS.
 --
 -- Roles are cluster-wide and not members of the extension: DROP EXTENSION
 -- leaves cscopilot_viewer, cscopilot_csm and cscopilot_admin in place (their

@@ -1,0 +1,34 @@
+-- Install-once: tables of models, their indexes, constraints and comments.
+-- CREATE EXTENSION runs this once; a change to a table here needs the same
+-- change, as ALTER, in src/sql/updates/<released>--<next>.sql.
+
+CREATE TABLE cs.models (
+    id          int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL,
+    version     int NOT NULL CHECK (version >= 1),
+    kind        text NOT NULL CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'custom')),
+    objective   text NOT NULL,
+    feature_names text[] NOT NULL,
+    model       bytea NOT NULL,
+    metrics     jsonb NOT NULL DEFAULT '{}',
+    training_data text,
+    status      text NOT NULL DEFAULT 'candidate' CHECK (status IN ('candidate', 'challenger', 'champion', 'retired')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    reference   jsonb,
+    CONSTRAINT models_name_version_key UNIQUE (name, version)
+);
+-- One champion per kind (custom models are addressed by name, one champion per name).
+CREATE UNIQUE INDEX models_one_champion_per_kind ON cs.models (kind) WHERE status = 'champion' AND kind <> 'custom';
+CREATE UNIQUE INDEX models_one_champion_per_custom_name ON cs.models (name) WHERE status = 'champion' AND kind = 'custom';
+-- One challenger per kind (custom models: per name), judged against the champion.
+CREATE UNIQUE INDEX models_one_challenger_per_kind ON cs.models (kind) WHERE status = 'challenger' AND kind <> 'custom';
+CREATE UNIQUE INDEX models_one_challenger_per_custom_name ON cs.models (name) WHERE status = 'challenger' AND kind = 'custom';
+COMMENT ON TABLE cs.models IS 'Model registry: XGBoost models (JSON or UBJ bytes) with their features, metrics and status.';
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell or custom.';
+COMMENT ON COLUMN cs.models.objective IS 'XGBoost objective, for example binary:logistic.';
+COMMENT ON COLUMN cs.models.feature_names IS 'Input feature names in order; for scoring kinds the first names of cs.feature_catalog (all of them, or a prefix for a model registered before the catalog grew).';
+COMMENT ON COLUMN cs.models.model IS 'The model as XGBoost JSON or UBJ bytes.';
+COMMENT ON COLUMN cs.models.metrics IS 'Training and validation metrics.';
+COMMENT ON COLUMN cs.models.training_data IS 'Description of the training data.';
+COMMENT ON COLUMN cs.models.status IS 'candidate, challenger (scored in shadow or on an A/B share, judged against the champion), champion (scores its kind) or retired.';
+COMMENT ON COLUMN cs.models.reference IS 'Reference distribution of the inputs the model learnt from (missing rate, decile edges and bin shares per feature), for cs.feature_drift; NULL when unknown.';

@@ -1,0 +1,21 @@
+-- Install-once: tables of risk, their indexes, constraints and comments.
+-- CREATE EXTENSION runs this once; a change to a table here needs the same
+-- change, as ALTER, in src/sql/updates/<released>--<next>.sql.
+
+CREATE TABLE cs.risk_assessments (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    customer_id      uuid NOT NULL REFERENCES cs.customers (id),
+    risk_type        varchar(50) NOT NULL CHECK (risk_type IN ('churn', 'downgrade', 'payment')),
+    risk_score       numeric(3,2) CHECK (risk_score BETWEEN 0 AND 1),
+    risk_factors     jsonb,
+    confidence_score numeric(3,2) CHECK (confidence_score BETWEEN 0 AND 1),
+    model_version    varchar(50),
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX risk_assessments_customer_time_idx ON cs.risk_assessments (customer_id, risk_type, created_at DESC);
+COMMENT ON TABLE cs.risk_assessments IS 'Risk predictions history with their explanations.';
+COMMENT ON COLUMN cs.risk_assessments.risk_type IS 'churn, downgrade or payment.';
+COMMENT ON COLUMN cs.risk_assessments.risk_score IS 'Predicted probability 0-1.';
+COMMENT ON COLUMN cs.risk_assessments.risk_factors IS 'Top contributions: feature, value, contribution (SHAP, log-odds).';
+COMMENT ON COLUMN cs.risk_assessments.confidence_score IS 'Confidence 0-1 in the prediction.';
+COMMENT ON COLUMN cs.risk_assessments.model_version IS 'Model name and version that produced the score.';

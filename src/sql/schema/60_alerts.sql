@@ -1,0 +1,110 @@
+-- Install-once: tables of alerts, their indexes, constraints and comments.
+-- CREATE EXTENSION runs this once; a change to a table here needs the same
+-- change, as ALTER, in src/sql/updates/<released>--<next>.sql.
+
+CREATE TABLE cs.alert_rules (
+    id          int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    alert_type  text NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data')),
+    condition   jsonb NOT NULL,
+    severity_metric jsonb,
+    severity_thresholds jsonb NOT NULL DEFAULT '{}',
+    base_severity text NOT NULL DEFAULT 'medium' CHECK (base_severity IN ('low', 'medium', 'high', 'critical')),
+    title       text,
+    cooldown    interval NOT NULL DEFAULT '7 days' CHECK (cooldown >= '0'),
+    auto_resolve boolean NOT NULL DEFAULT true,
+    enabled     boolean NOT NULL DEFAULT true,
+    description text
+);
+COMMENT ON TABLE cs.alert_rules IS 'Alert rules evaluated over current scores and features.';
+COMMENT ON COLUMN cs.alert_rules.id IS 'Surrogate key.';
+COMMENT ON COLUMN cs.alert_rules.name IS 'Unique rule name.';
+COMMENT ON COLUMN cs.alert_rules.alert_type IS 'risk or opportunity for rules evaluated over customers (model and data are reserved for other parts).';
+COMMENT ON COLUMN cs.alert_rules.condition IS 'Structured condition, validated on write: {"all": [...]}, {"any": [...]}, {"not": c}, {"feature": name, "op": op, "value": n}, {"score": name, "op": op, "value": n}, {"band": "red" | [..]}.';
+COMMENT ON COLUMN cs.alert_rules.severity_metric IS 'The metric severity is graded on: {"feature": name} or {"score": name}, with "direction": "higher" or "lower" (the direction that is more severe); NULL for a fixed severity.';
+COMMENT ON COLUMN cs.alert_rules.severity_thresholds IS 'Metric thresholds for some of low, medium, high and critical, monotonic in the metric direction; the most severe level whose threshold is met applies.';
+COMMENT ON COLUMN cs.alert_rules.base_severity IS 'The lowest severity of the rule''s alerts: the severity when there is no metric, the metric is missing or no threshold is met.';
+COMMENT ON COLUMN cs.alert_rules.title IS 'Alert title; may use the placeholders of cs.render_template. NULL uses the rule name.';
+COMMENT ON COLUMN cs.alert_rules.enabled IS 'Disabled rules are not evaluated (their open alerts are left as they are).';
+COMMENT ON COLUMN cs.alert_rules.description IS 'What the rule detects, copied into the alert description.';
+COMMENT ON COLUMN cs.alert_rules.cooldown IS 'Minimum time before a resolved alert of this rule may fire again for a customer.';
+COMMENT ON COLUMN cs.alert_rules.auto_resolve IS 'Resolve the open alert when the condition clears.';
+
+CREATE TABLE cs.alerts (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    customer_id       uuid REFERENCES cs.customers (id),
+    rule_id           int REFERENCES cs.alert_rules (id),
+    alert_type        varchar(50) NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data')),
+    severity          varchar(20) NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    title             varchar(255) NOT NULL,
+    description       text,
+    risk_factors      jsonb,
+    suggested_actions jsonb,
+    status            varchar(20) NOT NULL DEFAULT 'open'
+                      CHECK (status IN ('open', 'acknowledged', 'snoozed', 'resolved', 'dismissed')),
+    assigned_to       varchar(255),
+    snoozed_until     timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    updated_by        text,
+    resolved_at       timestamptz,
+    last_fired_at     timestamptz,
+    escalated_at      timestamptz,
+    fire_count        int NOT NULL DEFAULT 1,
+    mrr_at_risk       numeric(10,2) NOT NULL DEFAULT 0 CHECK (mrr_at_risk >= 0)
+);
+-- At most one unresolved alert per (customer, rule).
+CREATE UNIQUE INDEX alerts_one_open_per_rule ON cs.alerts (customer_id, rule_id)
+    WHERE status IN ('open', 'acknowledged', 'snoozed');
+CREATE INDEX alerts_status_idx ON cs.alerts (status, severity);
+-- Cooldown checks and per-customer lookups of resolved alerts.
+CREATE INDEX alerts_customer_rule_idx ON cs.alerts (customer_id, rule_id, resolved_at);
+COMMENT ON TABLE cs.alerts IS 'Alerts raised by rules; at most one unresolved alert per customer and rule.';
+COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model or data.';
+COMMENT ON COLUMN cs.alerts.severity IS 'low, medium, high or critical.';
+COMMENT ON COLUMN cs.alerts.status IS 'open, acknowledged, snoozed, resolved or dismissed.';
+COMMENT ON COLUMN cs.alerts.assigned_to IS 'Role name of the CSM the alert is assigned to.';
+COMMENT ON COLUMN cs.alerts.risk_factors IS 'Why the alert fired: the condition''s features and scores (source rule), the churn model''s factors (churn_model) and the health drivers (health).';
+COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired (0 without a customer or MRR); stored so that the alert pages read the most severe, largest alerts from an index.';
+COMMENT ON COLUMN cs.alerts.suggested_actions IS 'Playbooks answering the alert''s factors, ranked by learned effectiveness, with the rendered message.';
+COMMENT ON COLUMN cs.alerts.snoozed_until IS 'End of the snooze; the next evaluation after it reopens the alert.';
+COMMENT ON COLUMN cs.alerts.updated_by IS 'Role that made the last change.';
+COMMENT ON COLUMN cs.alerts.resolved_at IS 'When the alert was resolved or dismissed; the rule''s cooldown runs from here.';
+COMMENT ON COLUMN cs.alerts.last_fired_at IS 'Last evaluation that found the condition true.';
+COMMENT ON COLUMN cs.alerts.escalated_at IS 'Last time a re-firing raised the severity.';
+COMMENT ON COLUMN cs.alerts.fire_count IS 'Evaluations that found the condition true while the alert was unresolved.';
+
+CREATE TABLE cs.alert_events (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    alert_id    uuid NOT NULL REFERENCES cs.alerts (id) ON DELETE CASCADE,
+    event       text NOT NULL CHECK (event IN ('created', 'escalated', 'acknowledged', 'snoozed', 'reopened',
+                                               'resolved', 'auto_resolved', 'dismissed', 'reassigned')),
+    from_status text,
+    to_status   text,
+    actor       text NOT NULL DEFAULT current_user,
+    at          timestamptz NOT NULL DEFAULT now(),
+    note        text,
+    details     jsonb
+);
+CREATE INDEX alert_events_alert_idx ON cs.alert_events (alert_id, id);
+COMMENT ON TABLE cs.alert_events IS 'Audit trail of alerts: every creation, escalation and lifecycle transition, with who and when.';
+COMMENT ON COLUMN cs.alert_events.id IS 'Surrogate key, in event order.';
+COMMENT ON COLUMN cs.alert_events.alert_id IS 'The alert (deleted with it).';
+COMMENT ON COLUMN cs.alert_events.event IS 'created, escalated, acknowledged, snoozed, reopened, resolved, auto_resolved, dismissed or reassigned.';
+COMMENT ON COLUMN cs.alert_events.from_status IS 'Status before the event.';
+COMMENT ON COLUMN cs.alert_events.to_status IS 'Status after the event.';
+COMMENT ON COLUMN cs.alert_events.actor IS 'Role that caused the event (current_user).';
+COMMENT ON COLUMN cs.alert_events.at IS 'When it happened.';
+COMMENT ON COLUMN cs.alert_events.note IS 'Note given with the transition.';
+COMMENT ON COLUMN cs.alert_events.details IS 'Event details: severities of an escalation, snooze end, assignees.';
+
+-- The open alerts pages (cs.risk_alerts): most severe, then largest, first.
+CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(severity) DESC, mrr_at_risk DESC, created_at, id)
+    WHERE status IN ('open', 'acknowledged', 'snoozed');
+
+------------------------------------------------------------------------------
+-- Evaluation
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE cs.alert_number;
+COMMENT ON SEQUENCE cs.alert_number IS 'Numbers alert firings; alert ids are derived from (customer, rule, number), so a fresh database yields the same ids for the same history.';

@@ -1,0 +1,12 @@
+-- cscopilot 0.2.0 -> 0.3.0: schema changes and data migrations only.
+--
+-- `make` builds cscopilot--0.2.0--0.3.0.sql from src/sql/pre_install/*.sql,
+-- this file, then every re-runnable file src/sql/[0-9]*.sql (95_security.sql
+-- last), so functions, views, triggers, comments and grants need nothing here.
+-- Put here what CREATE OR REPLACE cannot do, in the order it must happen:
+-- ALTER TABLE for a new column (the same column in src/sql/schema/), new
+-- tables and indexes, changes to shipped rows, and DROP of a function or
+-- view whose signature or columns change, before the re-runnable files create
+-- it again.
+--
+-- 0.3.0 only reorganises the sources: the objects are those of 0.2.0.
