@@ -20,7 +20,10 @@
  * call cs._wake_worker_at_commit(), which arms a transaction callback; at
  * commit the callback sets the latch of the worker of the current database,
  * so the worker wakes as soon as the new rows are visible and not before.
- * cscopilot.naptime is only the fallback poll interval.
+ * cscopilot.naptime is only the fallback poll interval.  Rows stamped ahead
+ * of the server's clock make their customer's mark due later (see
+ * cs._mark_dirty): when nothing is due the worker sleeps until the earliest
+ * such mark is, if that comes before the naptime.
  *
  * Every unit of work (a batch of dirty customers, a scheduled job, the
  * bookkeeping of a failure) is one self-contained transaction: a crash loses
@@ -769,6 +772,7 @@ typedef struct BatchUnit
 {
 	int			batch_size;
 	int64		customers;
+	int64		next_due_ms;	/* after an empty batch: ms until a mark is due, -1 none */
 } BatchUnit;
 
 /* Unit: one batch of dirty customers, under the batch time limit. */
@@ -788,6 +792,16 @@ RunBatch(void *arg)
 	if (cscopilot_max_batch_runtime > 0)
 		disable_timeout(STATEMENT_TIMEOUT, false);
 	b->customers = isnull ? 0 : DatumGetInt64(d);
+	b->next_due_ms = -1;
+	if (b->customers == 0)
+	{
+		/* Marks of rows stamped ahead of the clock: wake when the first is due. */
+		d = RunQuery("SELECT ceil(extract(epoch FROM min(due_at) - clock_timestamp()) * 1000)::int8"
+					 " FROM cs.dirty_customers WHERE NOT parked",
+					 0, NULL, NULL, &isnull, SPI_OK_SELECT);
+		if (!isnull)
+			b->next_due_ms = Max(DatumGetInt64(d), 0);
+	}
 }
 
 typedef struct FailureUnit
@@ -886,12 +900,16 @@ NoteBatch(int64 customers, bool failed)
  * Drains the dirty queue batch by batch for at most one naptime.  A batch
  * that fails as a whole (time limit, lock trouble) halves the batch size
  * until batches succeed again; a lone customer that still fails is blamed
- * (attempts, then parking) so it cannot block the queue.
+ * (attempts, then parking) so it cannot block the queue.  When nothing is
+ * due, *next_due_ms says in how long the earliest mark stamped ahead of the
+ * clock comes due (-1: none), so the worker wakes for it.
  */
 static void
-DrainQueue(MemoryContext cxt, int *effective_batch)
+DrainQueue(MemoryContext cxt, int *effective_batch, long *next_due_ms)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), cscopilot_naptime);
+
+	*next_due_ms = -1;
 
 	for (;;)
 	{
@@ -914,7 +932,10 @@ DrainQueue(MemoryContext cxt, int *effective_batch)
 			if (*effective_batch < cscopilot_batch_size)
 				*effective_batch = Min(cscopilot_batch_size, *effective_batch * 2);
 			if (b.customers == 0)
+			{
+				*next_due_ms = (long) Min(b.next_due_ms, (int64) LONG_MAX);
 				break;
+			}
 		}
 		else
 		{
@@ -1044,6 +1065,7 @@ cs_worker_main(Datum main_arg)
 	{
 		ExtensionCheck ext;
 		long		timeout;
+		long		next_due_ms = -1;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -1082,9 +1104,12 @@ cs_worker_main(Datum main_arg)
 			warned_missing = false;
 			if (!cleaned)
 				cleaned = RunUnit("cscopilot: closing interrupted job runs", CloseInterruptedRuns, NULL, NULL);
-			DrainQueue(loop_cxt, &effective_batch);
+			DrainQueue(loop_cxt, &effective_batch, &next_due_ms);
 			RunDueJobs();
 			SetState(WS_IDLE);
+			/* a mark stamped ahead comes due before the naptime is over */
+			if (next_due_ms >= 0)
+				timeout = Max(10, Min(timeout, next_due_ms));
 		}
 		MemoryContextReset(loop_cxt);
 

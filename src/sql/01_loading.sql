@@ -21,9 +21,7 @@ BEGIN
                   DETAIL = 'Every usage event must reference a row of cs.customers; nothing of this statement was loaded.',
                   HINT = 'Load the customer first, or map the source id to cs.customers.id.';
     END IF;
-    INSERT INTO cs.dirty_customers (customer_id)
-    SELECT DISTINCT customer_id FROM new_rows
-    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
+    PERFORM cs._mark_dirty(array_agg(customer_id), array_agg(occurred_at)) FROM new_rows;
     RETURN NULL;
 END;
 $$;
@@ -44,22 +42,71 @@ BEGIN
         RAISE EXCEPTION 'usage event for unknown customer %', unknown
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    INSERT INTO cs.dirty_customers (customer_id)
-    SELECT customer_id FROM new_rows UNION SELECT customer_id FROM old_rows
-    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
+    PERFORM cs._mark_dirty(array_agg(x.customer_id), array_agg(x.occurred_at))
+       FROM (SELECT customer_id, occurred_at FROM new_rows
+             UNION ALL
+             SELECT customer_id, NULL FROM old_rows) x;
     RETURN NULL;
 END;
 $$;
 
--- Marks the customers of new rows dirty (signal tables with a real foreign key).
+-- The refresh lock.  Every writer of scores, statistics or dirty marks takes
+-- it first and holds it to the end of its transaction, so refreshes (by
+-- hand, the worker's batches and full-rescore steps, cs.refresh_all) run one
+-- at a time per database, and none waits for a row another holds while
+-- holding it the other way round.  Loads never take it.
+CREATE OR REPLACE FUNCTION cs._refresh_lock() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
+END;
+$$;
+COMMENT ON FUNCTION cs._refresh_lock() IS
+    'Internal: takes the refresh lock of this database (a transaction-level advisory lock) that every writer of scores and statistics takes first.';
+
+-- Marks customers dirty: one mark per customer, due at once, or when the
+-- earliest of its rows comes due if all are stamped ahead of the server's
+-- clock; covered_at keeps the latest stamp.  Customers go in id order, so
+-- that two loads touching the same customers lock their marks in the same
+-- order.  A load marking a customer again bumps its generation, which tells a
+-- refresh that read the older mark to keep it.  The update uses no function
+-- (Citus requires immutable ones in ON CONFLICT on a distributed table).
+CREATE OR REPLACE FUNCTION cs._mark_dirty(ids uuid[], stamps timestamptz[]) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+BEGIN ATOMIC
+    INSERT INTO cs.dirty_customers AS d (customer_id, marked_at, due_at, covered_at)
+    SELECT m.id, m.now,
+           -- due at once, unless every row of the customer is stamped ahead
+           CASE WHEN m.present THEN m.now ELSE m.first END,
+           greatest(m.now, m.latest)
+      FROM (SELECT x.id, c.now, bool_or(x.ts IS NULL OR x.ts <= c.now) AS present,
+                   min(x.ts) AS first, max(x.ts) AS latest
+              FROM unnest(ids, stamps) AS x(id, ts)
+             CROSS JOIN (SELECT clock_timestamp() AS now) c
+             WHERE x.id IS NOT NULL
+             GROUP BY x.id, c.now) m
+     ORDER BY m.id
+    ON CONFLICT (customer_id) DO UPDATE
+       SET generation = d.generation + 1,
+           marked_at = greatest(d.marked_at, excluded.marked_at),
+           due_at = least(d.due_at, excluded.due_at),
+           covered_at = greatest(d.covered_at, excluded.covered_at);
+END;
+COMMENT ON FUNCTION cs._mark_dirty(uuid[], timestamptz[]) IS
+    'Internal: marks the given customers dirty (load triggers call it); stamps are the times on the loaded rows (NULL when none), so that rows stamped ahead of the server''s clock make the mark due when their time comes.';
+
+-- Marks the customers of new rows dirty (signal tables with a real foreign
+-- key); the trigger's argument names the column that stamps a row's time.
 CREATE OR REPLACE FUNCTION cs._mark_dirty_new() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    INSERT INTO cs.dirty_customers (customer_id)
-    SELECT DISTINCT customer_id FROM new_rows
-    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
+    EXECUTE format('SELECT cs._mark_dirty(array_agg(customer_id), array_agg(%s)) FROM new_rows',
+                   coalesce(quote_ident(TG_ARGV[0]), 'NULL::timestamptz'));
     RETURN NULL;
 END;
 $$;
@@ -70,10 +117,9 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    INSERT INTO cs.dirty_customers (customer_id)
-    SELECT DISTINCT o.customer_id FROM old_rows o
-     WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)
-    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
+    PERFORM cs._mark_dirty(array_agg(o.customer_id), NULL)
+       FROM old_rows o
+      WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id);
     RETURN NULL;
 END;
 $$;
@@ -84,12 +130,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    INSERT INTO cs.dirty_customers (customer_id)
-    SELECT customer_id FROM new_rows
-    UNION
-    SELECT o.customer_id FROM old_rows o
-     WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)
-    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
+    EXECUTE format($q$
+        SELECT cs._mark_dirty(array_agg(x.customer_id), array_agg(x.ts))
+          FROM (SELECT customer_id, %s AS ts FROM new_rows
+                UNION ALL
+                SELECT o.customer_id, NULL FROM old_rows o
+                 WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)) x$q$,
+        coalesce(quote_ident(TG_ARGV[0]), 'NULL::timestamptz'));
     RETURN NULL;
 END;
 $$;
@@ -104,14 +151,18 @@ CREATE OR REPLACE TRIGGER usage_events_mark_dirty_del AFTER DELETE ON cs.usage_e
 DO $$
 DECLARE
     t text;
+    stamp text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['support_tickets', 'invoices', 'engagements', 'nps_responses',
-                             'contacts', 'subscriptions']
+    -- each table with the column that stamps a row's time (none for contacts
+    -- and subscriptions, whose dates are facts, not the time of a load)
+    FOR t, stamp IN VALUES ('support_tickets', 'opened_at'), ('invoices', 'issued_at'),
+                           ('engagements', 'occurred_at'), ('nps_responses', 'responded_at'),
+                           ('contacts', NULL), ('subscriptions', NULL)
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON cs.%I REFERENCING NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_new()', t || '_mark_dirty_ins', t);
+                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_new(%s)', t || '_mark_dirty_ins', t, coalesce(quote_literal(stamp), ''));
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON cs.%I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_both()', t || '_mark_dirty_upd', t);
+                        FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_both(%s)', t || '_mark_dirty_upd', t, coalesce(quote_literal(stamp), ''));
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER DELETE ON cs.%I REFERENCING OLD TABLE AS old_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_old()', t || '_mark_dirty_del', t);
     END LOOP;
@@ -124,9 +175,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    INSERT INTO cs.dirty_customers (customer_id)
-    SELECT id FROM new_rows
-    ON CONFLICT (customer_id) DO UPDATE SET marked_at = clock_timestamp();
+    PERFORM cs._mark_dirty(array_agg(id), NULL) FROM new_rows;
     RETURN NULL;
 END;
 $$;

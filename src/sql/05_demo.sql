@@ -81,12 +81,12 @@ COMMENT ON FUNCTION cs._demo_usage(int, int, int, date, date, date) IS
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION cs.generate_demo_data(customers int DEFAULT 1000, days int DEFAULT 180, seed int DEFAULT 42,
-                                      end_date date DEFAULT current_date)
+                                      end_date date DEFAULT current_date - 1)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'cs_generate_demo_data'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cs.generate_demo_data(int, int, int, date) IS
-    'Generates a realistic demo dataset covering [end_date - days, end_date] into every signal table plus cs.demo_ground_truth; returns the number of rows inserted. Deterministic: the same arguments give the same rows, ids and timestamps (UTC). customers 1-10,000,000, days 1-3650, no NULL arguments. Refuses (duplicate_object) when demo data (external_id ''demo-...'') already exists: remove it first with cs.drop_demo_data(). Creates the monthly usage partitions it needs, then analyzes the tables. About 3 usage rows per customer-day; about 11% of customers churn per 180 days (constant hazard, no new customers are acquired, so long windows churn most of them). Churned customers keep their last MRR and seats; their contract and subscriptions end on churned_at.';
+    'Generates a realistic demo dataset covering [end_date - days, end_date] (end_date by default yesterday, the last full day, so that no row is stamped ahead of the clock) into every signal table plus cs.demo_ground_truth; returns the number of rows inserted. Deterministic: the same arguments give the same rows, ids and timestamps (UTC). customers 1-10,000,000, days 1-3650, no NULL arguments. Refuses (duplicate_object) when demo data (external_id ''demo-...'') already exists: remove it first with cs.drop_demo_data(). Creates the monthly usage partitions it needs, then analyzes the tables. About 3 usage rows per customer-day; about 11% of customers churn per 180 days (constant hazard, no new customers are acquired, so long windows churn most of them). Churned customers keep their last MRR and seats; their contract and subscriptions end on churned_at.';
 
 -- Removes every demo customer and every row about it (signals, scores, alerts).
 CREATE OR REPLACE FUNCTION cs.drop_demo_data()

@@ -146,6 +146,7 @@ DECLARE
     stamp bigint := cs._text_signals_stamp();
     n bigint;
 BEGIN
+    PERFORM cs._refresh_lock();
     INSERT INTO cs.text_signals AS s (source, id, text_hash, rules_stamp, sentiment, categories)
     SELECT x.source, x.id, x.h, stamp, x.sent, x.cats
       FROM (SELECT 'ticket' AS source, x.id, x.h, cs.sentiment(txt) AS sent,

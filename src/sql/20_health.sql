@@ -127,6 +127,7 @@ RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
 BEGIN ATOMIC
+    SELECT cs._refresh_lock();
     DELETE FROM cs.health_populations;
     INSERT INTO cs.health_populations (segment, measure, sorted)
     SELECT c.segment, m.measure, array_agg(f.features[m.position]::float8 ORDER BY f.features[m.position])
@@ -221,9 +222,71 @@ COMMENT ON FUNCTION cs.health_score(uuid) IS
 -- Refresh
 ------------------------------------------------------------------------------
 
--- Recomputes and stores features and health for the given customers (all when
--- ids is NULL): features, health, then risk from the deployed champions.
-CREATE OR REPLACE FUNCTION cs._refresh_customers(ids uuid[])
+-- The refresh pipeline, in one place: load -> dirty mark -> features ->
+-- health -> risk -> opportunities -> alerts.  cs.refresh, cs.refresh_all, the
+-- worker's batches (cs.refresh_batch) and its full-rescore steps
+-- (cs._run_job) all go through cs._refresh_customers, under the refresh lock.
+--
+-- The dirty-queue protocol.  A refresh takes the lock, then fixes as_of as
+-- the clock at that moment, then reads the marks it will settle (a snapshot
+-- taken after as_of), then computes features as of as_of (a later snapshot).
+-- Every load whose mark it read committed before that read, so its rows are
+-- in the features' snapshot; a mark is removed only if its rows' latest stamp
+-- (covered_at) is at or before as_of, and only if no load marked the customer
+-- again meanwhile (generation unchanged, and not locked by a load in
+-- progress: such a mark is skipped, so a refresh never waits for a load).
+-- A mark whose rows are stamped after as_of stays, due when the next of them
+-- comes due.
+
+-- Stores the feature vectors of the given customers (all when NULL) as of a time.
+CREATE OR REPLACE FUNCTION cs._store_features(ids uuid[], as_of timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
+    SELECT f.customer_id, _store_features.as_of, f.features FROM cs.compute_features(ids, _store_features.as_of) f
+    ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs._store_features(uuid[], timestamptz) IS
+    'Internal: computes and stores the feature vectors of the given customers (all when NULL) as of a time; returns how many.';
+
+-- The statistics of the whole population, in dependency order: the cache of
+-- text signals (so that features classify only new or changed texts), the
+-- features of every customer when asked, then the percentile populations and
+-- the opportunity statistics taken from the feature store.
+CREATE OR REPLACE FUNCTION cs._refresh_statistics(as_of timestamptz, with_features boolean)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM cs._refresh_lock();
+    PERFORM cs._refresh_text_signals();
+    IF with_features THEN
+        n := cs._store_features(NULL, as_of);
+    END IF;
+    PERFORM cs._refresh_health_populations();
+    PERFORM cs._refresh_opportunity_stats();
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs._refresh_statistics(timestamptz, boolean) IS
+    'Internal: under the refresh lock, brings the text-signal cache up to date, stores the features of every customer as of a time when with_features, then retakes the percentile populations and the opportunity statistics; returns the number of feature vectors written.';
+
+-- Recomputes and stores everything of the given customers (all when ids is
+-- NULL) as of a time: features (with the population statistics, for all),
+-- health, risk from the deployed champions, opportunities, then alerts
+-- (which read health, churn risk and opportunities).
+CREATE OR REPLACE FUNCTION cs._refresh_customers(ids uuid[], as_of timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -237,79 +300,122 @@ SET max_parallel_workers_per_gather = 0
 AS $$
 DECLARE
     n bigint;
-    t timestamptz := now();
 BEGIN
-    -- A full refresh first brings the cache of text signals up to date, so
-    -- that the features classify only the texts new or changed since the last.
+    PERFORM cs._refresh_lock();
     IF ids IS NULL THEN
-        PERFORM cs._refresh_text_signals();
+        n := cs._refresh_statistics(as_of, true);
+    ELSE
+        n := cs._store_features(ids, as_of);
     END IF;
-    INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
-    SELECT f.customer_id, t, f.features FROM cs.compute_features(ids, t) f
-    ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF ids IS NULL THEN
-        PERFORM cs._refresh_health_populations();
-    END IF;
-
     INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score, support_score,
                                            payment_score, calculated_at, version, band, drivers)
     SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
            h.payment_score, h.calculated_at, h.version, h.band, h.drivers
       FROM cs.compute_health(ids) h;
-
-    -- Later stages, in dependency order: risk, opportunities, then alerts
-    -- (which read health, churn risk and opportunities).
     PERFORM cs._score_risk(ids);
-    PERFORM cs.refresh_opportunities(ids);
+    PERFORM cs._score_opportunities(ids);
     PERFORM cs.evaluate_alerts(ids);
     RETURN n;
 END;
 $$;
-COMMENT ON FUNCTION cs._refresh_customers(uuid[]) IS
-    'Internal: recomputes and stores features and health for the given customers (all when NULL), scores risk with the deployed champions, then regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
+COMMENT ON FUNCTION cs._refresh_customers(uuid[], timestamptz) IS
+    'Internal: the refresh pipeline. Under the refresh lock, recomputes and stores the features (as of the given time) and health of the given customers (all when NULL, with the population statistics), scores risk with the deployed champions, regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
 
--- Refreshes the given customers, or every customer a load marked dirty.
+-- Removes the marks a refresh as of as_of has settled: those read with the
+-- given generations, unchanged since, not held by a load in progress, and
+-- whose rows are all stamped at or before as_of.  The others stay; a mark with
+-- rows stamped later becomes due when the next of them comes due.
+CREATE OR REPLACE FUNCTION cs._settle_marks(ids uuid[], generations bigint[], as_of timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH held AS (
+        SELECT d.customer_id, d.covered_at
+          FROM cs.dirty_customers d
+          JOIN unnest(ids, generations) AS m(id, generation)
+            ON d.customer_id = m.id AND d.generation = m.generation
+         ORDER BY d.customer_id
+           FOR UPDATE OF d SKIP LOCKED
+    ), later AS (
+        UPDATE cs.dirty_customers d
+           SET due_at = coalesce(cs._next_stamp_after(h.customer_id, as_of), h.covered_at)
+          FROM held h
+         WHERE d.customer_id = h.customer_id AND h.covered_at > as_of
+    )
+    DELETE FROM cs.dirty_customers d
+     USING held h
+     WHERE d.customer_id = h.customer_id AND h.covered_at <= as_of;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs._settle_marks(uuid[], bigint[], timestamptz) IS
+    'Internal: removes the dirty marks a refresh as of as_of has settled (read with these generations, unchanged since, not held by a load in progress, every row stamped at or before as_of); a mark with rows stamped later is kept, due when the next of them is. Returns the number removed.';
+
+-- The earliest time after a point that is stamped on a signal row of a customer.
+CREATE OR REPLACE FUNCTION cs._next_stamp_after(customer_id uuid, after timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, cs
+BEGIN ATOMIC
+    SELECT least((SELECT min(e.occurred_at) FROM cs.usage_events e
+                   WHERE e.customer_id = _next_stamp_after.customer_id AND e.occurred_at > after),
+                 (SELECT min(t.opened_at) FROM cs.support_tickets t
+                   WHERE t.customer_id = _next_stamp_after.customer_id AND t.opened_at > after),
+                 (SELECT min(i.issued_at) FROM cs.invoices i
+                   WHERE i.customer_id = _next_stamp_after.customer_id AND i.issued_at > after),
+                 (SELECT min(g.occurred_at) FROM cs.engagements g
+                   WHERE g.customer_id = _next_stamp_after.customer_id AND g.occurred_at > after),
+                 (SELECT min(r.responded_at) FROM cs.nps_responses r
+                   WHERE r.customer_id = _next_stamp_after.customer_id AND r.responded_at > after));
+END;
+COMMENT ON FUNCTION cs._next_stamp_after(uuid, timestamptz) IS
+    'Internal: the earliest time after the given one stamped on a usage event, ticket, invoice, engagement or NPS response of the customer; NULL when none.';
+
+-- Refreshes the given customers, or every customer whose mark is due.
 CREATE OR REPLACE FUNCTION cs.refresh(customer_ids uuid[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
+    as_of    timestamptz;
     mark_ids uuid[];
-    mark_ts  timestamptz[];
+    mark_gen bigint[];
     todo     uuid[];
     n        bigint;
 BEGIN
-    -- One refresh at a time per database: concurrent refreshes upsert the
-    -- same result rows and remove the same dirty marks in different orders.
-    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
+    IF cardinality(customer_ids) > 10000000 THEN
+        RAISE EXCEPTION 'too many customers in one refresh' USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    PERFORM cs._refresh_lock();
+    -- after the lock: loads that committed while the refresh waited count
+    as_of := clock_timestamp();
     IF customer_ids IS NULL THEN
-        SELECT array_agg(customer_id), array_agg(marked_at) INTO mark_ids, mark_ts
-          FROM cs.dirty_customers WHERE NOT parked;
+        SELECT array_agg(d.customer_id ORDER BY d.customer_id), array_agg(d.generation ORDER BY d.customer_id)
+          INTO mark_ids, mark_gen
+          FROM cs.dirty_customers d WHERE NOT d.parked AND d.due_at <= as_of;
         todo := mark_ids;
     ELSE
-        IF cardinality(customer_ids) > 10000000 THEN
-            RAISE EXCEPTION 'too many customers in one refresh' USING ERRCODE = 'program_limit_exceeded';
-        END IF;
-        todo := ARRAY(SELECT DISTINCT x FROM unnest(customer_ids) x WHERE x IS NOT NULL);
-        SELECT array_agg(d.customer_id), array_agg(d.marked_at) INTO mark_ids, mark_ts
+        todo := ARRAY(SELECT DISTINCT x FROM unnest(customer_ids) x WHERE x IS NOT NULL ORDER BY 1);
+        SELECT array_agg(d.customer_id ORDER BY d.customer_id), array_agg(d.generation ORDER BY d.customer_id)
+          INTO mark_ids, mark_gen
           FROM cs.dirty_customers d WHERE d.customer_id = ANY (todo);
     END IF;
     IF coalesce(cardinality(todo), 0) = 0 THEN
         RETURN 0;
     END IF;
-    n := cs._refresh_customers(todo);
-    -- Remove only marks unchanged since they were read: a load that committed
-    -- meanwhile changed marked_at, and its customer stays dirty.
-    DELETE FROM cs.dirty_customers d
-     USING unnest(mark_ids, mark_ts) AS m(id, ts)
-     WHERE d.customer_id = m.id AND d.marked_at = m.ts;
+    n := cs._refresh_customers(todo, as_of);
+    PERFORM cs._settle_marks(mark_ids, mark_gen, as_of);
     RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION cs.refresh(uuid[]) IS
-    'Recomputes features, health (and, as they exist, risk, opportunities and alerts) for the given customers, or for every customer marked dirty by a load when NULL; returns the number of customers refreshed.';
+    'Recomputes features, health, risk, opportunities and alerts for the given customers, or for every customer whose dirty mark is due when NULL; returns the number of customers refreshed. A mark is removed only when the refresh counted every row that set it.';
 
 -- Refreshes every customer.
 CREATE OR REPLACE FUNCTION cs.refresh_all()
@@ -318,18 +424,18 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
+    as_of    timestamptz;
     mark_ids uuid[];
-    mark_ts  timestamptz[];
+    mark_gen bigint[];
     n        bigint;
 BEGIN
-    -- One refresh at a time per database: concurrent refreshes upsert the
-    -- same result rows and remove the same dirty marks in different orders.
-    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
-    SELECT array_agg(customer_id), array_agg(marked_at) INTO mark_ids, mark_ts FROM cs.dirty_customers;
-    n := cs._refresh_customers(NULL);
-    DELETE FROM cs.dirty_customers d
-     USING unnest(mark_ids, mark_ts) AS m(id, ts)
-     WHERE d.customer_id = m.id AND d.marked_at = m.ts;
+    PERFORM cs._refresh_lock();
+    as_of := clock_timestamp();
+    SELECT array_agg(d.customer_id ORDER BY d.customer_id), array_agg(d.generation ORDER BY d.customer_id)
+      INTO mark_ids, mark_gen
+      FROM cs.dirty_customers d;
+    n := cs._refresh_customers(NULL, as_of);
+    PERFORM cs._settle_marks(mark_ids, mark_gen, as_of);
     RETURN n;
 END;
 $$;

@@ -38,9 +38,12 @@ DECLARE
     is_parked boolean;
     n         int;
 BEGIN
+    -- A mark held by a load in progress is being set again: count nothing
+    -- rather than wait for the load (the refresh lock is held).
     UPDATE cs.dirty_customers d
        SET attempts = d.attempts + 1, last_error = error, parked = d.attempts + 1 >= cs._max_attempts()
-     WHERE d.customer_id = id
+     WHERE d.customer_id = (SELECT x.customer_id FROM cs.dirty_customers x
+                             WHERE x.customer_id = _customer_failed.id FOR UPDATE SKIP LOCKED)
     RETURNING d.parked, d.attempts INTO is_parked, n;
     IF is_parked THEN
         RAISE WARNING 'cscopilot: customer % parked after % failed refreshes: %', id, n, error
@@ -51,11 +54,12 @@ END;
 $$;
 COMMENT ON FUNCTION cs._customer_failed(uuid, text) IS 'Counts a failed refresh against a dirty customer and parks it after cscopilot.max_attempts failures (with a WARNING); returns whether it is parked.';
 
--- Refreshes up to batch_size dirty customers, oldest mark first, skipping
--- customers another transaction holds.  If the batch fails, its customers are
--- retried one by one, each in a subtransaction: the good ones are stored,
--- the failing ones get an attempt counted (and are parked after
--- cscopilot.max_attempts).  Cancellation (the batch time limit) is not caught.
+-- Refreshes up to batch_size dirty customers whose marks are due, earliest
+-- first, through the refresh pipeline (see cs.refresh).  If the batch fails,
+-- its customers are retried one by one, each in a subtransaction: the good
+-- ones are stored, the failing ones get an attempt counted (and are parked
+-- after cscopilot.max_attempts).  Cancellation (the batch time limit) is not
+-- caught.
 CREATE OR REPLACE FUNCTION cs.refresh_batch(batch_size int) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -64,36 +68,31 @@ SET search_path = pg_catalog, cs
 SET jit = off
 AS $$
 DECLARE
-    ids  uuid[];
-    ts   timestamptz[];
-    n    bigint := 0;
-    i    int;
-    err  text;
+    as_of timestamptz;
+    ids   uuid[];
+    gens  bigint[];
+    n     bigint := 0;
+    i     int;
+    err   text;
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN
         RAISE EXCEPTION 'batch size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- One refresh at a time per database: concurrent refreshes upsert the
-    -- same result rows and remove the same dirty marks in different orders.
-    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
-    SELECT array_agg(customer_id ORDER BY marked_at, customer_id), array_agg(marked_at ORDER BY marked_at, customer_id)
-      INTO ids, ts
-      FROM (SELECT d.customer_id, d.marked_at FROM cs.dirty_customers d
-             WHERE NOT d.parked
-             ORDER BY d.marked_at, d.customer_id
-             LIMIT batch_size
-               FOR UPDATE SKIP LOCKED) picked;
+    PERFORM cs._refresh_lock();
+    as_of := clock_timestamp();
+    SELECT array_agg(p.customer_id ORDER BY p.due_at, p.customer_id), array_agg(p.generation ORDER BY p.due_at, p.customer_id)
+      INTO ids, gens
+      FROM (SELECT d.customer_id, d.generation, d.due_at FROM cs.dirty_customers d
+             WHERE NOT d.parked AND d.due_at <= as_of
+             ORDER BY d.due_at, d.customer_id
+             LIMIT batch_size) p;
     IF ids IS NULL THEN
         RETURN 0;
     END IF;
 
     BEGIN
-        n := cs._refresh_customers(ids);
-        -- The rows are locked, so the marks are unchanged; the rule stays the
-        -- same as cs.refresh(): remove a mark only if it is the one read.
-        DELETE FROM cs.dirty_customers d
-         USING unnest(ids, ts) AS m(id, ts)
-         WHERE d.customer_id = m.id AND d.marked_at = m.ts;
+        n := cs._refresh_customers(ids, as_of);
+        PERFORM cs._settle_marks(ids, gens, as_of);
         RETURN n;
     EXCEPTION WHEN OTHERS THEN
         IF cardinality(ids) = 1 THEN
@@ -106,8 +105,8 @@ BEGIN
     -- One by one: find the poison customers, keep the work of the others.
     FOR i IN 1 .. cardinality(ids) LOOP
         BEGIN
-            n := n + cs._refresh_customers(ARRAY[ids[i]]);
-            DELETE FROM cs.dirty_customers d WHERE d.customer_id = ids[i] AND d.marked_at = ts[i];
+            n := n + cs._refresh_customers(ARRAY[ids[i]], as_of);
+            PERFORM cs._settle_marks(ARRAY[ids[i]], ARRAY[gens[i]], as_of);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
             PERFORM cs._customer_failed(ids[i], err);
@@ -117,7 +116,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.refresh_batch(int) IS
-    'Refreshes up to batch_size non-parked dirty customers (oldest mark first, FOR UPDATE SKIP LOCKED) and removes their marks; customers that fail are retried one by one, counted in attempts and parked after cscopilot.max_attempts failures. Returns the number of customers refreshed.';
+    'Refreshes up to batch_size non-parked dirty customers whose marks are due (earliest first) and removes the marks it settled; customers that fail are retried one by one, counted in attempts and parked after cscopilot.max_attempts failures. Returns the number of customers refreshed.';
 
 -- Records a batch or job that failed as a whole.  For a failed job run the
 -- run is closed; for a failed batch a row is added.  customers > 0 blames that
@@ -139,8 +138,8 @@ BEGIN
         INSERT INTO cs.job_runs (job, started_at, finished_at, status, error)
         VALUES (_record_failure.job, now(), greatest(now(), clock_timestamp()), 'failed', _record_failure.error);
     END IF;
-    FOR victim IN SELECT d.customer_id FROM cs.dirty_customers d WHERE NOT d.parked
-                   ORDER BY d.marked_at, d.customer_id LIMIT greatest(customers, 0)
+    FOR victim IN SELECT d.customer_id FROM cs.dirty_customers d WHERE NOT d.parked AND d.due_at <= now()
+                   ORDER BY d.due_at, d.customer_id LIMIT greatest(customers, 0)
                      FOR UPDATE SKIP LOCKED
     LOOP
         PERFORM cs._customer_failed(victim, _record_failure.error);
@@ -268,21 +267,17 @@ BEGIN
     END IF;
     IF j IN ('full_rescore', 'daily_snapshot') AND coalesce(step_size, 0) > 0 THEN
         IF after IS NULL THEN
-            -- First step.  Percentile normalisation ranks within the whole
-            -- segment: with customers missing from the feature store (a new
-            -- installation) compute everyone's features first, then retake the
-            -- populations the steps rank against.  The texts classified since
-            -- the last full rescore go into the text-signal cache, which the
-            -- steps then read.
-            PERFORM cs._refresh_text_signals();
-            IF EXISTS (SELECT 1 FROM cs.customers c
-                        WHERE NOT EXISTS (SELECT 1 FROM cs.customer_features f WHERE f.customer_id = c.id)) THEN
-                INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
-                SELECT f.customer_id, now(), f.features FROM cs.compute_features(NULL, now()) f
-                ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
-            END IF;
-            PERFORM cs._refresh_health_populations();
-            PERFORM cs._refresh_opportunity_stats();
+            -- First step: the statistics of the whole population, which the
+            -- steps rank against (percentile populations, opportunity
+            -- statistics, the text-signal cache).  With customers missing
+            -- from the feature store (a new installation) everyone's features
+            -- are computed first.  Under the refresh lock, taken before any
+            -- of it, as every refresh does.
+            PERFORM cs._refresh_lock();
+            PERFORM cs._refresh_statistics(clock_timestamp(),
+                                           EXISTS (SELECT 1 FROM cs.customers c
+                                                    WHERE NOT EXISTS (SELECT 1 FROM cs.customer_features f
+                                                                       WHERE f.customer_id = c.id)));
         END IF;
         ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
         IF cardinality(ids) > 0 THEN
@@ -388,7 +383,9 @@ WITH slots AS (
     SELECT count(*) FILTER (WHERE NOT d.parked) AS queue_depth,
            count(*) FILTER (WHERE d.parked) AS parked,
            coalesce(array_agg(d.customer_id ORDER BY d.marked_at) FILTER (WHERE d.parked), '{}') AS parked_customers,
-           clock_timestamp() - min(d.marked_at) FILTER (WHERE NOT d.parked) AS lag
+           -- marks stamped ahead wait for their time: they are not late
+           CASE WHEN count(*) FILTER (WHERE NOT d.parked) > 0
+                THEN greatest(interval '0', clock_timestamp() - min(d.due_at) FILTER (WHERE NOT d.parked)) END AS lag
       FROM cs.dirty_customers d
 ), last_runs AS (
     SELECT DISTINCT ON (r.job) r.job, r.started_at, r.status, r.error
@@ -452,7 +449,7 @@ COMMENT ON COLUMN cs.worker_status.customers_scored IS 'Customers refreshed by b
 COMMENT ON COLUMN cs.worker_status.queue_depth IS 'Dirty customers waiting to be rescored (not parked).';
 COMMENT ON COLUMN cs.worker_status.parked IS 'Customers parked after too many failed refreshes.';
 COMMENT ON COLUMN cs.worker_status.parked_customers IS 'Ids of the parked customers (see cs.dirty_customers.last_error).';
-COMMENT ON COLUMN cs.worker_status.lag IS 'Age of the oldest dirty mark: how stale the oldest waiting score is.';
+COMMENT ON COLUMN cs.worker_status.lag IS 'How long the earliest due dirty mark has waited: how stale the oldest waiting score is (zero when no mark is due yet).';
 COMMENT ON COLUMN cs.worker_status.last_full_rescore_at IS 'Start of the last full rescore.';
 COMMENT ON COLUMN cs.worker_status.last_full_rescore_status IS 'Status of the last full rescore.';
 COMMENT ON COLUMN cs.worker_status.last_daily_snapshot_at IS 'Start of the last separate daily snapshot (only when no full rescore ran that day).';

@@ -20,6 +20,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
+    PERFORM cs._refresh_lock();
     DELETE FROM cs.cross_sell_stats;
     WITH active AS (
         SELECT DISTINCT s.customer_id, s.product
@@ -61,7 +62,27 @@ $$;
 COMMENT ON FUNCTION cs._refresh_opportunity_stats() IS
     'Internal: retakes cs.cross_sell_stats and cs.adoption_stats from every customer''s active subscriptions and feature vector.';
 
+-- Regenerates opportunities: the statistics of the whole population first
+-- when asked for everyone (or when there are none yet), under the refresh lock
+-- like every writer of results.
 CREATE OR REPLACE FUNCTION cs.refresh_opportunities(ids uuid[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    PERFORM cs._refresh_lock();
+    IF ids IS NULL THEN
+        PERFORM cs._refresh_opportunity_stats();
+    END IF;
+    RETURN cs._score_opportunities(ids);
+END;
+$$;
+
+-- Regenerates the open system opportunities of the given customers (all when
+-- NULL) against the statistics of the last full refresh (taken now when there
+-- are none); the refresh pipeline's stage.
+CREATE OR REPLACE FUNCTION cs._score_opportunities(ids uuid[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
@@ -79,20 +100,16 @@ BEGIN
      WHERE o.source = 'system' AND o.status = 'open'
        AND (ids IS NULL OR o.customer_id = ANY (ids));
 
-    -- The model path: a champion model of kind upsell scored by cs.predict,
-    -- when the model part is installed.  Otherwise the documented formula.
-    use_model := to_regprocedure('cs.predict(text, real[])') IS NOT NULL;
-    IF use_model THEN
-        SELECT m.name INTO mname FROM cs.models m WHERE m.kind = 'upsell' AND m.status = 'champion';
-        use_model := FOUND;
-    END IF;
+    -- The model path: a champion model of kind upsell scored by cs.predict.
+    -- Otherwise the documented formula.
+    SELECT m.name INTO mname FROM cs.models m WHERE m.kind = 'upsell' AND m.status = 'champion';
+    use_model := FOUND;
 
-    IF ids IS NULL OR NOT EXISTS (SELECT 1 FROM cs.cross_sell_stats)
-       OR NOT EXISTS (SELECT 1 FROM cs.adoption_stats) THEN
+    IF NOT EXISTS (SELECT 1 FROM cs.cross_sell_stats) OR NOT EXISTS (SELECT 1 FROM cs.adoption_stats) THEN
         PERFORM cs._refresh_opportunity_stats();
     END IF;
 
-    -- Dynamic only to call cs.predict when it exists; no user text is interpolated.
+    -- Dynamic only to call cs.predict when a model is deployed; no user text is interpolated.
     EXECUTE format($q$
     WITH base AS (
         SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cf.features AS f,
@@ -179,6 +196,8 @@ BEGIN
     RETURN n;
 END;
 $$;
+COMMENT ON FUNCTION cs._score_opportunities(uuid[]) IS
+    'Internal: the opportunities stage of the refresh pipeline (see cs.refresh_opportunities), against the statistics of the last full refresh.';
 COMMENT ON FUNCTION cs.refresh_opportunities(uuid[]) IS
     'Regenerates the open system opportunities of the given customers (all when NULL) from the feature store; opportunities a CSM moved on, or entered, are kept. '
     'upsell: score = 0.5 x clamp((seat_utilisation - 0.7) / 0.5) + 0.25 x clamp(usage_trend_30d / 0.5) + 0.25 x health (0.5 when unknown), '

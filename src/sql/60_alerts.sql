@@ -326,6 +326,9 @@ DECLARE
     n_resolved bigint;
     n_notified bigint;
 BEGIN
+    -- like every writer of results: two evaluations would insert the same
+    -- alerts' keys in different orders
+    PERFORM cs._refresh_lock();
     created := 0; escalated := 0; refired := 0; resolved := 0; reopened := 0;
 
     -- Snoozes that have passed: back to open.

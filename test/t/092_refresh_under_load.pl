@@ -28,7 +28,7 @@ $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION cscopilot;
 SET client_min_messages = warning;
-SELECT cs.generate_demo_data(60, 30, 11, current_date);
+SELECT cs.generate_demo_data(60, 30, 11, current_date - 1);
 SELECT cs.refresh_all();
 CREATE TABLE load_ids AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM cs.customers;
 -- when each load inserted its rows (its commit follows)
@@ -81,7 +81,11 @@ cmp_ok($node->safe_psql('postgres',
 # Marks of rows stamped ahead become due when their time comes; the worker
 # takes them then, with no further load or call.
 ok($node->poll_query_until('postgres', 'SELECT count(*) = 0 FROM cs.dirty_customers'),
-	'the queue drains by itself, marks stamped ahead included');
+	'the queue drains by itself, marks stamped ahead included')
+  or diag($node->safe_psql('postgres', q{
+SELECT d.*, clock_timestamp() AS now, f.as_of, (SELECT max(occurred_at) FROM cs.usage_events e WHERE e.customer_id = d.customer_id)
+  FROM cs.dirty_customers d LEFT JOIN cs.customer_features f USING (customer_id)}),
+	$node->safe_psql('postgres', 'SELECT * FROM cs.worker_status'));
 
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM (SELECT customer_id, max(loaded_at) AS loaded_at, max(stamped) AS stamped

@@ -34,10 +34,17 @@ CREATE TABLE cs.dirty_customers (
     marked_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     attempts    int NOT NULL DEFAULT 0,
     last_error  text,
-    parked      boolean NOT NULL DEFAULT false
+    parked      boolean NOT NULL DEFAULT false,
+    due_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    covered_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    generation  bigint NOT NULL DEFAULT 0
 );
-COMMENT ON TABLE cs.dirty_customers IS 'Customers whose signals changed since they were last scored; filled by load triggers, drained by cs.refresh().';
-COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'Last time a load marked the customer; a refresh removes the mark only if it is unchanged since the refresh read it.';
+CREATE INDEX dirty_customers_due_idx ON cs.dirty_customers (due_at, customer_id) WHERE NOT parked;
+COMMENT ON TABLE cs.dirty_customers IS 'Customers whose signals changed since they were last scored; filled by load triggers, drained by cs.refresh().  A refresh removes a mark only when its features, taken as of a time at or after covered_at from a snapshot that holds every load that set the mark, count all of them.';
+COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'Last time a load marked the customer.';
 COMMENT ON COLUMN cs.dirty_customers.attempts IS 'Failed refresh attempts.';
 COMMENT ON COLUMN cs.dirty_customers.last_error IS 'Error of the last failed refresh.';
 COMMENT ON COLUMN cs.dirty_customers.parked IS 'True when the customer failed too often and is no longer retried automatically.';
+COMMENT ON COLUMN cs.dirty_customers.due_at IS 'When the next refresh is due: the load''s time, or for rows stamped ahead of the server''s clock the time of the earliest of them.  cs.refresh() and the worker take marks that are due.';
+COMMENT ON COLUMN cs.dirty_customers.generation IS 'Counts the loads that marked the customer again: a refresh removes the mark only if its generation is the one the refresh read.';
+COMMENT ON COLUMN cs.dirty_customers.covered_at IS 'The latest time stamped on the rows that set the mark (at least the time of the load): a refresh as of this time or later counts every one of them.';

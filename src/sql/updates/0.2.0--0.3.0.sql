@@ -8,5 +8,22 @@
 -- tables and indexes, changes to shipped rows, and DROP of a function or
 -- view whose signature or columns change, before the re-runnable files create
 -- it again.
---
--- 0.3.0 only reorganises the sources: the objects are those of 0.2.0.
+
+-- The dirty queue settles a mark only when a refresh counted every row that
+-- set it (src/sql/20_health.sql): a generation instead of the mark's time,
+-- and when it is due and covered, for rows stamped ahead of the clock.
+ALTER TABLE cs.dirty_customers
+    ADD COLUMN due_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ADD COLUMN covered_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+-- marks queued before the update are due as they were
+UPDATE cs.dirty_customers SET due_at = marked_at, covered_at = marked_at;
+CREATE INDEX dirty_customers_due_idx ON cs.dirty_customers (due_at, customer_id) WHERE NOT parked;
+COMMENT ON TABLE cs.dirty_customers IS 'Customers whose signals changed since they were last scored; filled by load triggers, drained by cs.refresh().  A refresh removes a mark only when its features, taken as of a time at or after covered_at from a snapshot that holds every load that set the mark, count all of them.';
+COMMENT ON COLUMN cs.dirty_customers.marked_at IS 'Last time a load marked the customer.';
+COMMENT ON COLUMN cs.dirty_customers.due_at IS 'When the next refresh is due: the load''s time, or for rows stamped ahead of the server''s clock the time of the earliest of them.  cs.refresh() and the worker take marks that are due.';
+COMMENT ON COLUMN cs.dirty_customers.generation IS 'Counts the loads that marked the customer again: a refresh removes the mark only if its generation is the one the refresh read.';
+COMMENT ON COLUMN cs.dirty_customers.covered_at IS 'The latest time stamped on the rows that set the mark (at least the time of the load): a refresh as of this time or later counts every one of them.';
+
+-- The refresh pipeline takes the time it refreshes as of (cs._refresh_customers).
+DROP FUNCTION cs._refresh_customers(uuid[]);
