@@ -1,8 +1,8 @@
 /*
  * model.h
- *		The model registry, the per-backend model cache and the native tree
- *		evaluator, shared by model.c, explain.c, train.c and the scoring parts
- *		of the extension.
+ *		The model registry and native tree evaluator (model.c) and the
+ *		per-backend model cache (modelcache.c), shared by explain.c, train.c
+ *		and the scoring parts of the extension.
  *
  * A CsModel returned by CsModelLookup or CsModelChampion lives in the
  * backend's model cache.  It stays valid at least until the end of the
