@@ -3,7 +3,8 @@ EXTENSION   = cscopilot
 EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.control)
 
 MODULE_big  = cscopilot
-OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o src/model.o src/explain.o src/train.o \
+OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o \
+              src/model.o src/modelcache.o src/modelparse.o src/modeleval.o src/explain.o src/train.o \
               src/demo.o src/worker.o src/lifecycle.o src/ingest.o
 
 # SQL sources (README, "SQL sources and upgrades"), each directory in name order:
@@ -73,8 +74,9 @@ $(UPGRADES): $(EXTENSION)--%.sql: src/sql/updates/%.sql $(SQL_PRE) $(SQL_RERUN) 
 	@$(call assemble_sql,ALTER EXTENSION $(EXTENSION) UPDATE TO '$(EXTVERSION)',$(SQL_PRE) $< $(SQL_RERUN))
 
 # PGXS tracks no header dependencies: spell out the shared ones.
-src/model.o src/explain.o src/train.o src/lifecycle.o: src/model.h
-$(OBJS): src/cscopilot.h
+src/model.o src/modelcache.o src/explain.o src/train.o src/lifecycle.o: src/model.h src/modelcore.h
+src/modelparse.o src/modeleval.o: src/modelcore.h
+$(filter-out src/modelparse.o src/modeleval.o,$(OBJS)): src/cscopilot.h
 
 # Shipped models, loadable with cs.load_model_file().
 MODELS      = $(wildcard models/*.json models/*.metrics models/*.tsv models/VADER-*)

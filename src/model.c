@@ -1,18 +1,18 @@
 /*
  * model.c
- *		Model registry, per-backend model cache, native tree evaluator and
- *		cs.predict.
+ *		Model compilation on the server, the registry (cs.load_model,
+ *		cs.load_model_file) and the scoring functions (cs.predict,
+ *		cs.model_margin).
  *
  * Design
  * ------
  * Models are stored in cs.models as the bytes users gave (XGBoost JSON or
- * UBJ).  Before a model is used it is compiled: the JSON (UBJ is decoded by a
- * bounds-checked reader here, libxgboost's own UBJ reader is not safe on
- * truncated input) is checked field by field with jansson and flattened into
- * one array of nodes plus the root of every tree.  The native evaluator walks
- * those arrays exactly like XGBoost's CPU predictor: float32 sums starting at
- * base_score in margin space, "x < threshold" goes left, NaN follows the
- * default direction, then the objective's link.
+ * UBJ).  Before a model is used it is compiled by modelparse.c, which checks
+ * the JSON field by field and flattens it into the arrays the native
+ * evaluator (modeleval.c) walks.  Those two files know nothing of the
+ * server: CsModelBuild here gives the parser an allocator into the model's
+ * own memory context and turns its errors into ereport, so an ERROR at any
+ * later point frees everything with the context.
  *
  * Every compile also loads the model into libxgboost (only JSON that passed
  * the checks reaches it) and compares both on probe rows: random rows from a
@@ -20,13 +20,9 @@
  * threshold.  A model they disagree on is refused, so cs.predict never
  * silently differs from XGBoost.
  *
- * Compiled models are cached per backend, keyed by cs.models.id, and
- * checked against the row's xmin and ctid when a name is resolved.  Names
- * are resolved again whenever cs.models changes: a statement trigger on it
- * sends a relcache invalidation that every backend sees, and our relcache
- * callback bumps a generation counter that the per-call-site caches in
- * fn_extra compare against.  So the per-row path of cs.predict is: detoast
- * the array, check it, walk the trees.
+ * Compiled models are cached per backend (modelcache.c), so the per-row
+ * path of cs.predict is: find the call site's model, detoast the array,
+ * check it, walk the trees.
  *
  * libxgboost is never touched in the postmaster (OpenMP after fork hangs):
  * everything here runs lazily in backends, with nthread = 1.
@@ -36,38 +32,20 @@
 #include <float.h>
 #include <math.h>
 
-#include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/array.h"
-/* fmgrprotos.h declares a json_object() that clashes with jansson's. */
-#define json_object pg_json_object
 #include "utils/builtins.h"
-#undef json_object
-#include "utils/hsearch.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include <jansson.h>
 #include <xgboost/c_api.h>
-
-/*
- * The postgres executable exports its own json_object() (the SQL function),
- * which wins over jansson's at dynamic link time: never call json_object()
- * from here, make empty objects through json_pack (bound inside libjansson).
- */
-#define CsJsonNewObject() json_pack("{}")
 
 #include "model.h"
 
-#define UBJ_MAX_DEPTH 64
 #define PROBE_RANDOM_ROWS 64
 #define PROBE_THRESHOLD_ROWS 64
 #define PROBE_TOLERANCE 1e-6
@@ -76,44 +54,6 @@ PG_FUNCTION_INFO_V1(cs_load_model);
 PG_FUNCTION_INFO_V1(cs_load_model_file);
 PG_FUNCTION_INFO_V1(cs_predict);
 PG_FUNCTION_INFO_V1(cs_model_margin);
-PG_FUNCTION_INFO_V1(cs_models_invalidate);
-
-/* Supported objectives and how their base_score and output are linked. */
-typedef struct ObjectiveInfo
-{
-	const char *name;
-	bool		logit_base;		/* base_score is a probability */
-	CsModelLink link;
-} ObjectiveInfo;
-
-static const ObjectiveInfo Objectives[] = {
-	{"binary:logistic", true, CS_LINK_LOGISTIC},
-	{"reg:logistic", true, CS_LINK_LOGISTIC},
-	{"binary:logitraw", false, CS_LINK_IDENTITY},
-	{"reg:squarederror", false, CS_LINK_IDENTITY},
-};
-
-/* Cache entry: the compiled model for one cs.models id. */
-typedef struct ModelCacheEntry
-{
-	int32		id;
-	CsModel    *model;
-} ModelCacheEntry;
-
-/* Per call site state of cs.predict and cs.explain. */
-typedef struct ModelCallCache
-{
-	uint64		generation;
-	CsModel    *model;
-	int			name_len;
-	char	   *name;
-} ModelCallCache;
-
-static HTAB *ModelCache = NULL;
-static MemoryContext ModelCacheContext = NULL;
-static List *ModelGraveyard = NIL;	/* replaced models, freed at transaction end */
-static uint64 ModelCacheGeneration = 1;
-static Oid	ModelsRelid = InvalidOid;
 
 /* ------------------------------------------------------------------------
  * libxgboost helpers
@@ -164,931 +104,9 @@ CsBoosterFromJson(const char *json, size_t len)
 }
 
 /* ------------------------------------------------------------------------
- * UBJ decoding (bounds-checked) into jansson values
+ * Compilation and its checks against libxgboost
  * ------------------------------------------------------------------------
  */
-
-typedef struct UbjReader
-{
-	const uint8 *p;
-	const uint8 *end;
-	const char *error;
-} UbjReader;
-
-static json_t *UbjValue(UbjReader *r, uint8 marker, int depth);
-
-/* Reads n raw bytes, or fails when fewer remain. */
-static const uint8 *
-UbjTake(UbjReader *r, size_t n)
-{
-	const uint8 *p = r->p;
-
-	if ((size_t) (r->end - r->p) < n)
-	{
-		r->error = "unexpected end of data";
-		return NULL;
-	}
-	r->p += n;
-	return p;
-}
-
-/* Reads a big-endian unsigned integer of n bytes. */
-static bool
-UbjBigEndian(UbjReader *r, int n, uint64 *out)
-{
-	const uint8 *p = UbjTake(r, n);
-	uint64		v = 0;
-
-	if (p == NULL)
-		return false;
-	for (int i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	*out = v;
-	return true;
-}
-
-/* Reads an integer of the given marker type. */
-static bool
-UbjInteger(UbjReader *r, uint8 marker, int64 *out)
-{
-	uint64		v;
-
-	switch (marker)
-	{
-		case 'i':
-			if (!UbjBigEndian(r, 1, &v))
-				return false;
-			*out = (int8) v;
-			return true;
-		case 'U':
-			if (!UbjBigEndian(r, 1, &v))
-				return false;
-			*out = (uint8) v;
-			return true;
-		case 'I':
-			if (!UbjBigEndian(r, 2, &v))
-				return false;
-			*out = (int16) v;
-			return true;
-		case 'l':
-			if (!UbjBigEndian(r, 4, &v))
-				return false;
-			*out = (int32) v;
-			return true;
-		case 'L':
-			if (!UbjBigEndian(r, 8, &v))
-				return false;
-			*out = (int64) v;
-			return true;
-		default:
-			r->error = "expected an integer marker";
-			return false;
-	}
-}
-
-/* Reads a length (marker and integer), checking it against what remains. */
-static bool
-UbjLength(UbjReader *r, size_t *out)
-{
-	const uint8 *m = UbjTake(r, 1);
-	int64		v;
-
-	if (m == NULL || !UbjInteger(r, *m, &v))
-		return false;
-	if (v < 0 || (uint64) v > (uint64) (r->end - r->p))
-	{
-		r->error = "length out of range";
-		return false;
-	}
-	*out = (size_t) v;
-	return true;
-}
-
-/* Reads an array or object header: optional $type and #count. */
-static bool
-UbjContainerHeader(UbjReader *r, uint8 *type, int64 *count)
-{
-	*type = 0;
-	*count = -1;
-	if (r->p < r->end && *r->p == '$')
-	{
-		const uint8 *t;
-
-		r->p++;
-		if ((t = UbjTake(r, 1)) == NULL)
-			return false;
-		*type = *t;
-		if (r->p >= r->end || *r->p != '#')
-		{
-			r->error = "typed container without count";
-			return false;
-		}
-	}
-	if (r->p < r->end && *r->p == '#')
-	{
-		size_t		n;
-
-		r->p++;
-		if (!UbjLength(r, &n))
-			return false;
-		*count = n;
-	}
-	return true;
-}
-
-/* Reads an array after its '['. */
-static json_t *
-UbjArray(UbjReader *r, int depth)
-{
-	uint8		type;
-	int64		count;
-	json_t	   *arr;
-
-	if (!UbjContainerHeader(r, &type, &count))
-		return NULL;
-	arr = json_array();
-	if (arr == NULL)
-	{
-		r->error = "out of memory";
-		return NULL;
-	}
-	for (int64 i = 0; count < 0 || i < count; i++)
-	{
-		const uint8 *m;
-		json_t	   *v;
-
-		if (count < 0)
-		{
-			if (r->p >= r->end)
-			{
-				r->error = "unterminated array";
-				json_decref(arr);
-				return NULL;
-			}
-			if (*r->p == ']')
-			{
-				r->p++;
-				break;
-			}
-		}
-		if (type)
-			v = UbjValue(r, type, depth + 1);
-		else if ((m = UbjTake(r, 1)) == NULL)
-			v = NULL;
-		else
-			v = UbjValue(r, *m, depth + 1);
-		if (v == NULL || json_array_append_new(arr, v) != 0)
-		{
-			if (r->error == NULL)
-				r->error = "out of memory";
-			json_decref(arr);
-			return NULL;
-		}
-	}
-	return arr;
-}
-
-/* Reads an object after its '{'. */
-static json_t *
-UbjObject(UbjReader *r, int depth)
-{
-	uint8		type;
-	int64		count;
-	json_t	   *obj;
-
-	if (!UbjContainerHeader(r, &type, &count))
-		return NULL;
-	obj = CsJsonNewObject();
-	if (obj == NULL)
-	{
-		r->error = "out of memory";
-		return NULL;
-	}
-	for (int64 i = 0; count < 0 || i < count; i++)
-	{
-		size_t		klen;
-		const uint8 *k;
-		const uint8 *m;
-		char	   *key;
-		json_t	   *v;
-
-		if (count < 0)
-		{
-			if (r->p >= r->end)
-			{
-				r->error = "unterminated object";
-				json_decref(obj);
-				return NULL;
-			}
-			if (*r->p == '}')
-			{
-				r->p++;
-				break;
-			}
-		}
-		if (!UbjLength(r, &klen) || (k = UbjTake(r, klen)) == NULL)
-		{
-			json_decref(obj);
-			return NULL;
-		}
-		if (type)
-			v = UbjValue(r, type, depth + 1);
-		else if ((m = UbjTake(r, 1)) == NULL)
-			v = NULL;
-		else
-			v = UbjValue(r, *m, depth + 1);
-		if (v == NULL)
-		{
-			json_decref(obj);
-			return NULL;
-		}
-		key = pnstrdup((const char *) k, klen);
-		/* json_object_set_new takes v even when it fails; a NUL in the key never gets there */
-		if (strlen(key) != klen)
-			json_decref(v);
-		if (strlen(key) != klen || json_object_set_new(obj, key, v) != 0)
-		{
-			pfree(key);
-			r->error = "invalid object key";
-			json_decref(obj);
-			return NULL;
-		}
-		pfree(key);
-	}
-	return obj;
-}
-
-/* Reads one value whose marker has been read. */
-static json_t *
-UbjValue(UbjReader *r, uint8 marker, int depth)
-{
-	uint64		bits;
-	int64		iv;
-
-	if (depth > UBJ_MAX_DEPTH)
-	{
-		r->error = "nesting too deep";
-		return NULL;
-	}
-	switch (marker)
-	{
-		case 'Z':
-			return json_null();
-		case 'T':
-			return json_true();
-		case 'F':
-			return json_false();
-		case 'i':
-		case 'U':
-		case 'I':
-		case 'l':
-		case 'L':
-			if (!UbjInteger(r, marker, &iv))
-				return NULL;
-			return json_integer(iv);
-		case 'd':
-			{
-				uint32		b32;
-				float		f;
-
-				if (!UbjBigEndian(r, 4, &bits))
-					return NULL;
-				b32 = (uint32) bits;
-				memcpy(&f, &b32, sizeof(f));
-				if (isnan(f) || isinf(f))
-				{
-					r->error = "non-finite number";
-					return NULL;
-				}
-				return json_real((double) f);
-			}
-		case 'D':
-			{
-				double		d;
-
-				if (!UbjBigEndian(r, 8, &bits))
-					return NULL;
-				memcpy(&d, &bits, sizeof(d));
-				if (isnan(d) || isinf(d))
-				{
-					r->error = "non-finite number";
-					return NULL;
-				}
-				return json_real(d);
-			}
-		case 'C':
-			{
-				const uint8 *c = UbjTake(r, 1);
-
-				if (c == NULL)
-					return NULL;
-				return json_stringn((const char *) c, 1);
-			}
-		case 'S':
-			{
-				size_t		len;
-				const uint8 *s;
-				json_t	   *v;
-
-				if (!UbjLength(r, &len) || (s = UbjTake(r, len)) == NULL)
-					return NULL;
-				v = json_stringn((const char *) s, len);
-				if (v == NULL)
-					r->error = "invalid UTF-8 in string";
-				return v;
-			}
-		case '[':
-			return UbjArray(r, depth);
-		case '{':
-			return UbjObject(r, depth);
-		default:
-			r->error = "unknown or unsupported marker";
-			return NULL;
-	}
-}
-
-/* Decodes UBJ bytes into a jansson value, or raises invalid_binary_representation. */
-static json_t *
-UbjDecode(const char *data, size_t len)
-{
-	UbjReader	r;
-	json_t	   *root;
-	const uint8 *m;
-
-	r.p = (const uint8 *) data;
-	r.end = r.p + len;
-	r.error = NULL;
-	m = UbjTake(&r, 1);
-	root = m ? UbjValue(&r, *m, 0) : NULL;
-	if (root != NULL && r.p != r.end)
-	{
-		json_decref(root);
-		root = NULL;
-		r.error = "trailing bytes after the model";
-	}
-	if (root == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("could not decode model UBJ"),
-				 errdetail("Decoding stopped at byte %d of %zu: %s.",
-						   (int) ((const char *) r.p - data), len,
-						   r.error ? r.error : "unknown error")));
-	return root;
-}
-
-/* ------------------------------------------------------------------------
- * Model JSON checks and compilation
- * ------------------------------------------------------------------------
- */
-
-/* Raises the error for a model JSON that lacks or misshapes a field. */
-static void pg_attribute_noreturn()
-ModelJsonError(const char *path, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-			 errmsg("model JSON is not a valid XGBoost model"),
-			 errdetail("Field %s is missing or is not %s.", path, expected)));
-}
-
-/* Returns a member that must be an object. */
-static json_t *
-JsonObjectMember(json_t *obj, const char *key, const char *path)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (!json_is_object(v))
-		ModelJsonError(path, "an object");
-	return v;
-}
-
-/* Returns a member that must be an array of exactly n elements (n < 0: any). */
-static json_t *
-JsonArrayMember(json_t *obj, const char *key, const char *path, int64 n)
-{
-	json_t	   *v = json_object_get(obj, key);
-
-	if (!json_is_array(v) || (n >= 0 && (int64) json_array_size(v) != n))
-		ModelJsonError(path, n >= 0 ? "an array of one element per node" : "an array");
-	return v;
-}
-
-/* Returns an integer stored as a JSON integer or a decimal string. */
-static int64
-JsonIntMember(json_t *obj, const char *key, const char *path, int64 missing)
-{
-	json_t	   *v = json_object_get(obj, key);
-	char	   *end;
-	long long	n;
-
-	if (v == NULL)
-	{
-		if (missing == PG_INT64_MIN)
-			ModelJsonError(path, "an integer");
-		return missing;
-	}
-	if (json_is_integer(v))
-		return json_integer_value(v);
-	if (!json_is_string(v))
-		ModelJsonError(path, "an integer");
-	errno = 0;
-	n = strtoll(json_string_value(v), &end, 10);
-	if (errno != 0 || end == json_string_value(v) || *end != '\0')
-		ModelJsonError(path, "an integer");
-	return n;
-}
-
-/* Returns a JSON array element as a number, for node arrays. */
-static double
-JsonNumberAt(json_t *arr, size_t i, const char *path)
-{
-	json_t	   *v = json_array_get(arr, i);
-
-	if (json_is_number(v))
-		return json_number_value(v);
-	if (json_is_boolean(v))
-		return json_is_true(v) ? 1 : 0;
-	ModelJsonError(path, "an array of numbers");
-}
-
-/* A node as XGBoost stores it, before layout. */
-typedef struct RawNode
-{
-	float		value;
-	int32		left;
-	int32		right;
-	int32		feature;
-	int32		parent;
-	bool		default_left;
-	float		cover;			/* sum_hessian */
-} RawNode;
-
-/* Checks one tree and appends its nodes to the model's node array. */
-static void
-CompileTree(CsModel *m, json_t *tree, int t, int *capacity)
-{
-	json_t	   *param = JsonObjectMember(tree, "tree_param", "trees[].tree_param");
-	int64		n = JsonIntMember(param, "num_nodes", "trees[].tree_param.num_nodes", PG_INT64_MIN);
-	int64		leafvec = JsonIntMember(param, "size_leaf_vector", "trees[].tree_param.size_leaf_vector", 0);
-	static const char *const catfields[] = {"categories", "categories_nodes",
-	"categories_segments", "categories_sizes"};
-	json_t	   *lefts,
-			   *rights,
-			   *parents,
-			   *splits,
-			   *conds,
-			   *dleft,
-			   *hess,
-			   *stype,
-			   *cats;
-	int			base = m->num_nodes;
-	RawNode    *raw;
-	bool	   *seen;
-	int32	   *queue;
-	int32	   *level;
-	int			head,
-				tail,
-				depth;
-
-	if (n < 1 || n > 1 << 24)
-		ModelJsonError("trees[].tree_param.num_nodes", "a positive node count");
-	if (leafvec > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("multi-target trees are not supported"),
-				 errdetail("Tree %d has leaf vectors of size %lld.", t, (long long) leafvec)));
-	lefts = JsonArrayMember(tree, "left_children", "trees[].left_children", n);
-	rights = JsonArrayMember(tree, "right_children", "trees[].right_children", n);
-	splits = JsonArrayMember(tree, "split_indices", "trees[].split_indices", n);
-	conds = JsonArrayMember(tree, "split_conditions", "trees[].split_conditions", n);
-	dleft = JsonArrayMember(tree, "default_left", "trees[].default_left", n);
-	parents = JsonArrayMember(tree, "parents", "trees[].parents", n);
-	/* libxgboost reads these too, and trusts what it reads: check them here. */
-	(void) JsonArrayMember(tree, "base_weights", "trees[].base_weights", n);
-	(void) JsonArrayMember(tree, "loss_changes", "trees[].loss_changes", n);
-	hess = JsonArrayMember(tree, "sum_hessian", "trees[].sum_hessian", n);
-	if (JsonIntMember(tree, "id", "trees[].id", t) != t)
-		ModelJsonError("trees[].id", "the tree's position");
-	if (JsonIntMember(param, "num_feature", "trees[].tree_param.num_feature", m->num_features) != m->num_features)
-		ModelJsonError("trees[].tree_param.num_feature", "the model's feature count");
-	if (JsonIntMember(param, "num_deleted", "trees[].tree_param.num_deleted", 0) < 0)
-		ModelJsonError("trees[].tree_param.num_deleted", "a count");
-	for (int c = 0; c < lengthof(catfields); c++)
-	{
-		json_t	   *a = json_object_get(tree, catfields[c]);
-
-		if (a != NULL && (!json_is_array(a) || json_array_size(a) > 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("categorical splits are not supported"),
-					 errdetail("Tree %d has a non-empty %s.", t, catfields[c]),
-					 errhint("Train with numeric features only (enable_categorical off).")));
-	}
-	stype = json_object_get(tree, "split_type");
-	cats = json_object_get(tree, "categories_nodes");
-	if (json_is_array(cats) && json_array_size(cats) > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("categorical splits are not supported"),
-				 errdetail("Tree %d has categorical splits.", t),
-				 errhint("Train with numeric features only (enable_categorical off).")));
-	if (stype != NULL)
-	{
-		if (!json_is_array(stype) || (int64) json_array_size(stype) != n)
-			ModelJsonError("trees[].split_type", "an array of one element per node");
-		for (int64 i = 0; i < n; i++)
-			if (JsonNumberAt(stype, i, "trees[].split_type") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("categorical splits are not supported"),
-						 errdetail("Tree %d node %lld is a categorical split.", t, (long long) i),
-						 errhint("Train with numeric features only (enable_categorical off).")));
-	}
-
-	raw = palloc(sizeof(RawNode) * n);
-	for (int64 i = 0; i < n; i++)
-	{
-		RawNode    *nd = &raw[i];
-		double		l = JsonNumberAt(lefts, i, "trees[].left_children");
-		double		r = JsonNumberAt(rights, i, "trees[].right_children");
-		double		f = JsonNumberAt(splits, i, "trees[].split_indices");
-		double		c = JsonNumberAt(conds, i, "trees[].split_conditions");
-
-		if (!isfinite(c) || fabs(c) > FLT_MAX)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("model JSON is not a valid XGBoost model"),
-					 errdetail("Tree %d node %lld has a non-finite value.", t, (long long) i)));
-		nd->value = (float) c;
-		nd->default_left = JsonNumberAt(dleft, i, "trees[].default_left") != 0;
-		/* only TreeSHAP reads covers; the probe check vets odd ones */
-		nd->cover = (float) JsonNumberAt(hess, i, "trees[].sum_hessian");
-		if (l == -1)
-		{
-			if (r != -1)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("model JSON is not a valid XGBoost model"),
-						 errdetail("Tree %d node %lld has one child.", t, (long long) i)));
-			nd->left = nd->right = -1;
-			nd->feature = 0;
-		}
-		else
-		{
-			if (l != floor(l) || r != floor(r) || l < 1 || r < 1 || l >= n || r >= n || l == r)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("model JSON is not a valid XGBoost model"),
-						 errdetail("Tree %d node %lld has children out of range.", t, (long long) i)));
-			if (f != floor(f) || f < 0 || f >= m->num_features)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("model JSON is not a valid XGBoost model"),
-						 errdetail("Tree %d node %lld splits on feature %g of %d.",
-								   t, (long long) i, f, m->num_features)));
-			nd->left = (int32) l;
-			nd->right = (int32) r;
-			nd->feature = (int32) f;
-		}
-	}
-
-	/*
-	 * Parents: the root has 2147483647 (XGBoost's invalid node id), every
-	 * other node its real parent; libxgboost walks them without checks.
-	 */
-	for (int64 i = 0; i < n; i++)
-	{
-		double		par = JsonNumberAt(parents, i, "trees[].parents");
-
-		if (i == 0 ? par != 2147483647 : (par != floor(par) || par < 0 || par >= n))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("model JSON is not a valid XGBoost model"),
-					 errdetail("Tree %d node %lld has an invalid parent.", t, (long long) i)));
-		raw[i].parent = (int32) par;
-	}
-	for (int64 i = 0; i < n; i++)
-		if (raw[i].left >= 0 && (raw[raw[i].left].parent != i || raw[raw[i].right].parent != i))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("model JSON is not a valid XGBoost model"),
-					 errdetail("Tree %d node %lld is not the parent its children name.", t, (long long) i)));
-
-	while (m->num_nodes + n > *capacity)
-	{
-		*capacity *= 2;
-		m->nodes = repalloc_huge(m->nodes, sizeof(CsTreeNode) * *capacity);
-		m->covers = repalloc_huge(m->covers, sizeof(float) * *capacity);
-	}
-
-	/*
-	 * Lay the tree out breadth first with both children of a node side by
-	 * side (right = left + 1), leaves pointing to themselves.  Every node is
-	 * reached from the root at most once, or this is not a tree.
-	 */
-	seen = palloc0(sizeof(bool) * n);
-	queue = palloc(sizeof(int32) * n);
-	level = palloc(sizeof(int32) * n);
-	head = 0;
-	tail = 0;
-	queue[tail] = 0;
-	level[tail++] = 0;
-	seen[0] = true;
-	depth = 0;
-	while (head < tail)
-	{
-		int32		old = queue[head];
-		int32		self = base + head;
-		RawNode    *rn = &raw[old];
-		CsTreeNode *nd = &m->nodes[self];
-
-		depth = Max(depth, level[head]);
-		m->covers[self] = rn->cover;
-		if (rn->left < 0)
-		{
-			nd->threshold = INFINITY;
-			nd->left = self;
-			nd->feature = 0;
-			nd->leaf = rn->value;
-		}
-		else
-		{
-			if (seen[rn->left] || seen[rn->right] || tail + 2 > n)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("model JSON is not a valid XGBoost model"),
-						 errdetail("Tree %d is not a tree: a node is reached twice.", t)));
-			seen[rn->left] = seen[rn->right] = true;
-			nd->threshold = rn->value;
-			nd->left = base + tail;
-			nd->feature = (uint32) rn->feature | (rn->default_left ? 0 : CS_NODE_MISSING_RIGHT);
-			nd->leaf = 0;
-			queue[tail] = rn->left;
-			level[tail++] = level[head] + 1;
-			queue[tail] = rn->right;
-			level[tail++] = level[head] + 1;
-		}
-		head++;
-	}
-	pfree(seen);
-	pfree(queue);
-	pfree(level);
-	pfree(raw);
-
-	/*
-	 * The tree's expected value for TreeSHAP: leaves weighted by cover, in
-	 * float and in XGBoost's order (left then right, divided by the node's
-	 * cover).  Children come after their parent, so one backward pass does.
-	 */
-	{
-		float	   *mean = palloc(sizeof(float) * tail);
-
-		for (int k = tail - 1; k >= 0; k--)
-		{
-			const CsTreeNode *nd = &m->nodes[base + k];
-
-			if (nd->left == base + k)
-				mean[k] = nd->leaf;
-			else
-			{
-				int			l = nd->left - base;
-				float		v = mean[l] * m->covers[base + l];
-
-				v += mean[l + 1] * m->covers[base + l + 1];
-				v /= m->covers[base + k];
-				mean[k] = v;
-			}
-		}
-		m->tree_means[t] = mean[0];
-		pfree(mean);
-	}
-
-	m->roots[t] = base;
-	m->depths[t] = depth;
-	m->max_depth = Max(m->max_depth, depth);
-	m->num_nodes += tail;
-}
-
-/* Fills model fields from checked model JSON. */
-static void
-CompileModelJson(CsModel *m, json_t *root)
-{
-	json_t	   *learner,
-			   *gb,
-			   *gbmodel,
-			   *lmp,
-			   *obj,
-			   *trees,
-			   *tinfo,
-			   *fnames,
-			   *ftypes;
-	const char *gbname;
-	const char *objname;
-	const char *base_str;
-	const ObjectiveInfo *oi = NULL;
-	int64		num_class,
-				num_target,
-				num_feature;
-	float		base_score;
-	char	   *end;
-	int			capacity;
-
-	if (!json_is_object(root))
-		ModelJsonError("(root)", "an object");
-	learner = JsonObjectMember(root, "learner", "learner");
-	gb = JsonObjectMember(learner, "gradient_booster", "learner.gradient_booster");
-	gbname = json_string_value(json_object_get(gb, "name"));
-	if (gbname == NULL)
-		ModelJsonError("learner.gradient_booster.name", "a string");
-	if (strcmp(gbname, "gbtree") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("booster \"%s\" is not supported", gbname),
-				 errhint("Train the model with booster gbtree.")));
-
-	obj = JsonObjectMember(learner, "objective", "learner.objective");
-	objname = json_string_value(json_object_get(obj, "name"));
-	if (objname == NULL)
-		ModelJsonError("learner.objective.name", "a string");
-	for (int i = 0; i < lengthof(Objectives); i++)
-		if (strcmp(objname, Objectives[i].name) == 0)
-			oi = &Objectives[i];
-	if (oi == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("objective \"%s\" is not supported", objname),
-				 errhint("Supported objectives are binary:logistic, binary:logitraw, reg:logistic and reg:squarederror.")));
-	m->objective = MemoryContextStrdup(m->mcxt, objname);
-	m->link = oi->link;
-
-	lmp = JsonObjectMember(learner, "learner_model_param", "learner.learner_model_param");
-	num_class = JsonIntMember(lmp, "num_class", "learner.learner_model_param.num_class", 0);
-	num_target = JsonIntMember(lmp, "num_target", "learner.learner_model_param.num_target", 1);
-	num_feature = JsonIntMember(lmp, "num_feature", "learner.learner_model_param.num_feature", PG_INT64_MIN);
-	if (num_class > 1 || num_target > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("multi-class and multi-target models are not supported"),
-				 errdetail("The model has %lld classes and %lld targets.",
-						   (long long) num_class, (long long) num_target)));
-	if (num_feature < 1 || num_feature > 100000)
-		ModelJsonError("learner.learner_model_param.num_feature", "a feature count between 1 and 100000");
-	m->num_features = (int) num_feature;
-
-	base_str = json_string_value(json_object_get(lmp, "base_score"));
-	if (base_str == NULL)
-		ModelJsonError("learner.learner_model_param.base_score", "a number in a string");
-	errno = 0;
-	base_score = strtof(base_str, &end);
-	if (errno != 0 || end == base_str || *end != '\0' || !isfinite(base_score))
-		ModelJsonError("learner.learner_model_param.base_score", "a number in a string");
-	if (oi->logit_base)
-	{
-		if (!(base_score > 0.0f && base_score < 1.0f))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-					 errmsg("model JSON is not a valid XGBoost model"),
-					 errdetail("base_score %g is not a probability strictly between 0 and 1.", base_score)));
-		/* XGBoost's ProbToMargin, in float. */
-		m->base_margin = -logf(1.0f / base_score - 1.0f);
-	}
-	else
-		m->base_margin = base_score;
-
-	fnames = json_object_get(learner, "feature_names");
-	if (json_is_array(fnames) && json_array_size(fnames) > 0)
-	{
-		if ((int64) json_array_size(fnames) != num_feature)
-			ModelJsonError("learner.feature_names", "an array of one name per feature");
-		m->feature_names = MemoryContextAlloc(m->mcxt, sizeof(char *) * num_feature);
-		for (int i = 0; i < num_feature; i++)
-		{
-			const char *s = json_string_value(json_array_get(fnames, i));
-
-			if (s == NULL)
-				ModelJsonError("learner.feature_names", "an array of strings");
-			m->feature_names[i] = MemoryContextStrdup(m->mcxt, s);
-		}
-		m->has_json_feature_names = true;
-	}
-	ftypes = json_object_get(learner, "feature_types");
-	if (json_is_array(ftypes))
-	{
-		for (size_t i = 0; i < json_array_size(ftypes); i++)
-		{
-			const char *s = json_string_value(json_array_get(ftypes, i));
-
-			if (s != NULL && strcmp(s, "c") == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("categorical features are not supported"),
-						 errdetail("Feature %zu is categorical.", i + 1),
-						 errhint("Train with numeric features only (enable_categorical off).")));
-		}
-	}
-
-	gbmodel = JsonObjectMember(gb, "model", "learner.gradient_booster.model");
-	trees = JsonArrayMember(gbmodel, "trees", "learner.gradient_booster.model.trees", -1);
-	tinfo = json_object_get(gbmodel, "tree_info");
-	if (json_array_size(trees) > 1000000)
-		ModelJsonError("learner.gradient_booster.model.trees", "an array of at most 1000000 trees");
-	if (JsonIntMember(JsonObjectMember(gbmodel, "gbtree_model_param", "learner.gradient_booster.model.gbtree_model_param"),
-					  "num_trees", "learner.gradient_booster.model.gbtree_model_param.num_trees", PG_INT64_MIN) !=
-		(int64) json_array_size(trees))
-		ModelJsonError("learner.gradient_booster.model.gbtree_model_param.num_trees", "the number of trees");
-	if (tinfo != NULL)
-	{
-		if (!json_is_array(tinfo) || json_array_size(tinfo) != json_array_size(trees))
-			ModelJsonError("learner.gradient_booster.model.tree_info", "an array of one element per tree");
-		for (size_t i = 0; i < json_array_size(tinfo); i++)
-			if (JsonNumberAt(tinfo, i, "learner.gradient_booster.model.tree_info") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("multi-class models are not supported")));
-	}
-
-	m->num_trees = (int) json_array_size(trees);
-	m->roots = MemoryContextAlloc(m->mcxt, sizeof(int32) * Max(m->num_trees, 1));
-	m->depths = MemoryContextAlloc(m->mcxt, sizeof(int32) * Max(m->num_trees, 1));
-	m->tree_means = MemoryContextAlloc(m->mcxt, sizeof(float) * Max(m->num_trees, 1));
-	capacity = 64;
-	m->nodes = MemoryContextAlloc(m->mcxt, sizeof(CsTreeNode) * capacity);
-	m->covers = MemoryContextAlloc(m->mcxt, sizeof(float) * capacity);
-	m->num_nodes = 0;
-	for (int t = 0; t < m->num_trees; t++)
-	{
-		json_t	   *tree = json_array_get(trees, t);
-
-		if (!json_is_object(tree))
-			ModelJsonError("learner.gradient_booster.model.trees[]", "an object");
-		CompileTree(m, tree, t, &capacity);
-	}
-}
-
-/*
- * Sums the trees for one row in float, like XGBoost's CPU predictor.
- *
- * Trees are walked CS_TREE_GROUP at a time in lock step, branch free: the
- * walks are independent, so the CPU overlaps their memory loads instead of
- * waiting on one chain of node loads and mispredicted branches.  A leaf
- * points to itself with an infinite threshold, so extra steps stay put.  The
- * leaves are still added in tree order, so the float sum is XGBoost's.
- */
-#define CS_TREE_GROUP 8
-static inline float
-NativeMargin(const CsModel *m, const float *x)
-{
-	const CsTreeNode *nodes = m->nodes;
-	float		sum = m->base_margin;
-	int			t = 0;
-
-	for (; t + CS_TREE_GROUP <= m->num_trees; t += CS_TREE_GROUP)
-	{
-		int32		idx[CS_TREE_GROUP];
-		int			steps = 0;
-
-		for (int k = 0; k < CS_TREE_GROUP; k++)
-		{
-			idx[k] = m->roots[t + k];
-			steps = Max(steps, m->depths[t + k]);
-		}
-		for (int d = 0; d < steps; d++)
-			for (int k = 0; k < CS_TREE_GROUP; k++)
-			{
-				const CsTreeNode *nd = &nodes[idx[k]];
-				float		v = x[nd->feature & CS_NODE_FEATURE_MASK];
-
-				idx[k] = nd->left + ((int32) (v >= nd->threshold) |
-									 ((int32) isnan(v) & (int32) (nd->feature >> 31)));
-			}
-		for (int k = 0; k < CS_TREE_GROUP; k++)
-			sum += nodes[idx[k]].leaf;
-	}
-	for (; t < m->num_trees; t++)
-	{
-		int32		i = m->roots[t];
-
-		for (int d = 0; d < m->depths[t]; d++)
-		{
-			const CsTreeNode *nd = &nodes[i];
-			float		v = x[nd->feature & CS_NODE_FEATURE_MASK];
-
-			i = nd->left + ((int32) (v >= nd->threshold) |
-							((int32) isnan(v) & (int32) (nd->feature >> 31)));
-		}
-		sum += nodes[i].leaf;
-	}
-	return sum;
-}
-
-/* Applies the objective's link to a margin, in float like XGBoost. */
-static inline double
-NativeTransform(const CsModel *m, float margin)
-{
-	if (m->link == CS_LINK_LOGISTIC)
-		return (double) (1.0f / (1.0f + expf(-margin)));
-	return (double) margin;
-}
 
 /* Builds the probe rows: seeded random values, NaNs and split thresholds. */
 float *
@@ -1177,7 +195,7 @@ CheckAgainstLibxgboost(CsModel *m)
 					 errmsg("libxgboost returned %d predictions for %d rows", (int) len, nrows)));
 		for (int r = 0; r < nrows; r++)
 		{
-			double		native = NativeTransform(m, NativeMargin(m, rows + r * m->num_features));
+			double		native = CsModelNativeTransform(m, CsModelNativeMargin(m, rows + r * m->num_features));
 			double		ref = out[r];
 
 			if (!(fabs(native - ref) <= PROBE_TOLERANCE * Max(1.0, fabs(ref))))
@@ -1197,6 +215,44 @@ CheckAgainstLibxgboost(CsModel *m)
 	pfree(rows);
 }
 
+/* The parser's allocator: memory of the model's context, NULL instead of an error. */
+static void *
+ModelContextAlloc(void *arg, size_t size)
+{
+	if (size > MaxAllocHugeSize)
+		return NULL;
+	return MemoryContextAllocExtended((MemoryContext) arg, size,
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+/* Raises the error the parser recorded, with its SQLSTATE. */
+static void pg_attribute_noreturn()
+ReportModelError(const CsModelError *err)
+{
+	int			sqlstate;
+
+	switch (err->status)
+	{
+		case CS_MODEL_INVALID:
+			sqlstate = ERRCODE_INVALID_BINARY_REPRESENTATION;
+			break;
+		case CS_MODEL_UNSUPPORTED:
+			sqlstate = ERRCODE_FEATURE_NOT_SUPPORTED;
+			break;
+		case CS_MODEL_NO_MEMORY:
+			sqlstate = ERRCODE_OUT_OF_MEMORY;
+			break;
+		default:
+			elog(ERROR, "model parser failed with status %d", (int) err->status);
+	}
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg_internal("%s", err->message),
+			 err->detail[0] ? errdetail_internal("%s", err->detail) : 0,
+			 err->hint[0] ? errhint("%s", err->hint) : 0));
+	pg_unreachable();
+}
+
 /* Compiles model bytes (JSON or UBJ) into a checked model in a new context. */
 CsModel *
 CsModelBuild(const char *data, size_t len, MemoryContext parent)
@@ -1205,17 +261,8 @@ CsModelBuild(const char *data, size_t len, MemoryContext parent)
 	MemoryContext old;
 	CsModel    *m;
 	MemoryContextCallback *cb;
-	size_t		i = 0;
-	json_t	   *volatile root = NULL;
-
-	while (i < len && isspace((unsigned char) data[i]))
-		i++;
-	if (i >= len || data[i] != '{')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("model is neither XGBoost JSON nor UBJ"),
-				 errdetail("The model bytes do not start with an object."),
-				 errhint("Save the model with save_model(\"model.json\") or save_model(\"model.ubj\"); the legacy binary format is not supported.")));
+	CsAllocator alloc;
+	CsModelError err;
 
 	mcxt = AllocSetContextCreate(parent, "cscopilot model", ALLOCSET_SMALL_SIZES);
 	m = MemoryContextAllocZero(mcxt, sizeof(CsModel));
@@ -1225,55 +272,23 @@ CsModelBuild(const char *data, size_t len, MemoryContext parent)
 	cb->arg = m;
 	MemoryContextRegisterResetCallback(mcxt, cb);
 
+	/* the parser never longjmps, and frees all it malloc'd before returning */
+	alloc.alloc = ModelContextAlloc;
+	alloc.arg = mcxt;
+	if (CsModelParse(m, data, len, &alloc, &err) != CS_MODEL_OK)
+	{
+		MemoryContextDelete(mcxt);
+		ReportModelError(&err);
+	}
+
 	old = MemoryContextSwitchTo(mcxt);
 	PG_TRY();
 	{
-		size_t		j = i + 1;
-
-		while (j < len && isspace((unsigned char) data[j]))
-			j++;
-		/* JSON continues with a key string or '}', UBJ with a length marker. */
-		if (j < len && (data[j] == '"' || data[j] == '}' || j > i + 1))
-		{
-			json_error_t jerr;
-
-			root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-			if (root == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-						 errmsg("could not parse model JSON"),
-						 errdetail("%s at line %d, column %d.", jerr.text, jerr.line, jerr.column)));
-			CompileModelJson(m, root);
-			m->json = palloc(len + 1);
-			memcpy(m->json, data, len);
-			m->json[len] = '\0';
-			m->json_len = len;
-		}
-		else
-		{
-			char	   *dumped;
-
-			root = UbjDecode(data, len);
-			CompileModelJson(m, root);
-			dumped = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-			if (dumped == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_OUT_OF_MEMORY),
-						 errmsg("out of memory")));
-			m->json = pstrdup(dumped);
-			m->json_len = strlen(dumped);
-			free(dumped);
-		}
-		json_decref(root);
-		root = NULL;
-
 		m->booster = CsBoosterFromJson(m->json, m->json_len);
 		CheckAgainstLibxgboost(m);
 	}
 	PG_CATCH();
 	{
-		if (root)
-			json_decref(root);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(mcxt);
 		PG_RE_THROW();
@@ -1307,18 +322,20 @@ CsModelNumFeatures(CsModel *model)
 void
 CsModelCheckFeatures(CsModel *m, const float *x, int n)
 {
-	if (n != m->num_features)
+	int			bad = CsModelCheckVector(m, x, n);
+
+	if (likely(bad == CS_VECTOR_OK))
+		return;
+	if (bad == CS_VECTOR_BAD_LENGTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("model \"%s\" expects %d features, got %d",
 						m->name ? m->name : "(unnamed)", m->num_features, n)));
-	for (int i = 0; i < n; i++)
-		if (unlikely(isinf(x[i])))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature %d (%s) is infinite", i + 1,
-							m->feature_names ? m->feature_names[i] : "unnamed"),
-					 errhint("Use 'NaN' for a missing value; infinities are not valid features.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("feature %d (%s) is infinite", bad + 1,
+					m->feature_names ? m->feature_names[bad] : "unnamed"),
+			 errhint("Use 'NaN' for a missing value; infinities are not valid features.")));
 }
 
 /* Margin (sum of trees plus base score) for one row; NaN means missing. */
@@ -1326,7 +343,7 @@ double
 CsModelMargin(CsModel *model, const float *x, int n)
 {
 	CsModelCheckFeatures(model, x, n);
-	return (double) NativeMargin(model, x);
+	return (double) CsModelNativeMargin(model, x);
 }
 
 /* Prediction for one row: the margin through the objective's link. */
@@ -1334,7 +351,7 @@ double
 CsModelPredict(CsModel *model, const float *x, int n)
 {
 	CsModelCheckFeatures(model, x, n);
-	return NativeTransform(model, NativeMargin(model, x));
+	return CsModelNativeTransform(model, CsModelNativeMargin(model, x));
 }
 
 /* Checks a float4[] argument and returns its values. */
@@ -1369,224 +386,6 @@ CsModelFeaturesFromArray(CsModel *model, ArrayType *features)
 		n = model->num_features;
 	CsModelCheckFeatures(model, x, n);
 	return x;
-}
-
-/* ------------------------------------------------------------------------
- * Cache and invalidation
- * ------------------------------------------------------------------------
- */
-
-/* Marks every resolved name stale when cs.models (or everything) changes. */
-static void
-ModelRelcacheCallback(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == ModelsRelid || ModelsRelid == InvalidOid)
-		ModelCacheGeneration++;
-}
-
-/* Frees models replaced in the cache once no caller of this transaction can hold them. */
-static void
-ModelXactCallback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			foreach(lc, ModelGraveyard)
-				CsModelFree((CsModel *) lfirst(lc));
-			list_free(ModelGraveyard);
-			ModelGraveyard = NIL;
-			break;
-		default:
-			break;
-	}
-}
-
-/* Creates the cache and registers the callbacks, once per backend. */
-static void
-ModelCacheInit(void)
-{
-	HASHCTL		ctl;
-
-	if (ModelCache != NULL)
-		return;
-	ModelCacheContext = AllocSetContextCreate(TopMemoryContext, "cscopilot model cache",
-											  ALLOCSET_DEFAULT_SIZES);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(ModelCacheEntry);
-	ctl.hcxt = ModelCacheContext;
-	ModelCache = hash_create("cscopilot models", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(ModelRelcacheCallback, (Datum) 0);
-	RegisterXactCallback(ModelXactCallback, NULL);
-}
-
-/* Resolves a model row with a query returning (id, version, stamp); NULL when none. */
-static CsModel *
-ModelResolve(const char *query, const char *arg)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	int32		id,
-				version;
-	char	   *stamp;
-	ModelCacheEntry *entry;
-	bool		found;
-	CsModel    *m = NULL;
-	bool		isnull;
-
-	ModelCacheInit();
-	if (ModelsRelid == InvalidOid)
-		ModelsRelid = get_relname_relid("models", get_namespace_oid("cs", false));
-
-	values[0] = CStringGetTextDatum(arg);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not query cs.models");
-	if (SPI_processed == 0)
-	{
-		SPI_finish();
-		return NULL;
-	}
-	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	stamp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-
-	entry = hash_search(ModelCache, &id, HASH_ENTER, &found);
-	if (!found)
-		entry->model = NULL;
-	if (entry->model != NULL && entry->model->version == version &&
-		strcmp(entry->model->stamp, stamp) == 0)
-	{
-		m = entry->model;
-		SPI_finish();
-		return m;
-	}
-
-	/* Not cached, or the row changed: compile it. */
-	{
-		Oid			idtype[1] = {INT4OID};
-		Datum		idval[1] = {Int32GetDatum(id)};
-		HeapTuple	tup;
-		TupleDesc	desc;
-		bytea	   *bytes;
-		ArrayType  *names;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			nnames;
-		MemoryContext old;
-
-		if (SPI_execute_with_args("SELECT name, kind, model, feature_names FROM cs.models WHERE id = $1",
-								  1, idtype, idval, NULL, true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "model %d vanished from cs.models", id);
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		bytes = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
-		m = CsModelBuild(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), CurTransactionContext);
-		old = MemoryContextSwitchTo(m->mcxt);
-		m->id = id;
-		m->version = version;
-		m->stamp = pstrdup(stamp);
-		m->name = SPI_getvalue(tup, desc, 1);
-		m->kind = SPI_getvalue(tup, desc, 2);
-		names = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
-		deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nnames);
-		if (nnames != m->num_features)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("model %d has %d feature names for %d features",
-							id, nnames, m->num_features)));
-		m->feature_names = palloc(sizeof(char *) * nnames);
-		for (int i = 0; i < nnames; i++)
-			m->feature_names[i] = nulls[i] ? pstrdup("?") : TextDatumGetCString(elems[i]);
-		MemoryContextSwitchTo(old);
-		MemoryContextSetParent(m->mcxt, ModelCacheContext);
-	}
-	SPI_finish();
-
-	/* The entry may have moved if the compile touched the hash: look again. */
-	entry = hash_search(ModelCache, &id, HASH_ENTER, &found);
-	if (found && entry->model != NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(ModelCacheContext);
-
-		ModelGraveyard = lappend(ModelGraveyard, entry->model);
-		MemoryContextSwitchTo(old);
-	}
-	entry->model = m;
-	return m;
-}
-
-/* The model called name: its champion version, else its latest version; name:vN is that version. */
-CsModel *
-CsModelLookup(const char *name)
-{
-	CsModel    *m = ModelResolve("SELECT id, version, xmin::text || ctid::text FROM cs.models "
-								 "WHERE name = $1 ORDER BY status = 'champion' DESC, version DESC LIMIT 1",
-								 name);
-
-	/* name:vN addresses one version, for example a challenger. */
-	if (m == NULL)
-		m = ModelResolve("SELECT id, version, xmin::text || ctid::text FROM cs.models "
-						 "WHERE name || ':v' || version = $1 LIMIT 1",
-						 name);
-	if (m == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", name),
-				 errhint("Load it with cs.load_model or cs.train_model.")));
-	return m;
-}
-
-/* The champion model of a kind, or NULL when the kind has none (custom: the newest champion). */
-CsModel *
-CsModelChampion(const char *kind)
-{
-	return ModelResolve("SELECT id, version, xmin::text || ctid::text FROM cs.models "
-						"WHERE kind = $1 AND status = 'champion' ORDER BY id DESC LIMIT 1",
-						kind);
-}
-
-/* The model for a call site, resolved again only after cs.models changed. */
-CsModel *
-CsModelForCall(FunctionCallInfo fcinfo, text *name)
-{
-	ModelCallCache *cc = (ModelCallCache *) fcinfo->flinfo->fn_extra;
-	int			len = VARSIZE_ANY_EXHDR(name);
-	const char *s = VARDATA_ANY(name);
-
-	if (cc != NULL && cc->generation == ModelCacheGeneration &&
-		cc->name_len == len && memcmp(cc->name, s, len) == 0)
-		return cc->model;
-
-	if (cc == NULL)
-	{
-		cc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ModelCallCache));
-		fcinfo->flinfo->fn_extra = cc;
-	}
-	/* Read the generation first: a change while resolving must resolve again. */
-	cc->generation = 0;
-	{
-		uint64		gen = ModelCacheGeneration;
-		char	   *cname = text_to_cstring(name);
-		CsModel    *m = CsModelLookup(cname);
-
-		if (cc->name)
-			pfree(cc->name);
-		cc->name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, cname);
-		cc->name_len = len;
-		cc->model = m;
-		cc->generation = gen;
-		pfree(cname);
-	}
-	return cc->model;
 }
 
 /* ------------------------------------------------------------------------
@@ -1851,7 +650,7 @@ cs_predict(PG_FUNCTION_ARGS)
 	CsModel    *m = CsModelForCall(fcinfo, name);
 	const float *x = CsModelFeaturesFromArray(m, features);
 
-	PG_RETURN_FLOAT8(NativeTransform(m, NativeMargin(m, x)));
+	PG_RETURN_FLOAT8(CsModelNativeTransform(m, CsModelNativeMargin(m, x)));
 }
 
 /* cs.model_margin(model, features): the raw margin (sum of trees) for one row. */
@@ -1863,19 +662,5 @@ cs_model_margin(PG_FUNCTION_ARGS)
 	CsModel    *m = CsModelForCall(fcinfo, name);
 	const float *x = CsModelFeaturesFromArray(m, features);
 
-	PG_RETURN_FLOAT8((double) NativeMargin(m, x));
-}
-
-/* Statement trigger on cs.models: tells every backend to resolve models again. */
-Datum
-cs_models_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("cs.models_invalidate must be called as a trigger")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	PG_RETURN_POINTER(NULL);
+	PG_RETURN_FLOAT8((double) CsModelNativeMargin(m, x));
 }

@@ -1,8 +1,10 @@
 /*
  * model.h
- *		The model registry, the per-backend model cache and the native tree
- *		evaluator, shared by model.c, explain.c, train.c and the scoring parts
- *		of the extension.
+ *		The server side of models: compilation with libxgboost's check
+ *		(model.c), the registry (model.c), the per-backend model cache
+ *		(modelcache.c) and scoring, shared by explain.c, train.c, lifecycle.c
+ *		and the scoring parts of the extension.  The model structure, its
+ *		parser and its evaluator are in modelcore.h, without the server.
  *
  * A CsModel returned by CsModelLookup or CsModelChampion lives in the
  * backend's model cache.  It stays valid at least until the end of the
@@ -16,74 +18,7 @@
 
 #include "utils/array.h"
 
-/*
- * One node of a compiled tree.  Children are adjacent: a row goes to left
- * when x < threshold, to left + 1 otherwise, and a missing (NaN) value goes
- * right when CS_NODE_MISSING_RIGHT is set in feature.  A leaf has left equal
- * to its own index and an infinite threshold, and its value in leaf.
- */
-typedef struct CsTreeNode
-{
-	float		threshold;
-	int32		left;
-	uint32		feature;		/* split feature (0-based) | missing-right flag */
-	float		leaf;
-} CsTreeNode;
-
-/* How a model's SHAP values are computed (explain.c). */
-#define CS_SHAP_LIBXGBOOST	0	/* libxgboost's pred_contribs */
-#define CS_SHAP_RECURSIVE	1	/* native TreeSHAP, libxgboost's algorithm */
-#define CS_SHAP_TABLES		2	/* native, from precomputed per-leaf tables */
-
-#define CS_NODE_MISSING_RIGHT	0x80000000u
-#define CS_NODE_FEATURE_MASK	0x7fffffffu
-
-/* How the summed margin turns into a prediction. */
-typedef enum CsModelLink
-{
-	CS_LINK_IDENTITY,
-	CS_LINK_LOGISTIC
-} CsModelLink;
-
-/* A compiled model: metadata, flat tree arrays and a lazily made booster. */
-typedef struct CsModel
-{
-	int32		id;				/* cs.models.id, or 0 when not registered */
-	int32		version;
-	char	   *name;
-	char	   *kind;
-	char	   *objective;
-	char	   *stamp;			/* identifies the cs.models row version */
-
-	int			num_features;
-	char	  **feature_names;	/* num_features names, or NULL when unknown */
-	bool		has_json_feature_names; /* model JSON carried feature names */
-
-	float		base_margin;	/* base_score in margin space */
-	CsModelLink link;
-	int			num_trees;
-	int32	   *roots;			/* index of each tree's root in nodes */
-	int32	   *depths;			/* depth of each tree (0: a single leaf) */
-	int			num_nodes;
-	CsTreeNode *nodes;
-
-	/* TreeSHAP (explain.c): node covers, each tree's expected value */
-	float	   *covers;			/* sum_hessian of each node, as nodes */
-	float	   *tree_means;		/* cover-weighted mean leaf of each tree */
-	int			max_depth;		/* deepest tree */
-	/* how explanations may be computed, checked at the first one (explain.c) */
-	bool		shap_walk_checked;
-	bool		shap_walk_ok;	/* native TreeSHAP agreed with libxgboost */
-	bool		shap_tables_checked;
-	bool		shap_tables_ok; /* so did the per-leaf tables */
-	struct CsShapTables *shap;	/* the per-leaf tables */
-
-	char	   *json;			/* the model as XGBoost JSON (for libxgboost) */
-	size_t		json_len;
-	void	   *booster;		/* BoosterHandle, freed with mcxt */
-
-	MemoryContext mcxt;			/* owns everything above */
-} CsModel;
+#include "modelcore.h"
 
 /* Registry and cache */
 extern CsModel *CsModelLookup(const char *name);
