@@ -75,7 +75,7 @@ UPDATE cs.health_profiles SET
   normalisation = '{"tickets_30d": {"method": "percentile", "direction": "lower_is_better"}}'
 WHERE name = 'enterprise';
 INSERT INTO cs.customer_features (customer_id, as_of, features)
-SELECT id, '2026-04-01', array_fill('NaN'::float4, ARRAY[30])
+SELECT id, '2026-04-01', array_fill('NaN'::float4, ARRAY[(SELECT count(*)::int FROM cs.feature_catalog)])
   FROM cs.customers WHERE segment = 'enterprise';
 UPDATE cs.customer_features f SET features[11] = t.n
   FROM (VALUES ('h-e1', 0), ('h-e2', 1), ('h-e3', 2)) t(ext, n), cs.customers c

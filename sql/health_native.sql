@@ -185,13 +185,13 @@ SELECT count(*) AS scored, count(*) FILTER (WHERE overall_score IS NOT NULL) > 0
 -- odd vectors: missing and NULL values, all NaN, short, shifted bounds, two-dimensional, empty
 WITH t AS (SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS k FROM cs.customer_features)
 UPDATE cs.customer_features f SET features = CASE t.k
-        WHEN 1 THEN array_fill('NaN'::float4, ARRAY[30])
+        WHEN 1 THEN array_fill('NaN'::float4, ARRAY[(SELECT count(*)::int FROM cs.feature_catalog)])
         WHEN 2 THEN f.features[1:5]
         WHEN 3 THEN '[3:5]={0.5,2,7}'::float4[]
         WHEN 4 THEN '{{1,2},{3,4}}'::float4[]
         WHEN 5 THEN '{}'::float4[]
-        WHEN 6 THEN f.features[1:2] || NULL::float4 || f.features[4:30]
-        WHEN 7 THEN f.features[1:5] || 'Infinity'::float4 || f.features[7:30]
+        WHEN 6 THEN f.features[1:2] || NULL::float4 || f.features[4:]
+        WHEN 7 THEN f.features[1:5] || 'Infinity'::float4 || f.features[7:]
         ELSE f.features END
   FROM t WHERE t.customer_id = f.customer_id AND t.k <= 7;
 SELECT * FROM health_differences(NULL);

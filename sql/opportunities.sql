@@ -22,7 +22,7 @@ INSERT INTO cs.customers (id, external_id, name, segment, mrr, seats_licensed, c
 -- Feature vectors by hand: everything missing except what each case needs
 -- (2 active_users_30d, 3 seat_utilisation, 5 feature_breadth_30d, 7 usage_trend_30d).
 INSERT INTO cs.customer_features (customer_id, as_of, features)
-SELECT id, '2026-04-01', array_fill('NaN'::float4, ARRAY[30]) FROM cs.customers;
+SELECT id, '2026-04-01', array_fill('NaN'::float4, ARRAY[(SELECT count(*)::int FROM cs.feature_catalog)]) FROM cs.customers;
 UPDATE cs.customer_features f SET features[2] = t.au, features[3] = t.util, features[5] = t.breadth, features[7] = t.trend
   FROM (VALUES ('o-a1', 12, 1.2, 6, 0.25), ('o-a2', 9, 0.9, 2, 0), ('o-a3', 10, 1.0, 3, 0.5)) t(ext, au, util, breadth, trend),
        cs.customers c

@@ -43,6 +43,8 @@ client_timed() {
         | awk '{ printf "%.6f\n", $1 / 1000 }'
 }
 calc() { awk "BEGIN { $1 }"; }
+# printf format of a ratio num / den, or "n/a" when either is missing or den is 0 (a small BENCH_CUSTOMERS).
+ratio() { awk -v n="$2" -v d="$3" -v f="$1" 'BEGIN { if (n == "" || d == "" || d + 0 == 0) print "n/a"; else printf f, n / d }'; }
 sci() { if [ -n "$1" ]; then printf '%.1e' "$1"; else printf 'n/a'; fi; }
 # The median of a JSON list field of the Python baselines' output.
 pymedian() { $python -c 'import json, sys; print("\n".join(str(v) for v in json.load(sys.stdin)[sys.argv[1]]))' "$1" | median; }
@@ -358,15 +360,15 @@ fi
 if want alerts; then
     step "alert quality: weekly replay of the alert rules against the demo data's ground truth"
     [ "$(q "SELECT count(*) FROM cs.customer_features")" -gt 0 ] || q "SELECT cs.refresh_all()" >/dev/null
-    out_aq=$("${PSQL[@]}" -At -F ' ' -v sample_pct=$(( customers > 20000 ? 5 : 30 )) -f contrib/bench/alert_quality.sql)
+    out_aq=$("${PSQL[@]}" -At -F '|' -v sample_pct=$(( customers > 20000 ? 5 : 30 )) -f contrib/bench/alert_quality.sql)
     echo "$out_aq" >&2
-    read -r nch recall nal prec_churn prec_risk base_risk nup up_exp base_exp <<<"$(head -1 <<<"$out_aq")"
+    IFS='|' read -r nch recall nal prec_churn prec_risk base_risk nup up_exp base_exp <<<"$(head -1 <<<"$out_aq")"
     row "churners with a risk alert 30-90 days before churn ($nch churners)" "$recall" "target >= 0.70" \
-        "$(calc "printf \"%.2fx the target\", $recall / 0.70")"
+        "$(ratio "%.2fx the target" "$recall" 0.70)"
     row "alerted customers genuinely at risk ($nal alerted)" "$prec_risk (churned within 90 days: $prec_churn)" \
-        "$base_risk of all customers" "$(calc "printf \"%.1fx the base rate\", $prec_risk / $base_risk")"
+        "$base_risk of all customers" "$(ratio "%.1fx the base rate" "$prec_risk" "$base_risk")"
     row "seat_upsell alerts that later expanded ($nup alerted)" "$up_exp" "$base_exp of surviving customers expand" \
-        "$(calc "printf \"%.1fx the base rate\", $up_exp / $base_exp")"
+        "$(ratio "%.1fx the base rate" "$up_exp" "$base_exp")"
 fi
 
 {

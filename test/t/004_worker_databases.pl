@@ -55,8 +55,33 @@ for my $db (qw(db1 db2))
 }
 is($node->safe_psql('db1', "SELECT count(*) FROM cs.customers WHERE external_id LIKE 'db2-%'"), '0',
 	'databases stay separate');
+# Each worker scored its own five customers in batches, not the other's too.
+ok($node->poll_query_until('db1', q{
+	SELECT string_agg(database || ':' || customers_scored, ',' ORDER BY database) = 'db1:5,db2:5'
+	  FROM cs.worker_status WHERE database IN ('db1', 'db2')}),
+	'each worker scored exactly the five customers of its own database');
 
-sleep(2);
+# The worker of "plain" checks for the extension on every wake-up (a reload
+# wakes it) and sets its activity, with a new query_start, each time.  Once it
+# has checked again, the log must still hold one report, not one per check.
+my $plain_check = q{SELECT max(query_start) FROM pg_stat_activity
+	WHERE backend_type = 'cscopilot worker' AND datname = 'plain' AND query = 'cscopilot: checking the extension'};
+ok($node->poll_query_until('postgres', "SELECT ($plain_check) IS NOT NULL"), 'plain: the worker checked for the extension');
+my $first_check = $node->safe_psql('postgres', $plain_check);
+$node->reload;
+ok($node->poll_query_until('postgres', "SELECT ($plain_check) > '$first_check'"),
+	'plain: the worker checked again after a wake-up');
+
+# The failure of "ghost" is in the log; the launcher reconsiders its workers at
+# least every 5 s (and at once when one exits), so 6 s after the failure a
+# launcher without back-off would have restarted it at least once more.
+my $ghost_failed = qr/^(\S+ \S+ \S+) .*database "ghost" does not exist/m;
+$node->wait_for_log(qr/database "ghost" does not exist/);
+my ($ghost_at) = (slurp_file($node->logfile) =~ $ghost_failed);
+ok(defined $ghost_at, 'ghost: the failure is logged with a time');
+ok($node->poll_query_until('postgres', "SELECT now() > '$ghost_at'::timestamptz + interval '6 s'"),
+	'ghost: six seconds passed since its worker failed');
+
 my $log = slurp_file($node->logfile);
 my @missing = ($log =~ /extension cscopilot is not installed in database "plain"/g);
 is(scalar @missing, 1, 'the database without the extension is reported once');

@@ -53,13 +53,22 @@ ok($node->poll_query_until('postgres',
 is($node->safe_psql('postgres', "SELECT count(*) FROM cs.job_runs WHERE job = 'retrain'"), '1',
 	'one retrain run within the interval');
 
-# Off again: no further runs even when the last one is old.
-$node->append_conf('postgresql.conf', "cscopilot.retrain_interval = 0\n");
+# Off again: no further runs even when the last one is old.  The same reload
+# changes the naptime, which the worker shows in cs.worker_status once it has
+# taken the reload.
+$node->append_conf('postgresql.conf', "cscopilot.retrain_interval = 0\ncscopilot.naptime = '900ms'\n");
 $node->reload;
-sleep 1;    # the worker takes the reload between jobs
+ok($node->poll_query_until('postgres', "SELECT naptime_ms = 900 FROM cs.worker_status"),
+	'the worker took the reload');
+# Retraining and the hourly data-quality check both look old now.  The worker
+# considers retrain before data_quality (cs._start_due_job), so a new
+# data_quality run proves that it looked for due jobs and found retrain not due.
+my $last_dq = $node->safe_psql('postgres', "SELECT coalesce(max(id), 0) FROM cs.job_runs WHERE job = 'data_quality'");
 $node->safe_psql('postgres', q{UPDATE cs.job_runs SET started_at = started_at - interval '2 hours',
-	finished_at = finished_at - interval '2 hours' WHERE job = 'retrain'});
-sleep 3;
+	finished_at = finished_at - interval '2 hours' WHERE job IN ('retrain', 'data_quality')});
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) > 0 FROM cs.job_runs WHERE job = 'data_quality' AND id > $last_dq AND status <> 'running'"),
+	'the worker ran the due jobs after the last retraining became old');
 is($node->safe_psql('postgres', "SELECT count(*) FROM cs.job_runs WHERE job = 'retrain'"), '1',
 	'no retraining while the interval is 0');
 
