@@ -253,7 +253,6 @@ DECLARE
     j      text;
     n      bigint;
     st     text := 'succeeded';
-    res    text;
     after  uuid;
     done   bigint;
     ids    uuid[];
@@ -294,15 +293,7 @@ BEGIN
         WHEN 'partitions' THEN
             n := cs.ensure_usage_partitions(current_date, current_date + 90);
         WHEN 'action_outcomes' THEN
-            -- Defined by a later part of the extension; skipped until it exists.
-            IF to_regprocedure('cs.measure_action_outcomes()') IS NULL THEN
-                st := 'skipped';
-            ELSE
-                EXECUTE 'SELECT cs.measure_action_outcomes()::text' INTO res;
-                IF res ~ '^[0-9]+$' THEN
-                    n := res::bigint;
-                END IF;
-            END IF;
+            n := cs.measure_action_outcomes();
         WHEN 'model_checks' THEN
             job_details := cs.run_model_checks();
         WHEN 'retrain' THEN
@@ -323,7 +314,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes() when it exists; model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality()) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker
