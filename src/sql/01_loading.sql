@@ -50,22 +50,6 @@ BEGIN
 END;
 $$;
 
--- The refresh lock.  Every writer of scores, statistics or dirty marks takes
--- it first and holds it to the end of its transaction, so refreshes (by
--- hand, the worker's batches and full-rescore steps, cs.refresh_all) run one
--- at a time per database, and none waits for a row another holds while
--- holding it the other way round.  Loads never take it.
-CREATE OR REPLACE FUNCTION cs._refresh_lock() RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, cs
-AS $$
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
-END;
-$$;
-COMMENT ON FUNCTION cs._refresh_lock() IS
-    'Internal: takes the refresh lock of this database (a transaction-level advisory lock) that every writer of scores and statistics takes first.';
-
 -- Marks customers dirty: one mark per customer, due at once, or when the
 -- earliest of its rows comes due if all are stamped ahead of the server's
 -- clock; covered_at keeps the latest stamp.  Customers go in id order, so
