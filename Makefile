@@ -29,7 +29,14 @@ DATA        = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 PG_CPPFLAGS = -std=gnu11 -Wall -Wmissing-prototypes
 SHLIB_LINK  = -lxgboost -ljansson -lm
 
-EXTRA_CLEAN = $(DATA_built) results regression.diffs regression.out tmp_check tmp_install test/fuzz/build .asan
+EXTRA_CLEAN = $(DATA_built) results output_iso regression.diffs regression.out tmp_check tmp_install test/fuzz/build .asan
+
+# The standard PGXS targets: `make installcheck` runs the pg_regress suite and
+# the isolation specs against a running server that has cscopilot installed and
+# in shared_preload_libraries (with no worker for the test databases).
+# `make test` runs the same suites, and the TAP tests, on a private instance.
+REGRESS     = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+ISOLATION   = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

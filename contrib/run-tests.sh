@@ -44,7 +44,7 @@ tbindir=$inst$bindir
 # 2. Inputs and outputs where the server's user can read and write.
 mkdir -p "$work/in" "$work/out"
 cp -a sql expected specs "$work/in/"
-[ -d test/data ] && cp -a test/data "$work/in/"
+[ -d test/data ] && mkdir -p "$work/in/test" && cp -a test/data "$work/in/test/"
 cat > "$work/temp.conf" <<CONF
 shared_preload_libraries = 'cscopilot'
 max_worker_processes = 16

@@ -5,15 +5,15 @@ CREATE EXTENSION cscopilot;
 SET timezone = 'UTC';
 
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set companies :abs_srcdir '/data/integrations/hubspot_companies.csv'
-\set contacts :abs_srcdir '/data/integrations/hubspot_contacts.csv'
-\set stripe_json :abs_srcdir '/data/integrations/stripe_invoices.json'
-\set stripe_event :abs_srcdir '/data/integrations/stripe_invoice_paid_event.json'
-\set stripe_csv :abs_srcdir '/data/integrations/stripe_invoices.csv'
-\set zendesk :abs_srcdir '/data/integrations/zendesk_tickets.json'
-\set mixpanel :abs_srcdir '/data/integrations/mixpanel_events.ndjson'
-\set amplitude :abs_srcdir '/data/integrations/amplitude_events.ndjson'
-\set nps :abs_srcdir '/data/integrations/nps_survey.csv'
+\set companies :abs_srcdir '/test/data/integrations/hubspot_companies.csv'
+\set contacts :abs_srcdir '/test/data/integrations/hubspot_contacts.csv'
+\set stripe_json :abs_srcdir '/test/data/integrations/stripe_invoices.json'
+\set stripe_event :abs_srcdir '/test/data/integrations/stripe_invoice_paid_event.json'
+\set stripe_csv :abs_srcdir '/test/data/integrations/stripe_invoices.csv'
+\set zendesk :abs_srcdir '/test/data/integrations/zendesk_tickets.json'
+\set mixpanel :abs_srcdir '/test/data/integrations/mixpanel_events.ndjson'
+\set amplitude :abs_srcdir '/test/data/integrations/amplitude_events.ndjson'
+\set nps :abs_srcdir '/test/data/integrations/nps_survey.csv'
 
 -- CSV files are staged as the command-line loader does: positional text
 -- columns, the header row first, each row handed to cs.ingest as {header: value}.

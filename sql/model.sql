@@ -7,15 +7,15 @@ DELETE FROM cs.models;
 SET extra_float_digits = 0;
 
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set tiny :abs_srcdir '/data/tiny_model.json'
-\set tiny_ubj :abs_srcdir '/data/tiny_model.ubj'
-\set tiny_v2 :abs_srcdir '/data/tiny_model_v2.json'
-\set reg :abs_srcdir '/data/reg_model.json'
-\set logitraw :abs_srcdir '/data/logitraw_model.json'
-\set poisson :abs_srcdir '/data/poisson_model.json'
-\set linear :abs_srcdir '/data/linear_model.json'
-\set multiclass :abs_srcdir '/data/multiclass_model.json'
-\set categorical :abs_srcdir '/data/categorical_model.json'
+\set tiny :abs_srcdir '/test/data/tiny_model.json'
+\set tiny_ubj :abs_srcdir '/test/data/tiny_model.ubj'
+\set tiny_v2 :abs_srcdir '/test/data/tiny_model_v2.json'
+\set reg :abs_srcdir '/test/data/reg_model.json'
+\set logitraw :abs_srcdir '/test/data/logitraw_model.json'
+\set poisson :abs_srcdir '/test/data/poisson_model.json'
+\set linear :abs_srcdir '/test/data/linear_model.json'
+\set multiclass :abs_srcdir '/test/data/multiclass_model.json'
+\set categorical :abs_srcdir '/test/data/categorical_model.json'
 
 CREATE TEMP TABLE probe (id int, features float4[], expected float8, expected_margin float8);
 -- Expected values computed by python3-xgboost 1.7.4 (test/data/make_models.py).
