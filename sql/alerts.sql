@@ -43,6 +43,10 @@ SELECT cs.condition_holds(c::jsonb, '{"features": {"last_nps": 5, "tickets_30d":
                ('{"all": [{"feature": "tickets_30d", "op": ">=", "value": 5}, {"band": "red"}]}'),
                ('{"not": {"score": "churn_risk", "op": "<", "value": 0.5}}'),
                ('{"score": "overall_score", "op": "!=", "value": 1}')) t(c);
+-- the evaluator parses with the write-time check's parser: what a write refuses, it refuses alike
+SELECT cs.condition_holds('{"band": "purple"}', '{}');
+SELECT cs.condition_holds('{"all": [{"score": "happiness", "op": ">", "value": 1}]}', '{}');
+SELECT cs.condition_holds((repeat('{"not": ', 17) || '{"band": "red"}' || repeat('}', 17))::jsonb, '{}');
 
 ------------------------------------------------------------------------------
 -- one customer per rule firing, and its neighbour just on the other side

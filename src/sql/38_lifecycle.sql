@@ -10,32 +10,32 @@
 -- else 0.  Predictions for customers that had churned by t are left out.
 
 ------------------------------------------------------------------------------
--- Settings (defined in C; these defaults apply when the library is not loaded)
+-- Settings (read with cs.setting(): src/settings.c defines them and their defaults)
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION cs._outcome_horizon() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN make_interval(days => coalesce(nullif(current_setting('cscopilot.outcome_horizon', true), '')::int, 90));
-COMMENT ON FUNCTION cs._outcome_horizon() IS 'The cscopilot.outcome_horizon setting as an interval (90 days when it is not defined).';
+RETURN make_interval(days => cs.setting('cscopilot.outcome_horizon')::int);
+COMMENT ON FUNCTION cs._outcome_horizon() IS 'The cscopilot.outcome_horizon setting as an interval.';
 
 CREATE OR REPLACE FUNCTION cs._challenger_share() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.challenger_share', true), '')::float8, 0);
-COMMENT ON FUNCTION cs._challenger_share() IS 'The cscopilot.challenger_share setting (0 when it is not defined).';
+RETURN cs.setting('cscopilot.challenger_share')::float8;
+COMMENT ON FUNCTION cs._challenger_share() IS 'The cscopilot.challenger_share setting.';
 
 CREATE OR REPLACE FUNCTION cs._promotion_auc_margin() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.promotion_auc_margin', true), '')::float8, 0.02);
-COMMENT ON FUNCTION cs._promotion_auc_margin() IS 'The cscopilot.promotion_auc_margin setting (0.02 when it is not defined).';
+RETURN cs.setting('cscopilot.promotion_auc_margin')::float8;
+COMMENT ON FUNCTION cs._promotion_auc_margin() IS 'The cscopilot.promotion_auc_margin setting.';
 
 CREATE OR REPLACE FUNCTION cs._promotion_min_outcomes() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.promotion_min_outcomes', true), '')::int, 200);
-COMMENT ON FUNCTION cs._promotion_min_outcomes() IS 'The cscopilot.promotion_min_outcomes setting (200 when it is not defined).';
+RETURN cs.setting('cscopilot.promotion_min_outcomes')::int;
+COMMENT ON FUNCTION cs._promotion_min_outcomes() IS 'The cscopilot.promotion_min_outcomes setting.';
 
 CREATE OR REPLACE FUNCTION cs._admin_role() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.admin_role', true), ''),
+RETURN coalesce(nullif(cs.setting('cscopilot.admin_role'), ''),
                 (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'cs'));
 COMMENT ON FUNCTION cs._admin_role() IS 'The role model alerts are assigned to: cscopilot.admin_role, else the owner of schema cs.';
 
@@ -551,7 +551,7 @@ DECLARE
     steps   jsonb := '[]';
     step    text;
     horizon interval := cs._outcome_horizon();
-    nobs    int := coalesce(nullif(current_setting('cscopilot.retrain_observations', true), '')::int, 12);
+    nobs    int := cs.setting('cscopilot.retrain_observations')::int;
     dates   date[];
     champ   cs.models;
     mname   text;

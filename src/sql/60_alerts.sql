@@ -114,87 +114,19 @@ COMMENT ON FUNCTION cs.render_template(text, uuid) IS
 -- Conditions
 ------------------------------------------------------------------------------
 
+-- The grammar of a condition has one parser, in C (src/alerts.c): the
+-- write-time check below and the evaluator (cs.condition_holds) both run it.
 CREATE OR REPLACE FUNCTION cs.condition_scores() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['churn_risk', 'overall_score', 'usage_score', 'engagement_score', 'support_score', 'payment_score',
-             'opportunity_score', 'opportunity_mrr'];
+    AS 'MODULE_PATHNAME', 'cs_condition_scores' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs.condition_scores() IS
     'Score names a condition may test: latest churn risk, latest health and sub-scores, best open opportunity score, total expected MRR of open opportunities.';
 
 -- Refuses a malformed condition with the JSON path of the offending node.
 CREATE OR REPLACE FUNCTION cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT 0)
 RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, cs
-AS $$
-DECLARE
-    keys text[];
-    k    text;
-    i    int;
-BEGIN
-    IF depth > 16 THEN
-        RAISE EXCEPTION 'condition is nested too deeply at %', path
-            USING ERRCODE = 'program_limit_exceeded', HINT = 'At most 16 levels of all, any and not.';
-    END IF;
-    IF jsonb_typeof(cond) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION 'condition at % must be a JSON object', path
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use {"all": [...]}, {"any": [...]}, {"not": {...}}, {"feature": f, "op": o, "value": n}, {"score": s, "op": o, "value": n} or {"band": b}.';
-    END IF;
-    keys := ARRAY(SELECT jsonb_object_keys(cond) ORDER BY 1);
-    IF keys = ARRAY['all'] OR keys = ARRAY['any'] THEN
-        k := keys[1];
-        IF jsonb_typeof(cond -> k) IS DISTINCT FROM 'array' OR jsonb_array_length(cond -> k) = 0 THEN
-            RAISE EXCEPTION 'condition at %.% must be a non-empty array', path, k USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF jsonb_array_length(cond -> k) > 100 THEN
-            RAISE EXCEPTION 'condition at %.% has more than 100 terms', path, k USING ERRCODE = 'program_limit_exceeded';
-        END IF;
-        FOR i IN 0 .. jsonb_array_length(cond -> k) - 1 LOOP
-            PERFORM cs.validate_condition(cond -> k -> i, format('%s.%s[%s]', path, k, i), depth + 1);
-        END LOOP;
-    ELSIF keys = ARRAY['not'] THEN
-        PERFORM cs.validate_condition(cond -> 'not', path || '.not', depth + 1);
-    ELSIF keys = ARRAY['feature', 'op', 'value'] OR keys = ARRAY['op', 'score', 'value'] THEN
-        IF cond ? 'feature' THEN
-            IF jsonb_typeof(cond -> 'feature') IS DISTINCT FROM 'string'
-               OR NOT EXISTS (SELECT 1 FROM cs.feature_catalog WHERE name = cond ->> 'feature') THEN
-                RAISE EXCEPTION 'condition at %: unknown feature %', path, cond -> 'feature'
-                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Features are the names in cs.feature_catalog.';
-            END IF;
-        ELSIF jsonb_typeof(cond -> 'score') IS DISTINCT FROM 'string' OR NOT (cond ->> 'score') = ANY (cs.condition_scores()) THEN
-            RAISE EXCEPTION 'condition at %: unknown score %', path, cond -> 'score'
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Scores are ' || array_to_string(cs.condition_scores(), ', ') || '.';
-        END IF;
-        IF jsonb_typeof(cond -> 'op') IS DISTINCT FROM 'string' OR NOT (cond ->> 'op') = ANY (ARRAY['<', '<=', '>', '>=', '=', '!=']) THEN
-            RAISE EXCEPTION 'condition at %: unknown operator %', path, cond -> 'op'
-                USING ERRCODE = 'invalid_parameter_value', HINT = 'Operators are <, <=, >, >=, = and !=.';
-        END IF;
-        IF jsonb_typeof(cond -> 'value') IS DISTINCT FROM 'number' THEN
-            RAISE EXCEPTION 'condition at %: value must be a number, not %', path, cond -> 'value'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    ELSIF keys = ARRAY['band'] THEN
-        IF NOT (CASE jsonb_typeof(cond -> 'band')
-                    WHEN 'string' THEN cond ->> 'band' IN ('red', 'yellow', 'green')
-                    WHEN 'array' THEN jsonb_array_length(cond -> 'band') > 0
-                                      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(cond -> 'band') b
-                                                       WHERE jsonb_typeof(b) <> 'string'
-                                                          OR b #>> '{}' NOT IN ('red', 'yellow', 'green'))
-                    ELSE false END) THEN
-            RAISE EXCEPTION 'condition at %: band must be red, yellow or green, or an array of them', path
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    ELSE
-        RAISE EXCEPTION 'condition at % has unexpected keys %', path, array_to_string(keys, ', ')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A node is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"feature": f, "op": o, "value": n}, {"score": s, "op": o, "value": n} or {"band": b}.';
-    END IF;
-END;
-$$;
+    AS 'MODULE_PATHNAME', 'cs_validate_condition' LANGUAGE C STABLE;
 COMMENT ON FUNCTION cs.validate_condition(jsonb, text, int) IS
-    'Raises invalid_parameter_value, naming the JSON path, unless cond is a well-formed alert condition over known features, scores and bands.';
+    'Raises invalid_parameter_value, naming the JSON path, unless cond is a well-formed alert condition over known features, scores and bands (program_limit_exceeded beyond 16 levels of nesting or 100 terms in a list); path and depth name where cond sits in a larger document.';
 
 -- Evaluates a validated condition against a context
 -- {"features": {...}, "scores": {...}, "band": text}; NULL means unknown.
