@@ -362,7 +362,9 @@ RETURN (SELECT d.status FROM cs.feature_drift(name, version) d
 COMMENT ON FUNCTION cs.drift_status(text, int) IS 'Worst drift status over the inputs of a model version: act, watch, ok, no data, or no reference.';
 
 -- Raises, escalates or resolves one model alert (type model, no customer,
--- assigned to cs._admin_role()) per champion and challenger, from its drift.
+-- assigned to cs._admin_role()) per champion and challenger, from its drift,
+-- through the path every writer of alerts shares (cs._raise_alerts,
+-- cs._resolve_alerts in src/sql/60_alerts.sql).
 CREATE OR REPLACE FUNCTION cs.check_model_drift()
 RETURNS TABLE (model text, drift text, flagged_features text[], alert text)
 LANGUAGE plpgsql
@@ -370,12 +372,13 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     m       record;
-    a       cs.alerts;
     st      text;
-    sev     text;
     flagged jsonb;
     label   text;
+    open_id uuid;
 BEGIN
+    -- a writer of alerts, like every other: the refresh lock first
+    PERFORM cs._refresh_lock();
     FOR m IN SELECT x.name, x.version FROM cs.models x WHERE x.status IN ('champion', 'challenger')
               ORDER BY x.kind, x.status, x.name
     LOOP
@@ -385,44 +388,25 @@ BEGIN
                                                      'missing_rate_change', round(d.missing_rate_change::numeric, 4),
                                                      'status', d.status) ORDER BY d.psi DESC NULLS LAST), '[]')
           INTO flagged FROM cs.feature_drift(m.name, m.version) d WHERE d.status IN ('watch', 'act');
-        SELECT * INTO a FROM cs.alerts al
-         WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.risk_factors ->> 'model' = label
-           AND al.status IN ('open', 'acknowledged', 'snoozed')
-         ORDER BY al.created_at DESC LIMIT 1 FOR UPDATE;
         model := label; drift := st;
         flagged_features := ARRAY(SELECT f ->> 'feature' FROM jsonb_array_elements(flagged) f);
         alert := NULL;
         IF st IN ('watch', 'act') THEN
-            sev := CASE st WHEN 'act' THEN 'high' ELSE 'medium' END;
-            IF a.id IS NULL THEN
-                INSERT INTO cs.alerts AS al (alert_type, severity, title, description, risk_factors, assigned_to, last_fired_at)
-                VALUES ('model', sev, format('Input drift (%s) for model %s', st, label),
-                        format('%s of the inputs of %s moved away from the data it learnt from (PSI or missing rate); check the data feeds, then retrain if the change is real.',
-                               jsonb_array_length(flagged), label),
-                        jsonb_build_object('model', label, 'drift', st, 'features', flagged), cs._admin_role(), now())
-                RETURNING al.* INTO a;
-                PERFORM cs._alert_event(a, 'created', NULL, NULL, NULL);
-                alert := 'created';
-            ELSE
-                UPDATE cs.alerts al SET fire_count = al.fire_count + 1, last_fired_at = now(), updated_at = now(),
-                                        risk_factors = jsonb_build_object('model', label, 'drift', st, 'features', flagged),
-                                        severity = CASE WHEN cs.severity_rank(sev) > cs.severity_rank(al.severity) THEN sev ELSE al.severity END,
-                                        escalated_at = CASE WHEN cs.severity_rank(sev) > cs.severity_rank(al.severity) THEN now() ELSE al.escalated_at END
-                 WHERE al.id = a.id RETURNING al.* INTO a;
-                IF a.escalated_at = now() THEN
-                    PERFORM cs._alert_event(a, 'escalated', a.status, NULL, jsonb_build_object('severity', sev));
-                    alert := 'escalated';
-                ELSE
-                    alert := 'refired';
-                END IF;
+            SELECT r.outcome INTO alert
+              FROM cs._raise_alerts(ARRAY[ROW(NULL, NULL, 'model', CASE st WHEN 'act' THEN 'high' ELSE 'medium' END,
+                                              format('Input drift (%s) for model %s', st, label),
+                                              format('%s of the inputs of %s moved away from the data it learnt from (PSI or missing rate); check the data feeds, then retrain if the change is real.',
+                                                     jsonb_array_length(flagged), label),
+                                              jsonb_build_object('model', label, 'drift', st, 'features', flagged),
+                                              NULL, cs._admin_role(), NULL, NULL, NULL)::cs.alert_firing]) r;
+        ELSIF st = 'ok' THEN
+            SELECT al.id INTO open_id FROM cs.alerts al
+             WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.rule_id IS NULL
+               AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) = jsonb_build_array('model', label)
+               AND al.status IN ('open', 'acknowledged', 'snoozed');
+            IF FOUND AND cs._resolve_alerts(ARRAY[open_id], 'drift cleared') > 0 THEN
+                alert := 'resolved';
             END IF;
-        ELSIF st = 'ok' AND a.id IS NOT NULL THEN
-            sev := a.status;
-            UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL, updated_at = now(),
-                                    updated_by = current_user
-             WHERE al.id = a.id RETURNING al.* INTO a;
-            PERFORM cs._alert_event(a, 'auto_resolved', sev, 'drift cleared', NULL);
-            alert := 'resolved';
         END IF;
         RETURN NEXT;
     END LOOP;

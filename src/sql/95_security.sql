@@ -153,7 +153,8 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
              'ensure_usage_partitions', 'wake_worker', 'grant_role', '_run_job', '_start_due_job',
              '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due',
-             '_alert_transition', '_alert_event', '_user_sees_customer', '_refresh_text_signals',
+             '_alert_transition', '_log_alert_events', '_raise_alerts', '_resolve_alerts',
+             '_user_sees_customer', '_refresh_text_signals',
              '_refresh_opportunity_stats', '_refresh_lock', '_store_features', '_refresh_statistics',
              '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS

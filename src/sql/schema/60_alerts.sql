@@ -108,3 +108,21 @@ CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(sev
 
 CREATE SEQUENCE cs.alert_number;
 COMMENT ON SEQUENCE cs.alert_number IS 'Numbers alert firings; alert ids are derived from (customer, rule, number), so a fresh database yields the same ids for the same history.';
+
+-- One firing of an alert, as the writers of alerts (rules, model drift, data
+-- quality) hand it to cs._raise_alerts.
+CREATE TYPE cs.alert_firing AS (
+    customer_id       uuid,
+    rule_id           int,
+    alert_type        text,
+    severity          text,
+    title             text,
+    description       text,
+    risk_factors      jsonb,
+    suggested_actions jsonb,
+    assigned_to       text,
+    mrr_at_risk       numeric,
+    cooldown          interval,
+    details           jsonb
+);
+COMMENT ON TYPE cs.alert_firing IS 'Internal: an alert condition found true, passed to cs._raise_alerts: the alert''s fields (identified by customer and rule, or for model and data alerts by risk_factors model, or check and subject), the rule''s cooldown (NULL: none) and details for the created event.';

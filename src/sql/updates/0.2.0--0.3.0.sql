@@ -27,3 +27,23 @@ COMMENT ON COLUMN cs.dirty_customers.covered_at IS 'The latest time stamped on t
 
 -- The refresh pipeline takes the time it refreshes as of (cs._refresh_customers).
 DROP FUNCTION cs._refresh_customers(uuid[]);
+
+-- One path raises, re-fires, escalates and resolves alerts for rules, model
+-- drift and data quality (src/sql/60_alerts.sql): its firing type, and the
+-- per-row event logger it replaces.
+CREATE TYPE cs.alert_firing AS (
+    customer_id       uuid,
+    rule_id           int,
+    alert_type        text,
+    severity          text,
+    title             text,
+    description       text,
+    risk_factors      jsonb,
+    suggested_actions jsonb,
+    assigned_to       text,
+    mrr_at_risk       numeric,
+    cooldown          interval,
+    details           jsonb
+);
+COMMENT ON TYPE cs.alert_firing IS 'Internal: an alert condition found true, passed to cs._raise_alerts: the alert''s fields (identified by customer and rule, or for model and data alerts by risk_factors model, or check and subject), the rule''s cooldown (NULL: none) and details for the created event.';
+DROP FUNCTION IF EXISTS cs._alert_event(cs.alerts, text, text, text, jsonb);
