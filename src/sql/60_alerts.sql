@@ -709,3 +709,56 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.reassign_alert(uuid, text) IS 'Assigns an unresolved alert to another CSM (role name), keeping its status. Returns the alert.';
+
+CREATE OR REPLACE VIEW cs.risk_alerts WITH (security_invoker = true) AS
+SELECT a.id AS alert_id,
+       a.customer_id,
+       c.name,
+       c.segment,
+       a.assigned_to,
+       r.name AS rule,
+       a.severity,
+       cs.severity_rank(a.severity) AS severity_rank,
+       a.status,
+       a.title,
+       a.mrr_at_risk,
+       -- scalar subqueries, not lateral joins: the planner memoizes lateral
+       -- lookups with a hash table sized for every open alert, which cost the
+       -- alerts page more than its lookups (4x its time at 100,000 customers)
+       (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
+         ORDER BY x.created_at DESC LIMIT 1) AS churn_risk,
+       (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+         ORDER BY s.calculated_at DESC LIMIT 1) AS band,
+       (SELECT s.overall_score FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+         ORDER BY s.calculated_at DESC LIMIT 1) AS overall_score,
+       a.risk_factors AS drivers,
+       a.suggested_actions -> 0 ->> 'playbook' AS top_suggestion,
+       a.suggested_actions,
+       a.snoozed_until,
+       a.created_at,
+       a.updated_at
+  FROM cs.alerts a
+  JOIN cs.customers c ON c.id = a.customer_id
+  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+ WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL;
+COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers with their drivers and suggested playbooks. ORDER BY severity_rank DESC, mrr_at_risk DESC (LIMIT n) reads the most severe and largest first from an index.';
+COMMENT ON COLUMN cs.risk_alerts.alert_id IS 'The alert.';
+COMMENT ON COLUMN cs.risk_alerts.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.risk_alerts.name IS 'Customer name.';
+COMMENT ON COLUMN cs.risk_alerts.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.risk_alerts.assigned_to IS 'CSM the alert is assigned to.';
+COMMENT ON COLUMN cs.risk_alerts.rule IS 'Rule that raised the alert.';
+COMMENT ON COLUMN cs.risk_alerts.severity IS 'low, medium, high or critical.';
+COMMENT ON COLUMN cs.risk_alerts.severity_rank IS 'Severity as a number for sorting: low 1 to critical 4.';
+COMMENT ON COLUMN cs.risk_alerts.status IS 'open, acknowledged or snoozed.';
+COMMENT ON COLUMN cs.risk_alerts.title IS 'Alert title.';
+COMMENT ON COLUMN cs.risk_alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired.';
+COMMENT ON COLUMN cs.risk_alerts.churn_risk IS 'Latest churn risk 0-1 of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.band IS 'Latest health band.';
+COMMENT ON COLUMN cs.risk_alerts.overall_score IS 'Latest overall health 0-1.';
+COMMENT ON COLUMN cs.risk_alerts.drivers IS 'Why the alert fired: rule terms, churn model factors and health drivers.';
+COMMENT ON COLUMN cs.risk_alerts.top_suggestion IS 'Best ranked playbook.';
+COMMENT ON COLUMN cs.risk_alerts.suggested_actions IS 'Ranked playbooks with rendered messages.';
+COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snoozed alerts.';
+COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
+COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';
