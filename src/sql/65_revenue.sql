@@ -186,34 +186,64 @@ AS $$
 BEGIN
     PERFORM cs._check_report_window(as_of, months, 240);
     RETURN QUERY
+    -- Only customers whose MRR can change within a month are looked at one by
+    -- one: the others keep their MRR, so each group's starting MRR and
+    -- customers are those on the first day of the first month plus the net
+    -- changes of the months before.
     WITH b AS (
         SELECT g::date AS month, least((g + interval '1 month')::date, as_of) AS period_end
           FROM generate_series(date_trunc('month', as_of) - (months - 1) * interval '1 month',
                                date_trunc('month', as_of), interval '1 month') g
-    ), mv0 AS (
-        -- each customer's MRR on the month's first day (s) and at its end (e),
-        -- in one pass over the subscriptions overlapping the month
-        SELECT x.customer_id, b.month,
-               coalesce(sum(x.mrr) FILTER (WHERE x.started_at <= b.month
-                                             AND (x.ended_at IS NULL OR x.ended_at > b.month)), 0) AS s,
-               coalesce(sum(x.mrr) FILTER (WHERE x.started_at <= b.period_end
-                                             AND (x.ended_at IS NULL OR x.ended_at > b.period_end)), 0) AS e
-          FROM cs.subscriptions x
-          JOIN b ON x.started_at <= b.period_end AND (x.ended_at IS NULL OR x.ended_at > b.month)
-         GROUP BY x.customer_id, b.month
+    ), p0 AS (
+        SELECT min(b.month) AS d FROM b
     ), firsts AS (
         SELECT x.customer_id, min(x.started_at) AS first_start
           FROM cs.subscriptions x
          GROUP BY x.customer_id
+    ), cust AS (
+        SELECT c.id, c.segment, c.csm, c.churned_at,
+               to_char(coalesce(f.first_start, c.contract_start_date, c.created_at::date), 'YYYY-MM') AS cohort
+          FROM cs.customers c
+          JOIN firsts f ON f.customer_id = c.id
+    ), anchor AS (
+        -- MRR of every customer on the first day of the first month
+        SELECT x.customer_id, sum(x.mrr) AS mrr
+          FROM cs.subscriptions x, p0
+         WHERE x.started_at <= p0.d AND (x.ended_at IS NULL OR x.ended_at > p0.d)
+         GROUP BY x.customer_id
+    ), chg AS (
+        -- customer-months with a subscription starting or ending, or a churn, after the first day
+        SELECT x.customer_id, b.month, b.period_end
+          FROM cs.subscriptions x
+          JOIN b ON (x.started_at > b.month AND x.started_at <= b.period_end)
+                 OR (x.ended_at > b.month AND x.ended_at <= b.period_end)
+        UNION
+        SELECT c.id, b.month, b.period_end
+          FROM cs.customers c
+          JOIN b ON c.churned_at > b.month AND c.churned_at <= b.period_end
+    ), moved AS (
+        SELECT k.customer_id, k.month,
+               coalesce(sum(x.mrr) FILTER (WHERE x.started_at <= k.month
+                                             AND (x.ended_at IS NULL OR x.ended_at > k.month)), 0) AS s,
+               coalesce(sum(x.mrr) FILTER (WHERE x.started_at <= k.period_end
+                                             AND (x.ended_at IS NULL OR x.ended_at > k.period_end)), 0) AS e,
+               k.period_end
+          FROM chg k
+          JOIN cs.subscriptions x ON x.customer_id = k.customer_id
+         GROUP BY k.customer_id, k.month, k.period_end
     ), mv AS (
-        SELECT m.month, c.segment, c.csm,
-               to_char(coalesce(f.first_start, c.contract_start_date, c.created_at::date), 'YYYY-MM') AS cohort,
-               CASE WHEN c.churned_at <= m.month THEN 0 ELSE m.s END AS s,
-               CASE WHEN c.churned_at <= b.period_end THEN 0 ELSE m.e END AS e
-          FROM mv0 m
-          JOIN b ON b.month = m.month
-          JOIN cs.customers c ON c.id = m.customer_id
-          LEFT JOIN firsts f ON f.customer_id = m.customer_id
+        -- anchor rows (month NULL) and movement rows, churn applied
+        SELECT NULL::date AS month, cu.segment, cu.csm, cu.cohort, true AS anchor,
+               CASE WHEN cu.churned_at <= p0.d THEN 0 ELSE a.mrr END AS s, 0::numeric AS e
+          FROM anchor a
+          JOIN cust cu ON cu.id = a.customer_id
+         CROSS JOIN p0
+        UNION ALL
+        SELECT m.month, cu.segment, cu.csm, cu.cohort, false,
+               CASE WHEN cu.churned_at <= m.month THEN 0 ELSE m.s END,
+               CASE WHEN cu.churned_at <= m.period_end THEN 0 ELSE m.e END
+          FROM moved m
+          JOIN cust cu ON cu.id = m.customer_id
     ), g AS (
         SELECT mv.month,
                CASE WHEN grouping(mv.segment) = 0 THEN 'segment'
@@ -224,29 +254,51 @@ BEGIN
                     WHEN grouping(mv.csm) = 0 THEN mv.csm
                     WHEN grouping(mv.cohort) = 0 THEN mv.cohort
                     ELSE 'all' END AS dimension_value,
-               count(*) FILTER (WHERE mv.s > 0) AS starting_customers,
-               count(*) FILTER (WHERE mv.s = 0 AND mv.e > 0) AS new_customers,
-               count(*) FILTER (WHERE mv.s > 0 AND mv.e = 0) AS churned_customers,
-               count(*) FILTER (WHERE mv.e > 0) AS ending_customers,
-               sum(mv.s) AS starting_mrr,
-               coalesce(sum(mv.e) FILTER (WHERE mv.s = 0), 0) AS new_mrr,
-               coalesce(sum(mv.e - mv.s) FILTER (WHERE mv.s > 0 AND mv.e > mv.s), 0) AS expansion_mrr,
-               coalesce(sum(mv.s - mv.e) FILTER (WHERE mv.e > 0 AND mv.e < mv.s), 0) AS contraction_mrr,
-               coalesce(sum(mv.s) FILTER (WHERE mv.s > 0 AND mv.e = 0), 0) AS churned_mrr,
-               sum(mv.e) AS ending_mrr
+               count(*) FILTER (WHERE mv.anchor AND mv.s > 0) AS anchor_customers,
+               coalesce(sum(mv.s) FILTER (WHERE mv.anchor), 0) AS anchor_mrr,
+               count(*) FILTER (WHERE NOT mv.anchor AND mv.s = 0 AND mv.e > 0) AS new_customers,
+               count(*) FILTER (WHERE NOT mv.anchor AND mv.s > 0 AND mv.e = 0) AS churned_customers,
+               coalesce(sum(mv.e) FILTER (WHERE NOT mv.anchor AND mv.s = 0), 0) AS new_mrr,
+               coalesce(sum(mv.e - mv.s) FILTER (WHERE NOT mv.anchor AND mv.s > 0 AND mv.e > mv.s), 0) AS expansion_mrr,
+               coalesce(sum(mv.s - mv.e) FILTER (WHERE NOT mv.anchor AND mv.e > 0 AND mv.e < mv.s), 0) AS contraction_mrr,
+               coalesce(sum(mv.s) FILTER (WHERE NOT mv.anchor AND mv.s > 0 AND mv.e = 0), 0) AS churned_mrr
           FROM mv
          WHERE mv.s > 0 OR mv.e > 0
          GROUP BY GROUPING SETS ((mv.month), (mv.month, mv.segment), (mv.month, mv.csm), (mv.month, mv.cohort))
+    ), keys AS (
+        SELECT DISTINCT g.dimension, g.dimension_value FROM g
+    ), grid AS (
+        SELECT b.month, b.period_end, k.dimension, k.dimension_value,
+               coalesce(an.anchor_customers, 0) AS anchor_customers, coalesce(an.anchor_mrr, 0) AS anchor_mrr,
+               coalesce(m.new_customers, 0) AS new_customers, coalesce(m.churned_customers, 0) AS churned_customers,
+               coalesce(m.new_mrr, 0) AS new_mrr, coalesce(m.expansion_mrr, 0) AS expansion_mrr,
+               coalesce(m.contraction_mrr, 0) AS contraction_mrr, coalesce(m.churned_mrr, 0) AS churned_mrr
+          FROM b
+         CROSS JOIN keys k
+          LEFT JOIN g an ON an.month IS NULL AND an.dimension = k.dimension
+                        AND an.dimension_value IS NOT DISTINCT FROM k.dimension_value
+          LEFT JOIN g m ON m.month = b.month AND m.dimension = k.dimension
+                       AND m.dimension_value IS NOT DISTINCT FROM k.dimension_value
+    ), run AS (
+        SELECT r.*,
+               (r.anchor_customers + coalesce(sum(r.new_customers - r.churned_customers) OVER w, 0))::bigint AS starting_customers,
+               r.anchor_mrr + coalesce(sum(r.new_mrr + r.expansion_mrr - r.contraction_mrr - r.churned_mrr) OVER w, 0)
+                   AS starting_mrr
+          FROM grid r
+        WINDOW w AS (PARTITION BY r.dimension, r.dimension_value ORDER BY r.month
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
     )
-    SELECT b.month, b.period_end, g.dimension, g.dimension_value,
-           g.starting_customers, g.new_customers, g.churned_customers, g.ending_customers,
-           g.starting_mrr, g.new_mrr, g.expansion_mrr, g.contraction_mrr, g.churned_mrr, g.ending_mrr,
-           round((g.starting_mrr + g.expansion_mrr - g.contraction_mrr - g.churned_mrr) / nullif(g.starting_mrr, 0), 4),
-           round((g.starting_mrr - g.contraction_mrr - g.churned_mrr) / nullif(g.starting_mrr, 0), 4)
-      FROM g
-      JOIN b ON b.month = g.month
-     ORDER BY b.month, CASE g.dimension WHEN 'all' THEN 0 WHEN 'segment' THEN 1 WHEN 'csm' THEN 2 ELSE 3 END,
-              g.dimension_value;
+    SELECT r.month, r.period_end, r.dimension, r.dimension_value,
+           r.starting_customers, r.new_customers, r.churned_customers,
+           r.starting_customers + r.new_customers - r.churned_customers,
+           r.starting_mrr, r.new_mrr, r.expansion_mrr, r.contraction_mrr, r.churned_mrr,
+           r.starting_mrr + r.new_mrr + r.expansion_mrr - r.contraction_mrr - r.churned_mrr,
+           round((r.starting_mrr + r.expansion_mrr - r.contraction_mrr - r.churned_mrr) / nullif(r.starting_mrr, 0), 4),
+           round((r.starting_mrr - r.contraction_mrr - r.churned_mrr) / nullif(r.starting_mrr, 0), 4)
+      FROM run r
+     WHERE r.starting_customers > 0 OR r.new_customers > 0
+     ORDER BY r.month, CASE r.dimension WHEN 'all' THEN 0 WHEN 'segment' THEN 1 WHEN 'csm' THEN 2 ELSE 3 END,
+              r.dimension_value;
 END;
 $$;
 COMMENT ON FUNCTION cs.revenue_retention_as_of(date, int) IS

@@ -6,7 +6,7 @@
 --
 -- Each view is cheap enough to scrape every 15 seconds on a large database:
 -- counters of rows written come from the statistics collector
--- (pg_stat_user_tables.n_tup_ins) rather than count(*) over score history,
+-- (pg_stat_get_tuples_inserted, as pg_stat_user_tables.n_tup_ins) rather than count(*) over score history,
 -- queue figures from the dirty queue's index, alert counts from the
 -- (status, severity) index.  The views are security_invoker: the exporter's
 -- role sees what row-level security shows it, so it should be an admin
@@ -77,17 +77,12 @@ CREATE OR REPLACE VIEW cs.metrics_scoring WITH (security_invoker = true) AS
 SELECT current_database()::text AS database,
        (SELECT count(*) FROM cs.customers c WHERE c.churned_at IS NULL) AS active_customers,
        (SELECT count(*) FROM cs.dirty_customers d WHERE NOT d.parked) AS dirty_customers,
-       coalesce((SELECT t.n_tup_ins FROM pg_stat_user_tables t
-                  WHERE t.relid = 'cs.customer_health_scores'::regclass), 0) AS health_scores_total,
-       coalesce((SELECT t.n_tup_ins FROM pg_stat_user_tables t
-                  WHERE t.relid = 'cs.risk_assessments'::regclass), 0) AS risk_assessments_total,
-       coalesce((SELECT t.n_tup_ins + t.n_tup_upd FROM pg_stat_user_tables t
-                  WHERE t.relid = 'cs.customer_features'::regclass), 0) AS feature_vectors_total,
-       coalesce((SELECT t.n_tup_ins FROM pg_stat_user_tables t
-                  WHERE t.relid = 'cs.opportunities'::regclass), 0) AS opportunities_total,
-       coalesce((SELECT t.n_tup_ins FROM pg_stat_user_tables t
-                  WHERE t.relid = 'cs.alerts'::regclass), 0) AS alerts_raised_total;
-COMMENT ON VIEW cs.metrics_scoring IS 'Prometheus metrics of scoring (namespace cscopilot_scoring): customers, the dirty queue, and counters of result rows written (from pg_stat_user_tables, so they reset with the statistics, as Prometheus counters may).';
+       pg_stat_get_tuples_inserted('cs.customer_health_scores'::regclass) AS health_scores_total,
+       pg_stat_get_tuples_inserted('cs.risk_assessments'::regclass) AS risk_assessments_total,
+       pg_stat_get_tuples_inserted('cs.customer_features'::regclass) + pg_stat_get_tuples_updated('cs.customer_features'::regclass) AS feature_vectors_total,
+       pg_stat_get_tuples_inserted('cs.opportunities'::regclass) AS opportunities_total,
+       pg_stat_get_tuples_inserted('cs.alerts'::regclass) AS alerts_raised_total;
+COMMENT ON VIEW cs.metrics_scoring IS 'Prometheus metrics of scoring (namespace cscopilot_scoring): customers, the dirty queue, and counters of result rows written (from the statistics of pg_stat_user_tables, so they reset with the statistics, as Prometheus counters may).';
 COMMENT ON COLUMN cs.metrics_scoring.database IS 'Label: the database.';
 COMMENT ON COLUMN cs.metrics_scoring.active_customers IS 'Gauge: customers not churned.';
 COMMENT ON COLUMN cs.metrics_scoring.dirty_customers IS 'Gauge: customers marked dirty and not parked (due now or later).';
@@ -100,17 +95,23 @@ COMMENT ON COLUMN cs.metrics_scoring.alerts_raised_total IS 'Counter: alerts rai
 -- Every type x severity x unresolved status is a row, zero when there is no
 -- such alert, so a series drops to 0 instead of disappearing.
 CREATE OR REPLACE VIEW cs.metrics_alerts WITH (security_invoker = true) AS
+WITH unresolved AS (
+    -- one pass over the unresolved alerts (index alerts_status_idx)
+    SELECT a.alert_type::text AS alert_type, a.severity::text AS severity, a.status::text AS status,
+           count(*) AS alerts, sum(a.mrr_at_risk) AS mrr_at_risk
+      FROM cs.alerts a
+     WHERE a.status IN ('open', 'acknowledged', 'snoozed')
+     GROUP BY 1, 2, 3
+)
 SELECT t.alert_type,
        s.severity,
        st.status,
-       (SELECT count(*) FROM cs.alerts a
-         WHERE a.status = st.status AND a.severity = s.severity AND a.alert_type = t.alert_type) AS alerts,
-       coalesce((SELECT sum(a.mrr_at_risk) FROM cs.alerts a
-                  WHERE a.status = st.status AND a.severity = s.severity AND a.alert_type = t.alert_type), 0)::float8
-           AS mrr_at_risk
+       coalesce(u.alerts, 0) AS alerts,
+       coalesce(u.mrr_at_risk, 0)::float8 AS mrr_at_risk
   FROM unnest(ARRAY['risk', 'opportunity', 'model', 'data']) t(alert_type)
  CROSS JOIN unnest(ARRAY['low', 'medium', 'high', 'critical']) s(severity)
- CROSS JOIN unnest(ARRAY['open', 'acknowledged', 'snoozed']) st(status);
+ CROSS JOIN unnest(ARRAY['open', 'acknowledged', 'snoozed']) st(status)
+  LEFT JOIN unresolved u ON u.alert_type = t.alert_type AND u.severity = s.severity AND u.status = st.status;
 COMMENT ON VIEW cs.metrics_alerts IS 'Prometheus metrics of unresolved alerts (namespace cscopilot_alerts): one row per alert type, severity and status (open, acknowledged, snoozed), zero included.';
 COMMENT ON COLUMN cs.metrics_alerts.alert_type IS 'Label: risk, opportunity, model or data.';
 COMMENT ON COLUMN cs.metrics_alerts.severity IS 'Label: low, medium, high or critical.';
