@@ -448,27 +448,34 @@ BEGIN
          WHERE x.start_date <= as_of
            AND x.start_date >= date_trunc('month', as_of) - (months - 1) * interval '1 month'
     ), pts AS (
-        -- month 0 at each customer's own start, month k at the cohort month + k months
-        SELECT cu.id, cu.cohort, cu.gone_at, cu.churned_at, k, CASE WHEN k = 0 THEN cu.start_date
-                                                     ELSE (cu.cohort + k * interval '1 month')::date END AS d
-          FROM cust cu
+        -- month k of a cohort is measured on the first day of the k-th month
+        -- after the cohort's, up to as_of (month 0 at each customer's own start)
+        SELECT cu.cohort, k, (cu.cohort + k * interval '1 month')::date AS d
+          FROM (SELECT DISTINCT c.cohort FROM cust c) cu
          CROSS JOIN LATERAL generate_series(0, (extract(year FROM age(date_trunc('month', as_of), cu.cohort)) * 12
                                                 + extract(month FROM age(date_trunc('month', as_of), cu.cohort)))::int) k
-    ), val AS (
-        SELECT p.cohort, p.k,
-               (p.cohort + p.k * interval '1 month')::date AS measured_at,
-               p.gone_at IS NULL OR p.gone_at > p.d AS retained,
-               CASE WHEN p.churned_at <= p.d THEN 0 ELSE coalesce(sum(x.mrr), 0) END AS mrr
+    ), logos AS (
+        SELECT p.cohort, p.k, count(*) AS customers,
+               count(*) FILTER (WHERE cu.gone_at IS NULL
+                                   OR cu.gone_at > CASE WHEN p.k = 0 THEN cu.start_date ELSE p.d END) AS retained_customers
           FROM pts p
-          LEFT JOIN cs.subscriptions x ON x.customer_id = p.id AND x.started_at <= p.d
-                                      AND (x.ended_at IS NULL OR x.ended_at > p.d)
-         WHERE p.d <= as_of
-         GROUP BY p.id, p.cohort, p.k, p.d, p.gone_at, p.churned_at
+          JOIN cust cu ON cu.cohort = p.cohort
+         GROUP BY p.cohort, p.k
+    ), money AS (
+        -- summed by cohort and month directly: no per-customer grouping
+        SELECT p.cohort, p.k, sum(x.mrr) AS mrr
+          FROM pts p
+          JOIN cust cu ON cu.cohort = p.cohort
+          JOIN cs.subscriptions x ON x.customer_id = cu.id
+         CROSS JOIN LATERAL (SELECT CASE WHEN p.k = 0 THEN cu.start_date ELSE p.d END AS d) dd
+         WHERE x.started_at <= dd.d AND (x.ended_at IS NULL OR x.ended_at > dd.d)
+           AND (cu.churned_at IS NULL OR cu.churned_at > dd.d)
+         GROUP BY p.cohort, p.k
     ), agg AS (
-        SELECT v.cohort, v.k, v.measured_at, count(*) AS customers,
-               count(*) FILTER (WHERE v.retained) AS retained_customers, sum(v.mrr) AS mrr
-          FROM val v
-         GROUP BY v.cohort, v.k, v.measured_at
+        SELECT l.cohort, l.k, (l.cohort + l.k * interval '1 month')::date AS measured_at, l.customers,
+               l.retained_customers, coalesce(m.mrr, 0) AS mrr
+          FROM logos l
+          LEFT JOIN money m ON m.cohort = l.cohort AND m.k = l.k
     )
     SELECT a.cohort, a.k, a.measured_at,
            z.customers, a.retained_customers,
