@@ -13,6 +13,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
+    -- A restore (pg_restore, or psql on a plain dump: COPY with row_security
+    -- off) brings the alerts and their messages back: enqueueing again would
+    -- send old alerts twice and collide with the restored messages.
+    IF current_setting('row_security') = 'off' AND current_query() ~* '^\s*copy\s' THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO cs.outbox (topic, recipient, subject, payload)
     SELECT 'alert', n.assigned_to, left(format('[%s] %s', n.severity, n.title), 255),
            jsonb_build_object('alert_id', n.id, 'customer_id', n.customer_id, 'customer', c.name,
@@ -27,7 +33,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._outbox_alerts() IS
-    'Internal, statement trigger on cs.alerts: enqueues a message of topic alert in cs.outbox for every inserted alert (recipient its assignee).';
+    'Internal, statement trigger on cs.alerts: enqueues a message of topic alert in cs.outbox for every inserted alert (recipient its assignee); not when a restore COPYs alerts back.';
 CREATE OR REPLACE TRIGGER outbox_alerts AFTER INSERT ON cs.alerts
     REFERENCING NEW TABLE AS new_alerts FOR EACH STATEMENT EXECUTE FUNCTION cs._outbox_alerts();
 COMMENT ON TRIGGER outbox_alerts ON cs.alerts IS 'Enqueues new alerts in cs.outbox for external senders.';
