@@ -239,6 +239,8 @@ BEGIN
             err := job_details ->> 'error';
         WHEN 'data_quality' THEN
             n := cs.check_data_quality();
+            -- overdue tasks are checked with the hourly job (src/sql/73_tasks.sql)
+            PERFORM cs._task_alerts();
         ELSE
             RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
         END CASE;
@@ -250,7 +252,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality()) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality() and cs._task_alerts()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker
