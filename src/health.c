@@ -7,6 +7,8 @@
  * default one) and returns the row cs.compute_health() returns for it.  The
  * first call of a query reads the profiles and the percentile populations once
  * (SPI) into a cache in fn_extra; every later row is arithmetic on that cache.
+ * The profiles' jsonb is read by ParseProfile, the one reader of a profile,
+ * which also checks profiles on write (cs._check_health_profile).
  *
  * The result is the one the set-based SQL formulation gives (see the comment
  * on cs.compute_health in src/sql/20_health.sql): per measure a normalised
