@@ -890,6 +890,17 @@ JsonbColumn(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? NULL : DatumGetJsonbP(d);
 }
 
+/* Frees a JsonbColumn result if detoasting copied it. */
+static void
+FreeJsonbColumn(HeapTuple tup, TupleDesc desc, int col, Jsonb *jb)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	if (jb != NULL && (Pointer) jb != DatumGetPointer(d))
+		pfree(jb);
+}
+
 /* ParseProfile on row i of ProfileRows(). */
 static void
 ParseProfileRow(SPITupleTable *tt, uint64 i, const FeatureCatalog *cat, HealthProfile *p, List **percentile)
@@ -899,9 +910,17 @@ ParseProfileRow(SPITupleTable *tt, uint64 i, const FeatureCatalog *cat, HealthPr
 	bool		isnull;
 	Datum		name = SPI_getbinval(tup, desc, PROFILE_COL_NAME, &isnull);
 	char	   *cname = isnull ? NULL : TextDatumGetCString(name);
+	Jsonb	   *weights = JsonbColumn(tup, desc, PROFILE_COL_WEIGHTS);
+	Jsonb	   *bands = JsonbColumn(tup, desc, PROFILE_COL_BANDS);
+	Jsonb	   *normalisation = JsonbColumn(tup, desc, PROFILE_COL_NORMALISATION);
 
-	ParseProfile(cname, JsonbColumn(tup, desc, PROFILE_COL_WEIGHTS), JsonbColumn(tup, desc, PROFILE_COL_BANDS),
-				 JsonbColumn(tup, desc, PROFILE_COL_NORMALISATION), cat, false, p, percentile);
+	ParseProfile(cname, weights, bands, normalisation, cat, false, p, percentile);
+	/* the parsed profile keeps copies of what it needs: free the detoasted columns */
+	FreeJsonbColumn(tup, desc, PROFILE_COL_WEIGHTS, weights);
+	FreeJsonbColumn(tup, desc, PROFILE_COL_BANDS, bands);
+	FreeJsonbColumn(tup, desc, PROFILE_COL_NORMALISATION, normalisation);
+	if (cname != NULL)
+		pfree(cname);
 }
 
 /*
@@ -947,14 +966,16 @@ cs_profile_percentile_measures(PG_FUNCTION_ARGS)
 	List	   *measures = NIL;
 	ListCell   *lc;
 	SPITupleTable *tt;
+	uint64		nrows;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	LoadFeatureCatalog(&cat, cxt);
 	tt = ProfileRows();
+	nrows = SPI_processed;
 	MemoryContextSwitchTo(cxt);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < nrows; i++)
 		ParseProfileRow(tt, i, &cat, NULL, &measures);
 	SPI_finish();
 
@@ -1131,8 +1152,10 @@ LoadPopulations(HealthCache *c)
 	}
 	if (missing)
 	{
-		Datum	   *names = palloc(sizeof(Datum) * Max(c->maxmeasures, 1) * Max(c->nprofiles, 1));
-		Datum	   *positions = palloc(sizeof(Datum) * Max(c->maxmeasures, 1) * Max(c->nprofiles, 1));
+		int			max = Max(c->maxmeasures, 1) * Max(c->nprofiles, 1);
+		const char **seen = palloc(sizeof(char *) * max);
+		Datum	   *names = palloc(sizeof(Datum) * max);
+		Datum	   *positions = palloc(sizeof(Datum) * max);
 		int			n = 0;
 		Oid			argtypes[2] = {TEXTARRAYOID, INT4ARRAYOID};
 		Datum		args[2];
@@ -1145,14 +1168,15 @@ LoadPopulations(HealthCache *c)
 
 			for (int k = 0; k < p->nmeasures; k++)
 			{
-				bool		seen = false;
+				bool		dup = false;
 
 				if (!p->measures[k].percentile)
 					continue;
-				for (int j = 0; j < n && !seen; j++)
-					seen = strcmp(TextDatumGetCString(names[j]), p->measures[k].name) == 0;
-				if (seen)
+				for (int j = 0; j < n && !dup; j++)
+					dup = strcmp(seen[j], p->measures[k].name) == 0;
+				if (dup)
 					continue;
+				seen[n] = p->measures[k].name;
 				names[n] = CStringGetTextDatum(p->measures[k].name);
 				positions[n] = Int32GetDatum(p->measures[k].position);
 				n++;
