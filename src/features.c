@@ -920,13 +920,15 @@ cs_usage_summary_deserialize(PG_FUNCTION_ARGS)
  * cs.compute_features builds one query text for one customer and for a full
  * refresh alike.  Run by EXECUTE it is planned on every call, and planning
  * that query (eleven CTEs over seven tables) takes 10-60 ms where running it
- * for one customer takes under 1 ms.  cs._run_kept_plan runs such a text with
- * a generic plan kept for the session: the plan cache replans it by itself
- * when a table, an index, the search_path or the role (row-level security)
- * it was made for changes, so the results are those of the text run afresh.
+ * for one customer takes under 1 ms.  cs._run_kept_plan (a SELECT) and
+ * cs._exec_kept_plan (a write) run such a text with a generic plan kept for
+ * the session: the plan cache replans it by itself when a table, an index,
+ * the search_path or the role (row-level security) it was made for changes,
+ * so the results are those of the text run afresh.
  * ------------------------------------------------------------------------
  */
 PG_FUNCTION_INFO_V1(cs_run_kept_plan);
+PG_FUNCTION_INFO_V1(cs_exec_kept_plan);
 
 /* Texts whose plans a backend keeps; a text beyond them is planned each call. */
 #define MAX_KEPT_PLANS 16
@@ -934,6 +936,7 @@ PG_FUNCTION_INFO_V1(cs_run_kept_plan);
 typedef struct KeptPlan
 {
 	uint64		hash;
+	Oid			argtype;		/* of $2 */
 	char	   *query;			/* in TopMemoryContext */
 	SPIPlanPtr	plan;			/* kept by SPI_keepplan */
 } KeptPlan;
@@ -943,16 +946,17 @@ static int	NumKeptPlans = 0;
 
 /* The kept plan of a query text, prepared (and kept, while there is room) on first use. */
 static SPIPlanPtr
-KeptPlanFor(text *query, bool *transient)
+KeptPlanFor(text *query, Oid argtype, bool *transient)
 {
 	uint64		h = TextHash64(query);
 	char	   *q = text_to_cstring(query);
-	Oid			argtypes[2] = {UUIDARRAYOID, TIMESTAMPTZOID};
+	Oid			argtypes[2] = {UUIDARRAYOID, argtype};
 	SPIPlanPtr	plan;
 
 	*transient = false;
 	for (int i = 0; i < NumKeptPlans; i++)
-		if (KeptPlans[i].hash == h && strcmp(KeptPlans[i].query, q) == 0)
+		if (KeptPlans[i].hash == h && KeptPlans[i].argtype == argtype &&
+			strcmp(KeptPlans[i].query, q) == 0)
 			return KeptPlans[i].plan;
 
 	/* generic: a custom plan would replan every call, which is the cost avoided */
@@ -967,6 +971,7 @@ KeptPlanFor(text *query, bool *transient)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	KeptPlans[NumKeptPlans].hash = h;
+	KeptPlans[NumKeptPlans].argtype = argtype;
 	KeptPlans[NumKeptPlans].query = MemoryContextStrdup(TopMemoryContext, q);
 	KeptPlans[NumKeptPlans].plan = plan;
 	NumKeptPlans++;
@@ -974,42 +979,53 @@ KeptPlanFor(text *query, bool *transient)
 }
 
 /*
- * cs._run_kept_plan(query text, ids uuid[], as_of timestamptz) RETURNS SETOF
- * record: the rows of a read-only query with parameters $1 (ids) and $2
- * (as_of), from a generic plan kept for the session; the caller's column
- * definition list must match the query's columns.
+ * Runs the query (argument 0) with $1 = argument 1 (uuid[]) and $2 = argument
+ * 2 (of any type) from its kept plan, in an SPI connection the caller
+ * finishes; returns SPI's result code.
+ */
+static int
+RunKeptPlan(FunctionCallInfo fcinfo, bool read_only, SPIPlanPtr *plan, bool *transient)
+{
+	Datum		values[2];
+	char		nulls[2];
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("query must not be NULL")));
+	if (!OidIsValid(argtype))
+		elog(ERROR, "could not determine the type of the second parameter");
+	values[0] = PG_GETARG_DATUM(1);
+	nulls[0] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[1] = PG_GETARG_DATUM(2);
+	nulls[1] = PG_ARGISNULL(2) ? 'n' : ' ';
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	*plan = KeptPlanFor(PG_GETARG_TEXT_PP(0), argtype, transient);
+	return SPI_execute_plan(*plan, values, nulls, read_only, 0);
+}
+
+/*
+ * cs._run_kept_plan(query text, ids uuid[], arg anyelement) RETURNS SETOF
+ * record: the rows of a SELECT with parameters $1 (ids) and $2 (arg), from a
+ * generic plan kept for the session; the caller's column definition list
+ * must match the query's columns.
  */
 Datum
 cs_run_kept_plan(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	text	   *query;
-	Datum		values[2];
-	char		nulls[2];
 	SPIPlanPtr	plan;
 	bool		transient;
 	TupleDesc	have;
 	TupleDesc	want;
 	int			ret;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("query must not be NULL")));
-	query = PG_GETARG_TEXT_PP(0);
-	values[0] = PG_GETARG_DATUM(1);
-	nulls[0] = PG_ARGISNULL(1) ? 'n' : ' ';
-	values[1] = PG_GETARG_DATUM(2);
-	nulls[1] = PG_ARGISNULL(2) ? 'n' : ' ';
-
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	want = rsinfo->setDesc;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = KeptPlanFor(query, &transient);
 	/* read-only, like the STABLE callers: their snapshot, no command counter step */
-	ret = SPI_execute_plan(plan, values, nulls, true, 0);
+	ret = RunKeptPlan(fcinfo, true, &plan, &transient);
 	if (ret != SPI_OK_SELECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -1033,4 +1049,29 @@ cs_run_kept_plan(PG_FUNCTION_ARGS)
 		SPI_freeplan(plan);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * cs._exec_kept_plan(query text, ids uuid[], arg anyelement) RETURNS bigint:
+ * runs an INSERT, UPDATE or DELETE with parameters $1 (ids) and $2 (arg) from
+ * a generic plan kept for the session; returns the number of rows it wrote.
+ */
+Datum
+cs_exec_kept_plan(PG_FUNCTION_ARGS)
+{
+	SPIPlanPtr	plan;
+	bool		transient;
+	int			ret;
+	uint64		n;
+
+	ret = RunKeptPlan(fcinfo, false, &plan, &transient);
+	if (ret != SPI_OK_INSERT && ret != SPI_OK_UPDATE && ret != SPI_OK_DELETE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the query of cs._exec_kept_plan must be an INSERT, UPDATE or DELETE without RETURNING")));
+	n = SPI_processed;
+	if (transient)
+		SPI_freeplan(plan);
+	SPI_finish();
+	PG_RETURN_INT64((int64) n);
 }

@@ -40,10 +40,16 @@ COMMENT ON FUNCTION cs._usage_summary_final(internal) IS 'Internal: final functi
 COMMENT ON AGGREGATE cs.usage_summary(text, text, float8, timestamptz, timestamptz) IS
     'One-pass usage summary of a customer''s events up to as_of: {users 7d, users 30d, quantity 30d, quantity prior 30d, quantity 14d, quantity prior 14d, features 30d, active days 30d, days since last event}; windows are whole days counted back from as_of.';
 
-CREATE OR REPLACE FUNCTION cs._run_kept_plan(query text, ids uuid[], as_of timestamptz) RETURNS SETOF record
+-- The pipeline's queries for given customers, from generic plans kept for the
+-- session (src/features.c): planning them cost more than running them.
+CREATE OR REPLACE FUNCTION cs._run_kept_plan(query text, ids uuid[], arg anyelement) RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'cs_run_kept_plan' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION cs._run_kept_plan(text, uuid[], timestamptz) IS
-    'Internal: the rows of a read-only query with parameters $1 (ids) and $2 (as_of), run as the caller from a generic plan this session keeps for its text; the plan cache replans it when the objects, search_path or role it was made for change.';
+COMMENT ON FUNCTION cs._run_kept_plan(text, uuid[], anyelement) IS
+    'Internal: the rows of a SELECT with parameters $1 (ids) and $2 (arg), run as the caller from a generic plan this session keeps for its text; the plan cache replans it when the objects, search_path or role it was made for change.';
+CREATE OR REPLACE FUNCTION cs._exec_kept_plan(query text, ids uuid[], arg anyelement) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cs_exec_kept_plan' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION cs._exec_kept_plan(text, uuid[], anyelement) IS
+    'Internal: runs an INSERT, UPDATE or DELETE with parameters $1 (ids) and $2 (arg) as the caller from a generic plan this session keeps for its text; returns the number of rows written.';
 
 -- Feature vectors for a set of customers (all of them when ids is NULL) as of a
 -- point in time: only rows with timestamps at or before as_of count, so models

@@ -155,7 +155,7 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due',
              '_alert_transition', '_alert_event', '_user_sees_customer', '_refresh_text_signals',
              '_refresh_opportunity_stats', '_refresh_lock', '_store_features', '_refresh_statistics',
-             '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after'];
+             '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after', '_exec_kept_plan'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 
