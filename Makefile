@@ -111,7 +111,7 @@ bench-text: deps all
 # 20,000 demo customers and a private installation; prints the table, leaves BENCHMARKS.md alone.
 bench-one: deps all
 	@BENCH_ONLY=onecustomer BENCH_CUSTOMERS=$${BENCH_CUSTOMERS:-20000} BENCH_PRIVATE=1 BENCH_DIR=.bench-one \
-		BENCH_PORT=$${BENCH_PORT:-54349} BENCH_OUT=$${BENCH_OUT:-/dev/stdout} bash contrib/bench/bench.sh
+		BENCH_PORT=$${BENCH_PORT:-54349} BENCH_OUT=$${BENCH_OUT:--} bash contrib/bench/bench.sh
 
 # libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
 fuzz: deps

@@ -426,7 +426,7 @@ if want onecustomer; then
     done
 fi
 
-{
+table() {
     echo "# Benchmarks"
     echo
     echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d): $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(q 'SHOW server_version' | cut -d' ' -f1)."
@@ -435,5 +435,6 @@ fi
     echo "| what | figure | baseline | ratio |"
     echo "|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
-} > "$out"
-step "wrote $out"
+}
+# BENCH_OUT=- prints the table (make bench-one) instead of writing a file
+if [ "$out" = - ]; then table; else table > "$out"; step "wrote $out"; fi
