@@ -49,7 +49,7 @@ ifeq ($(and $(PGXS),$(wildcard $(PGXS)),$(if $(DEPS_MISSING),,ok)),)
 .DEFAULT_GOAL := all
 # The documented goals are phony here: a file or directory of the same name
 # (test/ is one) must not make them "up to date" before anything is installed.
-FRESH_GOALS = all install installcheck test demo demo-stop bench bench-text model fuzz asan leakcheck clean deps
+FRESH_GOALS = all install installcheck test demo demo-stop bench bench-text bench-one model fuzz asan leakcheck clean deps
 .PHONY: $(FRESH_GOALS)
 Makefile: ;
 ifdef CSCOPILOT_DEPS_TRIED
@@ -92,7 +92,7 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench bench-text demo-stop install-models model fuzz asan leakcheck
+.PHONY: deps test demo bench bench-text bench-one demo-stop install-models model fuzz asan leakcheck
 deps:
 	@bash contrib/install-deps.sh
 
@@ -113,6 +113,12 @@ model: deps all
 # Text signals alone: evaluation set accuracy and throughput, on a private installation.
 bench-text: deps all
 	@bash contrib/bench/text.sh
+
+# One customer through the refresh pipeline against its index lookups, on
+# 20,000 demo customers and a private installation; prints the table, leaves BENCHMARKS.md alone.
+bench-one: deps all
+	@BENCH_ONLY=onecustomer BENCH_CUSTOMERS=$${BENCH_CUSTOMERS:-20000} BENCH_PRIVATE=1 BENCH_DIR=.bench-one \
+		BENCH_PORT=$${BENCH_PORT:-54349} BENCH_OUT=$${BENCH_OUT:--} bash contrib/bench/bench.sh
 
 # libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
 fuzz: deps

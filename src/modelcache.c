@@ -16,6 +16,11 @@
  * A model replaced in the cache may still be in use by a caller in this
  * transaction (model.h promises that much), so it goes to a graveyard freed
  * at transaction end.
+ *
+ * Call sites live as long as their query; a name resolved by one query is
+ * also remembered for the backend (ResolvedNames), under the same generation
+ * and role, so that a query run once per customer (cs.churn_risk, a refresh
+ * of one customer) does not run the resolving query each time.
  */
 #include "postgres.h"
 
@@ -25,6 +30,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -52,6 +58,23 @@ typedef struct ModelCallCache
 	int			name_len;
 	char	   *name;
 } ModelCallCache;
+
+/* A name resolved for this backend: valid while the generation and role are unchanged. */
+typedef struct ResolvedName
+{
+	uint64		generation;
+	Oid			userid;
+	int32		id;
+	CsModel    *model;
+	int			name_len;
+	char	   *name;			/* in ModelCacheContext */
+} ResolvedName;
+
+/* Names a backend remembers across queries; more are resolved each query. */
+#define MAX_RESOLVED_NAMES 16
+
+static ResolvedName ResolvedNames[MAX_RESOLVED_NAMES];
+static int	NextResolvedName = 0;
 
 static HTAB *ModelCache = NULL;
 static MemoryContext ModelCacheContext = NULL;
@@ -242,6 +265,45 @@ CsModelChampion(const char *kind)
 						kind);
 }
 
+/* The model this backend last resolved for a name, if cs.models and the role are unchanged since. */
+static CsModel *
+ResolvedNameLookup(const char *s, int len)
+{
+	for (int i = 0; i < MAX_RESOLVED_NAMES; i++)
+	{
+		ResolvedName *r = &ResolvedNames[i];
+		ModelCacheEntry *entry;
+
+		if (r->name == NULL || r->generation != ModelCacheGeneration || r->userid != GetUserId() ||
+			r->name_len != len || memcmp(r->name, s, len) != 0)
+			continue;
+		/* still the cached model of its row (never one freed since) */
+		entry = hash_search(ModelCache, &r->id, HASH_FIND, NULL);
+		if (entry != NULL && entry->model == r->model)
+			return r->model;
+	}
+	return NULL;
+}
+
+/* Remembers a resolution made at generation gen for the backend. */
+static void
+ResolvedNameRemember(const char *s, int len, CsModel *m, uint64 gen)
+{
+	ResolvedName *r = &ResolvedNames[NextResolvedName];
+
+	NextResolvedName = (NextResolvedName + 1) % MAX_RESOLVED_NAMES;
+	if (r->name)
+		pfree(r->name);
+	r->name = MemoryContextAlloc(ModelCacheContext, len + 1);
+	memcpy(r->name, s, len);
+	r->name[len] = '\0';
+	r->name_len = len;
+	r->model = m;
+	r->id = m->id;
+	r->userid = GetUserId();
+	r->generation = gen;
+}
+
 /* The model for a call site, resolved again only after cs.models changed. */
 CsModel *
 CsModelForCall(FunctionCallInfo fcinfo, text *name)
@@ -264,7 +326,13 @@ CsModelForCall(FunctionCallInfo fcinfo, text *name)
 	{
 		uint64		gen = ModelCacheGeneration;
 		char	   *cname = text_to_cstring(name);
-		CsModel    *m = CsModelLookup(cname);
+		CsModel    *m = ModelCache ? ResolvedNameLookup(s, len) : NULL;
+
+		if (m == NULL)
+		{
+			m = CsModelLookup(cname);
+			ResolvedNameRemember(s, len, m, gen);
+		}
 
 		if (cc->name)
 			pfree(cc->name);

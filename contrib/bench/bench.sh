@@ -2,8 +2,11 @@
 # make bench: figures and ratios against baselines measured in the same run, on a
 # throwaway cluster.  BENCH_CUSTOMERS (default 100000) sizes the demo data;
 # BENCH_ONLY="load predict" runs only those sections (load, predict, train,
-# text, refresh, quality, explain, freshness, dashboard, alerts: the last six share the
-# demo data; text needs none and also runs alone with make bench-text); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# text, refresh, quality, explain, freshness, dashboard, alerts, onecustomer: the last
+# seven share the demo data; text needs none and also runs alone with make bench-text,
+# onecustomer with make bench-one); BENCH_RUNS (default 3) runs per figure, BENCH_PORT the server's port.
+# BENCH_PRIVATE=1 installs into a private copy of PostgreSQL under the cluster's
+# directory (as make bench-text and make bench-one do) instead of system-wide.
 # predict and train compare with libxgboost and Debian's python3-xgboost
 # (contrib/install-deps.sh --bench).  Writes BENCHMARKS.md.
 set -euo pipefail
@@ -15,7 +18,11 @@ days=${BENCH_DAYS:-180}
 runs=${BENCH_RUNS:-3}
 only=${BENCH_ONLY:-"load predict train text refresh quality explain freshness dashboard alerts"}
 port=${BENCH_PORT:-54339}
-dir=$(cluster_dir "$top/.bench")
+dir=$(cluster_dir "$top/${BENCH_DIR:-.bench}")
+if [ "${BENCH_PRIVATE:-0}" = 1 ]; then
+    export CLUSTER_PREFIX=${CLUSTER_PREFIX:-$dir/install}
+    . contrib/cluster.sh
+fi
 out=${BENCH_OUT:-$top/BENCHMARKS.md}
 rows=()
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/cscopilot-bench.XXXXXX")
@@ -205,7 +212,7 @@ if want text; then
 fi
 
 # The last sections share generated demo data at the configured scale.
-if want refresh || want quality || want explain || want freshness || want dashboard || want alerts; then
+if want refresh || want quality || want explain || want freshness || want dashboard || want alerts || want onecustomer; then
     step "demo data: $customers customers x $days days (a few minutes at 100,000)"
     q "SET client_min_messages = warning; TRUNCATE cs.customers CASCADE"
     gen=$(timed "SELECT cs.generate_demo_data($customers, $days, 42)")
@@ -371,7 +378,55 @@ if want alerts; then
         "$(ratio "%.1fx the base rate" "$up_exp" "$base_exp")"
 fi
 
-{
+if want onecustomer; then
+    # One customer through the same pipeline, against the time of fetching that
+    # customer's rows through its indexes (contrib/bench/onecustomer/lookup.sql).
+    warm_calls=${BENCH_ONE_CALLS:-300}; new_calls=${BENCH_ONE_SESSIONS:-100}
+    step "one customer: cs.features, cs.churn_risk, cs.refresh(ARRAY[id]) of random customers, $warm_calls calls in one session and $new_calls new sessions, $runs runs"
+    [ "$(q "SELECT count(*) FROM cs.customer_features")" -gt 0 ] || q "SELECT cs.refresh_all()" >/dev/null
+    accounts=$("${PSQL[@]}" -At -f contrib/bench/dashboard/setup.sql | tail -1)
+    cp contrib/bench/onecustomer/*.sql "$scratch/"; chmod a+r "$scratch"/*.sql; chmod a+rx "$scratch"
+    # script, warm|new -> "p50 p99" in ms: warm is one session (its first 10
+    # calls left out), new a fresh connection per call (pgbench -C, which
+    # leaves the connection time out of the latency)
+    one() {
+        local logdir; logdir=$(mktemp -d "$scratch/pgbench.XXXX"); [ "$(id -u)" -eq 0 ] && chown postgres: "$logdir"
+        local opts=(-t "$(( warm_calls + 10 ))") skip=10
+        [ "$2" = new ] && { opts=(-C -t "$new_calls"); skip=0; }
+        (cd "$logdir" && "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/pgbench" -n -h "$dir/sock" -p "$port" -U postgres \
+            -c 1 -j 1 "${opts[@]}" -M prepared -D accounts="$accounts" -l -f "$scratch/$1.sql" cscopilot_bench >/dev/null 2>&1) \
+            || { echo "bench: pgbench $1 $2 failed" >&2; return 1; }
+        tail -n +$(( skip + 1 )) "$logdir"/pgbench_log.* | awk '{print $3 / 1000}' | sort -g \
+            | awk '{a[NR] = $1} END {printf "%.3f %.3f\n", a[int((NR + 1) / 2)], a[int((NR * 99 + 99) / 100)]}'
+    }
+    declare -A p50s p99s
+    for r in $(seq "$runs"); do
+        for s in lookup features risk refresh; do
+            for mode in warm new; do
+                read -r a b <<<"$(one "$s" "$mode")"
+                p50s[$s.$mode]+="$a "; p99s[$s.$mode]+="$b "
+            done
+        done
+    done
+    med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | median; }
+    printf 'p50 and p99 (ms) per run:\n' >&2
+    for k in "${!p50s[@]}"; do printf '  %-16s p50 %s p99 %s\n' "$k" "${p50s[$k]}" "${p99s[$k]}" >&2; done
+    for mode in warm new; do
+        l50=$(med "${p50s[lookup.$mode]}"); l99=$(med "${p99s[lookup.$mode]}")
+        label=$([ "$mode" = warm ] && echo "warm session, $warm_calls calls" || echo "new session per call, $new_calls calls")
+        row "index lookups of one customer's rows (baseline), $label" "$(printf 'p50 %.2f ms, p99 %.2f ms' "$l50" "$l99")" "-" "1x"
+        for s in features risk refresh; do
+            m50=$(med "${p50s[$s.$mode]}"); m99=$(med "${p99s[$s.$mode]}")
+            fn=$(case $s in features) echo "cs.features(id)";; risk) echo "cs.churn_risk(id)";; refresh) echo "cs.refresh(ARRAY[id])";; esac)
+            target=$([ "$mode" = warm ] && [ "$s" != refresh ] && echo "; target p99 <= 5 ms" || true)
+            row "$fn, $label" "$(printf 'p50 %.2f ms, p99 %.2f ms' "$m50" "$m99")" \
+                "$(printf 'lookups p50 %.2f ms, p99 %.2f ms' "$l50" "$l99")" \
+                "$(ratio "p50 %.1fx" "$m50" "$l50"), $(ratio "p99 %.1fx the lookups" "$m99" "$l99")$target"
+        done
+    done
+fi
+
+table() {
     echo "# Benchmarks"
     echo
     echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d): $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(q 'SHOW server_version' | cut -d' ' -f1)."
@@ -380,5 +435,6 @@ fi
     echo "| what | figure | baseline | ratio |"
     echo "|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
-} > "$out"
-step "wrote $out"
+}
+# BENCH_OUT=- prints the table (make bench-one) instead of writing a file
+if [ "$out" = - ]; then table; else table > "$out"; step "wrote $out"; fi

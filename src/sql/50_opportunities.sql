@@ -94,6 +94,7 @@ DECLARE
     n         bigint;
     use_model boolean;
     mname     text;
+    q         text;
 BEGIN
     -- Open system opportunities are regenerated; anything a CSM touched stays.
     DELETE FROM cs.opportunities o
@@ -109,8 +110,9 @@ BEGIN
         PERFORM cs._refresh_opportunity_stats();
     END IF;
 
-    -- Dynamic only to call cs.predict when a model is deployed; no user text is interpolated.
-    EXECUTE format($q$
+    -- Dynamic only to call cs.predict when a model is deployed and to filter
+    -- by customer when given; no user text is interpolated.
+    q := format($q$
     WITH base AS (
         SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cf.features AS f,
                (SELECT h.overall_score FROM cs.customer_health_scores h WHERE h.customer_id = c.id
@@ -118,7 +120,7 @@ BEGIN
                %s AS model_score
           FROM cs.customers c
           JOIN cs.customer_features cf ON cf.customer_id = c.id
-         WHERE c.churned_at IS NULL AND ($1 IS NULL OR c.id = ANY ($1))
+         WHERE c.churned_at IS NULL AND %s
     ), b AS (
         SELECT customer_id, mrr, seats, health, model_score,
                -- by catalog position (each looked up once); NaN (missing) is NULL
@@ -190,9 +192,16 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
                         WHERE o.customer_id = a.customer_id AND o.kind = a.kind
                           AND o.product IS NOT DISTINCT FROM a.product AND o.status = 'in_progress')
-    $q$, CASE WHEN use_model THEN 'cs.predict($2, cf.features)::float8' ELSE 'NULL::float8' END)
-    USING ids, mname;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    $q$, CASE WHEN use_model THEN 'cs.predict($2, cf.features)::float8' ELSE 'NULL::float8' END,
+       CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END);
+    IF ids IS NULL THEN
+        EXECUTE q USING ids, mname;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    ELSE
+        -- given customers: planning this took longer than running it for a few
+        -- customers, so the same text runs from a generic plan kept for the session
+        n := cs._exec_kept_plan(q, ids, mname);
+    END IF;
     RETURN n;
 END;
 $$;

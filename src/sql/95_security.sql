@@ -156,7 +156,7 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              '_alert_transition', '_log_alert_events', '_raise_alerts', '_resolve_alerts',
              '_user_sees_customer', '_refresh_text_signals',
              '_refresh_opportunity_stats', '_refresh_lock', '_store_features', '_refresh_statistics',
-             '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after',
+             '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after', '_exec_kept_plan',
              -- tasks, outbox and digest (src/sql/73_tasks.sql, 77_outbox.sql, 78_digest.sql)
              '_task_alerts', '_task_for', '_task_assignee', '_outbox_alerts', 'outbox_claim', 'outbox_ack',
              'outbox_purge', 'enqueue_digest', '_check_health_profile'];
