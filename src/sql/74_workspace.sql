@@ -31,96 +31,91 @@ END;
 COMMENT ON FUNCTION cs.timeline_thresholds() IS
     'What cs.account_timeline reports as a change: weekly usage that moved by at least usage_change (a share, 0.30) and by usage_min_events events from the week before, and a risk score that moved by at least risk_change (0.10) from the previous score of its type.';
 
-CREATE OR REPLACE FUNCTION cs.account_timeline(customer_id uuid, since timestamptz DEFAULT now() - interval '90 days')
-RETURNS TABLE (occurred_at timestamptz, kind text, title text, detail text, source_table text, source_id text)
+-- The timeline of a set of customers, in one query: each branch reads the
+-- customers' rows by their (customer_id, time) index (customer_id = ANY), so
+-- a portfolio costs one plan and one pass of the row-level security checks,
+-- not one per customer.
+CREATE OR REPLACE FUNCTION cs._timeline(customer_ids uuid[], since timestamptz)
+RETURNS TABLE (customer_id uuid, occurred_at timestamptz, kind text, title text, detail text, source_table text, source_id text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
 #variable_conflict use_column
 DECLARE
-    cid  uuid := account_timeline.customer_id;
-    t0   timestamptz := account_timeline.since;
+    cids uuid[] := _timeline.customer_ids;
+    t0   timestamptz := _timeline.since;
     th   record;
-    -- usage weeks: from the week before the first week shown (or before the
-    -- customer's first event) to the last complete week
-    w0   timestamptz;
+    -- usage weeks: the last complete week is the one before the current one
     wend timestamptz := date_trunc('week', now());
 BEGIN
-    IF cid IS NULL OR t0 IS NULL THEN
-        RAISE EXCEPTION 'customer id and since must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF cids IS NULL OR t0 IS NULL THEN
+        RAISE EXCEPTION 'customer ids and since must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF NOT isfinite(t0) THEN
         RAISE EXCEPTION 'since must be a finite time, not %', t0 USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- under the caller's row-level security: a customer she may not see does not exist
-    IF NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = cid) THEN
-        RAISE EXCEPTION 'customer % does not exist', cid USING ERRCODE = 'no_data_found';
-    END IF;
     SELECT * INTO th FROM cs.timeline_thresholds();
-    w0 := greatest(date_trunc('week', t0) - interval '2 weeks',
-                   date_trunc('week', (SELECT min(e.occurred_at) FROM cs.usage_events e WHERE e.customer_id = cid))
-                       - interval '1 week');
 
     RETURN QUERY
     WITH ev AS (
     -- support tickets, opened and closed
-    SELECT t.opened_at AS at, 'ticket_opened' AS k,
+    SELECT t.customer_id AS cu, t.opened_at AS at, 'ticket_opened' AS k,
            'Ticket opened: ' || coalesce(nullif(btrim(left(t.subject, 120)), ''), t.external_id, 'ticket ' || t.id) AS ti,
            concat_ws(', ', t.priority || ' priority', 'ticket ' || t.external_id) AS de,
            'support_tickets' AS st, t.id::text AS sid
       FROM cs.support_tickets t
-     WHERE t.customer_id = cid AND t.opened_at >= t0
+     WHERE t.customer_id = ANY (cids) AND t.opened_at >= t0
     UNION ALL
-    SELECT t.closed_at, 'ticket_closed',
+    SELECT t.customer_id AS cu, t.closed_at, 'ticket_closed',
            'Ticket closed: ' || coalesce(nullif(btrim(left(t.subject, 120)), ''), t.external_id, 'ticket ' || t.id),
            concat_ws(', ', t.status, 'CSAT ' || t.csat || '/5',
                      round(extract(epoch FROM t.closed_at - t.opened_at) / 86400, 1) || ' days open'),
            'support_tickets', t.id::text
       FROM cs.support_tickets t
-     WHERE t.customer_id = cid AND t.closed_at >= t0
+     WHERE t.customer_id = ANY (cids) AND t.closed_at >= t0
     -- invoices: issued, paid, failed (the billing sources give no time of the
     -- failure: a failed or uncollectible invoice is dated at its due date)
     UNION ALL
-    SELECT i.issued_at::timestamptz, 'invoice_issued',
+    SELECT i.customer_id AS cu, i.issued_at::timestamptz, 'invoice_issued',
            'Invoice ' || coalesce(i.external_id || ' ', '') || 'issued: ' || i.amount,
            'due ' || to_char(i.due_date, 'YYYY-MM-DD') || ', ' || i.status,
            'invoices', i.id::text
       FROM cs.invoices i
-     WHERE i.customer_id = cid AND i.issued_at >= t0
+     WHERE i.customer_id = ANY (cids) AND i.issued_at >= t0
     UNION ALL
-    SELECT i.paid_at::timestamptz, 'invoice_paid',
+    SELECT i.customer_id AS cu, i.paid_at::timestamptz, 'invoice_paid',
            'Invoice ' || coalesce(i.external_id || ' ', '') || 'paid: ' || i.amount,
            CASE WHEN i.paid_at > i.due_date THEN (i.paid_at - i.due_date) || ' days late' ELSE 'on time' END,
            'invoices', i.id::text
       FROM cs.invoices i
-     WHERE i.customer_id = cid AND i.paid_at >= t0
+     WHERE i.customer_id = ANY (cids) AND i.paid_at >= t0
     UNION ALL
-    SELECT i.due_date::timestamptz, 'invoice_failed',
+    SELECT i.customer_id AS cu, i.due_date::timestamptz, 'invoice_failed',
            'Invoice ' || coalesce(i.external_id || ' ', '') || i.status || ': ' || i.amount,
            'issued ' || to_char(i.issued_at, 'YYYY-MM-DD') || ', due ' || to_char(i.due_date, 'YYYY-MM-DD'),
            'invoices', i.id::text
       FROM cs.invoices i
-     WHERE i.customer_id = cid AND i.status IN ('failed', 'uncollectible') AND i.due_date >= t0
+     WHERE i.customer_id = ANY (cids) AND i.status IN ('failed', 'uncollectible') AND i.due_date >= t0
     -- meetings, calls, notes, ...
     UNION ALL
-    SELECT g.occurred_at, 'engagement',
+    SELECT g.customer_id AS cu, g.occurred_at, 'engagement',
            CASE g.kind WHEN 'qbr' THEN 'QBR' ELSE initcap(g.kind) END || coalesce(' logged by ' || g.logged_by, ''),
            g.notes,
            'engagements', g.id::text
       FROM cs.engagements g
-     WHERE g.customer_id = cid AND g.occurred_at >= t0
+     WHERE g.customer_id = ANY (cids) AND g.occurred_at >= t0
     UNION ALL
-    SELECT n.responded_at, 'nps',
+    SELECT n.customer_id AS cu, n.responded_at, 'nps',
            'NPS ' || n.score || CASE WHEN n.score >= 9 THEN ' (promoter)' WHEN n.score >= 7 THEN ' (passive)'
                                      ELSE ' (detractor)' END,
            n.comment,
            'nps_responses', n.id::text
       FROM cs.nps_responses n
-     WHERE n.customer_id = cid AND n.responded_at >= t0
+     WHERE n.customer_id = ANY (cids) AND n.responded_at >= t0
     -- product usage, week by week: a week (Monday to Monday, dated at its end)
     -- whose events moved from the week before by the threshold
     UNION ALL
-    SELECT u.week + interval '1 week', 'usage_change',
+    SELECT u.customer_id AS cu, u.week + interval '1 week', 'usage_change',
            CASE WHEN u.prev = 0 THEN 'Usage started after a week without any'
                 WHEN u.events = 0 THEN 'No usage in the week'
                 ELSE 'Usage ' || CASE WHEN u.events > u.prev THEN 'up ' ELSE 'down ' END
@@ -130,22 +125,30 @@ BEGIN
                || ' (week before: ' || trim_scale(round(u.prev::numeric, 1))
                || ' events by ' || u.prev_users || CASE u.prev_users WHEN 1 THEN ' user)' ELSE ' users)' END,
            'usage_events', to_char(u.week, 'YYYY-MM-DD')
-      FROM (SELECT wk.week, coalesce(a.events, 0) AS events, coalesce(a.users, 0) AS users,
-                   lag(coalesce(a.events, 0)) OVER (ORDER BY wk.week) AS prev,
-                   lag(coalesce(a.users, 0)) OVER (ORDER BY wk.week) AS prev_users
-              FROM generate_series(w0, wend - interval '1 week', interval '1 week') wk(week)
-              LEFT JOIN (SELECT date_trunc('week', e.occurred_at) AS week, sum(e.quantity) AS events,
+      FROM (SELECT cw.customer_id, wk.week, coalesce(a.events, 0) AS events, coalesce(a.users, 0) AS users,
+                   lag(coalesce(a.events, 0)) OVER w AS prev, lag(coalesce(a.users, 0)) OVER w AS prev_users
+              -- each customer's weeks: from the week before the first one
+              -- shown (or before its first event) to the last complete week
+              FROM (SELECT c.id AS customer_id,
+                           greatest(date_trunc('week', t0) - interval '2 weeks',
+                                    date_trunc('week', (SELECT min(e.occurred_at) FROM cs.usage_events e
+                                                         WHERE e.customer_id = c.id)) - interval '1 week') AS w0
+                      FROM unnest(cids) c(id)) cw
+             CROSS JOIN LATERAL generate_series(cw.w0, wend - interval '1 week', interval '1 week') wk(week)
+              LEFT JOIN (SELECT e.customer_id, date_trunc('week', e.occurred_at) AS week, sum(e.quantity) AS events,
                                 count(DISTINCT e.user_id) AS users
                            FROM cs.usage_events e
-                          WHERE e.customer_id = cid AND e.occurred_at >= w0 AND e.occurred_at < wend
-                          GROUP BY 1) a ON a.week = wk.week) u
+                          WHERE e.customer_id = ANY (cids) AND e.occurred_at >= date_trunc('week', t0) - interval '2 weeks'
+                            AND e.occurred_at < wend
+                          GROUP BY 1, 2) a ON a.customer_id = cw.customer_id AND a.week = wk.week
+            WINDOW w AS (PARTITION BY cw.customer_id ORDER BY wk.week)) u
      WHERE u.week + interval '1 week' >= t0 AND u.prev IS NOT NULL
        AND abs(u.events - u.prev) >= th.usage_min_events
        AND (u.prev = 0 OR abs(u.events - u.prev) >= th.usage_change * u.prev)
     -- health band changes: each score against the one before (the last one
     -- before since included); the first score of a customer sets its band
     UNION ALL
-    SELECT h.calculated_at, 'health_band',
+    SELECT h.customer_id AS cu, h.calculated_at, 'health_band',
            CASE WHEN h.prev_band IS NULL THEN 'Health first scored ' || h.band
                 WHEN array_position(ARRAY['red', 'yellow', 'green'], h.band)
                      > array_position(ARRAY['red', 'yellow', 'green'], h.prev_band)
@@ -154,17 +157,19 @@ BEGIN
            'overall ' || coalesce(h.overall_score::text, 'unknown') || coalesce(' (was ' || h.prev_score || ')', ''),
            'customer_health_scores', h.id::text
       FROM (SELECT s.*, lag(s.band) OVER w AS prev_band, lag(s.overall_score) OVER w AS prev_score
-              FROM ((SELECT s.id, s.calculated_at, s.band, s.overall_score FROM cs.customer_health_scores s
-                      WHERE s.customer_id = cid AND s.calculated_at >= t0 AND s.band IS NOT NULL)
+              FROM (SELECT s.customer_id, s.id, s.calculated_at, s.band, s.overall_score FROM cs.customer_health_scores s
+                     WHERE s.customer_id = ANY (cids) AND s.calculated_at >= t0 AND s.band IS NOT NULL
                     UNION ALL
-                    (SELECT s.id, s.calculated_at, s.band, s.overall_score FROM cs.customer_health_scores s
-                      WHERE s.customer_id = cid AND s.calculated_at < t0 AND s.band IS NOT NULL
-                      ORDER BY s.calculated_at DESC LIMIT 1)) s
-            WINDOW w AS (ORDER BY s.calculated_at, s.id)) h
+                    SELECT b.* FROM unnest(cids) c(id)
+                     CROSS JOIN LATERAL (SELECT s.customer_id, s.id, s.calculated_at, s.band, s.overall_score
+                                           FROM cs.customer_health_scores s
+                                          WHERE s.customer_id = c.id AND s.calculated_at < t0 AND s.band IS NOT NULL
+                                          ORDER BY s.calculated_at DESC LIMIT 1) b) s
+            WINDOW w AS (PARTITION BY s.customer_id ORDER BY s.calculated_at, s.id)) h
      WHERE h.calculated_at >= t0 AND h.band IS DISTINCT FROM h.prev_band
     -- risk: each score against the previous one of its type, beyond the threshold
     UNION ALL
-    SELECT r.created_at, 'risk_change',
+    SELECT r.customer_id AS cu, r.created_at, 'risk_change',
            initcap(r.risk_type) || ' risk ' || CASE WHEN r.risk_score > r.prev THEN 'up' ELSE 'down' END
                || ' from ' || r.prev || ' to ' || r.risk_score,
            concat_ws('; ', 'model ' || r.model_version,
@@ -174,25 +179,25 @@ BEGIN
                                                 WITH ORDINALITY f(x, n)
                                           WHERE f.n <= 3 AND f.x ->> 'feature' IS NOT NULL)),
            'risk_assessments', r.id::text
-      FROM (SELECT ra.*, lag(ra.risk_score) OVER (PARTITION BY ra.risk_type ORDER BY ra.created_at, ra.id) AS prev
+      FROM (SELECT ra.*, lag(ra.risk_score) OVER (PARTITION BY ra.customer_id, ra.risk_type ORDER BY ra.created_at, ra.id) AS prev
               FROM ((SELECT ra.* FROM cs.risk_assessments ra
-                      WHERE ra.customer_id = cid AND ra.created_at >= t0 AND ra.risk_score IS NOT NULL)
+                      WHERE ra.customer_id = ANY (cids) AND ra.created_at >= t0 AND ra.risk_score IS NOT NULL)
                     UNION ALL
-                    SELECT b.* FROM unnest(ARRAY['churn', 'downgrade', 'payment']) rt(risk_type)
+                    SELECT b.* FROM unnest(cids) c(id) CROSS JOIN unnest(ARRAY['churn', 'downgrade', 'payment']) rt(risk_type)
                      CROSS JOIN LATERAL (SELECT ra.* FROM cs.risk_assessments ra
-                                          WHERE ra.customer_id = cid AND ra.risk_type = rt.risk_type
+                                          WHERE ra.customer_id = c.id AND ra.risk_type = rt.risk_type
                                             AND ra.created_at < t0 AND ra.risk_score IS NOT NULL
                                           ORDER BY ra.created_at DESC LIMIT 1) b) ra) r
      WHERE r.created_at >= t0 AND abs(r.risk_score - r.prev) >= th.risk_change
     -- alerts raised, and their lifecycle (the creation event is the raise)
     UNION ALL
-    SELECT a.created_at, 'alert_raised', 'Alert raised: ' || a.title,
+    SELECT a.customer_id AS cu, a.created_at, 'alert_raised', 'Alert raised: ' || a.title,
            concat_ws(', ', a.severity || ' ' || a.alert_type || ' alert', 'now ' || a.status),
            'alerts', a.id::text
       FROM cs.alerts a
-     WHERE a.customer_id = cid AND a.created_at >= t0
+     WHERE a.customer_id = ANY (cids) AND a.created_at >= t0
     UNION ALL
-    SELECT e.at, 'alert_' || e.event,
+    SELECT a.customer_id AS cu, e.at, 'alert_' || e.event,
            'Alert ' || replace(e.event, '_', '-') || ' by ' || e.actor || ': ' || a.title,
            concat_ws('; ', e.note,
                      CASE e.event WHEN 'escalated' THEN 'severity ' || (e.details ->> 'from') || ' to ' || (e.details ->> 'to')
@@ -204,26 +209,26 @@ BEGIN
      -- keeps the planner from hashing the whole event table instead)
      CROSS JOIN LATERAL (SELECT e.* FROM cs.alert_events e
                           WHERE e.alert_id = a.id AND e.at >= t0 AND e.event <> 'created' OFFSET 0) e
-     WHERE a.customer_id = cid
+     WHERE a.customer_id = ANY (cids)
     -- actions, and their outcomes when reported or measured
     UNION ALL
-    SELECT ac.taken_at, 'action', 'Action by ' || ac.taken_by || ': ' || ac.playbook,
+    SELECT ac.customer_id AS cu, ac.taken_at, 'action', 'Action by ' || ac.taken_by || ': ' || ac.playbook,
            concat_ws('; ', p.action, 'for alert: ' || al.title),
            'actions', ac.id::text
       FROM cs.actions ac
       LEFT JOIN cs.playbooks p ON p.name = ac.playbook
       LEFT JOIN cs.alerts al ON al.id = ac.alert_id
-     WHERE ac.customer_id = cid AND ac.taken_at >= t0
+     WHERE ac.customer_id = ANY (cids) AND ac.taken_at >= t0
     UNION ALL
-    SELECT ac.outcome_at, 'action_outcome', 'Action outcome: ' || replace(ac.outcome, '_', ' '),
+    SELECT ac.customer_id AS cu, ac.outcome_at, 'action_outcome', 'Action outcome: ' || replace(ac.outcome, '_', ' '),
            concat_ws(', ', 'playbook ' || ac.playbook, ac.outcome_source, 'action of ' || to_char(ac.taken_at, 'YYYY-MM-DD')),
            'actions', ac.id::text
       FROM cs.actions ac
-     WHERE ac.customer_id = cid AND ac.outcome_at >= t0 AND ac.outcome IS NOT NULL
+     WHERE ac.customer_id = ANY (cids) AND ac.outcome_at >= t0 AND ac.outcome IS NOT NULL
     -- subscriptions: a row of a product that starts when (or the day after)
     -- another row of the product ends replaces it: a change, not an end and a start
     UNION ALL
-    SELECT s.started_at::timestamptz,
+    SELECT s.customer_id AS cu, s.started_at::timestamptz,
            CASE WHEN o.id IS NULL THEN 'subscription_started' ELSE 'subscription_changed' END,
            CASE WHEN o.id IS NULL THEN 'Subscription started: '
                 WHEN s.mrr > o.mrr OR (s.mrr = o.mrr AND s.seats > o.seats) THEN 'Subscription expanded: '
@@ -237,28 +242,49 @@ BEGIN
                           WHERE o.customer_id = s.customer_id AND o.product = s.product AND o.id <> s.id
                             AND o.ended_at BETWEEN s.started_at - 1 AND s.started_at
                           ORDER BY o.ended_at DESC, o.id DESC LIMIT 1) o ON true
-     WHERE s.customer_id = cid AND s.started_at >= t0
+     WHERE s.customer_id = ANY (cids) AND s.started_at >= t0
     UNION ALL
-    SELECT s.ended_at::timestamptz, 'subscription_ended', 'Subscription ended: ' || s.product,
+    SELECT s.customer_id AS cu, s.ended_at::timestamptz, 'subscription_ended', 'Subscription ended: ' || s.product,
            s.seats || ' seats, MRR ' || s.mrr,
            'subscriptions', s.id::text
       FROM cs.subscriptions s
-     WHERE s.customer_id = cid AND s.ended_at >= t0
+     WHERE s.customer_id = ANY (cids) AND s.ended_at >= t0
        AND NOT EXISTS (SELECT 1 FROM cs.subscriptions n
                         WHERE n.customer_id = s.customer_id AND n.product = s.product AND n.id <> s.id
                           AND n.started_at BETWEEN s.ended_at AND s.ended_at + 1)
     -- opportunities the CSM closed (cs.move_opportunity)
     UNION ALL
-    SELECT o.closed_at, 'opportunity_' || o.status,
+    SELECT o.customer_id AS cu, o.closed_at, 'opportunity_' || o.status,
            'Opportunity ' || o.status || ': ' || replace(o.kind, '_', '-') || coalesce(' of ' || o.product, ''),
            concat_ws(', ', 'won MRR ' || o.won_mrr, 'expected MRR ' || o.expected_mrr, 'by ' || o.updated_by),
            'opportunities', o.id::text
       FROM cs.opportunities o
-     WHERE o.customer_id = cid AND o.closed_at >= t0
+     WHERE o.customer_id = ANY (cids) AND o.closed_at >= t0
     )
-    SELECT ev.at, ev.k, ev.ti, ev.de, ev.st, ev.sid
+    SELECT ev.cu, ev.at, ev.k, ev.ti, ev.de, ev.st, ev.sid
       FROM ev
-     ORDER BY ev.at, ev.st, length(ev.sid), ev.sid, ev.k;
+     ORDER BY ev.at, ev.cu, ev.st, length(ev.sid), ev.sid, ev.k;
+END;
+$$;
+COMMENT ON FUNCTION cs._timeline(uuid[], timestamptz) IS
+    'Internal: the timeline of cs.account_timeline for a set of customers in one query, with the customer of each row, oldest first.';
+
+CREATE OR REPLACE FUNCTION cs.account_timeline(customer_id uuid, since timestamptz DEFAULT now() - interval '90 days')
+RETURNS TABLE (occurred_at timestamptz, kind text, title text, detail text, source_table text, source_id text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF account_timeline.customer_id IS NULL OR account_timeline.since IS NULL THEN
+        RAISE EXCEPTION 'customer id and since must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- under the caller's row-level security: a customer she may not see does not exist
+    IF NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = account_timeline.customer_id) THEN
+        RAISE EXCEPTION 'customer % does not exist', account_timeline.customer_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+    SELECT t.occurred_at, t.kind, t.title, t.detail, t.source_table, t.source_id
+      FROM cs._timeline(ARRAY[account_timeline.customer_id], account_timeline.since) t;
 END;
 $$;
 COMMENT ON FUNCTION cs.account_timeline(uuid, timestamptz) IS
@@ -275,11 +301,9 @@ RETURNS TABLE (customer_id uuid, occurred_at timestamptz, kind text, title text,
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
 BEGIN ATOMIC
-    SELECT c.id, t.occurred_at, t.kind, t.title, t.detail, t.source_table, t.source_id
-      FROM cs.customers c
-     CROSS JOIN LATERAL cs.account_timeline(c.id, portfolio_timeline.since) WITH ORDINALITY t
-     WHERE c.csm = portfolio_timeline.csm
-     ORDER BY t.occurred_at, c.id, t.ordinality;
+    SELECT t.customer_id, t.occurred_at, t.kind, t.title, t.detail, t.source_table, t.source_id
+      FROM cs._timeline(ARRAY(SELECT c.id FROM cs.customers c WHERE c.csm = portfolio_timeline.csm),
+                        portfolio_timeline.since) t;
 END;
 COMMENT ON FUNCTION cs.portfolio_timeline(text, timestamptz) IS
     'cs.account_timeline of every customer whose csm is the given role (the caller by default) since a time (a week by default), oldest first, '
