@@ -149,6 +149,12 @@ SELECT count(*) AS bobs_rows_for_admin FROM cs.portfolio_timeline('regress_ws_bo
 -- log_engagement
 ------------------------------------------------------------------------------
 
+-- the kinds log_engagement accepts are exactly those of the table's CHECK
+SELECT (SELECT array_agg(m[1] ORDER BY m[1])
+          FROM regexp_matches(pg_get_constraintdef(k.oid), '''([a-z_]+)''', 'g') m)
+       = (SELECT array_agg(x ORDER BY x) FROM unnest(cs.engagement_kinds()) x) AS kinds_agree
+  FROM pg_constraint k WHERE k.conname = 'engagements_kind_check';
+
 SET ROLE regress_ws_alice;
 SELECT cs.log_engagement('00000000-0000-0000-0000-0000000000a1', 'meeting', '2026-03-25 15:00', 'Renewal prep') > 0 AS logged;
 SELECT occurred_at, kind, title, detail

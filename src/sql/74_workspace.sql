@@ -57,7 +57,16 @@ BEGIN
     SELECT * INTO th FROM cs.timeline_thresholds();
 
     RETURN QUERY
-    WITH ev AS (
+    WITH weeks AS (
+        -- events and users per customer and complete week (Monday to Monday),
+        -- from two weeks before since: the first week shown needs the one before
+        SELECT e.customer_id, date_trunc('week', e.occurred_at) AS week, sum(e.quantity) AS events,
+               count(DISTINCT e.user_id) AS users
+          FROM cs.usage_events e
+         WHERE e.customer_id = ANY (cids) AND e.occurred_at >= date_trunc('week', t0) - interval '2 weeks'
+           AND e.occurred_at < wend
+         GROUP BY 1, 2
+    ), ev AS (
     -- support tickets, opened and closed
     SELECT t.customer_id AS cu, t.opened_at AS at, 'ticket_opened' AS k,
            'Ticket opened: ' || coalesce(nullif(btrim(left(t.subject, 120)), ''), t.external_id, 'ticket ' || t.id) AS ti,
@@ -125,24 +134,20 @@ BEGIN
                || ' (week before: ' || trim_scale(round(u.prev::numeric, 1))
                || ' events by ' || u.prev_users || CASE u.prev_users WHEN 1 THEN ' user)' ELSE ' users)' END,
            'usage_events', to_char(u.week, 'YYYY-MM-DD')
-      FROM (SELECT cw.customer_id, wk.week, coalesce(a.events, 0) AS events, coalesce(a.users, 0) AS users,
-                   lag(coalesce(a.events, 0)) OVER w AS prev, lag(coalesce(a.users, 0)) OVER w AS prev_users
-              -- each customer's weeks: from the week before the first one
-              -- shown (or before its first event) to the last complete week
-              FROM (SELECT c.id AS customer_id,
-                           greatest(date_trunc('week', t0) - interval '2 weeks',
-                                    date_trunc('week', (SELECT min(e.occurred_at) FROM cs.usage_events e
-                                                         WHERE e.customer_id = c.id)) - interval '1 week') AS w0
-                      FROM unnest(cids) c(id)) cw
-             CROSS JOIN LATERAL generate_series(cw.w0, wend - interval '1 week', interval '1 week') wk(week)
-              LEFT JOIN (SELECT e.customer_id, date_trunc('week', e.occurred_at) AS week, sum(e.quantity) AS events,
-                                count(DISTINCT e.user_id) AS users
-                           FROM cs.usage_events e
-                          WHERE e.customer_id = ANY (cids) AND e.occurred_at >= date_trunc('week', t0) - interval '2 weeks'
-                            AND e.occurred_at < wend
-                          GROUP BY 1, 2) a ON a.customer_id = cw.customer_id AND a.week = wk.week
-            WINDOW w AS (PARTITION BY cw.customer_id ORDER BY wk.week)) u
-     WHERE u.week + interval '1 week' >= t0 AND u.prev IS NOT NULL
+      FROM (-- a week with events against the week before (none: 0)
+            SELECT a.customer_id, a.week, a.events, a.users,
+                   coalesce(p.events, 0) AS prev, coalesce(p.users, 0) AS prev_users
+              FROM weeks a
+              LEFT JOIN weeks p ON p.customer_id = a.customer_id AND p.week = a.week - interval '1 week'
+             WHERE a.week > date_trunc('week', t0) - interval '2 weeks'
+            UNION ALL
+            -- a complete week without events after one with events
+            SELECT a.customer_id, a.week + interval '1 week', 0, 0, a.events, a.users
+              FROM weeks a
+             WHERE a.week + interval '1 week' < wend
+               AND NOT EXISTS (SELECT 1 FROM weeks n WHERE n.customer_id = a.customer_id
+                                                      AND n.week = a.week + interval '1 week')) u
+     WHERE u.week + interval '1 week' >= t0
        AND abs(u.events - u.prev) >= th.usage_min_events
        AND (u.prev = 0 OR abs(u.events - u.prev) >= th.usage_change * u.prev)
     -- health band changes: each score against the one before (the last one
