@@ -6,8 +6,10 @@
 #   contrib/install-deps.sh --fuzz   also clang with libFuzzer and the sanitizers (make fuzz, make asan)
 set -euo pipefail
 
+# chromium (headless) renders the digest in test/t/095_digest_render.pl; python3
+# decodes its screenshot.  chromium adds about a minute to a first install.
 PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libxgboost-dev libjansson-dev
-      libipc-run-perl make gcc)
+      libipc-run-perl make gcc chromium python3)
 if [ "${1:-}" = "--bench" ]; then
     PKGS+=(python3-xgboost python3-psycopg2 python3-numpy postgresql-plpython3-15)
 fi

@@ -45,6 +45,8 @@ tbindir=$inst$bindir
 mkdir -p "$work/in" "$work/out"
 cp -a sql expected specs "$work/in/"
 [ -d test/data ] && mkdir -p "$work/in/test" && cp -a test/data "$work/in/test/"
+# sql/revenue.sql runs every query of the postgres_exporter file
+mkdir -p "$work/in/contrib" && cp -a contrib/postgres_exporter "$work/in/contrib/"
 cat > "$work/temp.conf" <<CONF
 shared_preload_libraries = 'cscopilot'
 max_worker_processes = 16

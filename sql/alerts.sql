@@ -43,6 +43,10 @@ SELECT cs.condition_holds(c::jsonb, '{"features": {"last_nps": 5, "tickets_30d":
                ('{"all": [{"feature": "tickets_30d", "op": ">=", "value": 5}, {"band": "red"}]}'),
                ('{"not": {"score": "churn_risk", "op": "<", "value": 0.5}}'),
                ('{"score": "overall_score", "op": "!=", "value": 1}')) t(c);
+-- the evaluator parses with the write-time check's parser: what a write refuses, it refuses alike
+SELECT cs.condition_holds('{"band": "purple"}', '{}');
+SELECT cs.condition_holds('{"all": [{"score": "happiness", "op": ">", "value": 1}]}', '{}');
+SELECT cs.condition_holds((repeat('{"not": ', 17) || '{"band": "red"}' || repeat('}', 17))::jsonb, '{}');
 
 ------------------------------------------------------------------------------
 -- one customer per rule firing, and its neighbour just on the other side
@@ -291,6 +295,24 @@ SELECT id, cs._alert_factors(ctx, cf, cs_, cb, at, rf, dr, kinds) = ref AS same_
     ) t) r
  ORDER BY id;
 SELECT cs._factor_names('{"a": 1}');
+
+-- The event log of rule alerts is true (the same path raises and resolves
+-- model and data alerts: sql/lifecycle.sql, sql/data_quality.sql)
+CREATE OR REPLACE FUNCTION pg_temp.event_log_faults(kind text) RETURNS TABLE (alerts bigint, status_not_last_event bigint, broken_chain bigint)
+LANGUAGE sql AS $$
+    -- the event log is true when the alert's status is the to_status of its
+    -- last event, and every event after the creation starts from the status
+    -- the one before it left
+    SELECT count(*),
+           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e
+                                                              WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1)),
+           coalesce(sum((SELECT count(*) FROM (SELECT e.event, e.from_status, lag(e.to_status) OVER (ORDER BY e.id) AS prev
+                                                  FROM cs.alert_events e WHERE e.alert_id = a.id) x
+                          WHERE x.event <> 'created' AND x.from_status IS DISTINCT FROM x.prev)), 0)
+      FROM cs.alerts a WHERE a.alert_type = kind;
+$$;
+SELECT 'risk' AS kind, * FROM pg_temp.event_log_faults('risk')
+UNION ALL SELECT 'opportunity', * FROM pg_temp.event_log_faults('opportunity');
 
 UNLISTEN cs_alerts;
 \! rm -f notify.txt

@@ -16,6 +16,20 @@ LANGUAGE sql AS $$
       FROM cs.alerts a WHERE a.alert_type = 'data' ORDER BY 1, 2, a.created_at;
 $$;
 
+CREATE OR REPLACE FUNCTION pg_temp.event_log_faults(kind text) RETURNS TABLE (alerts bigint, status_not_last_event bigint, broken_chain bigint)
+LANGUAGE sql AS $$
+    -- the event log is true when the alert's status is the to_status of its
+    -- last event, and every event after the creation starts from the status
+    -- the one before it left
+    SELECT count(*),
+           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e
+                                                              WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1)),
+           coalesce(sum((SELECT count(*) FROM (SELECT e.event, e.from_status, lag(e.to_status) OVER (ORDER BY e.id) AS prev
+                                                  FROM cs.alert_events e WHERE e.alert_id = a.id) x
+                          WHERE x.event <> 'created' AND x.from_status IS DISTINCT FROM x.prev)), 0)
+      FROM cs.alerts a WHERE a.alert_type = kind;
+$$;
+
 -- Clean data: three complete customers, fresh monitored sources with a steady volume
 INSERT INTO cs.customers (id, external_id, name, domain, contract_start_date, contract_end_date, mrr) VALUES
     ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme Corporation', 'acme.com', '2024-01-01', '2026-12-31', 1000),
@@ -120,6 +134,18 @@ SELECT title, description FROM cs.alerts WHERE risk_factors ->> 'check' = 'dupli
 SELECT cs.check_data_quality() AS problems_found;
 SELECT count(*) AS data_alerts, max(fire_count) AS max_fire_count FROM cs.alerts WHERE alert_type = 'data';
 
+-- Data alerts take the path of every alert (src/sql/60_alerts.sql): an
+-- acknowledge and a snooze stay through re-firing, and an alert less severe
+-- than its problem is now escalates, as a rule alert does.
+SELECT status FROM cs.acknowledge_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'check' = 'freshness'));
+SELECT status FROM cs.snooze_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'check' = 'rejects'), now() + interval '7 days');
+UPDATE cs.alerts SET severity = 'low' WHERE risk_factors ->> 'check' = 'volume' AND risk_factors ->> 'subject' = 'mixpanel';
+SELECT cs.check_data_quality() AS problems_found;
+SELECT chk, subject, severity, status, fire_count FROM data_alerts() WHERE chk IN ('freshness', 'rejects', 'volume');
+SELECT e.event, e.from_status, e.to_status, e.details FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+ WHERE a.risk_factors ->> 'check' = 'volume' AND a.risk_factors ->> 'subject' = 'mixpanel' ORDER BY e.id;
+SELECT * FROM pg_temp.event_log_faults('data');
+
 SELECT cs.merge_customers('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000005');
 SELECT kept_id, merged_id, merged_external_id, merged_name, rows_moved ->> 'support_tickets' AS tickets,
        rows_moved ->> 'usage_events' AS events, merged_by = current_user AS by_me
@@ -151,6 +177,13 @@ SELECT cs.check_data_quality() AS problems_found;
 SELECT chk, subject, status FROM data_alerts();
 SELECT event, count(*) FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
  WHERE a.alert_type = 'data' GROUP BY event ORDER BY event;
+-- the acknowledged and the snoozed alert resolve from the status they had,
+-- and the snooze is over
+SELECT a.risk_factors ->> 'check' AS chk, e.from_status, e.to_status, a.status, a.snoozed_until IS NULL AS no_snooze,
+       a.resolved_at IS NOT NULL AS resolved_at_set
+  FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
+ WHERE a.risk_factors ->> 'check' IN ('freshness', 'rejects') ORDER BY 1;
+SELECT * FROM pg_temp.event_log_faults('data');
 SELECT cs.data_freshness_factor();
 
 ------------------------------------------------------------------------------

@@ -214,12 +214,40 @@ SELECT alert_type, customer_id, severity, title, assigned_to, status, fire_count
   FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
 SELECT fire_count FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1';
+-- Model alerts take the path of every alert (src/sql/60_alerts.sql): a
+-- snooze stays through re-firing, and an alert less severe than its drift is
+-- now escalates, as a rule alert does.
+SELECT status FROM cs.snooze_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1'),
+                                   now() + interval '7 days');
+UPDATE cs.alerts SET severity = 'medium' WHERE risk_factors ->> 'model' = 'churn_default:v1';
+SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
+SELECT severity, status, fire_count, escalated_at IS NOT NULL AS escalated FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1';
+SELECT e.event, e.from_status, e.to_status, e.details FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+ WHERE a.risk_factors ->> 'model' = 'churn_default:v1' AND e.event = 'escalated';
 SELECT count(*) AS model_alerts_in_risk_view FROM cs.risk_alerts;
 -- the data is back to the reference: the alert resolves
 UPDATE cs.customer_features SET features = (SELECT r.features FROM ref_rows r WHERE r.features[1] = customer_features.features[1]);
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
 SELECT status, (SELECT array_agg(e.event ORDER BY e.id) FROM cs.alert_events e WHERE e.alert_id = a.id) AS events
   FROM cs.alerts a WHERE risk_factors ->> 'model' = 'churn_default:v1';
+-- resolved from the status it had (snoozed), the snooze over
+SELECT e.from_status, e.to_status, a.snoozed_until IS NULL AS no_snooze, a.resolved_at IS NOT NULL AS resolved_at_set
+  FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
+ WHERE a.risk_factors ->> 'model' = 'churn_default:v1';
+CREATE OR REPLACE FUNCTION pg_temp.event_log_faults(kind text) RETURNS TABLE (alerts bigint, status_not_last_event bigint, broken_chain bigint)
+LANGUAGE sql AS $$
+    -- the event log is true when the alert's status is the to_status of its
+    -- last event, and every event after the creation starts from the status
+    -- the one before it left
+    SELECT count(*),
+           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e
+                                                              WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1)),
+           coalesce(sum((SELECT count(*) FROM (SELECT e.event, e.from_status, lag(e.to_status) OVER (ORDER BY e.id) AS prev
+                                                  FROM cs.alert_events e WHERE e.alert_id = a.id) x
+                          WHERE x.event <> 'created' AND x.from_status IS DISTINCT FROM x.prev)), 0)
+      FROM cs.alerts a WHERE a.alert_type = kind;
+$$;
+SELECT * FROM pg_temp.event_log_faults('model');
 RESET cscopilot.admin_role;
 UPDATE cs.models SET status = 'retired' WHERE name = 'churn_default';
 

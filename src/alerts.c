@@ -1,12 +1,16 @@
 /*
  * alerts.c
- *		The per-firing kernels of alert evaluation: a rule condition evaluated
- *		against a customer's context, the factors of a firing rule, and a
- *		message template filled from its placeholder values.  A full evaluation calls them once per customer and
- *		rule, so they are C; the grammar is validated in SQL when a rule is
- *		written (cs.validate_condition, cs.check_template in
- *		src/sql/60_alerts.sql), and these functions still refuse anything
- *		outside it instead of guessing.
+ *		The per-firing kernels of alert evaluation: a rule condition parsed
+ *		and evaluated against a customer's context, the factors of a firing
+ *		rule, and a message template filled from its placeholder values.
+ *
+ *		A condition has one parser, ParseCondition: the write-time check of
+ *		cs.alert_rules (cs.validate_condition) and the evaluator
+ *		(cs.condition_holds) both run it, so a condition accepted on write is
+ *		exactly one the evaluator can run, with one nesting limit.  Only the
+ *		feature names are checked at write time alone: they live in
+ *		cs.feature_catalog, and an immutable evaluator reads no table (a
+ *		feature its context lacks is unknown, like a missing value).
  */
 #include "postgres.h"
 
@@ -14,6 +18,7 @@
 
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -26,8 +31,28 @@
 
 #include "cscopilot.h"
 
+PG_FUNCTION_INFO_V1(cs_validate_condition);
 PG_FUNCTION_INFO_V1(cs_condition_holds);
+PG_FUNCTION_INFO_V1(cs_condition_scores);
 PG_FUNCTION_INFO_V1(cs_fill_template);
+
+/* How deep all, any and not may nest, and how many terms a list may have. */
+#define COND_MAX_DEPTH 16
+#define COND_MAX_TERMS 100
+
+/* The score names a condition may test (cs.condition_scores()). */
+static const char *const CONDITION_SCORES[] = {
+	"churn_risk", "overall_score", "usage_score", "engagement_score", "support_score", "payment_score",
+	"opportunity_score", "opportunity_mrr"
+};
+
+/* The health bands a condition may test. */
+static const char *const CONDITION_BANDS[] = {"red", "yellow", "green"};
+
+/* The comparison operators, in CondOp order. */
+static const char *const CONDITION_OPS[] = {"<", "<=", ">", ">=", "=", "!="};
+
+#define NODE_HINT "Use {\"all\": [...]}, {\"any\": [...]}, {\"not\": {...}}, {\"feature\": f, \"op\": o, \"value\": n}, {\"score\": s, \"op\": o, \"value\": n} or {\"band\": b}."
 
 /* Three-valued result of a condition. */
 typedef enum
@@ -37,14 +62,58 @@ typedef enum
 	COND_UNKNOWN = 2
 } CondValue;
 
-static void
-BadCondition(const char *detail)
+typedef enum
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("malformed alert condition"),
-			 errdetail("%s", detail),
-			 errhint("Check the condition with cs.validate_condition().")));
+	NODE_ALL,
+	NODE_ANY,
+	NODE_NOT,
+	NODE_BAND,
+	NODE_FEATURE,
+	NODE_SCORE
+} CondKind;
+
+typedef enum
+{
+	OP_LT,
+	OP_LE,
+	OP_GT,
+	OP_GE,
+	OP_EQ,
+	OP_NE
+} CondOp;
+
+/* A parsed condition node: what the validation accepts and the evaluator runs. */
+typedef struct CondNode
+{
+	CondKind	kind;
+	int			nchildren;		/* all, any (n >= 1), not (1) */
+	struct CondNode **children;
+	char	   *name;			/* feature or score name */
+	CondOp		op;
+	double		value;
+	int			bands;			/* bit i: CONDITION_BANDS[i] */
+} CondNode;
+
+/*
+ * How a parse checks feature names: at write time against cs.feature_catalog
+ * (the only part of the grammar that lives in a table), at evaluation not at
+ * all (a feature the context lacks is unknown, as a missing value is).
+ */
+typedef struct CondParse
+{
+	bool		check_catalog;
+	bool		spi_connected;
+} CondParse;
+
+/* The JSON text of a value, as jsonb's output (and RAISE's %) shows it. */
+static char *
+JsonText(JsonbValue *v)
+{
+	if (v == NULL)
+		return pstrdup("<NULL>");
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	return JsonbToCString(NULL, &JsonbValueToJsonb(v)->root, 0);
 }
 
 /* The value of key in an object container, or NULL when absent. */
@@ -74,6 +143,284 @@ ValueString(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* Index of s in a list of names, or -1. */
+static int
+NameIndex(const char *s, const char *const *names, int n)
+{
+	if (s == NULL)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Sorts C strings as ORDER BY does on text: the database's default collation. */
+static int
+CollatedCmp(const void *a, const void *b)
+{
+	const char *sa = *(char *const *) a;
+	const char *sb = *(char *const *) b;
+
+	return varstr_cmp(sa, strlen(sa), sb, strlen(sb), DEFAULT_COLLATION_OID);
+}
+
+/* Whether name is a feature of cs.feature_catalog. */
+static bool
+FeatureKnown(CondParse *pc, const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			rc;
+
+	if (!pc->check_catalog)
+		return true;
+	if (!pc->spi_connected)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		pc->spi_connected = true;
+	}
+	args[0] = CStringGetTextDatum(name);
+	rc = SPI_execute_with_args("SELECT 1 FROM cs.feature_catalog WHERE name OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %d", rc);
+	return SPI_processed > 0;
+}
+
+/* Parses a comparison {"feature" | "score": name, "op": op, "value": number}. */
+static void
+ParseComparison(JsonbContainer *c, const char *path, CondNode *node, CondParse *pc)
+{
+	JsonbValue	buf;
+	JsonbValue *v;
+	char	   *s;
+	int			i;
+
+	if ((v = ObjectField(c, "feature", &buf)) != NULL)
+	{
+		node->kind = NODE_FEATURE;
+		s = ValueString(v);
+		if (s == NULL || !FeatureKnown(pc, s))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("condition at %s: unknown feature %s", path, JsonText(v)),
+					 errhint("Features are the names in cs.feature_catalog.")));
+	}
+	else
+	{
+		StringInfoData names;
+
+		v = ObjectField(c, "score", &buf);
+		node->kind = NODE_SCORE;
+		s = ValueString(v);
+		if (NameIndex(s, CONDITION_SCORES, lengthof(CONDITION_SCORES)) < 0)
+		{
+			initStringInfo(&names);
+			for (i = 0; i < lengthof(CONDITION_SCORES); i++)
+				appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", CONDITION_SCORES[i]);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("condition at %s: unknown score %s", path, JsonText(v)),
+					 errhint("Scores are %s.", names.data)));
+		}
+	}
+	node->name = s;
+
+	v = ObjectField(c, "op", &buf);
+	i = NameIndex(ValueString(v), CONDITION_OPS, lengthof(CONDITION_OPS));
+	if (i < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("condition at %s: unknown operator %s", path, JsonText(v)),
+				 errhint("Operators are <, <=, >, >=, = and !=.")));
+	node->op = (CondOp) i;
+
+	v = ObjectField(c, "value", &buf);
+	if (v == NULL || v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("condition at %s: value must be a number, not %s", path, JsonText(v))));
+	node->value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+/* Parses {"band": b}: one band or a non-empty array of them. */
+static void
+ParseBand(JsonbValue *v, const char *path, CondNode *node)
+{
+	JsonbContainer *arr = ValueContainer(v);
+	bool		ok;
+
+	node->kind = NODE_BAND;
+	node->bands = 0;
+	if (v->type == jbvString)
+	{
+		int			i = NameIndex(ValueString(v), CONDITION_BANDS, lengthof(CONDITION_BANDS));
+
+		ok = i >= 0;
+		if (ok)
+			node->bands = 1 << i;
+	}
+	else if (arr != NULL && JsonContainerIsArray(arr) && JsonContainerSize(arr) > 0)
+	{
+		uint32		n = JsonContainerSize(arr);
+
+		ok = true;
+		for (uint32 j = 0; j < n && ok; j++)
+		{
+			int			i = NameIndex(ValueString(getIthJsonbValueFromContainer(arr, j)),
+									  CONDITION_BANDS, lengthof(CONDITION_BANDS));
+
+			ok = i >= 0;
+			if (ok)
+				node->bands |= 1 << i;
+		}
+	}
+	else
+		ok = false;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("condition at %s: band must be red, yellow or green, or an array of them", path)));
+}
+
+/*
+ * Parses a condition node (c NULL for a JSON scalar or SQL NULL) at path and
+ * depth: the one definition of the grammar, used by the write-time
+ * validation and by the evaluator.
+ */
+static CondNode *
+ParseCondition(JsonbContainer *c, const char *path, int depth, CondParse *pc)
+{
+	CondNode   *node = palloc0(sizeof(CondNode));
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	  **keys;
+	int			nkeys = 0;
+	JsonbValue	buf;
+	JsonbValue *field;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	if (depth > COND_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("condition is nested too deeply at %s", path),
+				 errhint("At most %d levels of all, any and not.", COND_MAX_DEPTH)));
+	if (c == NULL || !JsonContainerIsObject(c))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("condition at %s must be a JSON object", path),
+				 errhint(NODE_HINT)));
+
+	keys = palloc(sizeof(char *) * Max(JsonContainerSize(c), 1));
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY)
+			keys[nkeys++] = pnstrdup(v.val.string.val, v.val.string.len);
+
+#define HAS_KEY(k) (ObjectField(c, (k), &buf) != NULL)
+	if (nkeys == 1 && (HAS_KEY("all") || HAS_KEY("any")))
+	{
+		const char *k = keys[0];
+		JsonbContainer *list = ValueContainer(ObjectField(c, k, &buf));
+		uint32		n;
+
+		if (list == NULL || !JsonContainerIsArray(list) || JsonContainerSize(list) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("condition at %s.%s must be a non-empty array", path, k)));
+		n = JsonContainerSize(list);
+		if (n > COND_MAX_TERMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("condition at %s.%s has more than %d terms", path, k, COND_MAX_TERMS)));
+		node->kind = strcmp(k, "all") == 0 ? NODE_ALL : NODE_ANY;
+		node->nchildren = n;
+		node->children = palloc(sizeof(CondNode *) * n);
+		for (uint32 i = 0; i < n; i++)
+		{
+			char	   *sub = psprintf("%s.%s[%u]", path, k, i);
+
+			node->children[i] = ParseCondition(ValueContainer(getIthJsonbValueFromContainer(list, i)),
+											   sub, depth + 1, pc);
+			pfree(sub);
+		}
+	}
+	else if (nkeys == 1 && HAS_KEY("not"))
+	{
+		char	   *sub = psprintf("%s.not", path);
+
+		node->kind = NODE_NOT;
+		node->nchildren = 1;
+		node->children = palloc(sizeof(CondNode *));
+		node->children[0] = ParseCondition(ValueContainer(ObjectField(c, "not", &buf)), sub, depth + 1, pc);
+		pfree(sub);
+	}
+	else if (nkeys == 3 && HAS_KEY("op") && HAS_KEY("value") && (HAS_KEY("feature") || HAS_KEY("score")))
+		ParseComparison(c, path, node, pc);
+	else if (nkeys == 1 && (field = ObjectField(c, "band", &buf)) != NULL)
+		ParseBand(field, path, node);
+	else
+	{
+		StringInfoData list;
+
+		qsort(keys, nkeys, sizeof(char *), CollatedCmp);
+		initStringInfo(&list);
+		for (int i = 0; i < nkeys; i++)
+			appendStringInfo(&list, "%s%s", i > 0 ? ", " : "", keys[i]);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("condition at %s has unexpected keys %s", path, list.data),
+				 errhint("A node is {\"all\": [...]}, {\"any\": [...]}, {\"not\": {...}}, {\"feature\": f, \"op\": o, \"value\": n}, {\"score\": s, \"op\": o, \"value\": n} or {\"band\": b}.")));
+	}
+#undef HAS_KEY
+	for (int i = 0; i < nkeys; i++)
+		pfree(keys[i]);
+	pfree(keys);
+	return node;
+}
+
+/* The root container of a condition datum, NULL for a scalar. */
+static JsonbContainer *
+ConditionRoot(Jsonb *cond)
+{
+	return cond == NULL || JB_ROOT_IS_SCALAR(cond) ? NULL : &cond->root;
+}
+
+/*
+ * cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT
+ * 0) RETURNS void: raises an error naming the JSON path of the first
+ * offending node unless cond is a condition over known features, scores and
+ * bands.  The write-time check of cs.alert_rules.
+ */
+Datum
+cs_validate_condition(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *cond = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
+	char	   *path = PG_ARGISNULL(1) ? pstrdup("<NULL>") : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			depth = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+	CondParse	pc = {.check_catalog = true,.spi_connected = false};
+
+	(void) ParseCondition(ConditionRoot(cond), path, depth, &pc);
+	if (pc.spi_connected)
+		SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* cs.condition_scores() RETURNS text[]: the score names a condition may test. */
+Datum
+cs_condition_scores(PG_FUNCTION_ARGS)
+{
+	Datum		names[lengthof(CONDITION_SCORES)];
+
+	for (int i = 0; i < lengthof(CONDITION_SCORES); i++)
+		names[i] = CStringGetTextDatum(CONDITION_SCORES[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, lengthof(CONDITION_SCORES), TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /*
  * A number of the context as float8: numbers as they are, numeric strings
  * parsed (as a ::float8 cast would), JSON null and absence unknown.
@@ -97,141 +444,111 @@ ValueNumber(JsonbValue *v, double *out)
 		pfree(s);
 		return true;
 	}
-	BadCondition("a compared value in the context is neither a number nor null");
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("malformed alert condition"),
+			 errdetail("a compared value in the context is neither a number nor null"),
+			 errhint("Check the condition with cs.validate_condition().")));
 	return false;				/* not reached */
 }
 
-static CondValue Evaluate(JsonbContainer *cond, JsonbContainer *ctx, int depth);
-
-/* {"all": [...]} and {"any": [...]}: false decides all, true decides any. */
+/* Evaluates a parsed condition against a context in three-valued logic. */
 static CondValue
-EvaluateList(JsonbContainer *list, bool all, JsonbContainer *ctx, int depth)
+Evaluate(CondNode *node, JsonbContainer *ctx)
 {
-	uint32		n,
-				i;
-	CondValue	result = all ? COND_TRUE : COND_FALSE;
-
-	if (list == NULL || !JsonContainerIsArray(list) || JsonContainerSize(list) == 0)
-		BadCondition("\"all\" and \"any\" take a non-empty array of conditions");
-	n = JsonContainerSize(list);
-	for (i = 0; i < n; i++)
-	{
-		JsonbValue *elem = getIthJsonbValueFromContainer(list, i);
-		CondValue	r;
-
-		r = Evaluate(ValueContainer(elem), ctx, depth + 1);
-		if (r == COND_UNKNOWN)
-			result = COND_UNKNOWN;
-		else if ((r == COND_TRUE) != all)
-			return r;
-	}
-	return result;
-}
-
-static CondValue
-Evaluate(JsonbContainer *cond, JsonbContainer *ctx, int depth)
-{
-	JsonbValue	buf,
-				cbuf,
+	JsonbValue	cbuf,
 				vbuf;
 	JsonbValue *v;
-	char	   *name;
-	char	   *op;
 	double		x,
 				y;
 	bool		r;
 
-	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
-	if (depth > 64)
-		BadCondition("the condition is nested more than 64 levels deep");
-	if (cond == NULL || !JsonContainerIsObject(cond))
-		BadCondition("every node of a condition is a JSON object");
-
-	if ((v = ObjectField(cond, "all", &buf)) != NULL)
-		return EvaluateList(ValueContainer(v), true, ctx, depth);
-	if ((v = ObjectField(cond, "any", &buf)) != NULL)
-		return EvaluateList(ValueContainer(v), false, ctx, depth);
-	if ((v = ObjectField(cond, "not", &buf)) != NULL)
+	switch (node->kind)
 	{
-		CondValue	inner = Evaluate(ValueContainer(v), ctx, depth + 1);
+		case NODE_ALL:
+		case NODE_ANY:
+			{
+				/* false decides all, true decides any */
+				bool		all = node->kind == NODE_ALL;
+				CondValue	result = all ? COND_TRUE : COND_FALSE;
 
-		return inner == COND_UNKNOWN ? COND_UNKNOWN : (inner == COND_TRUE ? COND_FALSE : COND_TRUE);
+				for (int i = 0; i < node->nchildren; i++)
+				{
+					CondValue	ri = Evaluate(node->children[i], ctx);
+
+					if (ri == COND_UNKNOWN)
+						result = COND_UNKNOWN;
+					else if ((ri == COND_TRUE) != all)
+						return ri;
+				}
+				return result;
+			}
+		case NODE_NOT:
+			{
+				CondValue	inner = Evaluate(node->children[0], ctx);
+
+				return inner == COND_UNKNOWN ? COND_UNKNOWN : (inner == COND_TRUE ? COND_FALSE : COND_TRUE);
+			}
+		case NODE_BAND:
+			{
+				char	   *band = ValueString(ObjectField(ctx, "band", &cbuf));
+				int			i;
+
+				if (band == NULL)
+					return COND_UNKNOWN;
+				i = NameIndex(band, CONDITION_BANDS, lengthof(CONDITION_BANDS));
+				return i >= 0 && (node->bands & (1 << i)) ? COND_TRUE : COND_FALSE;
+			}
+		case NODE_FEATURE:
+		case NODE_SCORE:
+			break;
 	}
-	if ((v = ObjectField(cond, "band", &buf)) != NULL)
-	{
-		char	   *band = ValueString(ObjectField(ctx, "band", &cbuf));
 
-		if (band == NULL)
-			return COND_UNKNOWN;
-		if (v->type == jbvString)
-			r = (strlen(band) == (size_t) v->val.string.len &&
-				 memcmp(band, v->val.string.val, v->val.string.len) == 0);
-		else
-		{
-			JsonbContainer *arr = ValueContainer(v);
-			JsonbValue	key;
-
-			if (arr == NULL || !JsonContainerIsArray(arr))
-				BadCondition("\"band\" is a string or an array of strings");
-			key.type = jbvString;
-			key.val.string.val = band;
-			key.val.string.len = strlen(band);
-			r = findJsonbValueFromContainer(arr, JB_FARRAY, &key) != NULL;
-		}
-		return r ? COND_TRUE : COND_FALSE;
-	}
-
-	/* a comparison: {"feature" | "score": name, "op": op, "value": number} */
-	if ((v = ObjectField(cond, "feature", &buf)) != NULL)
-		v = ObjectField(ValueContainer(ObjectField(ctx, "features", &cbuf)),
-						(name = ValueString(v)) ? name : "", &vbuf);
-	else if ((v = ObjectField(cond, "score", &buf)) != NULL)
-		v = ObjectField(ValueContainer(ObjectField(ctx, "scores", &cbuf)),
-						(name = ValueString(v)) ? name : "", &vbuf);
-	else
-		BadCondition("a node is all, any, not, band, or a feature or score comparison");
+	v = ObjectField(ValueContainer(ObjectField(ctx, node->kind == NODE_FEATURE ? "features" : "scores", &cbuf)),
+					node->name, &vbuf);
 	/* NaN is how features say "missing": it must not compare (NaN > x is true in SQL) */
 	if (!ValueNumber(v, &x) || isnan(x))
 		return COND_UNKNOWN;
-
-	v = ObjectField(cond, "value", &buf);
-	if (v == NULL || v->type != jbvNumeric)
-		BadCondition("a comparison's \"value\" is a number");
-	y = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	op = ValueString(ObjectField(cond, "op", &buf));
-	if (op == NULL)
-		BadCondition("a comparison's \"op\" is one of <, <=, >, >=, =, !=");
+	y = node->value;
 	/* float8 comparison semantics: NaN equals NaN and sorts above everything */
-	if (strcmp(op, "<") == 0)
-		r = float8_lt(x, y);
-	else if (strcmp(op, "<=") == 0)
-		r = float8_le(x, y);
-	else if (strcmp(op, ">") == 0)
-		r = float8_gt(x, y);
-	else if (strcmp(op, ">=") == 0)
-		r = float8_ge(x, y);
-	else if (strcmp(op, "=") == 0)
-		r = float8_eq(x, y);
-	else if (strcmp(op, "!=") == 0)
-		r = float8_ne(x, y);
-	else
+	switch (node->op)
 	{
-		BadCondition("a comparison's \"op\" is one of <, <=, >, >=, =, !=");
-		r = false;				/* not reached */
+		case OP_LT:
+			r = float8_lt(x, y);
+			break;
+		case OP_LE:
+			r = float8_le(x, y);
+			break;
+		case OP_GT:
+			r = float8_gt(x, y);
+			break;
+		case OP_GE:
+			r = float8_ge(x, y);
+			break;
+		case OP_EQ:
+			r = float8_eq(x, y);
+			break;
+		default:
+			r = float8_ne(x, y);
+			break;
 	}
 	return r ? COND_TRUE : COND_FALSE;
 }
 
 /*
  * cs.condition_holds(cond jsonb, ctx jsonb) RETURNS boolean: true, false, or
- * NULL when the outcome depends on a missing value.
+ * NULL when the outcome depends on a missing value.  The condition is parsed
+ * by the write-time validation's parser, so a malformed one raises the same
+ * error it would have on write.
  */
 Datum
 cs_condition_holds(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *cond = PG_GETARG_JSONB_P(0);
 	Jsonb	   *ctx = PG_GETARG_JSONB_P(1);
+	CondParse	pc = {.check_catalog = false,.spi_connected = false};
+	CondNode   *node;
 	CondValue	r;
 
 	if (!JB_ROOT_IS_OBJECT(ctx))
@@ -239,7 +556,8 @@ cs_condition_holds(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("alert context must be a JSON object"),
 				 errhint("A context is {\"features\": {...}, \"scores\": {...}, \"band\": b}.")));
-	r = Evaluate(JB_ROOT_IS_SCALAR(cond) ? NULL : &cond->root, &ctx->root, 0);
+	node = ParseCondition(ConditionRoot(cond), "$", 0, &pc);
+	r = Evaluate(node, &ctx->root);
 	if (r == COND_UNKNOWN)
 		PG_RETURN_NULL();
 	PG_RETURN_BOOL(r == COND_TRUE);

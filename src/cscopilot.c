@@ -23,9 +23,7 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
-	DefineWorkerSettings();
-	DefineLifecycleSettings();
-	DefineExplainSettings();
+	DefineSettings();
 	MarkGUCPrefixReserved("cscopilot");
 	RegisterWorkers();
 }

@@ -19,14 +19,18 @@ extern float8 PercentileRankAt(const float8 *v, int n, float8 x);
 struct JsonbParseState;
 extern void CsJsonbPushKey(struct JsonbParseState **st, const char *key);
 
+/* settings.c: every cscopilot.* setting, and the variables the C code reads */
+extern void DefineSettings(void);
+extern bool cscopilot_enabled;
+extern char *cscopilot_databases;
+extern int	cscopilot_naptime;
+extern int	cscopilot_batch_size;
+extern int	cscopilot_full_rescore_interval;
+extern int	cscopilot_max_batch_runtime;
+extern int	cscopilot_max_attempts;
+extern int	cscopilot_retrain_interval;
+
 /* worker.c */
-extern void DefineWorkerSettings(void);
 extern void RegisterWorkers(void);
-
-/* lifecycle.c */
-extern void DefineLifecycleSettings(void);
-
-/* explain.c */
-extern void DefineExplainSettings(void);
 
 #endif							/* CSCOPILOT_H */

@@ -1336,7 +1336,14 @@ EmitNps(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			Datum		v[4];
 			bool		n[4] = {0};
 			int			score;
+			/*
+			 * Min() evaluates its arguments twice, so this draws once or twice;
+			 * the second draw can pass end_date.  Kept for the same rows from
+			 * the same seed, then clamped: no answer after end_date.
+			 */
 			int			day = Min(a->days, d + RngInt(&r, 0, 6));
+
+			day = Min(day, a->days);
 
 			if (RngUnif(&r) >= 0.35 + 0.35 * eff || IsGone(c, day))
 				continue;

@@ -57,28 +57,6 @@ typedef struct Contribution
 	double		contribution;
 } Contribution;
 
-int			cscopilot_shap_method = CS_SHAP_TABLES;
-
-static const struct config_enum_entry shap_method_options[] = {
-	{"tables", CS_SHAP_TABLES, false},
-	{"native", CS_SHAP_RECURSIVE, false},
-	{"libxgboost", CS_SHAP_LIBXGBOOST, false},
-	{NULL, 0, false}
-};
-
-/* Defines cscopilot.shap_method. */
-void
-DefineExplainSettings(void)
-{
-	DefineCustomEnumVariable("cscopilot.shap_method",
-							 "How SHAP explanations are computed: tables, native or libxgboost.",
-							 "All three compute exact TreeSHAP. tables uses per-leaf tables where a model's fit "
-							 "(else native); native walks the trees like libxgboost; libxgboost calls its pred_contribs. "
-							 "A model whose native values disagree with libxgboost's on its probe rows always uses libxgboost.",
-							 &cscopilot_shap_method, CS_SHAP_TABLES, shap_method_options,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
-}
-
 /* Deepest trees explained natively (the walk's path buffer is quadratic). */
 #define SHAP_MAX_WALK_DEPTH 256
 

@@ -40,50 +40,6 @@ PG_FUNCTION_INFO_V1(cs_feature_reference);
 /* Number of bins of a reference distribution. */
 #define REFERENCE_BINS 10
 
-/* Settings (README, "Model lifecycle"). */
-static int	cscopilot_outcome_horizon = 90;
-static double cscopilot_challenger_share = 0.0;
-static double cscopilot_promotion_auc_margin = 0.02;
-static int	cscopilot_promotion_min_outcomes = 200;
-static int	cscopilot_retrain_observations = 12;
-static char *cscopilot_admin_role = NULL;
-
-/* Defines the cscopilot.* settings of the model lifecycle. */
-void
-DefineLifecycleSettings(void)
-{
-	DefineCustomIntVariable("cscopilot.outcome_horizon",
-							"Days after a prediction within which a churn counts as its outcome.",
-							"Predictions younger than this are not judged yet; retraining labels churn within it.",
-							&cscopilot_outcome_horizon, 90, 1, 3650, PGC_USERSET, 0,
-							NULL, NULL, NULL);
-	DefineCustomRealVariable("cscopilot.challenger_share",
-							 "Share of customers whose served risk comes from the challenger model (A/B split).",
-							 "0 scores the challenger in shadow only; customers are split by a hash of their id.",
-							 &cscopilot_challenger_share, 0.0, 0.0, 1.0, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomRealVariable("cscopilot.promotion_auc_margin",
-							 "AUC by which a challenger must beat the champion on the same outcomes to be promoted.",
-							 NULL,
-							 &cscopilot_promotion_auc_margin, 0.02, 0.0, 1.0, PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.promotion_min_outcomes",
-							"Judged predictions a challenger needs before the promotion policy decides.",
-							NULL,
-							&cscopilot_promotion_min_outcomes, 200, 1, INT_MAX, PGC_USERSET, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.retrain_observations",
-							"Monthly observation dates in a training set built by scheduled retraining.",
-							NULL,
-							&cscopilot_retrain_observations, 12, 1, 120, PGC_USERSET, 0,
-							NULL, NULL, NULL);
-	DefineCustomStringVariable("cscopilot.admin_role",
-							   "Role that model alerts (drift) are assigned to.",
-							   "Empty means the owner of schema cs.",
-							   &cscopilot_admin_role, "", PGC_USERSET, 0,
-							   NULL, NULL, NULL);
-}
-
 /* Orders doubles ascending. */
 static int
 DoubleCmp(const void *a, const void *b)

@@ -124,15 +124,7 @@ typedef struct WorkerShared
 	WorkerSlot	slots[MAX_WORKER_SLOTS];
 } WorkerShared;
 
-/* Settings (see docs/workers.md). */
-static bool cscopilot_enabled = true;
-static char *cscopilot_databases = NULL;
-static int	cscopilot_naptime = 10000;
-static int	cscopilot_batch_size = 500;
-static int	cscopilot_full_rescore_interval = 86400;
-static int	cscopilot_max_batch_runtime = 60000;
-static int	cscopilot_max_attempts = 3;
-static int	cscopilot_retrain_interval = 0;
+/* Settings: defined in settings.c (see docs/workers.md). */
 
 static WorkerShared *Shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -147,53 +139,6 @@ static int	MySlot = -1;
 
 PGDLLEXPORT void cs_launcher_main(Datum main_arg);
 PGDLLEXPORT void cs_worker_main(Datum main_arg);
-
-/* Defines the cscopilot.* settings of the workers. */
-void
-DefineWorkerSettings(void)
-{
-	DefineCustomBoolVariable("cscopilot.enabled",
-							 "Runs the cscopilot scoring workers.",
-							 "When off, the launcher stops the workers; cs.refresh() still works by hand.",
-							 &cscopilot_enabled, true, PGC_SIGHUP, 0,
-							 NULL, NULL, NULL);
-	DefineCustomStringVariable("cscopilot.databases",
-							   "Databases whose customers the workers keep scored (comma-separated).",
-							   "One scoring worker runs per listed database.",
-							   &cscopilot_databases, "", PGC_SIGHUP, GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.naptime",
-							"Fallback poll interval of the scoring workers.",
-							"Committed loads wake the worker at once; this bounds the delay otherwise.",
-							&cscopilot_naptime, 10000, 10, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.batch_size",
-							"Dirty customers rescored per transaction by the workers.",
-							NULL,
-							&cscopilot_batch_size, 500, 1, 1000000, PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.full_rescore_interval",
-							"Interval between full rescores of every customer; 0 turns them off.",
-							NULL,
-							&cscopilot_full_rescore_interval, 86400, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.max_batch_runtime",
-							"Time limit of one batch of the workers; 0 means none.",
-							NULL,
-							&cscopilot_max_batch_runtime, 60000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("cscopilot.max_attempts",
-							"Failed refreshes after which a customer is parked.",
-							NULL,
-							&cscopilot_max_attempts, 3, 1, 1000, PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-	/* Read by cs._job_due in the worker's transactions. */
-	DefineCustomIntVariable("cscopilot.retrain_interval",
-							"Interval between scheduled retrainings of the churn model; 0 turns them off.",
-							"Each run is a job retrain in cs.job_runs (see cs.retrain).",
-							&cscopilot_retrain_interval, 0, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
-							NULL, NULL, NULL);
-}
 
 /* Asks for the shared memory of the worker slots. */
 static void

@@ -10,32 +10,32 @@
 -- else 0.  Predictions for customers that had churned by t are left out.
 
 ------------------------------------------------------------------------------
--- Settings (defined in C; these defaults apply when the library is not loaded)
+-- Settings (read with cs.setting(): src/settings.c defines them and their defaults)
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION cs._outcome_horizon() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN make_interval(days => coalesce(nullif(current_setting('cscopilot.outcome_horizon', true), '')::int, 90));
-COMMENT ON FUNCTION cs._outcome_horizon() IS 'The cscopilot.outcome_horizon setting as an interval (90 days when it is not defined).';
+RETURN make_interval(days => cs.setting('cscopilot.outcome_horizon')::int);
+COMMENT ON FUNCTION cs._outcome_horizon() IS 'The cscopilot.outcome_horizon setting as an interval.';
 
 CREATE OR REPLACE FUNCTION cs._challenger_share() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.challenger_share', true), '')::float8, 0);
-COMMENT ON FUNCTION cs._challenger_share() IS 'The cscopilot.challenger_share setting (0 when it is not defined).';
+RETURN cs.setting('cscopilot.challenger_share')::float8;
+COMMENT ON FUNCTION cs._challenger_share() IS 'The cscopilot.challenger_share setting.';
 
 CREATE OR REPLACE FUNCTION cs._promotion_auc_margin() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.promotion_auc_margin', true), '')::float8, 0.02);
-COMMENT ON FUNCTION cs._promotion_auc_margin() IS 'The cscopilot.promotion_auc_margin setting (0.02 when it is not defined).';
+RETURN cs.setting('cscopilot.promotion_auc_margin')::float8;
+COMMENT ON FUNCTION cs._promotion_auc_margin() IS 'The cscopilot.promotion_auc_margin setting.';
 
 CREATE OR REPLACE FUNCTION cs._promotion_min_outcomes() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.promotion_min_outcomes', true), '')::int, 200);
-COMMENT ON FUNCTION cs._promotion_min_outcomes() IS 'The cscopilot.promotion_min_outcomes setting (200 when it is not defined).';
+RETURN cs.setting('cscopilot.promotion_min_outcomes')::int;
+COMMENT ON FUNCTION cs._promotion_min_outcomes() IS 'The cscopilot.promotion_min_outcomes setting.';
 
 CREATE OR REPLACE FUNCTION cs._admin_role() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.admin_role', true), ''),
+RETURN coalesce(nullif(cs.setting('cscopilot.admin_role'), ''),
                 (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'cs'));
 COMMENT ON FUNCTION cs._admin_role() IS 'The role model alerts are assigned to: cscopilot.admin_role, else the owner of schema cs.';
 
@@ -362,7 +362,9 @@ RETURN (SELECT d.status FROM cs.feature_drift(name, version) d
 COMMENT ON FUNCTION cs.drift_status(text, int) IS 'Worst drift status over the inputs of a model version: act, watch, ok, no data, or no reference.';
 
 -- Raises, escalates or resolves one model alert (type model, no customer,
--- assigned to cs._admin_role()) per champion and challenger, from its drift.
+-- assigned to cs._admin_role()) per champion and challenger, from its drift,
+-- through the path every writer of alerts shares (cs._raise_alerts,
+-- cs._resolve_alerts in src/sql/60_alerts.sql).
 CREATE OR REPLACE FUNCTION cs.check_model_drift()
 RETURNS TABLE (model text, drift text, flagged_features text[], alert text)
 LANGUAGE plpgsql
@@ -370,12 +372,13 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     m       record;
-    a       cs.alerts;
     st      text;
-    sev     text;
     flagged jsonb;
     label   text;
+    open_id uuid;
 BEGIN
+    -- a writer of alerts, like every other: the refresh lock first
+    PERFORM cs._refresh_lock();
     FOR m IN SELECT x.name, x.version FROM cs.models x WHERE x.status IN ('champion', 'challenger')
               ORDER BY x.kind, x.status, x.name
     LOOP
@@ -385,44 +388,25 @@ BEGIN
                                                      'missing_rate_change', round(d.missing_rate_change::numeric, 4),
                                                      'status', d.status) ORDER BY d.psi DESC NULLS LAST), '[]')
           INTO flagged FROM cs.feature_drift(m.name, m.version) d WHERE d.status IN ('watch', 'act');
-        SELECT * INTO a FROM cs.alerts al
-         WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.risk_factors ->> 'model' = label
-           AND al.status IN ('open', 'acknowledged', 'snoozed')
-         ORDER BY al.created_at DESC LIMIT 1 FOR UPDATE;
         model := label; drift := st;
         flagged_features := ARRAY(SELECT f ->> 'feature' FROM jsonb_array_elements(flagged) f);
         alert := NULL;
         IF st IN ('watch', 'act') THEN
-            sev := CASE st WHEN 'act' THEN 'high' ELSE 'medium' END;
-            IF a.id IS NULL THEN
-                INSERT INTO cs.alerts AS al (alert_type, severity, title, description, risk_factors, assigned_to, last_fired_at)
-                VALUES ('model', sev, format('Input drift (%s) for model %s', st, label),
-                        format('%s of the inputs of %s moved away from the data it learnt from (PSI or missing rate); check the data feeds, then retrain if the change is real.',
-                               jsonb_array_length(flagged), label),
-                        jsonb_build_object('model', label, 'drift', st, 'features', flagged), cs._admin_role(), now())
-                RETURNING al.* INTO a;
-                PERFORM cs._alert_event(a, 'created', NULL, NULL, NULL);
-                alert := 'created';
-            ELSE
-                UPDATE cs.alerts al SET fire_count = al.fire_count + 1, last_fired_at = now(), updated_at = now(),
-                                        risk_factors = jsonb_build_object('model', label, 'drift', st, 'features', flagged),
-                                        severity = CASE WHEN cs.severity_rank(sev) > cs.severity_rank(al.severity) THEN sev ELSE al.severity END,
-                                        escalated_at = CASE WHEN cs.severity_rank(sev) > cs.severity_rank(al.severity) THEN now() ELSE al.escalated_at END
-                 WHERE al.id = a.id RETURNING al.* INTO a;
-                IF a.escalated_at = now() THEN
-                    PERFORM cs._alert_event(a, 'escalated', a.status, NULL, jsonb_build_object('severity', sev));
-                    alert := 'escalated';
-                ELSE
-                    alert := 'refired';
-                END IF;
+            SELECT r.outcome INTO alert
+              FROM cs._raise_alerts(ARRAY[ROW(NULL, NULL, 'model', CASE st WHEN 'act' THEN 'high' ELSE 'medium' END,
+                                              format('Input drift (%s) for model %s', st, label),
+                                              format('%s of the inputs of %s moved away from the data it learnt from (PSI or missing rate); check the data feeds, then retrain if the change is real.',
+                                                     jsonb_array_length(flagged), label),
+                                              jsonb_build_object('model', label, 'drift', st, 'features', flagged),
+                                              NULL, cs._admin_role(), NULL, NULL, NULL)::cs.alert_firing]) r;
+        ELSIF st = 'ok' THEN
+            SELECT al.id INTO open_id FROM cs.alerts al
+             WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.rule_id IS NULL
+               AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) = jsonb_build_array('model', label)
+               AND al.status IN ('open', 'acknowledged', 'snoozed');
+            IF FOUND AND cs._resolve_alerts(ARRAY[open_id], 'drift cleared') > 0 THEN
+                alert := 'resolved';
             END IF;
-        ELSIF st = 'ok' AND a.id IS NOT NULL THEN
-            sev := a.status;
-            UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL, updated_at = now(),
-                                    updated_by = current_user
-             WHERE al.id = a.id RETURNING al.* INTO a;
-            PERFORM cs._alert_event(a, 'auto_resolved', sev, 'drift cleared', NULL);
-            alert := 'resolved';
         END IF;
         RETURN NEXT;
     END LOOP;
@@ -551,7 +535,7 @@ DECLARE
     steps   jsonb := '[]';
     step    text;
     horizon interval := cs._outcome_horizon();
-    nobs    int := coalesce(nullif(current_setting('cscopilot.retrain_observations', true), '')::int, 12);
+    nobs    int := cs.setting('cscopilot.retrain_observations')::int;
     dates   date[];
     champ   cs.models;
     mname   text;

@@ -22,11 +22,11 @@ COMMENT ON FUNCTION cs._close_interrupted_runs() IS 'Marks job runs left running
 -- Batches
 ------------------------------------------------------------------------------
 
--- The cscopilot.max_attempts setting (3 when the library is not loaded).
+-- The cscopilot.max_attempts setting.
 CREATE OR REPLACE FUNCTION cs._max_attempts() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(current_setting('cscopilot.max_attempts', true), '')::int, 3);
-COMMENT ON FUNCTION cs._max_attempts() IS 'The cscopilot.max_attempts setting, 3 when it is not defined.';
+RETURN cs.setting('cscopilot.max_attempts')::int;
+COMMENT ON FUNCTION cs._max_attempts() IS 'The cscopilot.max_attempts setting.';
 
 -- Counts a failed refresh against a customer, parking it after max_attempts;
 -- returns whether it is parked now.
@@ -120,8 +120,8 @@ BEGIN
     END IF;
     -- Scheduled retraining: every cscopilot.retrain_interval seconds (0 = never).
     IF job = 'retrain' THEN
-        -- pg_settings has it in seconds (current_setting would say '1h')
-        every := coalesce((SELECT s.setting::int FROM pg_settings s WHERE s.name = 'cscopilot.retrain_interval'), 0);
+        -- in seconds (current_setting would say '1h')
+        every := cs.setting('cscopilot.retrain_interval')::int;
         IF every <= 0 THEN
             RETURN false;
         END IF;
@@ -239,6 +239,8 @@ BEGIN
             err := job_details ->> 'error';
         WHEN 'data_quality' THEN
             n := cs.check_data_quality();
+            -- overdue tasks are checked with the hourly job (src/sql/73_tasks.sql)
+            PERFORM cs._task_alerts();
         ELSE
             RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
         END CASE;
@@ -250,7 +252,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality()) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality() and cs._task_alerts()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker

@@ -207,3 +207,40 @@ COMMENT ON FUNCTION cs.refresh_opportunities(uuid[]) IS
     'with at least 2 customers having both and P(B|A) >= 0.25; score = P(B|A), expected_mrr = mean MRR of B x score; lift and mean MRR are taken by full refreshes into cs.cross_sell_stats and reused by partial ones. '
     'adoption: feature_breadth_30d over the catalogue (the largest breadth in the feature store, at least 3) below 0.5; score = 1 - adoption. '
     'Returns the number of opportunities written.';
+
+CREATE OR REPLACE VIEW cs.opportunity_pipeline WITH (security_invoker = true) AS
+SELECT o.id AS opportunity_id,
+       o.customer_id,
+       c.name,
+       c.segment,
+       c.csm,
+       o.kind,
+       o.product,
+       o.score,
+       o.expected_mrr,
+       o.status,
+       o.source,
+       o.reasons,
+       h.band,
+       o.created_at
+  FROM cs.opportunities o
+  JOIN cs.customers c ON c.id = o.customer_id
+  LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = o.customer_id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+ WHERE o.status IN ('open', 'in_progress') AND c.churned_at IS NULL
+ ORDER BY o.expected_mrr DESC NULLS LAST, o.score DESC, o.id;
+COMMENT ON VIEW cs.opportunity_pipeline IS 'Open and in-progress opportunities of active customers, largest expected MRR first.';
+COMMENT ON COLUMN cs.opportunity_pipeline.opportunity_id IS 'The opportunity.';
+COMMENT ON COLUMN cs.opportunity_pipeline.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.opportunity_pipeline.name IS 'Customer name.';
+COMMENT ON COLUMN cs.opportunity_pipeline.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.opportunity_pipeline.csm IS 'Owning CSM.';
+COMMENT ON COLUMN cs.opportunity_pipeline.kind IS 'upsell, cross_sell, expansion or adoption.';
+COMMENT ON COLUMN cs.opportunity_pipeline.product IS 'Product to offer (cross-sell).';
+COMMENT ON COLUMN cs.opportunity_pipeline.score IS 'Propensity 0-1.';
+COMMENT ON COLUMN cs.opportunity_pipeline.expected_mrr IS 'Expected MRR uplift.';
+COMMENT ON COLUMN cs.opportunity_pipeline.status IS 'open or in_progress.';
+COMMENT ON COLUMN cs.opportunity_pipeline.source IS 'system or csm.';
+COMMENT ON COLUMN cs.opportunity_pipeline.reasons IS 'Why the opportunity was raised.';
+COMMENT ON COLUMN cs.opportunity_pipeline.band IS 'Latest health band of the customer.';
+COMMENT ON COLUMN cs.opportunity_pipeline.created_at IS 'When the opportunity was raised.';

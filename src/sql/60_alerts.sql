@@ -114,87 +114,19 @@ COMMENT ON FUNCTION cs.render_template(text, uuid) IS
 -- Conditions
 ------------------------------------------------------------------------------
 
+-- The grammar of a condition has one parser, in C (src/alerts.c): the
+-- write-time check below and the evaluator (cs.condition_holds) both run it.
 CREATE OR REPLACE FUNCTION cs.condition_scores() RETURNS text[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['churn_risk', 'overall_score', 'usage_score', 'engagement_score', 'support_score', 'payment_score',
-             'opportunity_score', 'opportunity_mrr'];
+    AS 'MODULE_PATHNAME', 'cs_condition_scores' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs.condition_scores() IS
     'Score names a condition may test: latest churn risk, latest health and sub-scores, best open opportunity score, total expected MRR of open opportunities.';
 
 -- Refuses a malformed condition with the JSON path of the offending node.
 CREATE OR REPLACE FUNCTION cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT 0)
 RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, cs
-AS $$
-DECLARE
-    keys text[];
-    k    text;
-    i    int;
-BEGIN
-    IF depth > 16 THEN
-        RAISE EXCEPTION 'condition is nested too deeply at %', path
-            USING ERRCODE = 'program_limit_exceeded', HINT = 'At most 16 levels of all, any and not.';
-    END IF;
-    IF jsonb_typeof(cond) IS DISTINCT FROM 'object' THEN
-        RAISE EXCEPTION 'condition at % must be a JSON object', path
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use {"all": [...]}, {"any": [...]}, {"not": {...}}, {"feature": f, "op": o, "value": n}, {"score": s, "op": o, "value": n} or {"band": b}.';
-    END IF;
-    keys := ARRAY(SELECT jsonb_object_keys(cond) ORDER BY 1);
-    IF keys = ARRAY['all'] OR keys = ARRAY['any'] THEN
-        k := keys[1];
-        IF jsonb_typeof(cond -> k) IS DISTINCT FROM 'array' OR jsonb_array_length(cond -> k) = 0 THEN
-            RAISE EXCEPTION 'condition at %.% must be a non-empty array', path, k USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF jsonb_array_length(cond -> k) > 100 THEN
-            RAISE EXCEPTION 'condition at %.% has more than 100 terms', path, k USING ERRCODE = 'program_limit_exceeded';
-        END IF;
-        FOR i IN 0 .. jsonb_array_length(cond -> k) - 1 LOOP
-            PERFORM cs.validate_condition(cond -> k -> i, format('%s.%s[%s]', path, k, i), depth + 1);
-        END LOOP;
-    ELSIF keys = ARRAY['not'] THEN
-        PERFORM cs.validate_condition(cond -> 'not', path || '.not', depth + 1);
-    ELSIF keys = ARRAY['feature', 'op', 'value'] OR keys = ARRAY['op', 'score', 'value'] THEN
-        IF cond ? 'feature' THEN
-            IF jsonb_typeof(cond -> 'feature') IS DISTINCT FROM 'string'
-               OR NOT EXISTS (SELECT 1 FROM cs.feature_catalog WHERE name = cond ->> 'feature') THEN
-                RAISE EXCEPTION 'condition at %: unknown feature %', path, cond -> 'feature'
-                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Features are the names in cs.feature_catalog.';
-            END IF;
-        ELSIF jsonb_typeof(cond -> 'score') IS DISTINCT FROM 'string' OR NOT (cond ->> 'score') = ANY (cs.condition_scores()) THEN
-            RAISE EXCEPTION 'condition at %: unknown score %', path, cond -> 'score'
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Scores are ' || array_to_string(cs.condition_scores(), ', ') || '.';
-        END IF;
-        IF jsonb_typeof(cond -> 'op') IS DISTINCT FROM 'string' OR NOT (cond ->> 'op') = ANY (ARRAY['<', '<=', '>', '>=', '=', '!=']) THEN
-            RAISE EXCEPTION 'condition at %: unknown operator %', path, cond -> 'op'
-                USING ERRCODE = 'invalid_parameter_value', HINT = 'Operators are <, <=, >, >=, = and !=.';
-        END IF;
-        IF jsonb_typeof(cond -> 'value') IS DISTINCT FROM 'number' THEN
-            RAISE EXCEPTION 'condition at %: value must be a number, not %', path, cond -> 'value'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    ELSIF keys = ARRAY['band'] THEN
-        IF NOT (CASE jsonb_typeof(cond -> 'band')
-                    WHEN 'string' THEN cond ->> 'band' IN ('red', 'yellow', 'green')
-                    WHEN 'array' THEN jsonb_array_length(cond -> 'band') > 0
-                                      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(cond -> 'band') b
-                                                       WHERE jsonb_typeof(b) <> 'string'
-                                                          OR b #>> '{}' NOT IN ('red', 'yellow', 'green'))
-                    ELSE false END) THEN
-            RAISE EXCEPTION 'condition at %: band must be red, yellow or green, or an array of them', path
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    ELSE
-        RAISE EXCEPTION 'condition at % has unexpected keys %', path, array_to_string(keys, ', ')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A node is {"all": [...]}, {"any": [...]}, {"not": {...}}, {"feature": f, "op": o, "value": n}, {"score": s, "op": o, "value": n} or {"band": b}.';
-    END IF;
-END;
-$$;
+    AS 'MODULE_PATHNAME', 'cs_validate_condition' LANGUAGE C STABLE;
 COMMENT ON FUNCTION cs.validate_condition(jsonb, text, int) IS
-    'Raises invalid_parameter_value, naming the JSON path, unless cond is a well-formed alert condition over known features, scores and bands.';
+    'Raises invalid_parameter_value, naming the JSON path, unless cond is a well-formed alert condition over known features, scores and bands (program_limit_exceeded beyond 16 levels of nesting or 100 terms in a list); path and depth name where cond sits in a larger document.';
 
 -- Evaluates a validated condition against a context
 -- {"features": {...}, "scores": {...}, "band": text}; NULL means unknown.
@@ -291,24 +223,218 @@ RETURN (SELECT l FROM (
 COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
     'Severity of a firing rule in a context: the most severe level whose threshold the metric meets (>= for direction higher, <= for lower), at least the base severity.';
 
--- Logs an alert event and, for new and escalated alerts, notifies cs_alerts.
-CREATE OR REPLACE FUNCTION cs._alert_event(a cs.alerts, ev text, from_status text, note text, details jsonb)
-RETURNS void
+------------------------------------------------------------------------------
+-- The one path that writes alerts
+--
+-- Rules (cs.evaluate_alerts), model drift (cs.check_model_drift) and data
+-- quality (cs.check_data_quality) raise, re-fire, escalate and resolve alerts
+-- only through these functions, set-based, and the lifecycle functions log
+-- their transitions through the same logger, so cs.alert_events is always
+-- true: from_status is the status the alert had, to_status the status it has,
+-- and the last event's to_status is the alert's status.
+--
+--   cs._raise_alerts(cs.alert_firing[])  the only INSERT INTO cs.alerts
+--   cs._resolve_alerts(uuid[], note)     auto-resolution
+--   cs._log_alert_events(...)            the only INSERT INTO cs.alert_events
+--
+-- An alert's key: (customer, rule) for rule alerts, where the partial unique
+-- index alerts_one_open_per_rule holds at most one unresolved alert per key;
+-- cs._alert_key for model and data alerts (no customer, no rule).  Callers
+-- take the refresh lock first (cs._refresh_lock), as every writer of
+-- results does; these functions take it too, which costs nothing then.
+------------------------------------------------------------------------------
+
+-- The key of a model or data alert among the unresolved ones (NULL for rule alerts).
+CREATE OR REPLACE FUNCTION cs._alert_key(alert_type text, rule_id int, risk_factors jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN rule_id IS NULL THEN
+            CASE alert_type WHEN 'model' THEN jsonb_build_array('model', risk_factors -> 'model')
+                            WHEN 'data' THEN jsonb_build_array('data', risk_factors -> 'check', risk_factors -> 'subject') END
+       END;
+COMMENT ON FUNCTION cs._alert_key(text, int, jsonb) IS
+    'Internal: the key that identifies a model alert (risk_factors model) or data alert (risk_factors check and subject) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
+
+-- Appends events to cs.alert_events and notifies cs_alerts of created and
+-- escalated alerts.
+CREATE OR REPLACE FUNCTION cs._log_alert_events(alert_ids uuid[], events text[], from_statuses text[], note text,
+                                                details jsonb[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, cs
+AS $$
+    WITH e AS MATERIALIZED (
+        SELECT x.alert_id, x.event, x.from_status, x.details, x.ord,
+               al.status, al.customer_id, al.rule_id, al.severity, al.title, al.alert_type, al.assigned_to
+          FROM unnest(_log_alert_events.alert_ids, _log_alert_events.events, _log_alert_events.from_statuses,
+                      _log_alert_events.details) WITH ORDINALITY AS x (alert_id, event, from_status, details, ord)
+          JOIN cs.alerts al ON al.id = x.alert_id
+    ), ins AS (
+        -- to_status is read from the alert: what it is now, after the change
+        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details)
+        SELECT e.alert_id, e.event, e.from_status, e.status, cs.acting_user(), _log_alert_events.note, e.details
+          FROM e ORDER BY e.customer_id, e.rule_id, e.ord
+        RETURNING 1
+    ), notified AS (
+        SELECT pg_notify('cs_alerts', jsonb_build_object('event', n.event, 'alert_id', n.alert_id,
+                                                         'customer_id', n.customer_id, 'severity', n.severity,
+                                                         'title', n.title, 'alert_type', n.alert_type,
+                                                         'assigned_to', n.assigned_to)::text)
+          FROM (SELECT * FROM e WHERE event IN ('created', 'escalated') ORDER BY customer_id, rule_id, ord) n
+    )
+    -- (data-modifying CTEs always run; notified is read so that it runs too)
+    SELECT (SELECT count(*) FROM ins) + 0 * (SELECT count(*) FROM notified);
+$$;
+COMMENT ON FUNCTION cs._log_alert_events(uuid[], text[], text[], text, jsonb[]) IS
+    'Internal, the only writer of cs.alert_events: logs event i of alert_ids[i] with from_statuses[i] and details[i], to_status the alert''s status now, actor cs.acting_user(), in (customer, rule) order; sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit). Returns the events logged.';
+
+-- Raises alerts: re-fires (and escalates) the unresolved alert of each
+-- firing's key, creates one where there is none (unless the rule's cooldown
+-- since its last resolved or dismissed alert has not passed), logs created
+-- and escalated events.  One statement writes, whatever the number of
+-- firings; the events follow in a second (to_status read from the alerts).
+CREATE OR REPLACE FUNCTION cs._raise_alerts(firings cs.alert_firing[])
+RETURNS TABLE (alert_id uuid, outcome text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
+DECLARE
+    ids      uuid[];
+    outcomes text[];
+    froms    text[];
+    dets     jsonb[];
 BEGIN
-    INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details)
-    VALUES (a.id, ev, from_status, a.status, cs.acting_user(), note, details);
-    IF ev IN ('created', 'escalated') THEN
-        PERFORM pg_notify('cs_alerts', jsonb_build_object('event', ev, 'alert_id', a.id, 'customer_id', a.customer_id,
-                                                          'severity', a.severity, 'title', a.title,
-                                                          'alert_type', a.alert_type, 'assigned_to', a.assigned_to)::text);
-    END IF;
+    PERFORM cs._refresh_lock();
+    WITH f AS MATERIALIZED (
+        SELECT x.*, x.o AS ord
+          FROM unnest(firings) WITH ORDINALITY AS x (customer_id, rule_id, alert_type, severity, title, description,
+                                                     risk_factors, suggested_actions, assigned_to, mrr_at_risk,
+                                                     cooldown, details, o)
+    ), cur AS (
+        -- the unresolved alert of each firing's key
+        SELECT f.ord, f.severity, f.title, f.description, f.risk_factors, f.suggested_actions, f.mrr_at_risk,
+               al.id, al.severity AS old_severity
+          FROM f JOIN cs.alerts al ON al.customer_id = f.customer_id AND al.rule_id = f.rule_id
+         WHERE al.status IN ('open', 'acknowledged', 'snoozed')
+        UNION ALL
+        SELECT f.ord, f.severity, f.title, f.description, f.risk_factors, f.suggested_actions, f.mrr_at_risk,
+               al.id, al.severity
+          FROM f JOIN cs.alerts al ON al.alert_type = f.alert_type
+                                  AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors)
+                                      = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
+         WHERE f.rule_id IS NULL AND al.rule_id IS NULL AND al.customer_id IS NOT DISTINCT FROM f.customer_id
+           AND al.status IN ('open', 'acknowledged', 'snoozed')
+    ), up AS (
+        -- Re-fire: the severity never goes down; the status and an assignee
+        -- a CSM set stay.  (A status changed meanwhile by a lifecycle call is
+        -- checked again by the UPDATE.)
+        UPDATE cs.alerts al
+           SET severity = CASE WHEN cs.severity_rank(cur.severity) > cs.severity_rank(al.severity)
+                               THEN cur.severity ELSE al.severity END,
+               escalated_at = CASE WHEN cs.severity_rank(cur.severity) > cs.severity_rank(al.severity)
+                                   THEN now() ELSE al.escalated_at END,
+               updated_at = CASE WHEN cs.severity_rank(cur.severity) > cs.severity_rank(al.severity)
+                                 THEN now() ELSE al.updated_at END,
+               title = left(coalesce(cur.title, al.title), 255),
+               description = coalesce(cur.description, al.description),
+               risk_factors = cur.risk_factors,
+               suggested_actions = cur.suggested_actions,
+               last_fired_at = now(),
+               fire_count = al.fire_count + 1,
+               mrr_at_risk = coalesce(cur.mrr_at_risk, 0)
+          FROM cur
+         WHERE al.id = cur.id AND al.status IN ('open', 'acknowledged', 'snoozed')
+        RETURNING al.id, cur.ord, al.status, cur.old_severity, al.severity
+    ), s AS MATERIALIZED (
+        -- A new alert for every other key.  Ids of rule alerts come from the
+        -- sequence in (customer, rule) order, as a fresh database replays
+        -- them: every firing outside its rule's cooldown draws a number, a
+        -- re-firing too.
+        SELECT CASE WHEN n.rule_id IS NOT NULL
+                    THEN md5(n.customer_id::text || ':' || n.rule_id || ':' || nextval('cs.alert_number'))::uuid
+                    ELSE gen_random_uuid() END AS id,
+               n.*
+          FROM (SELECT f.* FROM f
+                 WHERE (f.cooldown IS NULL OR f.rule_id IS NULL
+                        OR NOT EXISTS (SELECT 1 FROM cs.alerts p
+                                        WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
+                                          AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - f.cooldown))
+                 ORDER BY f.customer_id, f.rule_id, f.ord) n
+    ), ins AS (
+        INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
+                                     suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                     last_fired_at, fire_count, mrr_at_risk)
+        SELECT s.id, s.customer_id, s.rule_id, s.alert_type, s.severity, left(s.title, 255), s.description,
+               s.risk_factors, s.suggested_actions, 'open', s.assigned_to, now(), now(), current_user, now(), 1,
+               coalesce(s.mrr_at_risk, 0)
+          FROM s
+         WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.ord = s.ord)
+         ORDER BY s.customer_id, s.rule_id, s.ord
+        -- (every writer holds the refresh lock: no other creates an alert
+        -- meanwhile; if one did, its alert stands and this firing is dropped)
+        ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO NOTHING
+        RETURNING al.id
+    ), done AS (
+        SELECT up.id, up.ord,
+               CASE WHEN cs.severity_rank(up.severity) > cs.severity_rank(up.old_severity)
+                    THEN 'escalated' ELSE 'refired' END AS outcome,
+               up.status AS from_status, jsonb_build_object('from', up.old_severity, 'to', up.severity) AS details
+          FROM up
+        UNION ALL
+        SELECT s.id, s.ord, 'created', NULL, jsonb_build_object('severity', s.severity) || coalesce(s.details, '{}')
+          FROM ins JOIN s ON s.id = ins.id
+    )
+    SELECT array_agg(d.id ORDER BY d.ord), array_agg(d.outcome ORDER BY d.ord),
+           array_agg(d.from_status ORDER BY d.ord), array_agg(d.details ORDER BY d.ord)
+      INTO ids, outcomes, froms, dets
+      FROM done d;
+    -- events of what changed: re-firing without escalation changes no status
+    PERFORM cs._log_alert_events(array_agg(e.id), array_agg(e.outcome), array_agg(e.from_status), NULL, array_agg(e.details))
+       FROM unnest(ids, outcomes, froms, dets) AS e (id, outcome, from_status, details)
+      WHERE e.outcome <> 'refired';
+    RETURN QUERY SELECT x.id, x.outcome FROM unnest(ids, outcomes) AS x (id, outcome);
 END;
 $$;
-COMMENT ON FUNCTION cs._alert_event(cs.alerts, text, text, text, jsonb) IS
-    'Internal: appends to cs.alert_events, with cs.acting_user() as actor, and sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit).';
+COMMENT ON FUNCTION cs._raise_alerts(cs.alert_firing[]) IS
+    'Internal, the only writer of new alerts (rules, model drift, data quality): for each firing re-fires the unresolved alert of its key (customer and rule; model; data check and subject), escalating its severity when the firing is more severe and keeping its status and assignee, or creates an open alert unless the rule''s cooldown since its last resolved or dismissed alert has not passed; logs created and escalated events (cs._log_alert_events). Returns each alert written and created, escalated or refired.';
+
+-- Auto-resolves alerts that are still unresolved: the condition that raised
+-- them is gone.
+CREATE OR REPLACE FUNCTION cs._resolve_alerts(alert_ids uuid[], note text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    ids   uuid[];
+    froms text[];
+BEGIN
+    PERFORM cs._refresh_lock();
+    -- Locked in id order; the status read is the one the alert has under the
+    -- lock (a CSM may have acknowledged or snoozed it meanwhile).
+    WITH cur AS (
+        SELECT al.id, al.status
+          FROM cs.alerts al
+          JOIN (SELECT DISTINCT x FROM unnest(alert_ids) x) k ON k.x = al.id
+         WHERE al.status IN ('open', 'acknowledged', 'snoozed')
+         ORDER BY al.id
+           FOR UPDATE OF al
+    ), res AS (
+        UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                updated_at = now(), updated_by = current_user
+          FROM cur
+         WHERE al.id = cur.id
+        RETURNING al.id, cur.status AS was
+    )
+    SELECT array_agg(res.id), array_agg(res.was) INTO ids, froms FROM res;
+    IF ids IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM cs._log_alert_events(ids, array_fill('auto_resolved'::text, ARRAY[cardinality(ids)]), froms, note);
+    RETURN cardinality(ids);
+END;
+$$;
+COMMENT ON FUNCTION cs._resolve_alerts(uuid[], text) IS
+    'Internal, the one auto-resolution of alerts (rules, churned or merged customers, model drift, data quality): resolves those of the given alerts that are still open, acknowledged or snoozed (clearing the snooze, stamping resolved_at), and logs auto_resolved events from the status each had, with the note. Returns how many it resolved.';
 
 CREATE OR REPLACE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
@@ -319,12 +445,9 @@ SET search_path = pg_catalog, cs
 SET jit = off
 AS $$
 DECLARE
-    a          cs.alerts;
-    ts         timestamptz;
-    aid        uuid;
-    prev       text;
-    n_resolved bigint;
-    n_notified bigint;
+    aids      uuid[];
+    clear_ids uuid[];
+    firings   cs.alert_firing[];
 BEGIN
     -- like every writer of results: two evaluations would insert the same
     -- alerts' keys in different orders
@@ -332,34 +455,28 @@ BEGIN
     created := 0; escalated := 0; refired := 0; resolved := 0; reopened := 0;
 
     -- Snoozes that have passed: back to open.
-    FOR a IN UPDATE cs.alerts al SET status = 'open', snoozed_until = NULL, updated_at = now(), updated_by = current_user
-              WHERE al.status = 'snoozed' AND al.snoozed_until <= now()
-                AND (ids IS NULL OR al.customer_id = ANY (ids))
-             RETURNING al.*
-    LOOP
-        PERFORM cs._alert_event(a, 'reopened', 'snoozed', 'snooze ended', NULL);
-        reopened := reopened + 1;
-    END LOOP;
+    WITH re AS (
+        UPDATE cs.alerts al SET status = 'open', snoozed_until = NULL, updated_at = now(), updated_by = current_user
+         WHERE al.status = 'snoozed' AND al.snoozed_until <= now()
+           AND (ids IS NULL OR al.customer_id = ANY (ids))
+        RETURNING al.id)
+    SELECT array_agg(re.id) INTO aids FROM re;
+    IF aids IS NOT NULL THEN
+        reopened := cs._log_alert_events(aids, array_fill('reopened'::text, ARRAY[cardinality(aids)]),
+                                         array_fill('snoozed'::text, ARRAY[cardinality(aids)]), 'snooze ended');
+    END IF;
 
     -- A churned customer is past alerting: close what is still open.
-    FOR aid, prev IN SELECT al.id, al.status FROM cs.alerts al JOIN cs.customers cu ON cu.id = al.customer_id
-                      WHERE cu.churned_at IS NOT NULL AND al.status IN ('open', 'acknowledged', 'snoozed')
-                        AND (ids IS NULL OR al.customer_id = ANY (ids))
-                      ORDER BY al.id
-                        FOR UPDATE OF al
-    LOOP
-        UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
-                                updated_at = now(), updated_by = current_user
-         WHERE al.id = aid RETURNING al.* INTO a;
-        PERFORM cs._alert_event(a, 'auto_resolved', prev, 'customer churned', NULL);
-        resolved := resolved + 1;
-    END LOOP;
+    resolved := resolved + cs._resolve_alerts(ARRAY(SELECT al.id FROM cs.alerts al JOIN cs.customers cu ON cu.id = al.customer_id
+                                                      WHERE cu.churned_at IS NOT NULL
+                                                        AND al.status IN ('open', 'acknowledged', 'snoozed')
+                                                        AND (ids IS NULL OR al.customer_id = ANY (ids))),
+                                              'customer churned');
 
     -- Every rule against every customer at once: the context of each customer
     -- is built once, each (customer, rule) pair is decided by the C condition
-    -- evaluator, and the writes are set-based.  Alert ids come from the
-    -- sequence in (customer, rule) order, as a fresh database replays them.
-    ts := clock_timestamp();
+    -- evaluator; what fired and what cleared go to the shared path of all
+    -- alert writers (cs._raise_alerts, cs._resolve_alerts), set-based.
     WITH rinfo AS MATERIALIZED (
         -- per rule, once: the features and scores its condition names, and
         -- whether it tests the band
@@ -410,22 +527,10 @@ BEGIN
          CROSS JOIN LATERAL unnest(c.rule_ids, c.holds, c.autos) AS e (rule_id, holds, auto_resolve)
     ), cleared AS (
         -- auto-resolving rules whose condition is now known to be false
-        SELECT al.id, al.status AS was
+        SELECT al.id
           FROM cs.alerts al
           JOIN ev ON ev.customer_id = al.customer_id AND ev.rule_id = al.rule_id
          WHERE ev.holds IS FALSE AND ev.auto_resolve AND al.status IN ('open', 'acknowledged', 'snoozed')
-         ORDER BY al.id
-           FOR UPDATE OF al
-    ), res AS (
-        UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
-                                updated_at = now(), updated_by = current_user
-          FROM cleared
-         WHERE al.id = cleared.id
-        RETURNING al.id, al.status, cleared.was
-    ), res_events AS (
-        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)
-        SELECT id, 'auto_resolved', was, status, 'condition cleared', NULL FROM res
-        RETURNING 1
     ), fire AS MATERIALIZED (
         -- Why: the terms of the condition with their current values, and for
         -- risk alerts the churn model's factors and the health drivers; for
@@ -457,72 +562,25 @@ BEGIN
           JOIN cs.playbooks p ON p.name = k.playbook
          WHERE k.rank <= 3
          GROUP BY n.names, n.terms
-    ), old AS (
-        SELECT al.customer_id, al.rule_id, al.severity
-          FROM cs.alerts al
-          JOIN fire f ON f.customer_id = al.customer_id AND f.rule_id = al.rule_id
-         WHERE al.status IN ('open', 'acknowledged', 'snoozed')
-    ), up AS (
-        -- The partial unique index decides between a new alert and the open
-        -- one, also against a concurrent evaluation of the same customer.
-        INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
-                                     suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
-                                     last_fired_at, fire_count, mrr_at_risk)
-        SELECT md5(s.customer_id::text || ':' || s.rule_id || ':' || nextval('cs.alert_number'))::uuid,
-               s.customer_id, s.rule_id, s.alert_type, s.sev,
-               left(cs.fill_template(coalesce(s.rtitle, s.rname), s.vals), 255), s.description, s.factors,
-               s.suggested, 'open', s.csm, now(), now(), current_user, now(), 1, s.mrr
-          FROM (SELECT f.*,
-                       (SELECT coalesce(jsonb_agg((e.x - 'template')
-                                                  || jsonb_build_object('message', cs.fill_template(e.x ->> 'template', f.vals))
-                                                  ORDER BY e.o), '[]')
-                          FROM jsonb_array_elements(k.items) WITH ORDINALITY e(x, o)) AS suggested
-                  FROM fire f
-                  LEFT JOIN ranked k ON k.names = f.names AND k.terms = f.terms
-                 WHERE NOT EXISTS (SELECT 1 FROM cs.alerts p
-                                    WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
-                                      AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > now() - f.cooldown)
-                 ORDER BY f.customer_id, f.rule_id) s
-        ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO UPDATE
-           SET severity = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
-                               THEN excluded.severity ELSE al.severity END,
-               escalated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
-                                   THEN ts ELSE al.escalated_at END,
-               updated_at = CASE WHEN cs.severity_rank(excluded.severity) > cs.severity_rank(al.severity)
-                                 THEN now() ELSE al.updated_at END,
-               title = excluded.title,
-               risk_factors = excluded.risk_factors,
-               suggested_actions = excluded.suggested_actions,
-               last_fired_at = excluded.last_fired_at,
-               fire_count = al.fire_count + 1,
-               mrr_at_risk = excluded.mrr_at_risk
-        RETURNING al.*, (al.xmax = 0) AS inserted, (al.escalated_at IS NOT DISTINCT FROM ts AND al.xmax <> 0) AS esc
-    ), up_events AS (
-        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note, details)
-        SELECT u.id, CASE WHEN u.inserted THEN 'created' ELSE 'escalated' END,
-               CASE WHEN u.inserted THEN NULL ELSE u.status END, u.status, NULL,
-               CASE WHEN u.inserted THEN jsonb_build_object('severity', u.severity)
-                    ELSE jsonb_build_object('from', o.severity, 'to', u.severity) END
-          FROM up u
-          LEFT JOIN old o ON o.customer_id = u.customer_id AND o.rule_id = u.rule_id
-         WHERE u.inserted OR u.esc
-         ORDER BY u.customer_id, u.rule_id
-        RETURNING 1
-    ), notified AS (
-        SELECT pg_notify('cs_alerts', jsonb_build_object('event', CASE WHEN n.inserted THEN 'created' ELSE 'escalated' END,
-                                                         'alert_id', n.id, 'customer_id', n.customer_id,
-                                                         'severity', n.severity, 'title', n.title,
-                                                         'alert_type', n.alert_type, 'assigned_to', n.assigned_to)::text)
-          FROM (SELECT * FROM up WHERE inserted OR esc ORDER BY customer_id, rule_id) n
     )
-    -- (data-modifying CTEs always run; notified is read so that it runs too)
-    SELECT (SELECT count(*) FROM up WHERE inserted),
-           (SELECT count(*) FROM up WHERE esc),
-           (SELECT count(*) FROM up WHERE NOT inserted AND NOT esc),
-           (SELECT count(*) FROM res),
-           (SELECT count(*) FROM notified)
-      INTO created, escalated, refired, n_resolved, n_notified;
-    resolved := resolved + n_resolved;
+    SELECT (SELECT array_agg(cleared.id) FROM cleared),
+           (SELECT array_agg(ROW(f.customer_id, f.rule_id, f.alert_type, f.sev,
+                                 cs.fill_template(coalesce(f.rtitle, f.rname), f.vals), f.description, f.factors,
+                                 (SELECT coalesce(jsonb_agg((e.x - 'template')
+                                                            || jsonb_build_object('message', cs.fill_template(e.x ->> 'template', f.vals))
+                                                            ORDER BY e.o), '[]')
+                                    FROM jsonb_array_elements(k.items) WITH ORDINALITY e(x, o)),
+                                 f.csm, f.mrr, f.cooldown, NULL)::cs.alert_firing
+                             ORDER BY f.customer_id, f.rule_id)
+              FROM fire f
+              LEFT JOIN ranked k ON k.names = f.names AND k.terms = f.terms)
+      INTO clear_ids, firings;
+
+    resolved := resolved + cs._resolve_alerts(clear_ids, 'condition cleared');
+    SELECT count(*) FILTER (WHERE r.outcome = 'created'), count(*) FILTER (WHERE r.outcome = 'escalated'),
+           count(*) FILTER (WHERE r.outcome = 'refired')
+      INTO created, escalated, refired
+      FROM cs._raise_alerts(firings) r;
     RETURN NEXT;
 END;
 $$;
@@ -593,7 +651,7 @@ BEGIN
            updated_by = who
      WHERE al.id = alert_id
     RETURNING al.* INTO a;
-    PERFORM cs._alert_event(a, ev, prev, note, details);
+    PERFORM cs._log_alert_events(ARRAY[a.id], ARRAY[ev], ARRAY[prev], note, ARRAY[details]);
     RETURN a;
 END;
 $$;
@@ -651,3 +709,56 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.reassign_alert(uuid, text) IS 'Assigns an unresolved alert to another CSM (role name), keeping its status. Returns the alert.';
+
+CREATE OR REPLACE VIEW cs.risk_alerts WITH (security_invoker = true) AS
+SELECT a.id AS alert_id,
+       a.customer_id,
+       c.name,
+       c.segment,
+       a.assigned_to,
+       r.name AS rule,
+       a.severity,
+       cs.severity_rank(a.severity) AS severity_rank,
+       a.status,
+       a.title,
+       a.mrr_at_risk,
+       -- scalar subqueries, not lateral joins: the planner memoizes lateral
+       -- lookups with a hash table sized for every open alert, which cost the
+       -- alerts page more than its lookups (4x its time at 100,000 customers)
+       (SELECT x.risk_score FROM cs.risk_assessments x WHERE x.customer_id = a.customer_id AND x.risk_type = 'churn'
+         ORDER BY x.created_at DESC LIMIT 1) AS churn_risk,
+       (SELECT s.band FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+         ORDER BY s.calculated_at DESC LIMIT 1) AS band,
+       (SELECT s.overall_score FROM cs.customer_health_scores s WHERE s.customer_id = a.customer_id
+         ORDER BY s.calculated_at DESC LIMIT 1) AS overall_score,
+       a.risk_factors AS drivers,
+       a.suggested_actions -> 0 ->> 'playbook' AS top_suggestion,
+       a.suggested_actions,
+       a.snoozed_until,
+       a.created_at,
+       a.updated_at
+  FROM cs.alerts a
+  JOIN cs.customers c ON c.id = a.customer_id
+  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+ WHERE a.alert_type = 'risk' AND a.status IN ('open', 'acknowledged', 'snoozed') AND c.churned_at IS NULL;
+COMMENT ON VIEW cs.risk_alerts IS 'Unresolved risk alerts of active customers with their drivers and suggested playbooks. ORDER BY severity_rank DESC, mrr_at_risk DESC (LIMIT n) reads the most severe and largest first from an index.';
+COMMENT ON COLUMN cs.risk_alerts.alert_id IS 'The alert.';
+COMMENT ON COLUMN cs.risk_alerts.customer_id IS 'The customer.';
+COMMENT ON COLUMN cs.risk_alerts.name IS 'Customer name.';
+COMMENT ON COLUMN cs.risk_alerts.segment IS 'Customer segment.';
+COMMENT ON COLUMN cs.risk_alerts.assigned_to IS 'CSM the alert is assigned to.';
+COMMENT ON COLUMN cs.risk_alerts.rule IS 'Rule that raised the alert.';
+COMMENT ON COLUMN cs.risk_alerts.severity IS 'low, medium, high or critical.';
+COMMENT ON COLUMN cs.risk_alerts.severity_rank IS 'Severity as a number for sorting: low 1 to critical 4.';
+COMMENT ON COLUMN cs.risk_alerts.status IS 'open, acknowledged or snoozed.';
+COMMENT ON COLUMN cs.risk_alerts.title IS 'Alert title.';
+COMMENT ON COLUMN cs.risk_alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired.';
+COMMENT ON COLUMN cs.risk_alerts.churn_risk IS 'Latest churn risk 0-1 of the customer.';
+COMMENT ON COLUMN cs.risk_alerts.band IS 'Latest health band.';
+COMMENT ON COLUMN cs.risk_alerts.overall_score IS 'Latest overall health 0-1.';
+COMMENT ON COLUMN cs.risk_alerts.drivers IS 'Why the alert fired: rule terms, churn model factors and health drivers.';
+COMMENT ON COLUMN cs.risk_alerts.top_suggestion IS 'Best ranked playbook.';
+COMMENT ON COLUMN cs.risk_alerts.suggested_actions IS 'Ranked playbooks with rendered messages.';
+COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snoozed alerts.';
+COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
+COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';

@@ -170,13 +170,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    p      record;
-    a      cs.alerts;
     admin  text := (SELECT s.value FROM cs.data_quality_settings s WHERE s.name = 'admin_role');
     n      bigint := 0;
 BEGIN
-    -- One checker at a time: two would raise the same alert twice.
-    PERFORM pg_advisory_xact_lock(hashtext('cscopilot.data_quality'));
+    -- A writer of alerts, like every other: the refresh lock first.  (It
+    -- also keeps two checkers from raising the same alert twice.)
+    PERFORM cs._refresh_lock();
     IF to_regclass('pg_temp.cs_dq_problems') IS NULL THEN
         CREATE TEMP TABLE cs_dq_problems ON COMMIT DROP AS SELECT * FROM cs.data_quality WITH NO DATA;
     END IF;
@@ -192,33 +191,24 @@ BEGIN
      GROUP BY x.check_name;
     DELETE FROM cs_dq_problems x
      WHERE x.check_name IN ('duplicates', 'near_duplicate_customers') AND x.subject <> x.check_name;
-    FOR p IN SELECT * FROM cs_dq_problems ORDER BY check_name, subject LOOP
-        UPDATE cs.alerts al
-           SET description = p.detail, last_fired_at = now(), fire_count = al.fire_count + 1, updated_at = now(),
-               risk_factors = al.risk_factors || jsonb_build_object('value', p.value)
+    -- Raised, re-fired (escalated when worse) and resolved through the path
+    -- every writer of alerts shares (src/sql/60_alerts.sql).
+    PERFORM cs._raise_alerts(ARRAY(
+        SELECT ROW(NULL, NULL, 'data', p.severity,
+                   format('Data quality: %s%s', replace(p.check_name, '_', ' '),
+                          CASE WHEN p.subject <> p.check_name THEN ' ' || p.subject END),
+                   p.detail,
+                   jsonb_build_object('check', p.check_name, 'subject', p.subject, 'source', p.source,
+                                      'value', p.value, 'threshold', p.threshold),
+                   NULL, admin, NULL, NULL, jsonb_build_object('check', p.check_name))::cs.alert_firing
+          FROM cs_dq_problems p ORDER BY p.check_name, p.subject));
+    PERFORM cs._resolve_alerts(ARRAY(
+        SELECT al.id FROM cs.alerts al
          WHERE al.alert_type = 'data' AND al.status IN ('open', 'acknowledged', 'snoozed')
-           AND al.risk_factors ->> 'check' = p.check_name AND al.risk_factors ->> 'subject' = p.subject;
-        IF NOT FOUND THEN
-            INSERT INTO cs.alerts (alert_type, severity, title, description, risk_factors, assigned_to, last_fired_at)
-            VALUES ('data', p.severity, left(format('Data quality: %s%s', replace(p.check_name, '_', ' '),
-                                            CASE WHEN p.subject <> p.check_name THEN ' ' || p.subject END), 255),
-                    p.detail,
-                    jsonb_build_object('check', p.check_name, 'subject', p.subject, 'source', p.source,
-                                       'value', p.value, 'threshold', p.threshold),
-                    admin, now())
-            RETURNING * INTO a;
-            PERFORM cs._alert_event(a, 'created', NULL, NULL, jsonb_build_object('check', p.check_name));
-        END IF;
-    END LOOP;
-    FOR a IN UPDATE cs.alerts al
-                SET status = 'resolved', resolved_at = now(), updated_at = now(), updated_by = current_user
-              WHERE al.alert_type = 'data' AND al.status IN ('open', 'acknowledged', 'snoozed')
-                AND NOT EXISTS (SELECT 1 FROM cs_dq_problems x
-                                 WHERE x.check_name = al.risk_factors ->> 'check' AND x.subject = al.risk_factors ->> 'subject')
-             RETURNING al.*
-    LOOP
-        PERFORM cs._alert_event(a, 'auto_resolved', 'open', 'the data-quality problem is gone', NULL);
-    END LOOP;
+           AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) NOT IN
+               (SELECT cs._alert_key('data', NULL, jsonb_build_object('check', x.check_name, 'subject', x.subject))
+                  FROM cs_dq_problems x)),
+        'the data-quality problem is gone');
     TRUNCATE cs_dq_problems;
     RETURN n;
 END;
@@ -245,6 +235,8 @@ BEGIN
     IF keep = merge THEN
         RAISE EXCEPTION 'cannot merge customer % into itself', keep USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- It writes alerts (and scores): the refresh lock first, before any row lock.
+    PERFORM cs._refresh_lock();
     SELECT * INTO k FROM cs.customers c WHERE c.id = keep FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'customer % does not exist', keep USING ERRCODE = 'no_data_found';
@@ -265,14 +257,14 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
         counts := counts || jsonb_build_object(t, n);
     END LOOP;
-    -- Open alerts of a rule the kept customer has open already are resolved, the rest move.
-    WITH dup AS (
-        UPDATE cs.alerts a SET status = 'resolved', resolved_at = now(), updated_at = now(), updated_by = current_user
+    -- Open alerts of a rule the kept customer has open already are resolved
+    -- (the path every writer of alerts shares logs it), the rest move.
+    PERFORM cs._resolve_alerts(ARRAY(
+        SELECT a.id FROM cs.alerts a
          WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
            AND EXISTS (SELECT 1 FROM cs.alerts b WHERE b.customer_id = keep AND b.rule_id = a.rule_id
-                          AND b.status IN ('open', 'acknowledged', 'snoozed'))
-        RETURNING a.*)
-    SELECT count(*) INTO n FROM dup;
+                          AND b.status IN ('open', 'acknowledged', 'snoozed'))),
+        'customer merged');
     UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge;
     GET DIAGNOSTICS n = ROW_COUNT;
     counts := counts || jsonb_build_object('alerts', n);

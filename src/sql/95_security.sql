@@ -153,9 +153,13 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
              'ensure_usage_partitions', 'wake_worker', 'grant_role', '_run_job', '_start_due_job',
              '_record_failure', '_customer_failed', '_close_interrupted_runs', '_job_due',
-             '_alert_transition', '_alert_event', '_user_sees_customer', '_refresh_text_signals',
+             '_alert_transition', '_log_alert_events', '_raise_alerts', '_resolve_alerts',
+             '_user_sees_customer', '_refresh_text_signals',
              '_refresh_opportunity_stats', '_refresh_lock', '_store_features', '_refresh_statistics',
-             '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after'];
+             '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after',
+             -- tasks, outbox and digest (src/sql/73_tasks.sql, 77_outbox.sql, 78_digest.sql)
+             '_task_alerts', '_task_for', '_task_assignee', '_outbox_alerts', 'outbox_claim', 'outbox_ack',
+             'outbox_purge', 'enqueue_digest'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 
@@ -164,7 +168,9 @@ COMMENT ON FUNCTION cs.admin_only_functions() IS
 -- may (cs.compute_features computes every text for viewers and CSMs).
 CREATE OR REPLACE FUNCTION cs.internal_tables() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['text_signals'];
+RETURN ARRAY['text_signals',
+             -- messages about every customer, for the senders (src/sql/77_outbox.sql)
+             'outbox'];
 COMMENT ON FUNCTION cs.internal_tables() IS
     'Names of the internal tables of cs (caches of derived data) that cscopilot_viewer and cscopilot_csm may not read; every other table and view is readable by viewers.';
 
@@ -178,10 +184,12 @@ CREATE OR REPLACE FUNCTION cs.csm_functions() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['acknowledge_alert', 'resolve_alert', 'dismiss_alert', 'snooze_alert', 'reassign_alert',
              'record_action', 'record_feedback',
+             -- tasks (src/sql/73_tasks.sql)
+             'create_task', 'assign_task', 'complete_task', 'reopen_task',
              -- the CSM's own work (src/sql/74_workspace.sql)
              'log_engagement', 'move_opportunity', 'record_customer_action'];
 COMMENT ON FUNCTION cs.csm_functions() IS
-    'Names of the SECURITY DEFINER functions through which cscopilot_csm members work alerts, record actions, give feedback, log engagements and move opportunities; CSMs have no direct write privilege on any table.';
+    'Names of the SECURITY DEFINER functions through which cscopilot_csm members work alerts, record actions, give feedback, work tasks, log engagements and move opportunities; CSMs have no direct write privilege on any table.';
 
 ------------------------------------------------------------------------------
 -- Row-level security

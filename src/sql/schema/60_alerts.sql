@@ -34,7 +34,7 @@ CREATE TABLE cs.alerts (
     id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     customer_id       uuid REFERENCES cs.customers (id),
     rule_id           int REFERENCES cs.alert_rules (id),
-    alert_type        varchar(50) NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data')),
+    alert_type        varchar(50) NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data', 'task')),
     severity          varchar(20) NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
     title             varchar(255) NOT NULL,
     description       text,
@@ -60,7 +60,7 @@ CREATE INDEX alerts_status_idx ON cs.alerts (status, severity);
 -- Cooldown checks and per-customer lookups of resolved alerts.
 CREATE INDEX alerts_customer_rule_idx ON cs.alerts (customer_id, rule_id, resolved_at);
 COMMENT ON TABLE cs.alerts IS 'Alerts raised by rules; at most one unresolved alert per customer and rule.';
-COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model or data.';
+COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model, data, or task (an overdue task, cs._task_alerts).';
 COMMENT ON COLUMN cs.alerts.severity IS 'low, medium, high or critical.';
 COMMENT ON COLUMN cs.alerts.status IS 'open, acknowledged, snoozed, resolved or dismissed.';
 COMMENT ON COLUMN cs.alerts.assigned_to IS 'Role name of the CSM the alert is assigned to.';
@@ -108,3 +108,21 @@ CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(sev
 
 CREATE SEQUENCE cs.alert_number;
 COMMENT ON SEQUENCE cs.alert_number IS 'Numbers alert firings; alert ids are derived from (customer, rule, number), so a fresh database yields the same ids for the same history.';
+
+-- One firing of an alert, as the writers of alerts (rules, model drift, data
+-- quality) hand it to cs._raise_alerts.
+CREATE TYPE cs.alert_firing AS (
+    customer_id       uuid,
+    rule_id           int,
+    alert_type        text,
+    severity          text,
+    title             text,
+    description       text,
+    risk_factors      jsonb,
+    suggested_actions jsonb,
+    assigned_to       text,
+    mrr_at_risk       numeric,
+    cooldown          interval,
+    details           jsonb
+);
+COMMENT ON TYPE cs.alert_firing IS 'Internal: an alert condition found true, passed to cs._raise_alerts: the alert''s fields (identified by customer and rule, or for model and data alerts by risk_factors model, or check and subject), the rule''s cooldown (NULL: none) and details for the created event.';
