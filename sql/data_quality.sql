@@ -197,3 +197,13 @@ SELECT cs._job_due('data_quality', 0) AS due;
 
 -- settings
 SELECT name, value FROM cs.data_quality_settings ORDER BY name;
+
+-- A merge moves the merged customer's tasks to the kept customer (they would
+-- otherwise go with the merged customer's row).
+INSERT INTO cs.customers (id, external_id, name) VALUES
+    ('00000000-0000-0000-0000-0000000000f1', 'merge-task-keep', 'Keep Co'),
+    ('00000000-0000-0000-0000-0000000000f2', 'merge-task-drop', 'Drop Co');
+INSERT INTO cs.tasks (customer_id, title, due_at, assigned_to, created_by)
+VALUES ('00000000-0000-0000-0000-0000000000f2', 'Call the champion', '2026-06-01', 'csm_01', 'csm_01');
+SELECT cs.merge_customers('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000f2') ->> 'tasks' AS tasks_moved;
+SELECT customer_id, title FROM cs.tasks WHERE title = 'Call the champion';

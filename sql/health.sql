@@ -22,6 +22,31 @@ INSERT INTO cs.health_profiles (name, weights, bands, normalisation) VALUES ('ba
 INSERT INTO cs.health_profiles (name, weights, normalisation) VALUES ('bad11', '{"usage": {"weight": 1, "measures": {"seat_utilisation": 1}}}', '{"seat_utilisation": {"method": "magic"}}');
 INSERT INTO cs.health_profiles (name, weights, normalisation) VALUES ('bad12', '{"usage": {"weight": 1, "measures": {"seat_utilisation": 1}}}', '{"seat_utilisation": {"method": "thresholds", "thresholds": ["a", 1], "scores": [0, 1]}}');
 SELECT name, segment, version FROM cs.health_profiles ORDER BY name;
+-- One reader: the trigger checks with cs._check_health_profile, which parses a
+-- profile as the scorer does (ParseProfile); it accepts the shipped profiles and
+-- refuses a bad one with the trigger's error
+SELECT name, cs._check_health_profile(name, weights, bands, normalisation) AS ok
+  FROM cs.health_profiles ORDER BY name;
+SELECT cs._check_health_profile('bad6', '{"usage": {"weight": 1, "measures": {"seat_utilisation": 1}}}', '{"red": 0.4, "yellow": 0.7}',
+                                '{"seat_utilisation": {"method": "thresholds", "thresholds": [1, 0], "scores": [0, 1]}}');
+SELECT cs._check_health_profile('bad13', '{"usage": {"weight": 1, "measures": {"seat_utilisation": 1}}}', NULL,
+                                '{"seat_utilisation": {"method": null}}');
+-- thresholds given as numeric strings are numbers, as jsonb_array_elements_text(..)::float8 reads them
+SELECT cs._check_health_profile('strings', '{"usage": {"weight": 1, "measures": {"seat_utilisation": 1}}}', '{"red": 0.4, "yellow": 0.7}',
+                                '{"seat_utilisation": {"method": "thresholds", "thresholds": ["0", " 1e0 "], "scores": [0, "1"]}}') AS ok;
+-- the percentile measures the population refresh takes come from the same parser:
+-- those of a jsonb walk over every profile's measures, whatever their weight
+SELECT * FROM cs._profile_percentile_measures() ORDER BY 1;
+WITH walk AS (SELECT DISTINCT mm.key AS measure, fc.position
+                FROM cs.health_profiles p
+               CROSS JOIN LATERAL jsonb_each(p.weights) g
+               CROSS JOIN LATERAL jsonb_each(g.value -> 'measures') mm
+                JOIN cs.feature_catalog fc ON fc.name = mm.key
+               WHERE p.normalisation -> mm.key ->> 'method' = 'percentile'),
+     parsed AS (SELECT * FROM cs._profile_percentile_measures())
+SELECT (SELECT count(*) FROM walk) AS measures,
+       (SELECT count(*) FROM ((SELECT * FROM walk EXCEPT SELECT * FROM parsed)
+                              UNION ALL (SELECT * FROM parsed EXCEPT SELECT * FROM walk)) d) AS differing;
 
 -- A simple default profile whose scores can be worked out by hand.
 UPDATE cs.health_profiles SET
@@ -66,6 +91,22 @@ SELECT c.external_id, h.overall_score, h.usage_score, h.engagement_score, h.supp
                          '2026-04-01 00:00+00') h
   JOIN cs.customers c ON c.id = h.customer_id
  ORDER BY 1;
+
+-- The scorer reads a stored profile with the same parser: one written behind the
+-- trigger's back fails scoring with the error the trigger gives its author.
+BEGIN;
+ALTER TABLE cs.health_profiles DISABLE TRIGGER health_profiles_validate;
+UPDATE cs.health_profiles SET bands = '{"red": 2, "yellow": 3}' WHERE name = 'default';
+SELECT count(*) FROM cs.compute_health(ARRAY['00000000-0000-0000-0000-00000000000a']::uuid[], '2026-04-01 00:00+00');
+ROLLBACK;
+-- A measure the feature catalog no longer has is refused on write but left out of
+-- scoring, as the join with the catalog left it out (Alpha: no usage group at all).
+BEGIN;
+UPDATE cs.feature_catalog SET name = 'seat_utilisation_v0' WHERE name = 'seat_utilisation';
+SELECT h.overall_score, h.usage_score, h.support_score, h.payment_score, h.drivers -> 'missing' AS missing
+  FROM cs.compute_health(ARRAY['00000000-0000-0000-0000-00000000000a']::uuid[], '2026-04-01 00:00+00') h;
+SELECT cs._check_health_profile(name, weights, bands, normalisation) FROM cs.health_profiles WHERE name = 'default';
+ROLLBACK;
 
 -- Percentile normalisation within the segment: enterprise profile scores tickets_30d by
 -- rank (lower is better) among the enterprise vectors in the feature store: 0, 1 and 2

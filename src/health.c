@@ -7,6 +7,8 @@
  * default one) and returns the row cs.compute_health() returns for it.  The
  * first call of a query reads the profiles and the percentile populations once
  * (SPI) into a cache in fn_extra; every later row is arithmetic on that cache.
+ * The profiles' jsonb is read by ParseProfile, the one reader of a profile,
+ * which also checks profiles on write (cs._check_health_profile).
  *
  * The result is the one the set-based SQL formulation gives (see the comment
  * on cs.compute_health in src/sql/20_health.sql): per measure a normalised
@@ -32,6 +34,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/float.h"
@@ -40,12 +43,15 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/tuplestore.h"
 #include "utils/uuid.h"
 #include "utils/varlena.h"
 
 #include "cscopilot.h"
 
 PG_FUNCTION_INFO_V1(cs_health_of);
+PG_FUNCTION_INFO_V1(cs_check_health_profile);
+PG_FUNCTION_INFO_V1(cs_profile_percentile_measures);
 
 /* Columns of cs.customer_health_scores, the row type returned. */
 enum
@@ -94,10 +100,7 @@ typedef struct HealthMeasure
 	int			position;		/* 1-based index in the feature vector */
 	bool		percentile;
 	bool		lower_is_better;
-	/* thresholds normalisation: raw arrays, parsed and checked at first use */
-	ArrayType  *xa;
-	ArrayType  *ya;
-	bool		parsed;
+	/* thresholds normalisation, as ParseProfile read and checked it */
 	int			nthresholds;
 	float8	   *xs;
 	float8	   *ys;
@@ -171,42 +174,41 @@ typedef struct HealthCache
 	Datum		band_green;
 } HealthCache;
 
-/* Profiles and their weighted measures, in profile and then jsonb order. */
+/* The profiles, whole: ParseProfile reads their jsonb columns. */
 static const char *const ProfilesQuery =
 "SELECT p.id, p.segment, (p.name || ':v' || p.version)::varchar(50), "
-"       p.bands ->> 'red', p.bands ->> 'yellow' "
+"       p.name, p.weights, p.bands, p.normalisation "
 "  FROM cs.health_profiles p ORDER BY p.id";
 
-static const char *const MeasuresQuery =
-"SELECT p.id, g.key, (g.value ->> 'weight')::float8, mm.key, mm.value::float8, fc.position, "
-"       p.normalisation -> mm.key ->> 'method', p.normalisation -> mm.key ->> 'direction', "
-"       ARRAY(SELECT jsonb_array_elements_text(p.normalisation -> mm.key -> 'thresholds')::float8), "
-"       ARRAY(SELECT jsonb_array_elements_text(p.normalisation -> mm.key -> 'scores')::float8) "
-"  FROM cs.health_profiles p "
-" CROSS JOIN LATERAL jsonb_each(p.weights) WITH ORDINALITY g(key, value, gi) "
-" CROSS JOIN LATERAL jsonb_each_text(g.value -> 'measures') WITH ORDINALITY mm(key, value, mi) "
-"  JOIN cs.feature_catalog fc ON fc.name = mm.key "
-" ORDER BY p.id, g.gi, mm.mi";
+/* Columns of ProfilesQuery */
+#define PROFILE_COL_ID 1
+#define PROFILE_COL_SEGMENT 2
+#define PROFILE_COL_VERSION 3
+#define PROFILE_COL_NAME 4
+#define PROFILE_COL_WEIGHTS 5
+#define PROFILE_COL_BANDS 6
+#define PROFILE_COL_NORMALISATION 7
 
 /* The populations of the last full refresh. */
 static const char *const StoredPopulationsQuery =
 "SELECT hp.segment, hp.measure, hp.sorted FROM cs.health_populations hp";
 
-/* Percentile measures without a stored population: taken from the feature store. */
+/*
+ * Percentile measures without a stored population, given as $1 (names) and
+ * $2 (positions): taken from the feature store.
+ */
 static const char *const FeatureStorePopulationsQuery =
 "SELECT c.segment, pr.measure, "
 "       array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) "
-"  FROM (SELECT DISTINCT mm.key AS measure, fc.position "
-"          FROM cs.health_profiles p "
-"         CROSS JOIN LATERAL jsonb_each(p.weights) g "
-"         CROSS JOIN LATERAL jsonb_each_text(g.value -> 'measures') mm "
-"          JOIN cs.feature_catalog fc ON fc.name = mm.key "
-"         WHERE p.normalisation -> mm.key ->> 'method' = 'percentile' "
-"           AND mm.key NOT IN (SELECT measure FROM cs.health_populations)) pr "
+"  FROM unnest($1::text[], $2::int[]) pr(measure, position) "
 " CROSS JOIN cs.customer_features f "
 "  JOIN cs.customers c ON c.id = f.customer_id "
 " WHERE f.features[pr.position] <> 'NaN' "
+"   AND pr.measure NOT IN (SELECT measure FROM cs.health_populations) "
 " GROUP BY 1, 2";
+
+/* The most thresholds (and scores) of a measure, as cs.interpolate accepts (features.c). */
+#define MAX_THRESHOLDS 100000
 
 /* ---------------------------------------------------------------------------
  * Numeric output
@@ -332,6 +334,672 @@ PushNumeric(JsonbParseState **st, Numeric n)
 }
 
 /* ---------------------------------------------------------------------------
+ * Reading a profile
+ *
+ * ParseProfile is the one reader of a cs.health_profiles row: the write-time
+ * check (cs._check_health_profile, run by the table's trigger), the scorer's
+ * cache load and cs._profile_percentile_measures all go through it.  It checks
+ * the whole profile, every group and measure whatever its weight, in the
+ * order and with the errors the profile's author sees, and fills the scorer's
+ * structures with the measures that count (positive group and measure weight,
+ * in the feature catalog).  Numbers are converted as SQL's ->>, ::text and
+ * ::float8 convert them (numeric_out, then float8in), so weights, thresholds
+ * and scores are the very float8 values the SQL formulation used.
+ * ------------------------------------------------------------------------- */
+
+/* One feature of cs.feature_catalog. */
+typedef struct CatalogFeature
+{
+	char	   *name;
+	int			position;
+} CatalogFeature;
+
+/* cs.feature_catalog, sorted by name for lookups. */
+typedef struct FeatureCatalog
+{
+	int			n;
+	CatalogFeature *features;
+} FeatureCatalog;
+
+/* A measure of a profile that uses percentile normalisation, whatever its weight. */
+typedef struct PercentileMeasure
+{
+	char	   *name;
+	int			position;
+} PercentileMeasure;
+
+#define PROFILE_NAME(name) ((name) != NULL ? (name) : "<NULL>")
+
+/* The four groups of a profile, with a sub-score column each. */
+static bool
+KnownGroup(const char *name, int len)
+{
+	for (int k = 0; k < (int) NUM_SUBSCORES; k++)
+		if (strlen(SubScoreGroups[k]) == (size_t) len && memcmp(name, SubScoreGroups[k], len) == 0)
+			return true;
+	return false;
+}
+
+static int
+CatalogFeatureCmp(const void *a, const void *b)
+{
+	return strcmp(((const CatalogFeature *) a)->name, ((const CatalogFeature *) b)->name);
+}
+
+/*
+ * Reads cs.feature_catalog (SPI connected) into cat, allocated in cxt, which
+ * is current on return.
+ */
+static void
+LoadFeatureCatalog(FeatureCatalog *cat, MemoryContext cxt)
+{
+	int			ret = SPI_execute("SELECT name, position FROM cs.feature_catalog", true, 0);
+	SPITupleTable *tt = SPI_tuptable;
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	MemoryContextSwitchTo(cxt);
+	cat->n = (int) SPI_processed;
+	cat->features = palloc(sizeof(CatalogFeature) * Max(cat->n, 1));
+	for (int i = 0; i < cat->n; i++)
+	{
+		bool		isnull;
+
+		cat->features[i].name = TextDatumGetCString(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		cat->features[i].position = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+	}
+	qsort(cat->features, cat->n, sizeof(CatalogFeature), CatalogFeatureCmp);
+}
+
+/* The feature's 1-based position in the vector, or 0 when the catalog lacks it. */
+static int
+CatalogPosition(const FeatureCatalog *cat, const char *name)
+{
+	CatalogFeature key;
+	CatalogFeature *f;
+
+	key.name = (char *) name;
+	f = bsearch(&key, cat->features, cat->n, sizeof(CatalogFeature), CatalogFeatureCmp);
+	return f ? f->position : 0;
+}
+
+/* jb -> key (NULL unless jb is an object that has the key), as a JsonbValue. */
+static JsonbValue *
+FieldOf(JsonbContainer *jc, const char *key)
+{
+	if (jc == NULL || !JsonContainerIsObject(jc))
+		return NULL;
+	return getKeyJsonValueFromContainer(jc, key, strlen(key), NULL);
+}
+
+/* The container of a JsonbValue that is a JSON object or array, else NULL. */
+static JsonbContainer *
+ContainerOf(JsonbValue *v)
+{
+	return (v != NULL && v->type == jbvBinary) ? v->val.binary.data : NULL;
+}
+
+static bool
+IsObject(JsonbValue *v)
+{
+	return ContainerOf(v) != NULL && JsonContainerIsObject(ContainerOf(v));
+}
+
+static bool
+IsArray(JsonbValue *v)
+{
+	return ContainerOf(v) != NULL && JsonContainerIsArray(ContainerOf(v));
+}
+
+/* A value as ->> gives it: a string unquoted, NULL for JSON null, else JSON text. */
+static char *
+JsonbValueText(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	return NULL;					/* keep compiler quiet */
+}
+
+/* A JSON number as float8, as (x ->> k)::float8 converts it (errors included). */
+static float8
+NumberFloat8(JsonbValue *v)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	float8		f = DatumGetFloat8(DirectFunctionCall1(float8in, CStringGetDatum(s)));
+
+	pfree(s);
+	return f;
+}
+
+/*
+ * An element of a thresholds or scores array as jsonb_array_elements_text(..)::float8
+ * converts it.  *isnull for JSON null; false when the text is no float8 (the
+ * invalid_text_representation the check reports as invalid thresholds or
+ * scores).  An out-of-range number raises its own error, as in SQL.
+ */
+static bool
+ElementFloat8(JsonbValue *v, float8 *f, bool *isnull)
+{
+	char	   *s;
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		ok = true;
+
+	*isnull = false;
+	*f = 0.0;
+	if (v->type == jbvNull)
+	{
+		*isnull = true;
+		return true;
+	}
+	if (v->type == jbvNumeric)
+	{
+		*f = NumberFloat8(v);
+		return true;
+	}
+	s = JsonbValueText(v);
+	/* float8in allocates nothing but its message: catching its syntax error is safe */
+	PG_TRY();
+	{
+		*f = DatumGetFloat8(DirectFunctionCall1(float8in, CStringGetDatum(s)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	pfree(s);
+	return ok;
+}
+
+/*
+ * The elements of a JSON array as float8 (see ElementFloat8), allocated in the
+ * current context; false at the first element that is no float8.
+ */
+static bool
+ArrayFloat8(JsonbValue *arr, float8 **values, bool **nulls, int *n)
+{
+	JsonbContainer *jc = ContainerOf(arr);
+	JsonbIterator *it = JsonbIteratorInit(jc);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			i = 0;
+
+	*n = JsonContainerSize(jc);
+	*values = palloc(sizeof(float8) * Max(*n, 1));
+	*nulls = palloc(sizeof(bool) * Max(*n, 1));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (!ElementFloat8(&v, &(*values)[i], &(*nulls)[i]))
+			return false;
+		i++;
+	}
+	return true;
+}
+
+/*
+ * Whether (thresholds, scores) pass cs.interpolate's checks (ParseThresholds
+ * in features.c): non-empty, the same length, no NULL or NaN, thresholds
+ * strictly increasing.  Its element-count limit keeps its own error.
+ */
+static bool
+ThresholdsValid(const float8 *xs, const bool *xn, int nx, const float8 *ys, const bool *yn, int ny)
+{
+	if (nx > MAX_THRESHOLDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s has more than %d elements", "thresholds", MAX_THRESHOLDS)));
+	if (ny > MAX_THRESHOLDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s has more than %d elements", "scores", MAX_THRESHOLDS)));
+	if (nx != ny || nx == 0)
+		return false;
+	for (int i = 0; i < nx; i++)
+	{
+		if (xn[i] || yn[i] || isnan(xs[i]) || isnan(ys[i]))
+			return false;
+		if (i > 0 && xs[i] <= xs[i - 1])
+			return false;
+	}
+	return true;
+}
+
+/* Appends a measure to the scorer's structures, opening its group at its first measure. */
+static void
+AddScoredMeasure(HealthProfile *p, int *maxgroups, int *maxmeasures, bool *group_open,
+				 const char *gname, int gnamelen, float8 gw, const char *mname, int mnamelen,
+				 float8 mw, int position, bool percentile, bool lower_is_better,
+				 float8 *xs, float8 *ys, int nthresholds)
+{
+	HealthGroup *g;
+	HealthMeasure *m;
+
+	if (!*group_open)
+	{
+		if (p->ngroups == *maxgroups)
+		{
+			*maxgroups = Max(4, *maxgroups * 2);
+			p->groups = p->groups ? repalloc(p->groups, sizeof(HealthGroup) * *maxgroups)
+				: palloc(sizeof(HealthGroup) * *maxgroups);
+		}
+		g = &p->groups[p->ngroups++];
+		memset(g, 0, sizeof(*g));
+		g->name = pnstrdup(gname, gnamelen);
+		g->namelen = gnamelen;
+		g->gw = gw;
+		g->subscore = -1;
+		for (int k = 0; k < (int) NUM_SUBSCORES; k++)
+			if (strcmp(g->name, SubScoreGroups[k]) == 0)
+				g->subscore = k;
+		/* sum(gw) over the groups, sum(mw) over each group's measures, in profile order */
+		p->gw_total = (p->ngroups == 1) ? gw : float8_pl(p->gw_total, gw);
+		g->mw_total = mw;
+		*group_open = true;
+	}
+	else
+	{
+		g = &p->groups[p->ngroups - 1];
+		g->mw_total = float8_pl(g->mw_total, mw);
+	}
+
+	if (p->nmeasures == *maxmeasures)
+	{
+		*maxmeasures = Max(8, *maxmeasures * 2);
+		p->measures = p->measures ? repalloc(p->measures, sizeof(HealthMeasure) * *maxmeasures)
+			: palloc(sizeof(HealthMeasure) * *maxmeasures);
+	}
+	m = &p->measures[p->nmeasures++];
+	memset(m, 0, sizeof(*m));
+	m->name = pnstrdup(mname, mnamelen);
+	m->namelen = mnamelen;
+	m->group = p->ngroups - 1;
+	m->mw = mw;
+	m->position = position;
+	m->percentile = percentile;
+	m->lower_is_better = lower_is_better;
+	if (!percentile)
+	{
+		m->xs = xs;
+		m->ys = ys;
+		m->nthresholds = nthresholds;
+	}
+}
+
+/*
+ * Reads one profile (name, weights, bands, normalisation; any may be NULL)
+ * into p's groups, measures and band cut-offs, in the current memory context.
+ * An invalid profile raises the error its author sees when writing it.  With
+ * check, a measure the feature catalog lacks is an error too; without (the
+ * scorer, after the catalog changed), it is left out of the scoring, as a
+ * join with the catalog leaves it out.  When percentile is given, every
+ * measure with percentile normalisation that the catalog has, whatever its
+ * weight, is appended to it (PercentileMeasure).
+ */
+static void
+ParseProfile(const char *name, Jsonb *weights, Jsonb *bands, Jsonb *normalisation,
+			 const FeatureCatalog *cat, bool check, HealthProfile *p, List **percentile)
+{
+	JsonbIterator *git;
+	JsonbValue	gkey,
+				gval;
+	JsonbIteratorToken tok;
+	float8		total_gw = 0.0;
+	int			maxgroups = 0,
+				maxmeasures = 0;
+	JsonbValue *red,
+			   *yellow;
+	float8		redf,
+				yellowf;
+
+	if (weights == NULL || !JB_ROOT_IS_OBJECT(weights) || JB_ROOT_COUNT(weights) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("health profile \"%s\": weights must be a non-empty JSON object", PROFILE_NAME(name)),
+				 errhint("Use {\"usage\": {\"weight\": 0.4, \"measures\": {\"seat_utilisation\": 1}}, ...}.")));
+
+	git = JsonbIteratorInit(&weights->root);
+	while ((tok = JsonbIteratorNext(&git, &gkey, true)) != WJB_DONE)
+	{
+		char	   *gname;
+		JsonbValue *wv,
+				   *mv;
+		float8		gw,
+					group_mw = 0.0;
+		bool		group_open = false;
+		JsonbIterator *mit;
+		JsonbValue	mkey,
+					mval;
+
+		if (tok != WJB_KEY)
+			continue;
+		tok = JsonbIteratorNext(&git, &gval, true);
+		Assert(tok == WJB_VALUE);
+		gname = pnstrdup(gkey.val.string.val, gkey.val.string.len);
+		if (!KnownGroup(gname, gkey.val.string.len))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("health profile \"%s\": unknown group \"%s\"", PROFILE_NAME(name), gname),
+					 errhint("Groups are usage, engagement, support and payment.")));
+		wv = FieldOf(ContainerOf(&gval), "weight");
+		if (wv == NULL || wv->type != jbvNumeric || (gw = NumberFloat8(wv)) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("health profile \"%s\": group \"%s\" needs a non-negative numeric weight",
+							PROFILE_NAME(name), gname)));
+		mv = FieldOf(ContainerOf(&gval), "measures");
+		if (!IsObject(mv))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("health profile \"%s\": group \"%s\" needs a measures object",
+							PROFILE_NAME(name), gname)));
+		total_gw = float8_pl(total_gw, gw);
+
+		mit = JsonbIteratorInit(ContainerOf(mv));
+		while ((tok = JsonbIteratorNext(&mit, &mkey, true)) != WJB_DONE)
+		{
+			char	   *mname;
+			int			position;
+			float8		mw;
+			JsonbValue *norm,
+					   *mv2;
+			char	   *method;
+			bool		is_percentile = false,
+						lower_is_better = false;
+			float8	   *xs = NULL,
+					   *ys = NULL;
+			int			nx = 0;
+
+			if (tok != WJB_KEY)
+				continue;
+			tok = JsonbIteratorNext(&mit, &mval, true);
+			Assert(tok == WJB_VALUE);
+			mname = pnstrdup(mkey.val.string.val, mkey.val.string.len);
+			position = CatalogPosition(cat, mname);
+			if (position == 0 && check)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("health profile \"%s\": measure \"%s\" is not in cs.feature_catalog",
+								PROFILE_NAME(name), mname)));
+			if (mval.type != jbvNumeric || (mw = NumberFloat8(&mval)) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("health profile \"%s\": measure \"%s\" needs a non-negative numeric weight",
+								PROFILE_NAME(name), mname)));
+			group_mw = float8_pl(group_mw, mw);
+
+			norm = normalisation ? FieldOf(&normalisation->root, mname) : NULL;
+			if (norm == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("health profile \"%s\": measure \"%s\" has no normalisation",
+								PROFILE_NAME(name), mname),
+						 errhint("Add {\"method\": \"thresholds\", \"thresholds\": [...], \"scores\": [...]} or {\"method\": \"percentile\", \"direction\": \"higher_is_better\"}.")));
+			mv2 = FieldOf(ContainerOf(norm), "method");
+			method = mv2 ? JsonbValueText(mv2) : NULL;
+			if (method != NULL && strcmp(method, "thresholds") == 0)
+			{
+				JsonbValue *th = FieldOf(ContainerOf(norm), "thresholds");
+				JsonbValue *sc = FieldOf(ContainerOf(norm), "scores");
+				bool	   *xn,
+						   *yn;
+				int			ny;
+
+				if (!IsArray(th) || !IsArray(sc))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("health profile \"%s\": measure \"%s\" needs thresholds and scores arrays",
+									PROFILE_NAME(name), mname)));
+				if (!ArrayFloat8(th, &xs, &xn, &nx) || !ArrayFloat8(sc, &ys, &yn, &ny) ||
+					!ThresholdsValid(xs, xn, nx, ys, yn, ny))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("health profile \"%s\": measure \"%s\" has invalid thresholds or scores",
+									PROFILE_NAME(name), mname),
+							 errdetail("Thresholds must be strictly increasing numbers, one score per threshold.")));
+				for (int i = 0; i < ny; i++)
+					if (ys[i] < 0 || ys[i] > 1)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("health profile \"%s\": measure \"%s\" has scores outside [0, 1]",
+										PROFILE_NAME(name), mname)));
+				pfree(xn);
+				pfree(yn);
+			}
+			else if (method != NULL && strcmp(method, "percentile") == 0)
+			{
+				JsonbValue *dir = FieldOf(ContainerOf(norm), "direction");
+				bool		higher = false;
+
+				if (dir != NULL && dir->type == jbvString)
+				{
+					higher = (dir->val.string.len == strlen("higher_is_better") &&
+							  memcmp(dir->val.string.val, "higher_is_better", dir->val.string.len) == 0);
+					lower_is_better = (dir->val.string.len == strlen("lower_is_better") &&
+									   memcmp(dir->val.string.val, "lower_is_better", dir->val.string.len) == 0);
+				}
+				if (!higher && !lower_is_better)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("health profile \"%s\": measure \"%s\" needs direction higher_is_better or lower_is_better",
+									PROFILE_NAME(name), mname)));
+				is_percentile = true;
+				if (percentile != NULL && position != 0)
+				{
+					PercentileMeasure *pm = palloc(sizeof(PercentileMeasure));
+
+					pm->name = pstrdup(mname);
+					pm->position = position;
+					*percentile = lappend(*percentile, pm);
+				}
+			}
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("health profile \"%s\": measure \"%s\" has unknown normalisation method \"%s\"",
+								PROFILE_NAME(name), mname, PROFILE_NAME(method)),
+						 errhint("Methods are thresholds and percentile.")));
+
+			/* only measures with a positive group and measure weight are scored */
+			if (p != NULL && position != 0 && float8_gt(gw, 0.0) && float8_gt(mw, 0.0))
+				AddScoredMeasure(p, &maxgroups, &maxmeasures, &group_open,
+								 gname, gkey.val.string.len, gw, mname, mkey.val.string.len,
+								 mw, position, is_percentile, lower_is_better, xs, ys, nx);
+			else if (xs != NULL)
+			{
+				pfree(xs);
+				pfree(ys);
+			}
+			if (method != NULL)
+				pfree(method);
+			pfree(mname);
+		}
+		if (gw > 0 && group_mw == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("health profile \"%s\": group \"%s\" has weight but no weighted measure",
+							PROFILE_NAME(name), gname)));
+		pfree(gname);
+	}
+	if (total_gw == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("health profile \"%s\": all group weights are zero", PROFILE_NAME(name))));
+
+	red = bands ? FieldOf(&bands->root, "red") : NULL;
+	yellow = bands ? FieldOf(&bands->root, "yellow") : NULL;
+	if (red == NULL || red->type != jbvNumeric || yellow == NULL || yellow->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("health profile \"%s\": bands need numeric red and yellow cut-offs", PROFILE_NAME(name))));
+	redf = NumberFloat8(red);
+	yellowf = NumberFloat8(yellow);
+	if (!(0 <= redf && redf <= yellowf && yellowf <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("health profile \"%s\": bands must be ordered 0 <= red <= yellow <= 1 (got red %s, yellow %s)",
+						PROFILE_NAME(name), float8out_internal(redf), float8out_internal(yellowf))));
+	if (p != NULL)
+	{
+		/* bands ->> 'red' and ->> 'yellow': the scorer compares them as numeric */
+		p->red_text = JsonbValueText(red);
+		p->yellow_text = JsonbValueText(yellow);
+	}
+}
+
+/* The current profiles, read (SPI connected) by ParseProfile into the current context. */
+static SPITupleTable *
+ProfileRows(void)
+{
+	int			ret = SPI_execute(ProfilesQuery, true, 0);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	return SPI_tuptable;
+}
+
+/* Jsonb column of a profile row, detoasted, or NULL. */
+static Jsonb *
+JsonbColumn(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbP(d);
+}
+
+/* Frees a JsonbColumn result if detoasting copied it. */
+static void
+FreeJsonbColumn(HeapTuple tup, TupleDesc desc, int col, Jsonb *jb)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	if (jb != NULL && (Pointer) jb != DatumGetPointer(d))
+		pfree(jb);
+}
+
+/* ParseProfile on row i of ProfileRows(). */
+static void
+ParseProfileRow(SPITupleTable *tt, uint64 i, const FeatureCatalog *cat, HealthProfile *p, List **percentile)
+{
+	HeapTuple	tup = tt->vals[i];
+	TupleDesc	desc = tt->tupdesc;
+	bool		isnull;
+	Datum		name = SPI_getbinval(tup, desc, PROFILE_COL_NAME, &isnull);
+	char	   *cname = isnull ? NULL : TextDatumGetCString(name);
+	Jsonb	   *weights = JsonbColumn(tup, desc, PROFILE_COL_WEIGHTS);
+	Jsonb	   *bands = JsonbColumn(tup, desc, PROFILE_COL_BANDS);
+	Jsonb	   *normalisation = JsonbColumn(tup, desc, PROFILE_COL_NORMALISATION);
+
+	ParseProfile(cname, weights, bands, normalisation, cat, false, p, percentile);
+	/* the parsed profile keeps copies of what it needs: free the detoasted columns */
+	FreeJsonbColumn(tup, desc, PROFILE_COL_WEIGHTS, weights);
+	FreeJsonbColumn(tup, desc, PROFILE_COL_BANDS, bands);
+	FreeJsonbColumn(tup, desc, PROFILE_COL_NORMALISATION, normalisation);
+	if (cname != NULL)
+		pfree(cname);
+}
+
+/*
+ * cs._check_health_profile(name, weights, bands, normalisation): true for a
+ * valid profile; else the error that explains what is wrong with it.
+ */
+Datum
+cs_check_health_profile(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cscopilot health profile check",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = CurrentMemoryContext;
+	FeatureCatalog cat;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LoadFeatureCatalog(&cat, cxt);
+	SPI_finish();
+
+	MemoryContextSwitchTo(cxt);
+	ParseProfile(PG_ARGISNULL(0) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(0)),
+				 PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+				 PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2),
+				 PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3),
+				 &cat, true, NULL, NULL);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * cs._profile_percentile_measures(): (measure, position) of every measure a
+ * profile normalises by percentile, whatever its weight, once each.
+ */
+Datum
+cs_profile_percentile_measures(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cscopilot percentile measures",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = CurrentMemoryContext;
+	FeatureCatalog cat;
+	List	   *measures = NIL;
+	ListCell   *lc;
+	SPITupleTable *tt;
+	uint64		nrows;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	LoadFeatureCatalog(&cat, cxt);
+	tt = ProfileRows();
+	nrows = SPI_processed;
+	MemoryContextSwitchTo(cxt);
+	for (uint64 i = 0; i < nrows; i++)
+		ParseProfileRow(tt, i, &cat, NULL, &measures);
+	SPI_finish();
+
+	MemoryContextSwitchTo(old);
+	foreach(lc, measures)
+	{
+		PercentileMeasure *pm = (PercentileMeasure *) lfirst(lc);
+		bool		seen = false;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		for (ListCell *prev = list_head(measures); prev != lc && !seen; prev = lnext(measures, prev))
+			seen = strcmp(((PercentileMeasure *) lfirst(prev))->name, pm->name) == 0;
+		if (seen)
+			continue;
+		values[0] = CStringGetTextDatum(pm->name);
+		values[1] = Int32GetDatum(pm->position);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextDelete(cxt);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------------
  * Loading the profiles and populations
  * ------------------------------------------------------------------------- */
 
@@ -372,139 +1040,50 @@ MeasureNameCmp(const void *a, const void *b, void *arg)
 	return (*(const int *) a > *(const int *) b) - (*(const int *) a < *(const int *) b);
 }
 
-static HealthProfile *
-FindProfile(HealthCache *c, int32 id)
-{
-	for (int i = 0; i < c->nprofiles; i++)
-		if (c->profiles[i].id == id)
-			return &c->profiles[i];
-	return NULL;
-}
-
-/* Reads the profiles and their weighted measures (SPI connected, cache context current). */
+/* Reads the profiles with ParseProfile (SPI connected, cache context current). */
 static bool
 LoadProfiles(HealthCache *c)
 {
+	FeatureCatalog cat;
 	SPITupleTable *tt;
-	TupleDesc	desc;
 	bool		need_pops = false;
 
-	RunQuery(c, ProfilesQuery);
-	tt = SPI_tuptable;
-	desc = tt->tupdesc;
+	LoadFeatureCatalog(&cat, c->cxt);
+	tt = ProfileRows();
+	MemoryContextSwitchTo(c->cxt);
 	c->nprofiles = (int) SPI_processed;
 	c->profiles = palloc0(sizeof(HealthProfile) * Max(c->nprofiles, 1));
 	for (int i = 0; i < c->nprofiles; i++)
 	{
 		HeapTuple	tup = tt->vals[i];
+		TupleDesc	desc = tt->tupdesc;
 		HealthProfile *p = &c->profiles[i];
 		bool		isnull;
 		Datum		d;
 
-		p->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		p->segment = CopyText(tup, desc, 2);
-		d = SPI_getbinval(tup, desc, 3, &isnull);
+		p->id = DatumGetInt32(SPI_getbinval(tup, desc, PROFILE_COL_ID, &isnull));
+		p->segment = CopyText(tup, desc, PROFILE_COL_SEGMENT);
+		d = SPI_getbinval(tup, desc, PROFILE_COL_VERSION, &isnull);
 		p->version = isnull ? (Datum) 0 : datumCopy(d, false, -1);
-		p->red_text = CopyText(tup, desc, 4);
-		p->yellow_text = CopyText(tup, desc, 5);
-	}
-
-	RunQuery(c, MeasuresQuery);
-	tt = SPI_tuptable;
-	desc = tt->tupdesc;
-	{
-		uint64		nrows = SPI_processed;
-		int		   *counts = palloc0(sizeof(int) * Max(c->nprofiles, 1));
-
-		/* upper bounds for each profile's arrays */
-		for (uint64 r = 0; r < nrows; r++)
-		{
-			bool		isnull;
-			HealthProfile *p = FindProfile(c, DatumGetInt32(SPI_getbinval(tt->vals[r], desc, 1, &isnull)));
-
-			if (p != NULL)
-				counts[p - c->profiles]++;
-		}
-		for (int i = 0; i < c->nprofiles; i++)
-		{
-			c->profiles[i].groups = palloc0(sizeof(HealthGroup) * Max(counts[i], 1));
-			c->profiles[i].measures = palloc0(sizeof(HealthMeasure) * Max(counts[i], 1));
-		}
-
-		for (uint64 r = 0; r < nrows; r++)
-		{
-			HeapTuple	tup = tt->vals[r];
-			bool		isnull,
-						gw_null,
-						mw_null;
-			HealthProfile *p = FindProfile(c, DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull)));
-			char	   *gname;
-			float8		gw,
-						mw;
-			char	   *method;
-			HealthGroup *g;
-			HealthMeasure *m;
-			Datum		d;
-
-			if (p == NULL)
-				continue;
-			gw = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &gw_null));
-			mw = DatumGetFloat8(SPI_getbinval(tup, desc, 5, &mw_null));
-			/* only measures with a positive group and measure weight are scored */
-			if (gw_null || mw_null || !float8_gt(gw, 0.0) || !float8_gt(mw, 0.0))
-				continue;
-			method = CopyText(tup, desc, 7);
-			if (method != NULL && strcmp(method, "percentile") == 0)
-				need_pops = true;
-
-			gname = CopyText(tup, desc, 2);
-			if (p->ngroups == 0 || strcmp(p->groups[p->ngroups - 1].name, gname) != 0)
-			{
-				g = &p->groups[p->ngroups++];
-				g->name = gname;
-				g->namelen = strlen(gname);
-				g->gw = gw;
-				g->subscore = -1;
-				for (int k = 0; k < (int) NUM_SUBSCORES; k++)
-					if (strcmp(gname, SubScoreGroups[k]) == 0)
-						g->subscore = k;
-				/* sum(gw) over the groups, sum(mw) over each group's measures */
-				p->gw_total = (p->ngroups == 1) ? gw : float8_pl(p->gw_total, gw);
-				g->mw_total = mw;
-			}
-			else
-			{
-				g = &p->groups[p->ngroups - 1];
-				g->mw_total = float8_pl(g->mw_total, mw);
-			}
-
-			m = &p->measures[p->nmeasures++];
-			m->name = CopyText(tup, desc, 4);
-			m->namelen = strlen(m->name);
-			m->group = p->ngroups - 1;
-			m->mw = mw;
-			m->position = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-			m->percentile = (method != NULL && strcmp(method, "percentile") == 0);
-			{
-				char	   *dir = CopyText(tup, desc, 8);
-
-				m->lower_is_better = (dir != NULL && strcmp(dir, "lower_is_better") == 0);
-			}
-			d = SPI_getbinval(tup, desc, 9, &isnull);
-			m->xa = isnull ? NULL : DatumGetArrayTypePCopy(d);
-			d = SPI_getbinval(tup, desc, 10, &isnull);
-			m->ya = isnull ? NULL : DatumGetArrayTypePCopy(d);
-		}
+		ParseProfileRow(tt, i, &cat, p, NULL);
 	}
 
 	for (int i = 0; i < c->nprofiles; i++)
 	{
 		HealthProfile *p = &c->profiles[i];
 
+		if (p->measures == NULL)
+			p->measures = palloc0(sizeof(HealthMeasure));
+		if (p->groups == NULL)
+			p->groups = palloc0(sizeof(HealthGroup));
 		p->by_name = palloc(sizeof(int) * Max(p->nmeasures, 1));
 		p->name_rank = palloc(sizeof(int) * Max(p->nmeasures, 1));
 		for (int k = 0; k < p->nmeasures; k++)
+		{
 			p->by_name[k] = k;
+			if (p->measures[k].percentile)
+				need_pops = true;
+		}
 		qsort_arg(p->by_name, p->nmeasures, sizeof(int), MeasureNameCmp, p);
 		for (int k = 0; k < p->nmeasures; k++)
 			p->name_rank[p->by_name[k]] = k;
@@ -573,7 +1152,42 @@ LoadPopulations(HealthCache *c)
 	}
 	if (missing)
 	{
-		RunQuery(c, FeatureStorePopulationsQuery);
+		int			max = Max(c->maxmeasures, 1) * Max(c->nprofiles, 1);
+		const char **seen = palloc(sizeof(char *) * max);
+		Datum	   *names = palloc(sizeof(Datum) * max);
+		Datum	   *positions = palloc(sizeof(Datum) * max);
+		int			n = 0;
+		Oid			argtypes[2] = {TEXTARRAYOID, INT4ARRAYOID};
+		Datum		args[2];
+		int			ret;
+
+		/* the weighted percentile measures, once each */
+		for (int i = 0; i < c->nprofiles; i++)
+		{
+			HealthProfile *p = &c->profiles[i];
+
+			for (int k = 0; k < p->nmeasures; k++)
+			{
+				bool		dup = false;
+
+				if (!p->measures[k].percentile)
+					continue;
+				for (int j = 0; j < n && !dup; j++)
+					dup = strcmp(seen[j], p->measures[k].name) == 0;
+				if (dup)
+					continue;
+				seen[n] = p->measures[k].name;
+				names[n] = CStringGetTextDatum(p->measures[k].name);
+				positions[n] = Int32GetDatum(p->measures[k].position);
+				n++;
+			}
+		}
+		args[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(positions, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		ret = SPI_execute_with_args(FeatureStorePopulationsQuery, 2, argtypes, args, NULL, true, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		MemoryContextSwitchTo(c->cxt);
 		AddPopulations(c);
 	}
 }
@@ -756,23 +1370,6 @@ LoadPopulation(HealthCache *c, HealthPopulation *pop)
 	pop->loaded = true;
 }
 
-/* The measure's thresholds, parsed (and checked) at first use. */
-static void
-PrepareThresholds(HealthCache *c, HealthMeasure *m)
-{
-	MemoryContext old;
-	ArrayType  *empty = NULL;
-
-	if (m->parsed)
-		return;
-	old = MemoryContextSwitchTo(c->cxt);
-	if (m->xa == NULL || m->ya == NULL)
-		empty = construct_empty_array(FLOAT8OID);
-	m->nthresholds = ParseThresholds(m->xa ? m->xa : empty, m->ya ? m->ya : empty, &m->xs, &m->ys);
-	MemoryContextSwitchTo(old);
-	m->parsed = true;
-}
-
 /* features[position] of each measure as float8; NULL where SQL's subscript gives NULL. */
 static void
 FeatureValues(HealthCache *c, HealthProfile *p, ArrayType *arr)
@@ -907,10 +1504,7 @@ cs_health_of(PG_FUNCTION_ARGS)
 			c->score[k] = m->lower_is_better ? float8_mi(1.0, r) : r;
 		}
 		else
-		{
-			PrepareThresholds(c, m);
 			c->score[k] = InterpolateAt(m->xs, m->ys, m->nthresholds, v);
-		}
 		c->score_null[k] = false;
 	}
 

@@ -5,108 +5,31 @@
 -- Profiles
 ------------------------------------------------------------------------------
 
+-- The one reader of a profile (ParseProfile, src/health.c) checks it: the
+-- trigger below before it is written, the scorer when it loads it.
+CREATE OR REPLACE FUNCTION cs._check_health_profile(name text, weights jsonb, bands jsonb, normalisation jsonb)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'cs_check_health_profile'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._check_health_profile(text, jsonb, jsonb, jsonb) IS
+    'Internal: true for a valid health profile (name, weights, bands, normalisation); else raises what is wrong with it (SQLSTATE 22023), as the scorer reads it.';
+
+-- The measures the profiles rank by percentile, as the scorer reads them.
+CREATE OR REPLACE FUNCTION cs._profile_percentile_measures()
+RETURNS TABLE (measure text, "position" int)
+AS 'MODULE_PATHNAME', 'cs_profile_percentile_measures'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._profile_percentile_measures() IS
+    'Internal: each measure (feature name and position) some health profile normalises by percentile, whatever its weight, once.';
+
 -- Refuses a malformed profile before it is written (never half-applied) and
 -- bumps its version whenever its scoring changes.
 CREATE OR REPLACE FUNCTION cs._validate_health_profile() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
-DECLARE
-    g        record;
-    m        record;
-    norm     jsonb;
-    total_gw float8 := 0;
-    group_mw float8;
-    red      float8;
-    yellow   float8;
-    xs       float8[];
-    ys       float8[];
 BEGIN
-    IF jsonb_typeof(NEW.weights) IS DISTINCT FROM 'object' OR NEW.weights = '{}' THEN
-        RAISE EXCEPTION 'health profile "%": weights must be a non-empty JSON object', NEW.name
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use {"usage": {"weight": 0.4, "measures": {"seat_utilisation": 1}}, ...}.';
-    END IF;
-    FOR g IN SELECT key, value FROM jsonb_each(NEW.weights) LOOP
-        IF g.key NOT IN ('usage', 'engagement', 'support', 'payment') THEN
-            RAISE EXCEPTION 'health profile "%": unknown group "%"', NEW.name, g.key
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Groups are usage, engagement, support and payment.';
-        END IF;
-        IF jsonb_typeof(g.value -> 'weight') IS DISTINCT FROM 'number' OR (g.value ->> 'weight')::float8 < 0 THEN
-            RAISE EXCEPTION 'health profile "%": group "%" needs a non-negative numeric weight', NEW.name, g.key
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF jsonb_typeof(g.value -> 'measures') IS DISTINCT FROM 'object' THEN
-            RAISE EXCEPTION 'health profile "%": group "%" needs a measures object', NEW.name, g.key
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        total_gw := total_gw + (g.value ->> 'weight')::float8;
-        group_mw := 0;
-        FOR m IN SELECT key, value FROM jsonb_each(g.value -> 'measures') LOOP
-            IF NOT EXISTS (SELECT 1 FROM cs.feature_catalog WHERE name = m.key) THEN
-                RAISE EXCEPTION 'health profile "%": measure "%" is not in cs.feature_catalog', NEW.name, m.key
-                    USING ERRCODE = 'invalid_parameter_value';
-            END IF;
-            IF jsonb_typeof(m.value) IS DISTINCT FROM 'number' OR m.value::text::float8 < 0 THEN
-                RAISE EXCEPTION 'health profile "%": measure "%" needs a non-negative numeric weight', NEW.name, m.key
-                    USING ERRCODE = 'invalid_parameter_value';
-            END IF;
-            group_mw := group_mw + m.value::text::float8;
-            norm := NEW.normalisation -> m.key;
-            IF norm IS NULL THEN
-                RAISE EXCEPTION 'health profile "%": measure "%" has no normalisation', NEW.name, m.key
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'Add {"method": "thresholds", "thresholds": [...], "scores": [...]} or {"method": "percentile", "direction": "higher_is_better"}.';
-            END IF;
-            IF norm ->> 'method' = 'thresholds' THEN
-                IF jsonb_typeof(norm -> 'thresholds') IS DISTINCT FROM 'array'
-                   OR jsonb_typeof(norm -> 'scores') IS DISTINCT FROM 'array' THEN
-                    RAISE EXCEPTION 'health profile "%": measure "%" needs thresholds and scores arrays', NEW.name, m.key
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-                BEGIN
-                    xs := ARRAY(SELECT jsonb_array_elements_text(norm -> 'thresholds')::float8);
-                    ys := ARRAY(SELECT jsonb_array_elements_text(norm -> 'scores')::float8);
-                    PERFORM cs.interpolate(0, xs, ys);
-                EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value OR null_value_not_allowed THEN
-                    RAISE EXCEPTION 'health profile "%": measure "%" has invalid thresholds or scores', NEW.name, m.key
-                        USING ERRCODE = 'invalid_parameter_value',
-                              DETAIL = 'Thresholds must be strictly increasing numbers, one score per threshold.';
-                END;
-                IF EXISTS (SELECT 1 FROM unnest(ys) y WHERE y < 0 OR y > 1) THEN
-                    RAISE EXCEPTION 'health profile "%": measure "%" has scores outside [0, 1]', NEW.name, m.key
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-            ELSIF norm ->> 'method' = 'percentile' THEN
-                IF coalesce(norm ->> 'direction', '') NOT IN ('higher_is_better', 'lower_is_better') THEN
-                    RAISE EXCEPTION 'health profile "%": measure "%" needs direction higher_is_better or lower_is_better', NEW.name, m.key
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-            ELSE
-                RAISE EXCEPTION 'health profile "%": measure "%" has unknown normalisation method "%"', NEW.name, m.key, norm ->> 'method'
-                    USING ERRCODE = 'invalid_parameter_value', HINT = 'Methods are thresholds and percentile.';
-            END IF;
-        END LOOP;
-        IF (g.value ->> 'weight')::float8 > 0 AND group_mw = 0 THEN
-            RAISE EXCEPTION 'health profile "%": group "%" has weight but no weighted measure', NEW.name, g.key
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-    END LOOP;
-    IF total_gw = 0 THEN
-        RAISE EXCEPTION 'health profile "%": all group weights are zero', NEW.name
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF jsonb_typeof(NEW.bands -> 'red') IS DISTINCT FROM 'number' OR jsonb_typeof(NEW.bands -> 'yellow') IS DISTINCT FROM 'number' THEN
-        RAISE EXCEPTION 'health profile "%": bands need numeric red and yellow cut-offs', NEW.name
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    red := (NEW.bands ->> 'red')::float8;
-    yellow := (NEW.bands ->> 'yellow')::float8;
-    IF NOT (0 <= red AND red <= yellow AND yellow <= 1) THEN
-        RAISE EXCEPTION 'health profile "%": bands must be ordered 0 <= red <= yellow <= 1 (got red %, yellow %)', NEW.name, red, yellow
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM cs._check_health_profile(NEW.name, NEW.weights, NEW.bands, NEW.normalisation);
     IF TG_OP = 'UPDATE' AND (NEW.weights, NEW.bands, NEW.normalisation, NEW.segment)
                             IS DISTINCT FROM (OLD.weights, OLD.bands, OLD.normalisation, OLD.segment) THEN
         NEW.version := OLD.version + 1;
@@ -131,12 +54,7 @@ BEGIN ATOMIC
     DELETE FROM cs.health_populations;
     INSERT INTO cs.health_populations (segment, measure, sorted)
     SELECT c.segment, m.measure, array_agg(f.features[m.position]::float8 ORDER BY f.features[m.position])
-      FROM (SELECT DISTINCT mm.key AS measure, fc.position
-              FROM cs.health_profiles p
-             CROSS JOIN LATERAL jsonb_each(p.weights) g
-             CROSS JOIN LATERAL jsonb_each(g.value -> 'measures') mm
-              JOIN cs.feature_catalog fc ON fc.name = mm.key
-             WHERE p.normalisation -> mm.key ->> 'method' = 'percentile') m
+      FROM cs._profile_percentile_measures() m
      CROSS JOIN cs.customer_features f
       JOIN cs.customers c ON c.id = f.customer_id
      WHERE f.features[m.position] <> 'NaN'

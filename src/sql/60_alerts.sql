@@ -249,10 +249,11 @@ CREATE OR REPLACE FUNCTION cs._alert_key(alert_type text, rule_id int, risk_fact
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN rule_id IS NULL THEN
             CASE alert_type WHEN 'model' THEN jsonb_build_array('model', risk_factors -> 'model')
-                            WHEN 'data' THEN jsonb_build_array('data', risk_factors -> 'check', risk_factors -> 'subject') END
+                            WHEN 'data' THEN jsonb_build_array('data', risk_factors -> 'check', risk_factors -> 'subject')
+                            WHEN 'task' THEN jsonb_build_array('task', risk_factors -> 'task_id') END
        END;
 COMMENT ON FUNCTION cs._alert_key(text, int, jsonb) IS
-    'Internal: the key that identifies a model alert (risk_factors model) or data alert (risk_factors check and subject) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
+    'Internal: the key that identifies a model alert (risk_factors model), data alert (risk_factors check and subject) or task alert (risk_factors task_id, with its customer) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
 
 -- Appends events to cs.alert_events and notifies cs_alerts of created and
 -- escalated alerts.

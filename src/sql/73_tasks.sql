@@ -22,56 +22,48 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    t       record;
-    a       cs.alerts;
-    r       record;
-    raised  int := 0;
+    raised int;
+    ids    uuid[];
+    froms  text[];
+    dets   jsonb[];
 BEGIN
-    -- One raiser at a time: two would raise the same alert twice.
-    PERFORM pg_advisory_xact_lock(hashtext('cscopilot.task_alerts'));
-    FOR t IN SELECT k.*, c.mrr, c.name AS customer_name, p.action AS playbook_action
-               FROM cs.tasks k
-               JOIN cs.customers c ON c.id = k.customer_id
-               LEFT JOIN cs.playbooks p ON p.name = k.playbook
-              WHERE k.status = 'open' AND k.due_at < as_of
-                AND (customer_ids IS NULL OR k.customer_id = ANY (customer_ids))
-                -- one unresolved alert per task; a dismissed one silences its due date
-                AND NOT EXISTS (SELECT 1 FROM cs.alerts x
-                                 WHERE x.customer_id = k.customer_id AND x.alert_type = 'task'
-                                   AND x.risk_factors ->> 'task_id' = k.id::text
-                                   AND (x.status IN ('open', 'acknowledged', 'snoozed')
-                                        OR (x.status = 'dismissed'
-                                            AND (x.risk_factors ->> 'due_at')::timestamptz = k.due_at)))
-              ORDER BY k.due_at, k.id
-    LOOP
-        INSERT INTO cs.alerts (customer_id, alert_type, severity, title, description, risk_factors,
-                               suggested_actions, assigned_to, last_fired_at, mrr_at_risk)
-        VALUES (t.customer_id, 'task', 'medium', left('Overdue task: ' || t.title, 255),
-                format('The task "%s" about %s was due %s.', t.title, t.customer_name,
-                       to_char(t.due_at, 'YYYY-MM-DD HH24:MI')),
-                jsonb_build_object('task_id', t.id, 'due_at', t.due_at, 'playbook', t.playbook, 'step', t.step),
-                CASE WHEN t.playbook IS NOT NULL THEN
-                     jsonb_build_array(jsonb_build_object('playbook', t.playbook, 'action', t.playbook_action,
-                                                          'step', t.step)) END,
-                t.assigned_to, as_of, coalesce(t.mrr, 0))
-        RETURNING * INTO a;
-        PERFORM cs._alert_event(a, 'created', NULL, NULL, jsonb_build_object('task_id', t.id));
-        raised := raised + 1;
-    END LOOP;
-    FOR r IN
-        UPDATE cs.alerts al
-           SET status = 'resolved', resolved_at = now(), updated_at = now(), updated_by = cs.acting_user()
-          FROM cs.alerts old
-         WHERE old.id = al.id AND al.alert_type = 'task' AND al.status IN ('open', 'acknowledged', 'snoozed')
-           AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
-           AND NOT EXISTS (SELECT 1 FROM cs.tasks k
-                            WHERE k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
-                              AND k.status = 'open' AND k.due_at < as_of)
-        RETURNING al AS alert, old.status AS prev
-    LOOP
-        PERFORM cs._alert_event(r.alert, 'auto_resolved', r.prev, 'the task is done or no longer overdue', NULL);
-    END LOOP;
-    FOR r IN
+    -- Through the one alert path (src/sql/60_alerts.sql), under the refresh
+    -- lock like every writer of alerts.
+    PERFORM cs._refresh_lock();
+    SELECT count(*) INTO raised
+      FROM cs._raise_alerts(ARRAY(
+        SELECT ROW(t.customer_id, NULL, 'task', 'medium', left('Overdue task: ' || t.title, 255),
+                   format('The task "%s" about %s was due %s.', t.title, c.name, to_char(t.due_at, 'YYYY-MM-DD HH24:MI')),
+                   jsonb_build_object('task_id', t.id, 'due_at', t.due_at, 'playbook', t.playbook, 'step', t.step),
+                   CASE WHEN t.playbook IS NOT NULL THEN
+                        jsonb_build_array(jsonb_build_object('playbook', t.playbook, 'action', p.action, 'step', t.step)) END,
+                   t.assigned_to, coalesce(c.mrr, 0), NULL, jsonb_build_object('task_id', t.id))::cs.alert_firing
+          FROM cs.tasks t
+          JOIN cs.customers c ON c.id = t.customer_id
+          LEFT JOIN cs.playbooks p ON p.name = t.playbook
+         WHERE t.status = 'open' AND t.due_at < as_of
+           AND (customer_ids IS NULL OR t.customer_id = ANY (customer_ids))
+           -- one unresolved alert per task; a dismissed one silences its due date
+           AND NOT EXISTS (SELECT 1 FROM cs.alerts x
+                            WHERE x.customer_id = t.customer_id AND x.alert_type = 'task'
+                              AND x.risk_factors ->> 'task_id' = t.id::text
+                              AND (x.status IN ('open', 'acknowledged', 'snoozed')
+                                   OR (x.status = 'dismissed'
+                                       AND (x.risk_factors ->> 'due_at')::timestamptz = t.due_at)))
+         ORDER BY t.due_at, t.id)) r
+     WHERE r.outcome = 'created';
+
+    -- Task alerts whose task is done or no longer overdue are resolved.
+    PERFORM cs._resolve_alerts(array_agg(al.id), 'the task is done or no longer overdue')
+       FROM cs.alerts al
+      WHERE al.alert_type = 'task' AND al.status IN ('open', 'acknowledged', 'snoozed')
+        AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
+        AND NOT EXISTS (SELECT 1 FROM cs.tasks k
+                         WHERE k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
+                           AND k.status = 'open' AND k.due_at < as_of);
+
+    -- An alert follows its task to a new assignee.
+    WITH moved AS (
         UPDATE cs.alerts al
            SET assigned_to = k.assigned_to, updated_at = now(), updated_by = cs.acting_user()
           FROM cs.tasks k, cs.alerts old
@@ -79,11 +71,15 @@ BEGIN
            AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
            AND k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
            AND al.assigned_to IS DISTINCT FROM k.assigned_to
-        RETURNING al AS alert, old.assigned_to AS prev
-    LOOP
-        PERFORM cs._alert_event(r.alert, 'reassigned', (r.alert).status, 'the task was reassigned',
-                                jsonb_build_object('from', r.prev, 'to', (r.alert).assigned_to));
-    END LOOP;
+        RETURNING al.id, al.status, jsonb_build_object('from', old.assigned_to, 'to', al.assigned_to) AS details
+    )
+    SELECT array_agg(m.id ORDER BY m.id), array_agg(m.status ORDER BY m.id), array_agg(m.details ORDER BY m.id)
+      INTO ids, froms, dets
+      FROM moved m;
+    IF ids IS NOT NULL THEN
+        PERFORM cs._log_alert_events(ids, array_fill('reassigned'::text, ARRAY[cardinality(ids)]), froms,
+                                     'the task was reassigned', dets);
+    END IF;
     RETURN raised;
 END;
 $$;

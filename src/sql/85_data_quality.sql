@@ -252,7 +252,7 @@ BEGIN
 
     -- Signals and history move.
     FOREACH t IN ARRAY ARRAY['usage_events', 'support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts',
-                             'subscriptions', 'actions', 'opportunities'] LOOP
+                             'subscriptions', 'actions', 'opportunities', 'tasks'] LOOP
         EXECUTE format('UPDATE cs.%I SET customer_id = $1 WHERE customer_id = $2', t) USING keep, merge;
         GET DIAGNOSTICS n = ROW_COUNT;
         counts := counts || jsonb_build_object(t, n);
