@@ -177,7 +177,8 @@ BEGIN
                count(*) FILTER (WHERE occurred_at > $2 - interval '90 days'
                                   AND kind IN ('meeting', 'call', 'qbr', 'training', 'onsite')) AS meetings90,
                count(*) FILTER (WHERE occurred_at > $2 - interval '90 days' AND kind = 'qbr') AS qbr90,
-               max(occurred_at) AS last_touch
+               -- a CSM's internal note is no touch of the customer
+               max(occurred_at) FILTER (WHERE kind <> 'note') AS last_touch
           FROM cs.engagements
          WHERE %2$s AND occurred_at <= $2
          GROUP BY customer_id

@@ -185,9 +185,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['acknowledge_alert', 'resolve_alert', 'dismiss_alert', 'snooze_alert', 'reassign_alert',
              'record_action', 'record_feedback',
              -- tasks (src/sql/73_tasks.sql)
-             'create_task', 'assign_task', 'complete_task', 'reopen_task'];
+             'create_task', 'assign_task', 'complete_task', 'reopen_task',
+             -- the CSM's own work (src/sql/74_workspace.sql)
+             'log_engagement', 'move_opportunity', 'record_customer_action'];
 COMMENT ON FUNCTION cs.csm_functions() IS
-    'Names of the SECURITY DEFINER functions through which cscopilot_csm members work alerts, record actions and give feedback; CSMs have no direct write privilege on any table.';
+    'Names of the SECURITY DEFINER functions through which cscopilot_csm members work alerts, record actions, give feedback, work tasks, log engagements and move opportunities; CSMs have no direct write privilege on any table.';
 
 ------------------------------------------------------------------------------
 -- Row-level security

@@ -122,17 +122,19 @@ COMMENT ON COLUMN cs.invoices.status IS 'draft, open, paid, failed, void or unco
 CREATE TABLE cs.engagements (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
-    kind        text NOT NULL CHECK (kind IN ('meeting', 'call', 'email', 'qbr', 'training', 'onsite', 'other')),
+    kind        text NOT NULL CHECK (kind IN ('meeting', 'call', 'email', 'qbr', 'training', 'onsite', 'note', 'other')),
     occurred_at timestamptz NOT NULL,
-    notes       text
+    notes       text,
+    logged_by   text
 );
 CREATE INDEX engagements_customer_time_idx ON cs.engagements (customer_id, occurred_at);
 COMMENT ON TABLE cs.engagements IS 'CSM touches: meetings, calls, emails, QBRs, trainings.';
 COMMENT ON COLUMN cs.engagements.id IS 'Surrogate key.';
 COMMENT ON COLUMN cs.engagements.customer_id IS 'The customer (cs.customers.id).';
-COMMENT ON COLUMN cs.engagements.kind IS 'meeting, call, email, qbr, training, onsite or other.';
+COMMENT ON COLUMN cs.engagements.kind IS 'meeting, call, email, qbr, training, onsite, note (an internal note of the CSM: no touch, counted in no feature) or other.';
 COMMENT ON COLUMN cs.engagements.occurred_at IS 'When it happened.';
 COMMENT ON COLUMN cs.engagements.notes IS 'Free-text notes.';
+COMMENT ON COLUMN cs.engagements.logged_by IS 'Role of the CSM who logged it with cs.log_engagement; NULL for loaded rows.';
 
 CREATE TABLE cs.nps_responses (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

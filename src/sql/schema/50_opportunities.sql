@@ -12,7 +12,12 @@ CREATE TABLE cs.opportunities (
     reasons      jsonb,
     status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'in_progress', 'won', 'lost', 'dismissed')),
     created_at   timestamptz NOT NULL DEFAULT now(),
-    source       text NOT NULL DEFAULT 'csm' CHECK (source IN ('system', 'csm'))
+    source       text NOT NULL DEFAULT 'csm' CHECK (source IN ('system', 'csm')),
+    won_mrr      numeric(10,2) CHECK (won_mrr >= 0),
+    closed_at    timestamptz,
+    updated_at   timestamptz,
+    updated_by   text,
+    CONSTRAINT opportunities_won_mrr_status_check CHECK (won_mrr IS NULL OR status = 'won')
 );
 CREATE INDEX opportunities_customer_idx ON cs.opportunities (customer_id, kind);
 COMMENT ON TABLE cs.opportunities IS 'Upsell, cross-sell, expansion and adoption opportunities.';
@@ -22,6 +27,10 @@ COMMENT ON COLUMN cs.opportunities.expected_mrr IS 'Expected MRR uplift.';
 COMMENT ON COLUMN cs.opportunities.product IS 'Product to offer, for cross-sell.';
 COMMENT ON COLUMN cs.opportunities.reasons IS 'Why the opportunity was raised.';
 COMMENT ON COLUMN cs.opportunities.status IS 'open, in_progress, won, lost or dismissed.';
+COMMENT ON COLUMN cs.opportunities.won_mrr IS 'MRR actually won, for status won (cs.move_opportunity requires it); NULL otherwise.';
+COMMENT ON COLUMN cs.opportunities.closed_at IS 'When the opportunity was won, lost or dismissed.';
+COMMENT ON COLUMN cs.opportunities.updated_at IS 'When cs.move_opportunity last moved it; NULL if never moved.';
+COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with cs.move_opportunity.';
 COMMENT ON COLUMN cs.opportunities.source IS 'system for opportunities cs.refresh_opportunities generates (replaced on refresh while open), csm for ones entered by hand.';
 
 -- Cross-sell statistics over every customer's active subscriptions: taken by

@@ -123,3 +123,37 @@ COMMENT ON COLUMN cs.outbox.leased_by IS 'Consumer that claimed the message last
 COMMENT ON COLUMN cs.outbox.attempts IS 'How many times the message was claimed.';
 COMMENT ON COLUMN cs.outbox.acked_at IS 'When a consumer acknowledged the message (NULL while pending).';
 COMMENT ON COLUMN cs.outbox.acked_by IS 'Consumer (role) that acknowledged the message.';
+
+-- The CSM's workspace (src/sql/74_workspace.sql): engagements a CSM logs
+-- (kind note, and who logged it), opportunity stages she moves, and the
+-- indexes of the account timeline (src/sql/schema/74_workspace.sql).
+ALTER TABLE cs.engagements DROP CONSTRAINT engagements_kind_check;
+ALTER TABLE cs.engagements
+    ADD CONSTRAINT engagements_kind_check
+        CHECK (kind IN ('meeting', 'call', 'email', 'qbr', 'training', 'onsite', 'note', 'other')),
+    ADD COLUMN logged_by text;
+COMMENT ON COLUMN cs.engagements.kind IS 'meeting, call, email, qbr, training, onsite, note (an internal note of the CSM: no touch, counted in no feature) or other.';
+COMMENT ON COLUMN cs.engagements.logged_by IS 'Role of the CSM who logged it with cs.log_engagement; NULL for loaded rows.';
+ALTER TABLE cs.opportunities
+    ADD COLUMN won_mrr numeric(10,2) CHECK (won_mrr >= 0),
+    ADD COLUMN closed_at timestamptz,
+    ADD COLUMN updated_at timestamptz,
+    ADD COLUMN updated_by text,
+    ADD CONSTRAINT opportunities_won_mrr_status_check CHECK (won_mrr IS NULL OR status = 'won');
+COMMENT ON COLUMN cs.opportunities.won_mrr IS 'MRR actually won, for status won (cs.move_opportunity requires it); NULL otherwise.';
+COMMENT ON COLUMN cs.opportunities.closed_at IS 'When the opportunity was won, lost or dismissed.';
+COMMENT ON COLUMN cs.opportunities.updated_at IS 'When cs.move_opportunity last moved it; NULL if never moved.';
+COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with cs.move_opportunity.';
+CREATE INDEX support_tickets_customer_closed_idx ON cs.support_tickets (customer_id, closed_at)
+    WHERE closed_at IS NOT NULL;
+CREATE INDEX invoices_customer_paid_idx ON cs.invoices (customer_id, paid_at)
+    WHERE paid_at IS NOT NULL;
+CREATE INDEX invoices_customer_failed_idx ON cs.invoices (customer_id, due_date)
+    WHERE status IN ('failed', 'uncollectible');
+CREATE INDEX subscriptions_customer_ended_idx ON cs.subscriptions (customer_id, ended_at)
+    WHERE ended_at IS NOT NULL;
+CREATE INDEX alerts_customer_time_idx ON cs.alerts (customer_id, created_at);
+CREATE INDEX actions_customer_outcome_idx ON cs.actions (customer_id, outcome_at)
+    WHERE outcome_at IS NOT NULL;
+CREATE INDEX opportunities_customer_closed_idx ON cs.opportunities (customer_id, closed_at)
+    WHERE closed_at IS NOT NULL;
