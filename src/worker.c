@@ -67,6 +67,7 @@
 PG_FUNCTION_INFO_V1(cs_wake_worker_at_commit);
 PG_FUNCTION_INFO_V1(cs_wake_worker);
 PG_FUNCTION_INFO_V1(cs_worker_slots);
+PG_FUNCTION_INFO_V1(cs_worker_batch_times);
 PG_FUNCTION_INFO_V1(cs_workers_available);
 
 /* Most databases one server can serve; more are refused with a warning. */
@@ -116,6 +117,8 @@ typedef struct WorkerSlot
 	bool		last_batch_failed;
 	int64		batches;
 	int64		customers_scored;
+	double		last_batch_secs;	/* duration of the last batch */
+	double		batch_secs_total;	/* summed over every batch since start */
 } WorkerSlot;
 
 typedef struct WorkerShared
@@ -356,6 +359,39 @@ cs_worker_slots(PG_FUNCTION_ARGS)
 		nulls[9] = (s->last_batch_at == 0);
 		values[10] = Int64GetDatum(s->batches);
 		values[11] = Int64GetDatum(s->customers_scored);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* cs._worker_batch_times(): per database served, the last batch's duration and the sum over all batches. */
+Datum
+cs_worker_batch_times(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	WorkerSlot	copy[MAX_WORKER_SLOTS];
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (Shared == NULL)
+		return (Datum) 0;
+
+	SpinLockAcquire(&Shared->mutex);
+	memcpy(copy, Shared->slots, sizeof(copy));
+	SpinLockRelease(&Shared->mutex);
+
+	for (i = 0; i < MAX_WORKER_SLOTS; i++)
+	{
+		WorkerSlot *s = &copy[i];
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		if (!s->in_use)
+			continue;
+		values[0] = CStringGetTextDatum(s->dbname);
+		values[1] = Float8GetDatum(s->last_batch_secs);
+		nulls[1] = (s->last_batch_at == 0);
+		values[2] = Float8GetDatum(s->batch_secs_total);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -827,12 +863,17 @@ RunJob(void *arg)
 	j->more = !isnull && strcmp(TextDatumGetCString(d), "running") == 0;
 }
 
-/* Records a batch outcome in the slot. */
+/* Records a batch outcome, and how long it took since started, in the slot. */
 static void
-NoteBatch(int64 customers, bool failed)
+NoteBatch(int64 customers, bool failed, TimestampTz started)
 {
+	TimestampTz now = GetCurrentTimestamp();
+	double		secs = (double) (now - started) / USECS_PER_SEC;
+
 	SpinLockAcquire(&Shared->mutex);
-	Shared->slots[MySlot].last_batch_at = GetCurrentTimestamp();
+	Shared->slots[MySlot].last_batch_secs = secs;
+	Shared->slots[MySlot].batch_secs_total += secs;
+	Shared->slots[MySlot].last_batch_at = now;
 	Shared->slots[MySlot].last_batch_customers = customers;
 	Shared->slots[MySlot].last_batch_failed = failed;
 	Shared->slots[MySlot].batches++;
@@ -860,6 +901,7 @@ DrainQueue(MemoryContext cxt, int *effective_batch, long *next_due_ms)
 	{
 		BatchUnit	b;
 		char	   *error = NULL;
+		TimestampTz started;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -869,11 +911,12 @@ DrainQueue(MemoryContext cxt, int *effective_batch, long *next_due_ms)
 		b.batch_size = *effective_batch;
 		b.customers = 0;
 		SetState(WS_BATCH);
+		started = GetCurrentTimestamp();
 		if (RunUnit("cscopilot: scoring a batch of dirty customers", RunBatch, &b, &error))
 		{
 			/* an empty queue is not a batch: the status keeps the last real one */
 			if (b.customers > 0)
-				NoteBatch(b.customers, false);
+				NoteBatch(b.customers, false, started);
 			if (*effective_batch < cscopilot_batch_size)
 				*effective_batch = Min(cscopilot_batch_size, *effective_batch * 2);
 			if (b.customers == 0)
@@ -889,7 +932,7 @@ DrainQueue(MemoryContext cxt, int *effective_batch, long *next_due_ms)
 			/* A statement timeout leaves the cancel flag set; it belongs to the batch. */
 			QueryCancelPending = false;
 			disable_timeout(STATEMENT_TIMEOUT, false);
-			NoteBatch(0, true);
+			NoteBatch(0, true, started);
 			f.job = "batch";
 			f.error = error;
 			f.customers = (*effective_batch == 1) ? 1 : 0;

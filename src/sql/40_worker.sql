@@ -299,6 +299,12 @@ RETURNS SETOF record
 LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_worker_slots';
 COMMENT ON FUNCTION cs._worker_slots() IS 'The scoring workers as shared memory knows them: one row per database in cscopilot.databases.';
 
+CREATE OR REPLACE FUNCTION cs._worker_batch_times(OUT database text, OUT last_batch_seconds float8,
+                                                  OUT batch_seconds_total float8)
+RETURNS SETOF record
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cs_worker_batch_times';
+COMMENT ON FUNCTION cs._worker_batch_times() IS 'How long the scoring workers'' batches take, as shared memory knows it: per database, the last batch''s duration and the sum over every batch since the worker started.';
+
 CREATE OR REPLACE VIEW cs.worker_status WITH (security_invoker = true) AS
 WITH slots AS (
     SELECT * FROM cs._worker_slots()

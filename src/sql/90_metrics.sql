@@ -23,8 +23,11 @@ SELECT w.database,
        coalesce(w.customers_scored, 0) AS customers_scored_total,
        coalesce(w.last_batch_customers, 0) AS last_batch_customers,
        extract(epoch FROM clock_timestamp() - w.last_batch_at)::float8 AS last_batch_age_seconds,
-       extract(epoch FROM clock_timestamp() - w.started_at)::float8 AS uptime_seconds
+       extract(epoch FROM clock_timestamp() - w.started_at)::float8 AS uptime_seconds,
+       t.last_batch_seconds,
+       coalesce(t.batch_seconds_total, 0) AS batch_seconds_total
   FROM cs.worker_status w
+  LEFT JOIN cs._worker_batch_times() t ON t.database = w.database
  WHERE w.database = current_database();
 COMMENT ON VIEW cs.metrics_worker IS 'Prometheus metrics of the scoring worker of this database (namespace cscopilot_worker): one row, also when no worker runs (state says why).';
 COMMENT ON COLUMN cs.metrics_worker.database IS 'Label: the database.';
@@ -37,6 +40,8 @@ COMMENT ON COLUMN cs.metrics_worker.batches_total IS 'Counter: batches run since
 COMMENT ON COLUMN cs.metrics_worker.customers_scored_total IS 'Counter: customers refreshed by batches since the worker started.';
 COMMENT ON COLUMN cs.metrics_worker.last_batch_customers IS 'Gauge: customers refreshed by the last batch.';
 COMMENT ON COLUMN cs.metrics_worker.last_batch_age_seconds IS 'Gauge: seconds since the last batch ended; NULL (NaN) before the first.';
+COMMENT ON COLUMN cs.metrics_worker.last_batch_seconds IS 'Gauge: how long the last batch took, in seconds; NULL (NaN) before the first.';
+COMMENT ON COLUMN cs.metrics_worker.batch_seconds_total IS 'Counter: seconds spent in batches since the worker started (with batches_total, the mean batch duration).';
 COMMENT ON COLUMN cs.metrics_worker.uptime_seconds IS 'Gauge: seconds since the worker started; NULL (NaN) when none runs.';
 
 -- The jobs of cs.job_runs, every one of them a row even before its first run,

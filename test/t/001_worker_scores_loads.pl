@@ -60,6 +60,13 @@ note(sprintf('freshness: commit of load to commit of score, ms: %s; median %s',
 is(scalar @lat, 7, 'seven small loads scored');
 cmp_ok($lat[$#lat / 2], '>', 0, 'scores commit after their loads');
 
+# The batches' durations are kept for monitoring: the last one, and their sum
+# over at least the eight batches above.
+my ($batches, $last, $total) = split /\|/, $node->safe_psql('postgres',
+	'SELECT batches_total, last_batch_seconds, batch_seconds_total FROM cs.metrics_worker');
+cmp_ok($batches, '>=', 8, "the worker counted its batches ($batches)");
+ok($last > 0 && $total >= $last, "batch durations kept: last $last s, total $total s");
+
 # A reload changes the naptime the worker uses.
 is($node->safe_psql('postgres', 'SELECT naptime_ms FROM cs.worker_status'), '60000', 'naptime before reload');
 $node->append_conf('postgresql.conf', "cscopilot.naptime = '250ms'\ncscopilot.batch_size = 7\n");
