@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -34,6 +35,7 @@
 PG_FUNCTION_INFO_V1(cs_validate_condition);
 PG_FUNCTION_INFO_V1(cs_condition_holds);
 PG_FUNCTION_INFO_V1(cs_condition_scores);
+PG_FUNCTION_INFO_V1(cs_condition_terms);
 PG_FUNCTION_INFO_V1(cs_fill_template);
 
 /* How deep all, any and not may nest, and how many terms a list may have. */
@@ -561,6 +563,60 @@ cs_condition_holds(PG_FUNCTION_ARGS)
 	if (r == COND_UNKNOWN)
 		PG_RETURN_NULL();
 	PG_RETURN_BOOL(r == COND_TRUE);
+}
+
+/* Collects the feature and score names a parsed condition tests, and whether it tests the band. */
+static void
+CollectTerms(const CondNode *node, ArrayBuildState **features, ArrayBuildState **scores, bool *band)
+{
+	switch (node->kind)
+	{
+		case NODE_ALL:
+		case NODE_ANY:
+		case NODE_NOT:
+			for (int i = 0; i < node->nchildren; i++)
+				CollectTerms(node->children[i], features, scores, band);
+			break;
+		case NODE_BAND:
+			*band = true;
+			break;
+		case NODE_FEATURE:
+			*features = accumArrayResult(*features, CStringGetTextDatum(node->name), false, TEXTOID,
+										 CurrentMemoryContext);
+			break;
+		case NODE_SCORE:
+			*scores = accumArrayResult(*scores, CStringGetTextDatum(node->name), false, TEXTOID,
+									   CurrentMemoryContext);
+			break;
+	}
+}
+
+/*
+ * cs._condition_terms(cond jsonb, OUT features text[], OUT scores text[], OUT
+ * tests_band boolean): what a condition tests, in the order it names them,
+ * read by the one parser (alert evaluation builds each rule's factors from it).
+ */
+Datum
+cs_condition_terms(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *cond = PG_GETARG_JSONB_P(0);
+	CondParse	pc = {.check_catalog = false,.spi_connected = false};
+	ArrayBuildState *features = NULL;
+	ArrayBuildState *scores = NULL;
+	bool		band = false;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "cs._condition_terms must return a composite type");
+	CollectTerms(ParseCondition(ConditionRoot(cond), "$", 0, &pc), &features, &scores, &band);
+	values[0] = features ? makeArrayResult(features, CurrentMemoryContext)
+		: PointerGetDatum(construct_empty_array(TEXTOID));
+	values[1] = scores ? makeArrayResult(scores, CurrentMemoryContext)
+		: PointerGetDatum(construct_empty_array(TEXTOID));
+	values[2] = BoolGetDatum(band);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
 /* Appends the text of a placeholder value: strings as they are, JSON otherwise. */

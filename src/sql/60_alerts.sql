@@ -133,6 +133,12 @@ COMMENT ON FUNCTION cs.validate_condition(jsonb, text, int) IS
 -- C (src/alerts.c): a full evaluation calls it for every customer and rule.
 CREATE OR REPLACE FUNCTION cs.condition_holds(cond jsonb, ctx jsonb) RETURNS boolean
     AS 'MODULE_PATHNAME', 'cs_condition_holds' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- What a condition tests, read by the same parser (C: src/alerts.c).
+CREATE OR REPLACE FUNCTION cs._condition_terms(cond jsonb, OUT features text[], OUT scores text[], OUT tests_band boolean)
+    AS 'MODULE_PATHNAME', 'cs_condition_terms' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cs._condition_terms(jsonb) IS
+    'Internal: the feature and score names a condition tests (in the order it names them, repeats kept) and whether it tests the band, read by the one condition parser; a malformed condition is an error (invalid_parameter_value).';
+
 COMMENT ON FUNCTION cs.condition_holds(jsonb, jsonb) IS
     'Evaluates a validated alert condition against {"features": {...}, "scores": {...}, "band": b}: true, false, or NULL when it depends on a missing value; a malformed condition is an error (invalid_parameter_value).';
 
@@ -480,12 +486,13 @@ BEGIN
     -- alert writers (cs._raise_alerts, cs._resolve_alerts), set-based.
     WITH rinfo AS MATERIALIZED (
         -- per rule, once: the features and scores its condition names, and
-        -- whether it tests the band
+        -- whether it tests the band, as the one condition parser reads them
         SELECT r.*,
-               ARRAY(SELECT DISTINCT x #>> '{}' FROM jsonb_path_query(r.condition, '$.**.feature') x) AS cfeatures,
-               ARRAY(SELECT DISTINCT x #>> '{}' FROM jsonb_path_query(r.condition, '$.**.score') x) AS cscores,
-               jsonb_path_exists(r.condition, '$.**.band') AS cband
+               ARRAY(SELECT DISTINCT x FROM unnest(t.features) x) AS cfeatures,
+               ARRAY(SELECT DISTINCT x FROM unnest(t.scores) x) AS cscores,
+               t.tests_band AS cband
           FROM cs.alert_rules r
+         CROSS JOIN LATERAL cs._condition_terms(r.condition) t
          WHERE r.enabled AND r.alert_type IN ('risk', 'opportunity')
     ), ctx AS MATERIALIZED (
         -- each customer's context, and which rules hold for it (in rule id
