@@ -7,7 +7,8 @@
 -- ALTER TABLE for a new column (the same column in src/sql/schema/), new
 -- tables and indexes, changes to shipped rows, and DROP of a function or
 -- view whose signature or columns change, before the re-runnable files create
--- it again.
+-- it again.  A schema file new in this version is included whole, written
+-- once: "--@include src/sql/schema/<file>.sql".
 
 -- The dirty queue settles a mark only when a refresh counted every row that
 -- set it (src/sql/20_health.sql): a generation instead of the mark's time,
@@ -53,76 +54,8 @@ DROP FUNCTION IF EXISTS cs._alert_event(cs.alerts, text, text, text, jsonb);
 ALTER TABLE cs.alerts DROP CONSTRAINT alerts_alert_type_check,
     ADD CONSTRAINT alerts_alert_type_check CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data', 'task'));
 COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model, data, or task (an overdue task, cs._task_alerts).';
-CREATE TABLE cs.tasks (
-    customer_id  uuid NOT NULL REFERENCES cs.customers (id) ON DELETE CASCADE,
-    id           uuid NOT NULL DEFAULT gen_random_uuid(),
-    title        text NOT NULL CHECK (btrim(title) <> '' AND length(title) <= 255),
-    detail       text,
-    due_at       timestamptz NOT NULL CHECK (isfinite(due_at)),
-    assigned_to  text NOT NULL,
-    status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),
-    created_by   text NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    updated_at   timestamptz NOT NULL DEFAULT now(),
-    completed_at timestamptz,
-    completed_by text,
-    note         text,
-    alert_id     uuid REFERENCES cs.alerts (id) ON DELETE SET NULL,
-    playbook     text REFERENCES cs.playbooks (name) ON UPDATE CASCADE,
-    step         int CHECK (step > 0),
-    PRIMARY KEY (customer_id, id),
-    CHECK ((status = 'done') = (completed_at IS NOT NULL)),
-    CHECK (step IS NULL OR playbook IS NOT NULL)
-);
--- The task functions address a task by its id alone.
-CREATE INDEX tasks_id_idx ON cs.tasks (id);
--- A CSM's open tasks by due date (the digest), and the overdue scan.
-CREATE INDEX tasks_open_due_idx ON cs.tasks (assigned_to, due_at) WHERE status = 'open';
-CREATE INDEX tasks_alert_idx ON cs.tasks (alert_id) WHERE alert_id IS NOT NULL;
-COMMENT ON TABLE cs.tasks IS 'Tasks of CSMs about their customers (calls to action): written through cs.create_task, cs.assign_task, cs.complete_task and cs.reopen_task; an open task past its due date raises an alert of type task.';
-COMMENT ON COLUMN cs.tasks.customer_id IS 'The customer the task is about.';
-COMMENT ON COLUMN cs.tasks.id IS 'The task.';
-COMMENT ON COLUMN cs.tasks.title IS 'What to do, in a line.';
-COMMENT ON COLUMN cs.tasks.detail IS 'Longer description.';
-COMMENT ON COLUMN cs.tasks.due_at IS 'When it must be done; an open task past it is overdue.';
-COMMENT ON COLUMN cs.tasks.assigned_to IS 'Role name of the CSM who does it (the creator unless given).';
-COMMENT ON COLUMN cs.tasks.status IS 'open or done.';
-COMMENT ON COLUMN cs.tasks.created_by IS 'Role that created the task.';
-COMMENT ON COLUMN cs.tasks.created_at IS 'When the task was created.';
-COMMENT ON COLUMN cs.tasks.updated_at IS 'Last change of the task.';
-COMMENT ON COLUMN cs.tasks.completed_at IS 'When the task was completed (NULL while open).';
-COMMENT ON COLUMN cs.tasks.completed_by IS 'Role that completed the task last.';
-COMMENT ON COLUMN cs.tasks.note IS 'Note given when the task was completed.';
-COMMENT ON COLUMN cs.tasks.alert_id IS 'The alert the task answers, if any.';
-COMMENT ON COLUMN cs.tasks.playbook IS 'The playbook the task carries out, if any.';
-COMMENT ON COLUMN cs.tasks.step IS 'Step of the playbook (1 = first), if any.';
-CREATE TABLE cs.outbox (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    topic        text NOT NULL CHECK (topic IN ('alert', 'digest')),
-    recipient    text,
-    subject      text NOT NULL,
-    payload      jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    leased_until timestamptz,
-    leased_by    text,
-    attempts     int NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    acked_at     timestamptz,
-    acked_by     text
-);
--- Claims read the unacknowledged messages in id order.
-CREATE INDEX outbox_pending_idx ON cs.outbox (id) WHERE acked_at IS NULL;
-COMMENT ON TABLE cs.outbox IS 'Messages for external senders, delivered at least once: cs.outbox_claim leases a batch, cs.outbox_ack acknowledges it; a message not acknowledged before its lease ends is claimed again. Alerts (at creation) and digests (cs.enqueue_digest) enqueue messages.';
-COMMENT ON COLUMN cs.outbox.id IS 'Message id, in enqueue order.';
-COMMENT ON COLUMN cs.outbox.topic IS 'alert or digest.';
-COMMENT ON COLUMN cs.outbox.recipient IS 'Role name of the CSM the message is for (the alert''s assignee, the digest''s CSM); NULL when nobody is.';
-COMMENT ON COLUMN cs.outbox.subject IS 'Subject line.';
-COMMENT ON COLUMN cs.outbox.payload IS 'The message: the alert''s fields, or the digest''s html and text.';
-COMMENT ON COLUMN cs.outbox.created_at IS 'When the message was enqueued.';
-COMMENT ON COLUMN cs.outbox.leased_until IS 'End of the current lease; the message can be claimed again after it unless acknowledged.';
-COMMENT ON COLUMN cs.outbox.leased_by IS 'Consumer that claimed the message last.';
-COMMENT ON COLUMN cs.outbox.attempts IS 'How many times the message was claimed.';
-COMMENT ON COLUMN cs.outbox.acked_at IS 'When a consumer acknowledged the message (NULL while pending).';
-COMMENT ON COLUMN cs.outbox.acked_by IS 'Consumer (role) that acknowledged the message.';
+--@include src/sql/schema/73_tasks.sql
+--@include src/sql/schema/77_outbox.sql
 
 -- The CSM's workspace (src/sql/74_workspace.sql): engagements a CSM logs
 -- (kind note, and who logged it), opportunity stages she moves, and the
@@ -144,16 +77,4 @@ COMMENT ON COLUMN cs.opportunities.won_mrr IS 'MRR actually won, for status won 
 COMMENT ON COLUMN cs.opportunities.closed_at IS 'When the opportunity was won, lost or dismissed.';
 COMMENT ON COLUMN cs.opportunities.updated_at IS 'When cs.move_opportunity last moved it; NULL if never moved.';
 COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with cs.move_opportunity.';
-CREATE INDEX support_tickets_customer_closed_idx ON cs.support_tickets (customer_id, closed_at)
-    WHERE closed_at IS NOT NULL;
-CREATE INDEX invoices_customer_paid_idx ON cs.invoices (customer_id, paid_at)
-    WHERE paid_at IS NOT NULL;
-CREATE INDEX invoices_customer_failed_idx ON cs.invoices (customer_id, due_date)
-    WHERE status IN ('failed', 'uncollectible');
-CREATE INDEX subscriptions_customer_ended_idx ON cs.subscriptions (customer_id, ended_at)
-    WHERE ended_at IS NOT NULL;
-CREATE INDEX alerts_customer_time_idx ON cs.alerts (customer_id, created_at);
-CREATE INDEX actions_customer_outcome_idx ON cs.actions (customer_id, outcome_at)
-    WHERE outcome_at IS NOT NULL;
-CREATE INDEX opportunities_customer_closed_idx ON cs.opportunities (customer_id, closed_at)
-    WHERE closed_at IS NOT NULL;
+--@include src/sql/schema/74_workspace.sql
