@@ -138,10 +138,11 @@ DECLARE
     stamp text;
 BEGIN
     -- each table with the column that stamps a row's time (none for contacts
-    -- and subscriptions, whose dates are facts, not the time of a load)
+    -- subscriptions and contract terms, whose dates are facts, not the time of
+    -- a load)
     FOR t, stamp IN VALUES ('support_tickets', 'opened_at'), ('invoices', 'issued_at'),
                            ('engagements', 'occurred_at'), ('nps_responses', 'responded_at'),
-                           ('contacts', NULL), ('subscriptions', NULL)
+                           ('contacts', NULL), ('subscriptions', NULL), ('contract_terms', NULL)
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT ON cs.%I REFERENCING NEW TABLE AS new_rows
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._mark_dirty_new(%s)', t || '_mark_dirty_ins', t, coalesce(quote_literal(stamp), ''));
@@ -239,7 +240,7 @@ BEGIN
     counts := counts || jsonb_build_object('alert_feedback', n);
     FOREACH t IN ARRAY ARRAY['actions', 'alerts', 'opportunities', 'risk_assessments', 'customer_health_scores', 'demo_ground_truth',
                              'customer_features', 'dirty_customers', 'usage_events', 'support_tickets', 'invoices',
-                             'engagements', 'nps_responses', 'contacts', 'subscriptions']
+                             'engagements', 'nps_responses', 'contacts', 'subscriptions', 'contract_terms']
     LOOP
         EXECUTE format('DELETE FROM cs.%I WHERE customer_id = $1', t) USING purge_customer.customer_id;
         GET DIAGNOSTICS n = ROW_COUNT;

@@ -109,7 +109,7 @@ BEGIN
     total := total + n;
     FOREACH t IN ARRAY ARRAY['actions', 'alerts', 'opportunities', 'risk_assessments', 'customer_health_scores',
                              'customer_features', 'usage_events', 'support_tickets', 'invoices', 'engagements',
-                             'nps_responses', 'contacts', 'subscriptions', 'demo_ground_truth']
+                             'nps_responses', 'contacts', 'subscriptions', 'contract_terms', 'demo_ground_truth']
     LOOP
         IF to_regclass(format('cs.%I', t)) IS NOT NULL THEN
             EXECUTE format('DELETE FROM cs.%I x USING _cs_demo_ids d WHERE x.customer_id = d.id', t);

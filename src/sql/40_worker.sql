@@ -273,7 +273,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['customers', 'usage_events', 'support_tickets', 'invoices', 'engagements',
-                             'nps_responses', 'contacts', 'subscriptions']
+                             'nps_responses', 'contacts', 'subscriptions', 'contract_terms']
     LOOP
         EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON cs.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION cs._wake_worker_at_commit()', t || '_wake_worker', t);

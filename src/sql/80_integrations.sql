@@ -504,10 +504,10 @@ DECLARE
     m   jsonb := s.options -> 'mapping';
 BEGIN
     IF tgt IS NULL OR tgt NOT IN ('customers', 'usage_events', 'support_tickets', 'invoices', 'engagements',
-                                  'nps_responses', 'contacts', 'subscriptions') THEN
+                                  'nps_responses', 'contacts', 'subscriptions', 'contract_terms') THEN
         RAISE EXCEPTION 'csv source "%": options.target must be a signal table, not %', s.name, coalesce(tgt, 'missing')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'One of customers, usage_events, support_tickets, invoices, engagements, nps_responses, contacts, subscriptions.';
+                  HINT = 'One of customers, usage_events, support_tickets, invoices, engagements, nps_responses, contacts, subscriptions, contract_terms.';
     END IF;
     IF jsonb_typeof(m) IS DISTINCT FROM 'object' OR EXISTS (SELECT 1 FROM jsonb_each(m) e WHERE jsonb_typeof(e.value) <> 'string') THEN
         RAISE EXCEPTION 'csv source "%": options.mapping must be an object {"column": "CSV header"}', s.name

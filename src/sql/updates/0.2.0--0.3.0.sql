@@ -78,3 +78,7 @@ COMMENT ON COLUMN cs.opportunities.closed_at IS 'When the opportunity was won, l
 COMMENT ON COLUMN cs.opportunities.updated_at IS 'When cs.move_opportunity last moved it; NULL if never moved.';
 COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with cs.move_opportunity.';
 --@include src/sql/schema/74_workspace.sql
+
+-- Contract-term history (src/sql/schema/02_contract_terms.sql): point-in-time
+-- renewal dates and customer start.
+--@include src/sql/schema/02_contract_terms.sql
