@@ -585,6 +585,8 @@ BEGIN
                          WHEN 'support_tickets' THEN 'ON CONSTRAINT support_tickets_external_id_key'
                          WHEN 'invoices' THEN 'ON CONSTRAINT invoices_external_id_key'
                          WHEN 'usage_events' THEN '(source, source_id, occurred_at) WHERE source IS NOT NULL'
+                         -- subscriptions keep history (src/sql/schema/82_billing.sql)
+                         WHEN 'subscriptions' THEN 'ON CONSTRAINT subscriptions_source_key'
                          ELSE '(source, source_id) WHERE source IS NOT NULL' END;
     SELECT string_agg(format('%I = excluded.%I', x, x), ', ') INTO setl FROM unnest(cols) x;
     -- A partitioned table has no xmax to RETURN: look for the event first.
@@ -782,6 +784,11 @@ BEGIN
         RETURN cs.ingest(source, payload -> 'data');
     ELSIF s.format = 'stripe_invoice' AND payload ->> 'object' = 'event' AND jsonb_typeof(payload -> 'data' -> 'object') = 'object' THEN
         payload := payload -> 'data' -> 'object';
+    -- billing lists (src/sql/82_billing.sql); their loaders read events whole, for the time of the change
+    ELSIF s.format IN ('stripe_subscription', 'stripe_customer') AND payload ->> 'object' = 'list' AND jsonb_typeof(payload -> 'data') = 'array' THEN
+        RETURN cs.ingest(source, payload -> 'data');
+    ELSIF s.format IN ('chargebee_customer', 'chargebee_subscription', 'chargebee_invoice') AND jsonb_typeof(payload -> 'list') = 'array' THEN
+        RETURN cs.ingest(source, payload -> 'list');
     END IF;
 
     BEGIN
@@ -795,6 +802,12 @@ BEGIN
             WHEN 'hubspot_company' THEN cs._ingest_hubspot_company(s, payload)
             WHEN 'hubspot_contact' THEN cs._ingest_hubspot_contact(s, payload)
             WHEN 'csv' THEN cs._ingest_csv(s, payload)
+            -- billing (src/sql/82_billing.sql)
+            WHEN 'stripe_subscription' THEN cs._ingest_stripe_subscription(s, payload)
+            WHEN 'stripe_customer' THEN cs._ingest_stripe_customer(s, payload)
+            WHEN 'chargebee_customer' THEN cs._ingest_chargebee_customer(s, payload)
+            WHEN 'chargebee_subscription' THEN cs._ingest_chargebee_subscription(s, payload)
+            WHEN 'chargebee_invoice' THEN cs._ingest_chargebee_invoice(s, payload)
         END;
     EXCEPTION
         WHEN query_canceled THEN

@@ -9,7 +9,10 @@
 CREATE TABLE cs.data_sources (
     name           text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
     format         text NOT NULL CHECK (format IN ('stripe_invoice', 'stripe_invoice_csv', 'zendesk_ticket',
-                                                   'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv')),
+                                                   'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv',
+                                                   -- billing (src/sql/82_billing.sql)
+                                                   'stripe_subscription', 'stripe_customer', 'chargebee_customer',
+                                                   'chargebee_subscription', 'chargebee_invoice')),
     system         text NOT NULL CHECK (system ~ '^[a-z][a-z0-9_]*$' AND system <> 'any'),
     options        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
     expected_every interval CHECK (expected_every > '0'),

@@ -82,3 +82,15 @@ COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with c
 -- Contract-term history (src/sql/schema/02_contract_terms.sql): point-in-time
 -- renewal dates and customer start.
 --@include src/sql/schema/02_contract_terms.sql
+
+-- Billing loaders (src/sql/82_billing.sql): Stripe subscriptions and customers,
+-- Chargebee customers, subscriptions and invoices; subscription history keyed
+-- by customer, source id, product and start (src/sql/schema/82_billing.sql).
+ALTER TABLE cs.data_sources DROP CONSTRAINT data_sources_format_check,
+    ADD CONSTRAINT data_sources_format_check
+        CHECK (format IN ('stripe_invoice', 'stripe_invoice_csv', 'zendesk_ticket',
+                          'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv',
+                          'stripe_subscription', 'stripe_customer', 'chargebee_customer',
+                          'chargebee_subscription', 'chargebee_invoice'));
+--@include src/sql/schema/82_billing.sql
+--@include src/sql/setup/82_billing.sql
