@@ -476,8 +476,17 @@ CsModelRegister(const char *name, const char *kind, const char *data, size_t len
 			 * usage metrics): a model keeps working as the catalog grows, and
 			 * scoring picks its inputs from stored vectors by name.
 			 */
-			if (SPI_execute_with_args("SELECT n::text, coalesce(n[1:cardinality($1)] = $1, false) "
-									  "FROM cs.feature_names() n",
+			bool		have_names;
+
+			/* an older version's install script (upgrade path) has no cs.feature_names() */
+			if (SPI_execute("SELECT to_regprocedure('cs.feature_names()') IS NOT NULL", true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not look up cs.feature_names()");
+			have_names = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (SPI_execute_with_args(have_names
+									  ? "SELECT n::text, coalesce(n[1:cardinality($1)] = $1, false) "
+									  "FROM cs.feature_names() n"
+									  : "SELECT n::text, coalesce(n[1:cardinality($1)] = $1, false) "
+									  "FROM (SELECT array_agg(name ORDER BY position) AS n FROM cs.feature_catalog) c",
 									  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not read cs.feature_names()");
 			catalog = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
