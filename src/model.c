@@ -483,7 +483,7 @@ CsModelRegister(const char *name, const char *kind, const char *data, size_t len
 				elog(ERROR, "could not look up cs.feature_names()");
 			have_names = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			if (SPI_execute_with_args(have_names
-									  ? "SELECT n::text, coalesce(n[1:cardinality($1)] = $1, false) "
+									  ? "SELECT nullif(n, '{}')::text, coalesce(n[1:cardinality($1)] = $1, false) "
 									  "FROM cs.feature_names() n"
 									  : "SELECT n::text, coalesce(n[1:cardinality($1)] = $1, false) "
 									  "FROM (SELECT array_agg(name ORDER BY position) AS n FROM cs.feature_catalog) c",
