@@ -5,7 +5,8 @@ EXTVERSION  = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cscopilot.cont
 MODULE_big  = cscopilot
 OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o \
               src/model.o src/modelcache.o src/modelparse.o src/modeleval.o src/explain.o src/train.o \
-              src/demo.o src/worker.o src/lifecycle.o src/ingest.o src/settings.o
+              src/demo.o src/worker.o src/lifecycle.o src/ingest.o src/settings.o \
+              src/metrics.o
 
 # SQL sources (README, "SQL sources and upgrades"), each directory in name order:
 #   src/sql/pre_install/  re-runnable functions that table definitions need

@@ -471,12 +471,24 @@ CsModelRegister(const char *name, const char *kind, const char *data, size_t len
 			Datum		v[1] = {PointerGetDatum(names_arr)};
 			char	   *catalog;
 
-			/* the catalog's first names: a model keeps working as the catalog grows */
-			if (SPI_execute_with_args("SELECT array_agg(name ORDER BY position)::text, "
-									  "coalesce((array_agg(name ORDER BY position))[1:cardinality($1)] = $1, false) "
-									  "FROM cs.feature_catalog",
+			/*
+			 * The first names of cs.feature_names() (the catalog, then the
+			 * usage metrics): a model keeps working as the catalog grows, and
+			 * scoring picks its inputs from stored vectors by name.
+			 */
+			bool		have_names;
+
+			/* an older version's install script (upgrade path) has no cs.feature_names() */
+			if (SPI_execute("SELECT to_regprocedure('cs.feature_names()') IS NOT NULL", true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not look up cs.feature_names()");
+			have_names = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (SPI_execute_with_args(have_names
+									  ? "SELECT nullif(n, '{}')::text, coalesce(n[1:cardinality($1)] = $1, false) "
+									  "FROM cs.feature_names() n"
+									  : "SELECT n::text, coalesce(n[1:cardinality($1)] = $1, false) "
+									  "FROM (SELECT array_agg(name ORDER BY position) AS n FROM cs.feature_catalog) c",
 									  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read cs.feature_catalog");
+				elog(ERROR, "could not read cs.feature_names()");
 			catalog = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 			if (catalog == NULL)
 				ereport(ERROR,
@@ -486,8 +498,8 @@ CsModelRegister(const char *name, const char *kind, const char *data, size_t len
 			if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature names of a %s model must be cs.feature_catalog or its first names", kind),
-						 errdetail("The catalog has %s.", catalog),
+						 errmsg("feature names of a %s model must be cs.feature_names() or its first names", kind),
+						 errdetail("The feature names are %s.", catalog),
 						 errhint("Pass the catalog's names in position order (a model may stop before the catalog's end), or use kind custom.")));
 		}
 

@@ -432,7 +432,7 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 	SPI_finish();
 }
 
-/* Feature names for a scoring kind: cs.feature_catalog in position order. */
+/* Feature names for a scoring kind: cs.feature_names() (the catalog, then the usage metrics). */
 static char **
 CatalogFeatureNames(int *n)
 {
@@ -440,8 +440,8 @@ CatalogFeatureNames(int *n)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT name FROM cs.feature_catalog ORDER BY position", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read cs.feature_catalog");
+	if (SPI_execute("SELECT unnest(cs.feature_names())", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cs.feature_names()");
 	*n = (int) SPI_processed;
 	names = SPI_palloc(sizeof(char *) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
@@ -663,7 +663,7 @@ cs_train_model(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("training rows have %d features but there are %d feature names", td.nf, nnames),
 				 errhint("For kind %s the names come from %s.", kind,
-						 p.feature_names ? "params.feature_names" : "cs.feature_catalog")));
+						 p.feature_names ? "params.feature_names" : "cs.feature_names()")));
 
 	PG_TRY();
 	{

@@ -47,16 +47,21 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     n bigint;
+    -- the names of the vectors written (cs.feature_names()), stored with them
+    lay int := cs._feature_layout();
 BEGIN
-    INSERT INTO cs.customer_features AS cf (customer_id, as_of, features)
-    SELECT f.customer_id, _store_features.as_of, f.features FROM cs.compute_features(ids, _store_features.as_of) f
-    ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features;
+    INSERT INTO cs.customer_features AS cf (customer_id, as_of, features, layout)
+    SELECT f.customer_id, _store_features.as_of, f.features, lay FROM cs.compute_features(ids, _store_features.as_of) f
+    ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, features = excluded.features, layout = excluded.layout;
     GET DIAGNOSTICS n = ROW_COUNT;
+    IF ids IS NULL THEN
+        UPDATE cs.feature_layouts SET full_refresh_at = clock_timestamp() WHERE layout_id = lay;
+    END IF;
     RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION cs._store_features(uuid[], timestamptz) IS
-    'Internal: computes and stores the feature vectors of the given customers (all when NULL) as of a time; returns how many.';
+    'Internal: computes and stores the feature vectors of the given customers (all when NULL) as of a time, with their layout (cs.feature_layouts); a full store marks the layout as the store''s. Returns how many.';
 
 -- The statistics of the whole population, in dependency order: the cache of
 -- text signals (so that features classify only new or changed texts), the
@@ -103,6 +108,11 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM cs._refresh_lock();
+    -- the usage metrics changed since the last full refresh: every stored
+    -- vector has the old layout, so recompute them all
+    IF ids IS NOT NULL AND cs._features_stale() THEN
+        ids := NULL;
+    END IF;
     IF ids IS NULL THEN
         n := cs._refresh_statistics(as_of, true);
     ELSE
@@ -120,7 +130,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._refresh_customers(uuid[], timestamptz) IS
-    'Internal: the refresh pipeline. Under the refresh lock, recomputes and stores the features (as of the given time) and health of the given customers (all when NULL, with the population statistics), scores risk with the deployed champions, regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
+    'Internal: the refresh pipeline. Under the refresh lock, recomputes and stores the features (as of the given time) and health of the given customers (all when NULL, with the population statistics; all as well when the usage metrics changed since the last full refresh), scores risk with the deployed champions, regenerates their opportunities and evaluates their alerts; returns the number of feature vectors written.';
 
 -- Removes the marks a refresh as of as_of has settled: those read with the
 -- given generations, unchanged since, not held by a load in progress, and

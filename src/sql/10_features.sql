@@ -72,6 +72,10 @@ AS $fn$
 DECLARE
     f text;
     q text;
+    -- the enabled usage metrics (cs.usage_metrics), computed in the same scan
+    spec text[] := cs._usage_metric_spec();
+    back int := greatest(60, cs._usage_metric_lookback());
+    spec_lit text := quote_literal(spec::text) || '::text[]';
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -89,16 +93,16 @@ BEGIN
           FROM cs.customers WHERE %1$s
     ), u AS MATERIALIZED (
         SELECT customer_id,
-               cs.usage_summary(user_id, feature, quantity, occurred_at, $2) AS us
+               cs.usage_summary(user_id, feature, quantity, occurred_at, $2)%5$s AS us%6$s
           FROM cs.usage_events
-         WHERE %2$s AND occurred_at > $2 - interval '60 days' AND occurred_at <= $2
+         WHERE %2$s AND occurred_at > $2 - interval '%7$s days' AND occurred_at <= $2
          GROUP BY customer_id
     ), u_old AS (
         -- days since the last activity of customers silent for 60 days, by index
         SELECT q.id AS customer_id,
                (SELECT extract(epoch FROM $2 - max(e.occurred_at)) / 86400.0 FROM cs.usage_events e
                  WHERE e.customer_id = q.id AND e.occurred_at <= $2 - interval '60 days') AS days_since
-          FROM (SELECT c.id FROM c WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.customer_id = c.id) OFFSET 0) q
+          FROM (SELECT c.id FROM c WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.customer_id = c.id%8$s) OFFSET 0) q
     ), t AS (
         SELECT customer_id,
                count(*) FILTER (WHERE opened_at > $2 - interval '30 days') AS t30,
@@ -262,7 +266,7 @@ BEGIN
              tx.cancel90,
              tx.competitor90,
              n.comment_sent
-           ]::float8[])
+           ]::float8[]%9$s)
       FROM c
       LEFT JOIN u ON u.customer_id = c.id
       LEFT JOIN u_old uo ON uo.customer_id = c.id
@@ -281,7 +285,21 @@ BEGIN
             ELSE '(SELECT NULL::text AS source, NULL::bigint AS id, NULL::bigint AS text_hash,
                           NULL::bigint AS rules_stamp, NULL::float8 AS sentiment, NULL::text[] AS categories
                     WHERE false)' END,
-       replace(f, 'customer_id', 'r.customer_id'));
+       replace(f, 'customer_id', 'r.customer_id'),
+       -- usage metrics: the usage summary keeps its 60 days when the scan reads
+       -- further back, and a customer with events only before the metrics'
+       -- windows gets zeros (no event at all: NaN, as the usage features)
+       CASE WHEN back > 60 THEN ' FILTER (WHERE occurred_at > $2 - interval ''60 days'')' ELSE '' END,
+       CASE WHEN cardinality(spec) > 0
+            THEN format(', cs.usage_metric_values(%s, event, feature, user_id, quantity, occurred_at, $2) AS um', spec_lit)
+            ELSE '' END,
+       back,
+       CASE WHEN back > 60 THEN ' AND u.us IS NOT NULL' ELSE '' END,
+       CASE WHEN cardinality(spec) > 0
+            THEN format(' || CASE WHEN u.um IS NOT NULL THEN u.um WHEN u.us IS NOT NULL OR uo.days_since IS NOT NULL '
+                        'THEN cs._usage_metrics_empty(%s) ELSE array_fill(NULL::float8, ARRAY[%s]) END',
+                        spec_lit, cardinality(spec) / 8)
+            ELSE '' END);
     IF ids IS NULL THEN
         RETURN QUERY EXECUTE q USING ids, as_of;
     ELSE
@@ -293,7 +311,7 @@ BEGIN
 END;
 $fn$;
 COMMENT ON FUNCTION cs.compute_features(uuid[], timestamptz) IS
-    'Point-in-time feature vectors (cs.feature_catalog order, NaN for missing) for the given customers, or all when ids is NULL; only data stamped at or before as_of counts.';
+    'Point-in-time feature vectors (cs.feature_names() order: cs.feature_catalog, then the enabled usage metrics; NaN for missing) for the given customers, or all when ids is NULL; only data stamped at or before as_of counts.';
 
 -- The feature vector of one customer at a point in time.
 CREATE OR REPLACE FUNCTION cs.features(customer_id uuid, as_of timestamptz DEFAULT now())
@@ -315,4 +333,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.features(uuid, timestamptz) IS
-    'The feature vector of a customer as of a point in time (default now), in cs.feature_catalog order; NaN for missing data.';
+    'The feature vector of a customer as of a point in time (default now), in cs.feature_names() order; NaN for missing data.';

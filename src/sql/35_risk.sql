@@ -60,7 +60,12 @@ CREATE OR REPLACE FUNCTION cs.churn_risk(customer_id uuid)
 RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN cs.predict(cs._require_champion('churn'), cs.features(customer_id, now()));
+-- the model's inputs by name (cs.feature_names() has the catalog, then the metrics)
+AS $$
+    SELECT cs.predict(m.name, cs._pick_features(cs.features(churn_risk.customer_id, now()),
+                                                cs._model_positions(m.name, cs.feature_names())))
+      FROM (SELECT cs._require_champion('churn') AS name) m;
+$$;
 COMMENT ON FUNCTION cs.churn_risk(uuid) IS
     'Churn probability 0-1 of a customer from its signals now, by the champion churn model.';
 
@@ -69,10 +74,13 @@ CREATE OR REPLACE FUNCTION cs.explain_risk(customer_id uuid, top_k int DEFAULT 5
 RETURNS TABLE (feature text, value float4, contribution float8)
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     SELECT e.feature, e.value, e.contribution
-      FROM cs.explain(cs._require_champion('churn'), cs.features(explain_risk.customer_id, now()), explain_risk.top_k) e;
-END;
+      FROM (SELECT cs._require_champion('churn') AS name) m
+     CROSS JOIN LATERAL cs.explain(m.name, cs._pick_features(cs.features(explain_risk.customer_id, now()),
+                                                            cs._model_positions(m.name, cs.feature_names())),
+                                   explain_risk.top_k) e;
+$$;
 COMMENT ON FUNCTION cs.explain_risk(uuid, int) IS
     'Top contributions (SHAP, in log-odds; positive raises the risk) to a customer''s churn risk now: feature, its value, contribution. With every feature, contributions plus the bias sum to the model margin.';
 
@@ -118,10 +126,13 @@ BEGIN
                                              model_version, created_at)
             SELECT f.customer_id, m.kind, round(e.p::numeric, 2),
                    -- exact SHAP (about 35 us a row): stored only where a CSM will look
-                   CASE WHEN e.p >= explain_min THEN cs.explain_json(served, f.features, 5) -> 'factors' END,
-                   round(cs.risk_confidence(f.features, e.p, fresh)::numeric, 2), served_label, f.as_of
+                   CASE WHEN e.p >= explain_min THEN cs.explain_json(served, v.x, 5) -> 'factors' END,
+                   round(cs.risk_confidence(v.x, e.p, fresh)::numeric, 2), served_label, f.as_of
               FROM cs.customer_features f
-             CROSS JOIN LATERAL (SELECT cs.predict(served, f.features) AS p) e
+              -- the model's inputs by name, positions once per layout of stored vectors
+              JOIN cs._model_layout_positions(served) pos ON pos.layout = coalesce(f.layout, 0)
+             CROSS JOIN LATERAL (SELECT cs._pick_features(f.features, pos.positions) AS x) v
+             CROSS JOIN LATERAL (SELECT cs.predict(served, v.x) AS p) e
              WHERE (ids IS NULL OR f.customer_id = ANY (ids))
                AND cs.in_challenger_arm(f.customer_id, share) = arm;
             GET DIAGNOSTICS added = ROW_COUNT;
@@ -131,8 +142,10 @@ BEGIN
             other := CASE WHEN arm THEN m.name ELSE ch.name || ':v' || ch.version END;
             other_label := CASE WHEN arm THEN m.name || ':v' || m.version ELSE ch.name || ':v' || ch.version END;
             INSERT INTO cs.model_shadow_scores (customer_id, risk_type, model_version, risk_score, created_at)
-            SELECT f.customer_id, m.kind, other_label, round(cs.predict(other, f.features)::numeric, 2), f.as_of
+            SELECT f.customer_id, m.kind, other_label,
+                   round(cs.predict(other, cs._pick_features(f.features, pos.positions))::numeric, 2), f.as_of
               FROM cs.customer_features f
+              JOIN cs._model_layout_positions(other) pos ON pos.layout = coalesce(f.layout, 0)
              WHERE (ids IS NULL OR f.customer_id = ANY (ids))
                AND cs.in_challenger_arm(f.customer_id, share) = arm;
         END LOOP;
@@ -178,4 +191,4 @@ $$;
 COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
     'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
 COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
-COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion, or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. Returns the number written.';
+COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion (inputs picked from each stored vector by the model''s feature names), or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. Returns the number written.';

@@ -119,7 +119,7 @@ BEGIN
                  ORDER BY h.calculated_at DESC LIMIT 1) AS health,
                %s AS model_score
           FROM cs.customers c
-          JOIN cs.customer_features cf ON cf.customer_id = c.id
+          JOIN cs.customer_features cf ON cf.customer_id = c.id%s
          WHERE c.churned_at IS NULL AND %s
     ), b AS (
         SELECT customer_id, mrr, seats, health, model_score,
@@ -192,7 +192,9 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
                         WHERE o.customer_id = a.customer_id AND o.kind = a.kind
                           AND o.product IS NOT DISTINCT FROM a.product AND o.status = 'in_progress')
-    $q$, CASE WHEN use_model THEN 'cs.predict($2, cf.features)::float8' ELSE 'NULL::float8' END,
+    $q$, CASE WHEN use_model THEN 'cs.predict($2, cs._pick_features(cf.features, pos.positions))::float8' ELSE 'NULL::float8' END,
+       -- the model's inputs by name: positions once per layout of stored vectors
+       CASE WHEN use_model THEN ' JOIN cs._model_layout_positions($2) pos ON pos.layout = coalesce(cf.layout, 0)' ELSE '' END,
        CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END);
     IF ids IS NULL THEN
         EXECUTE q USING ids, mname;

@@ -21,8 +21,10 @@ COMMENT ON COLUMN cs.feature_catalog.source IS 'Signal table the feature comes f
 CREATE TABLE cs.customer_features (
     customer_id uuid PRIMARY KEY REFERENCES cs.customers (id),
     as_of       timestamptz NOT NULL,
-    features    float4[] NOT NULL
+    features    float4[] NOT NULL,
+    layout      int
 );
 COMMENT ON TABLE cs.customer_features IS 'Feature store: the current feature vector per customer, in cs.feature_catalog order; NaN means missing.';
 COMMENT ON COLUMN cs.customer_features.as_of IS 'Point in time the vector describes.';
-COMMENT ON COLUMN cs.customer_features.features IS 'Feature values in catalog order; NaN for missing data.';
+COMMENT ON COLUMN cs.customer_features.features IS 'Feature values in the order of its layout (cs.feature_names() when stored); NaN for missing data.';
+COMMENT ON COLUMN cs.customer_features.layout IS 'The cs.feature_layouts id naming the elements of features; NULL for cs.feature_catalog order alone (no usage metrics).';

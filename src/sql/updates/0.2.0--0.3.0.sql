@@ -94,3 +94,11 @@ ALTER TABLE cs.data_sources DROP CONSTRAINT data_sources_format_check,
                           'chargebee_subscription', 'chargebee_invoice'));
 --@include src/sql/schema/82_billing.sql
 --@include src/sql/setup/82_billing.sql
+
+-- Usage metrics as data (src/sql/schema/12_usage_metrics.sql) and the layout
+-- of each stored feature vector (NULL for vectors stored before: the catalog
+-- alone).
+--@include src/sql/schema/12_usage_metrics.sql
+ALTER TABLE cs.customer_features ADD COLUMN layout int;
+COMMENT ON COLUMN cs.customer_features.features IS 'Feature values in the order of its layout (cs.feature_names() when stored); NaN for missing data.';
+COMMENT ON COLUMN cs.customer_features.layout IS 'The cs.feature_layouts id naming the elements of features; NULL for cs.feature_catalog order alone (no usage metrics).';
