@@ -82,3 +82,8 @@ COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with c
 -- Contract-term history (src/sql/schema/02_contract_terms.sql): point-in-time
 -- renewal dates and customer start.
 --@include src/sql/schema/02_contract_terms.sql
+
+-- Custom models on named, typed columns (src/encode.c, src/sql/31_custom_models.sql):
+-- the encoding a model learnt from its training query, applied at scoring.
+ALTER TABLE cs.models ADD COLUMN encoding jsonb;
+COMMENT ON COLUMN cs.models.encoding IS 'For a custom model trained on named columns (src/encode.c): its input columns in order, each with name, type, kind (numeric, boolean or category), for a category its encoding (onehot or ordinal), vocabulary and other_values (folded into other), and the inputs it gives; cs.predict_row applies it to a record.  NULL for a model over a features array.';
