@@ -850,8 +850,7 @@ RewriteParams(const char *params_text, LearnColumn *cols, int ncols, int *min_co
 						 errhint("Return the columns themselves instead of features, or leave these parameters out.")));
 			ncols = 0;
 		}
-
-		if (json_object_get(root, "feature_names"))
+		else if (json_object_get(root, "feature_names"))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature_names cannot be given for a training query without a features column"),
@@ -979,7 +978,7 @@ CsEncodeTrainingQuery(const char *kind, char **query, char **params_text)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("training query must return a column \"label\""),
-				 errhint("For example: SELECT plan, seats, churned AS label FROM accounts.")));
+				 errhint("For example: SELECT features, churned AS label FROM ..., or for kind custom the columns themselves: SELECT plan, seats, churned AS label FROM accounts.")));
 
 	/* The input columns. */
 	cols = MemoryContextAllocZero(caller, sizeof(LearnColumn) * desc->natts);
