@@ -173,6 +173,7 @@ SELECT q || E'\n    -> ' || pg_temp.try(q) FROM (VALUES
  ($q$SELECT cs.train_model('bad', 'custom', 'SELECT seats, seats, churned AS label FROM accounts', '{}')$q$),
  ($q$SELECT cs.train_model('bad', 'custom', 'SELECT churned AS label, id AS group_key FROM accounts', '{}')$q$),
  ($q$SELECT cs.train_model('bad', 'custom', 'SELECT NULL::text AS nothing, seats, churned AS label FROM accounts', '{}')$q$),
+ ($q$SELECT cs.train_model('bad', 'custom', 'SELECT plan, churned AS label FROM accounts WHERE false', '{}')$q$),
  ($q$SELECT cs.train_model('bad', 'churn', 'SELECT seats, churned AS label FROM accounts', '{}')$q$),
  ($q$SELECT cs.train_model('bad', 'custom', 'SELECT seats, plan, churned AS label FROM accounts', '{"encoding": {"seats": "ordinal"}}')$q$),
  ($q$SELECT cs.train_model('bad', 'custom', 'SELECT seats, plan, churned AS label FROM accounts', '{"encoding": {"plan": "binary"}}')$q$),

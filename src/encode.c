@@ -932,6 +932,7 @@ CsEncodeTrainingQuery(const char *kind, char **query, char **params_text)
 	LearnColumn *cols;
 	int			ncols = 0;
 	int			min_count = 1;
+	uint64		nrows = 0;
 	Portal		portal;
 	StringInfoData json;
 	StringInfoData q;
@@ -1047,6 +1048,7 @@ CsEncodeTrainingQuery(const char *kind, char **query, char **params_text)
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
 		if (SPI_processed == 0)
 			break;
+		nrows += SPI_processed;
 		old = MemoryContextSwitchTo(batch);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -1089,6 +1091,10 @@ CsEncodeTrainingQuery(const char *kind, char **query, char **params_text)
 	SPI_cursor_close(portal);
 	SPI_finish();
 	MemoryContextDelete(batch);
+	if (nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("training query returned no rows")));
 
 	/* The encoding and the input names. */
 	initStringInfo(&json);
