@@ -103,6 +103,9 @@ typedef struct CsModel
 	bool		shap_tables_ok; /* so did the per-leaf tables */
 	struct CsShapTables *shap;	/* the per-leaf tables */
 	void	   *booster;		/* BoosterHandle, freed with mcxt */
+	/* the encoding of named columns (encode.c), read at first use */
+	bool		encoding_loaded;
+	void	   *encoding;		/* CsEncoding in mcxt, NULL when none */
 	struct MemoryContextData *mcxt; /* owns everything above */
 } CsModel;
 

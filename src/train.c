@@ -32,6 +32,7 @@
 #include <xgboost/c_api.h>
 
 #include "model.h"
+#include "encode.h"
 
 /* The server's json_object() shadows jansson's: make objects with json_pack. */
 #define CsJsonNewObject() json_pack("{}")
@@ -631,6 +632,10 @@ cs_train_model(PG_FUNCTION_ARGS)
 	CsModel    *m;
 	char	   *volatile metrics = NULL;
 	int32		id;
+	CsTrainingEncoding *encoding;
+
+	/* Named, typed columns instead of features: encode them (encode.c). */
+	encoding = CsEncodeTrainingQuery(kind, &query, &params_text);
 
 	ParseParams(&p, params_text);
 	binary = strcmp(p.objective, "reg:squarederror") != 0;
@@ -768,6 +773,8 @@ cs_train_model(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 
 	id = CsModelRegister(name, kind, model_json, model_len, names, nnames, metrics, query);
+	if (encoding)
+		CsEncodingStore(id, encoding);
 
 	/* What the model learnt from, for drift monitoring (cs.feature_drift). */
 	CsStoreReference(id, "training rows", (int64) td.ntrain + td.nvalid,

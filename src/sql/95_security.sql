@@ -161,7 +161,9 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              '_task_alerts', '_task_for', '_task_assignee', '_outbox_alerts', 'outbox_claim', 'outbox_ack',
              'outbox_purge', 'enqueue_digest', '_check_health_profile',
              -- usage metrics (src/sql/12_usage_metrics.sql)
-             'propose_metrics', '_feature_layout'];
+             'propose_metrics', '_feature_layout',
+             -- the libxgboost oracle of the custom-model tests (src/sql/31_custom_models.sql)
+             '_xgboost_predict'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 

@@ -15,6 +15,7 @@ CREATE TABLE cs.models (
     status      text NOT NULL DEFAULT 'candidate' CHECK (status IN ('candidate', 'challenger', 'champion', 'retired')),
     created_at  timestamptz NOT NULL DEFAULT now(),
     reference   jsonb,
+    encoding    jsonb,
     CONSTRAINT models_name_version_key UNIQUE (name, version)
 );
 -- One champion per kind (custom models are addressed by name, one champion per name).
@@ -32,3 +33,4 @@ COMMENT ON COLUMN cs.models.metrics IS 'Training and validation metrics.';
 COMMENT ON COLUMN cs.models.training_data IS 'Description of the training data.';
 COMMENT ON COLUMN cs.models.status IS 'candidate, challenger (scored in shadow or on an A/B share, judged against the champion), champion (scores its kind) or retired.';
 COMMENT ON COLUMN cs.models.reference IS 'Reference distribution of the inputs the model learnt from (missing rate, decile edges and bin shares per feature), for cs.feature_drift; NULL when unknown.';
+COMMENT ON COLUMN cs.models.encoding IS 'For a custom model trained on named columns (src/encode.c): its input columns in order, each with name, type, kind (numeric, boolean or category), for a category its encoding (onehot or ordinal), vocabulary and other_values (folded into other), and the inputs it gives; cs.predict_row applies it to a record.  NULL for a model over a features array.';

@@ -102,3 +102,8 @@ ALTER TABLE cs.data_sources DROP CONSTRAINT data_sources_format_check,
 ALTER TABLE cs.customer_features ADD COLUMN layout int;
 COMMENT ON COLUMN cs.customer_features.features IS 'Feature values in the order of its layout (cs.feature_names() when stored); NaN for missing data.';
 COMMENT ON COLUMN cs.customer_features.layout IS 'The cs.feature_layouts id naming the elements of features; NULL for cs.feature_catalog order alone (no usage metrics).';
+
+-- Custom models on named, typed columns (src/encode.c, src/sql/31_custom_models.sql):
+-- the encoding a model learnt from its training query, applied at scoring.
+ALTER TABLE cs.models ADD COLUMN encoding jsonb;
+COMMENT ON COLUMN cs.models.encoding IS 'For a custom model trained on named columns (src/encode.c): its input columns in order, each with name, type, kind (numeric, boolean or category), for a category its encoding (onehot or ordinal), vocabulary and other_values (folded into other), and the inputs it gives; cs.predict_row applies it to a record.  NULL for a model over a features array.';
