@@ -50,7 +50,7 @@ ifeq ($(and $(PGXS),$(wildcard $(PGXS)),$(if $(DEPS_MISSING),,ok)),)
 .DEFAULT_GOAL := all
 # The documented goals are phony here: a file or directory of the same name
 # (test/ is one) must not make them "up to date" before anything is installed.
-FRESH_GOALS = all install installcheck test demo demo-stop bench bench-text bench-one model fuzz asan leakcheck clean deps
+FRESH_GOALS = all install installcheck test demo demo-stop bench bench-text bench-one bench-world2 model fuzz asan leakcheck clean deps
 .PHONY: $(FRESH_GOALS)
 Makefile: ;
 ifdef CSCOPILOT_DEPS_TRIED
@@ -100,7 +100,7 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench bench-text bench-one demo-stop install-models model fuzz asan leakcheck
+.PHONY: deps test demo bench bench-text bench-one bench-world2 demo-stop install-models model fuzz asan leakcheck
 deps:
 	@bash contrib/install-deps.sh
 
@@ -127,6 +127,12 @@ bench-text: deps all
 bench-one: deps all
 	@BENCH_ONLY=onecustomer BENCH_CUSTOMERS=$${BENCH_CUSTOMERS:-20000} BENCH_PRIVATE=1 BENCH_DIR=.bench-one \
 		BENCH_PORT=$${BENCH_PORT:-54349} BENCH_OUT=$${BENCH_OUT:--} bash contrib/bench/bench.sh
+
+# Churn prediction on a world the model never saw: the consumer demo profile and
+# the b2b default, trained on one seed and tested on another at later dates, on
+# a private installation; prints a Markdown table, leaves BENCHMARKS.md alone.
+bench-world2: deps all
+	@bash contrib/bench/second-world.sh
 
 # libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
 fuzz: deps

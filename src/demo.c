@@ -88,7 +88,12 @@ typedef enum Stream
 	STREAM_INVOICES,
 	STREAM_ENGAGEMENTS,
 	STREAM_NPS,
-	STREAM_CONTACTS
+	STREAM_CONTACTS,
+	/* the consumer profile's own streams */
+	STREAM_C_PROFILE,
+	STREAM_C_PATH,
+	STREAM_C_RENEWAL,
+	STREAM_C_USAGE
 } Stream;
 
 typedef enum DemoKind
@@ -101,10 +106,14 @@ typedef enum DemoKind
 	KIND_TICKETS,
 	KIND_ENGAGEMENTS,
 	KIND_NPS,
-	KIND_USAGE
+	KIND_USAGE,
+	KIND_C_CUSTOMERS,
+	KIND_C_GROUND_TRUTH,
+	KIND_C_TERMS,
+	KIND_C_USAGE
 } DemoKind;
 
-static const int KIND_NATTS[] = {15, 7, 6, 6, 7, 9, 4, 4, 6};
+static const int KIND_NATTS[] = {15, 7, 6, 6, 7, 9, 4, 4, 6, 7, 7, 4, 6};
 
 static const char *const SEGMENTS[] = {"smb", "mid_market", "enterprise"};
 
@@ -1470,6 +1479,394 @@ EmitUsageDays(const DemoArgs *a, const Customer *c, const DemoUser *users, int d
 	}
 }
 
+/*
+ * The consumer profile (profile => 'consumer').
+ *
+ * A consumer app on monthly plans, unlike the B2B world above in the ways real
+ * data is: an account per subscriber with one or a few users, staggered sign-ups
+ * over the window, monthly terms of 28-31 days (cs.contract_terms) renewed
+ * until one is not, ten event types of which only some follow the account's
+ * hidden engagement, and nothing else (no tickets, invoices, NPS, seats,
+ * meetings or contacts; created_at is left to the load time).
+ *
+ * Hidden state: engagement in [0,1], a mean-reverting walk around the
+ * account's base level.  A disengagement episode starts at a random time
+ * (exponential, mean C_ONSET_MEAN days after sign-up) and pulls engagement
+ * down to a floor over two to eight weeks; some episodes recover.  At each
+ * renewal the account leaves with a probability that depends only on its
+ * mean engagement over the two weeks before (C_HAZARD*), never on the calendar
+ * or on anything the features read directly.  Engagement drives add_friend and
+ * send_message (down), remove_friend and help_view (up) and, weakly, how many
+ * days users are active at all; page_view, search, notification_open,
+ * upgrade_prompt and settings_change are noise with volume.
+ */
+#define C_PRE_DAYS		120		/* accounts present at the start signed up this long before, at most */
+#define C_PRE_SHARE		0.45	/* share of accounts present at the start */
+#define C_ONSET_MEAN	520.0	/* mean days from sign-up to a disengagement episode */
+#define C_RECOVER_SHARE 0.30	/* episodes that recover */
+#define C_HAZARD_BASE	0.004	/* renewal churn probability of an engaged account */
+#define C_HAZARD_MAX	0.55	/* ... of a disengaged one */
+#define C_HAZARD_MID	0.38	/* engagement at which the hazard is half way */
+#define C_HAZARD_WIDTH	0.06
+#define C_MAX_USERS		4
+
+typedef enum CEvent
+{
+	CE_LOGIN,
+	CE_PAGE_VIEW,
+	CE_SEARCH,
+	CE_NOTIFICATION_OPEN,
+	CE_SEND_MESSAGE,
+	CE_ADD_FRIEND,
+	CE_REMOVE_FRIEND,
+	CE_HELP_VIEW,
+	CE_UPGRADE_PROMPT,
+	CE_SETTINGS_CHANGE,
+	C_NEVENTS
+} CEvent;
+
+static const char *const C_EVENTS[C_NEVENTS] = {
+	"login", "page_view", "search", "notification_open", "send_message", "add_friend",
+	"remove_friend", "help_view", "upgrade_prompt", "settings_change"
+};
+
+/* Screens of page_view rows. */
+static const char *const C_SCREENS[] = {"feed", "profile", "chat", "explore", "settings"};
+
+/* Monthly price of the basic, plus and family plans. */
+static const double C_PLAN_PRICE[] = {4.99, 9.99, 14.99};
+
+/* Everything hidden and visible about one consumer account. */
+typedef struct Consumer
+{
+	int			idx;
+	pg_uuid_t	id;
+	int			first_name;
+	int			last_name;
+	int			plan;
+	int			start_day;		/* day index of sign-up (negative: before the window) */
+	int			churn_day;		/* day index of the renewal not made, -1 if none */
+	int			nterms;
+	DateADT    *term_start;		/* nterms + 1 boundaries: term k is [term_start[k], term_start[k + 1]) */
+	int			nusers;
+	double		user_p[C_MAX_USERS];	/* daily chance of being active when fully engaged */
+	int			user_hour[C_MAX_USERS];
+	double		base;			/* engagement the walk reverts to */
+	double		social;			/* friending */
+	double		chat;			/* messaging */
+	double		browse;			/* page views per active day */
+	double		notify;			/* notification opens per active day */
+	int			onset;			/* first day of the episode, INT_MAX if none */
+	int			decline_len;
+	int			hold_len;		/* days at the floor before a recovery */
+	bool		recovers;
+	double		floor_e;
+	double	   *e;				/* e[d - start_day], d in [start_day, days] */
+} Consumer;
+
+/* The date months after date d, on the same day of the month or the month's last day. */
+static DateADT
+AddMonths(DateADT d, int months)
+{
+	int			y,
+				m,
+				dd,
+				mdays;
+
+	j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+	m += months;
+	y += (m - 1) / 12;
+	m = (m - 1) % 12 + 1;
+	mdays = day_tab[isleap(y)][m - 1];
+	return date2j(y, m, Min(dd, mdays)) - POSTGRES_EPOCH_JDATE;
+}
+
+/* Engagement the account is pulled towards on day d. */
+static double
+ConsumerTarget(const Consumer *c, int d)
+{
+	double		t = c->base + 0.08 * exp(-(d - c->start_day) / 30.0);	/* the first weeks' novelty */
+
+	if (d >= c->onset)
+	{
+		int			x = d - c->onset;
+		double		drop = c->base - c->floor_e;
+
+		if (x < c->decline_len)
+			t -= drop * x / c->decline_len;
+		else if (!c->recovers || x < c->decline_len + c->hold_len)
+			t -= drop;
+		else
+			t -= drop * Max(0.0, 1.0 - (x - c->decline_len - c->hold_len) / 30.0);
+	}
+	return Clamp(t, 0.02, 0.98);
+}
+
+/* Engagement on day d (clamped to the simulated range). */
+static inline double
+ConsumerE(const Consumer *c, int d, const DemoArgs *a)
+{
+	d = Max(c->start_day, Min(d, a->days));
+	return c->e[d - c->start_day];
+}
+
+/* True when the account is a subscriber on day d. */
+static inline bool
+ConsumerLive(const Consumer *c, int d)
+{
+	return d >= c->start_day && (c->churn_day < 0 || d < c->churn_day);
+}
+
+/* Rebuilds the hidden and visible state of consumer account idx from the seed. */
+static void
+BuildConsumer(const DemoArgs *a, int idx, Consumer *c)
+{
+	Rng			r,
+				h,
+				ren;
+	int			n;
+	int			maxterms;
+	DateADT		signup;
+
+	memset(c, 0, sizeof(*c));
+	c->idx = idx;
+	CustomerId(a, idx, &c->id);
+	RngInit(&r, a->seed, idx, STREAM_C_PROFILE, 0);
+	c->first_name = RngInt(&r, 0, lengthof(FIRST_NAMES) - 1);
+	c->last_name = RngInt(&r, 0, lengthof(LAST_NAMES) - 1);
+	c->start_day = RngUnif(&r) < C_PRE_SHARE ? RngInt(&r, -C_PRE_DAYS, -1) : RngInt(&r, 0, Max(0, a->days - 1));
+	{
+		double		u = RngUnif(&r);
+
+		c->plan = u < 0.62 ? 0 : u < 0.90 ? 1 : 2;
+	}
+	{
+		double		u = RngUnif(&r);
+
+		c->nusers = c->plan == 2 ? RngInt(&r, 2, C_MAX_USERS) : u < 0.85 ? 1 : 2;
+	}
+	for (int k = 0; k < c->nusers; k++)
+	{
+		c->user_p[k] = k == 0 ? RngRange(&r, 0.45, 0.95) : RngRange(&r, 0.15, 0.6);
+		c->user_hour[k] = RngInt(&r, 7, 22);
+	}
+	c->base = RngRange(&r, 0.55, 0.95);
+	c->social = RngLogRange(&r, 0.4, 2.0);
+	c->chat = RngLogRange(&r, 0.3, 2.5);
+	c->browse = RngLogRange(&r, 4.0, 40.0);
+	c->notify = RngLogRange(&r, 0.3, 3.0);
+	c->onset = c->start_day + 7 + (int) (-log(1.0 - RngUnif(&r)) * C_ONSET_MEAN);
+	c->decline_len = RngInt(&r, 14, 56);
+	c->hold_len = RngInt(&r, 10, 40);
+	c->recovers = RngUnif(&r) < C_RECOVER_SHARE;
+	c->floor_e = RngRange(&r, 0.05, 0.30);
+	if (c->onset > a->days)
+		c->onset = INT_MAX;
+
+	/* the engagement path, from sign-up to the end of the window */
+	n = a->days - c->start_day + 1;
+	c->e = palloc(sizeof(double) * n);
+	RngInit(&h, a->seed, idx, STREAM_C_PATH, 0);
+	c->e[0] = Clamp(ConsumerTarget(c, c->start_day) + 0.05 * RngNormal(&h), 0.01, 0.99);
+	for (int i = 1; i < n; i++)
+		c->e[i] = Clamp(c->e[i - 1] + 0.25 * (ConsumerTarget(c, c->start_day + i) - c->e[i - 1]) +
+						0.04 * RngNormal(&h), 0.01, 0.99);
+
+	/*
+	 * Monthly terms from sign-up.  Accounts present at the start renewed every
+	 * term before it (they are the survivors); from the window on, each renewal
+	 * is a draw on the engagement of the two weeks before it.
+	 */
+	signup = a->start_date + c->start_day;
+	maxterms = (a->days - c->start_day) / 28 + 2;
+	c->term_start = palloc(sizeof(DateADT) * (maxterms + 1));
+	c->term_start[0] = signup;
+	c->churn_day = -1;
+	RngInit(&ren, a->seed, idx, STREAM_C_RENEWAL, 0);
+	for (int k = 1; k <= maxterms; k++)
+	{
+		DateADT		b = AddMonths(signup, k);
+		int			bd = b - a->start_date;
+
+		c->term_start[k] = b;
+		c->nterms = k;
+		if (bd > a->days)
+			break;				/* the term in force at end_date */
+		if (bd > 0)
+		{
+			double		ebar = 0;
+			double		p;
+
+			for (int d = bd - 14; d < bd; d++)
+				ebar += ConsumerE(c, d, a);
+			ebar /= 14.0;
+			p = C_HAZARD_BASE + C_HAZARD_MAX / (1.0 + exp((ebar - C_HAZARD_MID) / C_HAZARD_WIDTH));
+			if (RngUnif(&ren) < p)
+			{
+				c->churn_day = bd;
+				break;
+			}
+		}
+	}
+}
+
+/* Writes one customers row of a consumer account. */
+static void
+EmitConsumerCustomer(const DemoArgs *a, const Consumer *c, ReturnSetInfo *rsinfo)
+{
+	Datum		v[7];
+	bool		n[7] = {0};
+	char		buf[128];
+
+	v[0] = UUIDPGetDatum(&c->id);
+	snprintf(buf, sizeof(buf), "demo-%06d", c->idx + 1);
+	v[1] = CStringGetTextDatum(buf);
+	snprintf(buf, sizeof(buf), "%s %c.", FIRST_NAMES[c->first_name], LAST_NAMES[c->last_name][0]);
+	v[2] = CStringGetTextDatum(buf);
+	v[3] = MoneyDatum(C_PLAN_PRICE[c->plan]);
+	/* the current term, or the last one of a churned account */
+	v[4] = DateADTGetDatum(c->term_start[c->nterms - 1]);
+	v[5] = DateADTGetDatum(c->term_start[c->nterms]);
+	if (c->churn_day >= 0)
+		v[6] = DateADTGetDatum(a->start_date + c->churn_day);
+	else
+		n[6] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+/* Writes the account's monthly terms, the last one not renewed for a churned account. */
+static void
+EmitConsumerTerms(const DemoArgs *a, const Consumer *c, ReturnSetInfo *rsinfo)
+{
+	for (int k = 0; k < c->nterms; k++)
+	{
+		Datum		v[4];
+		bool		n[4] = {0};
+
+		v[0] = UUIDPGetDatum(&c->id);
+		v[1] = DateADTGetDatum(c->term_start[k]);
+		v[2] = DateADTGetDatum(c->term_start[k + 1]);
+		v[3] = MoneyDatum(C_PLAN_PRICE[c->plan]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+}
+
+/* Writes the account's hidden state to the ground truth. */
+static void
+EmitConsumerGroundTruth(const DemoArgs *a, const Consumer *c, ReturnSetInfo *rsinfo)
+{
+	Datum		v[7];
+	bool		n[7] = {0};
+	int			last = c->churn_day >= 0 ? c->churn_day : a->days;
+	const char *arch;
+
+	if (c->onset <= last)
+		arch = c->recovers && last >= c->onset + c->decline_len + c->hold_len ? "consumer_recovered" : "consumer_fading";
+	else
+		arch = c->base >= 0.75 ? "consumer_engaged" : "consumer_casual";
+	v[0] = UUIDPGetDatum(&c->id);
+	v[1] = CStringGetTextDatum(arch);
+	if (c->churn_day >= 0)
+		v[2] = DateADTGetDatum(a->start_date + c->churn_day);
+	else
+		n[2] = true;
+	n[3] = n[4] = true;
+	v[5] = Float8GetDatum(rint(ConsumerE(c, Max(0, c->start_day), a) * 1e6) / 1e6);
+	v[6] = Float8GetDatum(rint(ConsumerE(c, last, a) * 1e6) / 1e6);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+/* Writes one usage row of a consumer account. */
+static inline void
+PutConsumerEvent(const DemoArgs *a, const Consumer *c, ReturnSetInfo *rsinfo, Datum user, const Datum *events,
+				 CEvent ev, Datum feature, double quantity, int d, int secs)
+{
+	Datum		v[6];
+	bool		n[6] = {0};
+
+	v[0] = UUIDPGetDatum(&c->id);
+	v[1] = user;
+	v[2] = events[ev];
+	if (feature != (Datum) 0)
+		v[3] = feature;
+	else
+		n[3] = true;
+	v[4] = Float8GetDatum(quantity);
+	v[5] = TimestampTzGetDatum(DayTs(a, d, Clamp(secs, 0, 86399)));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+}
+
+/*
+ * Writes the usage rows of days [d0, d1]: one row per event, except page_view
+ * and send_message, one row per user-day with the count as quantity.
+ */
+static void
+EmitConsumerDays(const DemoArgs *a, const Consumer *c, int d0, int d1, ReturnSetInfo *rsinfo,
+				 const Datum *events, const Datum *screens)
+{
+	Datum		users[C_MAX_USERS];
+
+	for (int k = 0; k < c->nusers; k++)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "c%06d-%d", c->idx + 1, k + 1);
+		users[k] = CStringGetTextDatum(buf);
+	}
+	for (int d = Max(d0, c->start_day); d <= d1 && ConsumerLive(c, d); d++)
+	{
+		Rng			r;
+		double		e = ConsumerE(c, d, a);
+		int			dow = j2day(a->start_date + d + POSTGRES_EPOCH_JDATE);
+		double		dayf = (dow == 0 || dow == 6) ? 1.15 : 1.0;
+		double		novelty = 1.0 + 2.0 * exp(-(d - c->start_day) / 45.0);
+
+		RngInit(&r, a->seed, c->idx, STREAM_C_USAGE, d);
+		for (int k = 0; k < c->nusers; k++)
+		{
+			int			secs = (int) ((c->user_hour[k] + 1.5 * RngNormal(&r)) * 3600.0);
+			int			cnt;
+
+			if (RngUnif(&r) >= c->user_p[k] * (0.55 + 0.45 * e) * dayf)
+				continue;
+			cnt = 1 + RngPoisson(&r, 0.4);
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_LOGIN, (Datum) 0, 1, d, secs + 3600 * i);
+			cnt = Max(1, RngPoisson(&r, c->browse * exp(0.3 * RngNormal(&r))));
+			PutConsumerEvent(a, c, rsinfo, users[k], events, CE_PAGE_VIEW,
+							 screens[RngInt(&r, 0, lengthof(C_SCREENS) - 1)], cnt, d, secs + 60);
+			cnt = RngPoisson(&r, 0.5);
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_SEARCH, (Datum) 0, 1, d, secs + 120 + 300 * i);
+			cnt = RngPoisson(&r, c->notify);
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_NOTIFICATION_OPEN, (Datum) 0, 1, d,
+								 secs - 1800 + RngInt(&r, 0, 7200));
+			cnt = RngPoisson(&r, 3.0 * c->chat * e * e);
+			if (cnt > 0)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_SEND_MESSAGE, (Datum) 0, cnt, d, secs + 600);
+			cnt = RngPoisson(&r, 0.25 * c->social * e * e * novelty);
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_ADD_FRIEND, (Datum) 0, 1, d, secs + 900 + 60 * i);
+			cnt = RngPoisson(&r, 0.15 * c->social * (1.0 - e) * (1.0 - e));
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_REMOVE_FRIEND, (Datum) 0, 1, d, secs + 1200 + 60 * i);
+			cnt = RngPoisson(&r, 0.02 + 0.5 * Max(0.0, c->base - e));
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_HELP_VIEW, (Datum) 0, 1, d, secs + 1500 + 60 * i);
+			if (c->plan == 0)
+			{
+				cnt = RngPoisson(&r, 0.15);
+				for (int i = 0; i < cnt; i++)
+					PutConsumerEvent(a, c, rsinfo, users[k], events, CE_UPGRADE_PROMPT, (Datum) 0, 1, d, secs + 240 + 60 * i);
+			}
+			cnt = RngPoisson(&r, 0.04);
+			for (int i = 0; i < cnt; i++)
+				PutConsumerEvent(a, c, rsinfo, users[k], events, CE_SETTINGS_CHANGE, (Datum) 0, 1, d, secs + 1800 + 60 * i);
+		}
+	}
+}
+
 /* Orders customer indexes by uuid. */
 static int
 CompareByUuid(const void *x, const void *y, void *arg)
@@ -1502,15 +1899,21 @@ MonthEnd(const DemoArgs *a, int d)
 
 /* Writes the usage rows of days [dfrom, dto], month by month and in uuid order within a month. */
 static void
-EmitUsage(const DemoArgs *a, ReturnSetInfo *rsinfo, MemoryContext percust, int dfrom, int dto)
+EmitUsage(const DemoArgs *a, ReturnSetInfo *rsinfo, MemoryContext percust, int dfrom, int dto, bool consumer)
 {
 	pg_uuid_t  *ids = palloc(sizeof(pg_uuid_t) * a->customers);
 	int		   *order = palloc(sizeof(int) * a->customers);
 	Datum		feature_datums[NFEATURES];
 	Datum		session = CStringGetTextDatum("session");
+	Datum		c_events[C_NEVENTS];
+	Datum		c_screens[lengthof(C_SCREENS)];
 
 	for (int f = 0; f < NFEATURES; f++)
 		feature_datums[f] = CStringGetTextDatum(FEATURES[f]);
+	for (int f = 0; f < C_NEVENTS; f++)
+		c_events[f] = CStringGetTextDatum(C_EVENTS[f]);
+	for (int f = 0; f < lengthof(C_SCREENS); f++)
+		c_screens[f] = CStringGetTextDatum(C_SCREENS[f]);
 	for (int i = 0; i < a->customers; i++)
 	{
 		CustomerId(a, i, &ids[i]);
@@ -1530,9 +1933,19 @@ EmitUsage(const DemoArgs *a, ReturnSetInfo *rsinfo, MemoryContext percust, int d
 			CHECK_FOR_INTERRUPTS();
 			MemoryContextReset(percust);
 			old = MemoryContextSwitchTo(percust);
-			BuildCustomer(a, order[i], &c);
-			if (!IsGone(&c, d0))
-				EmitUsageDays(a, &c, BuildUsers(a, &c), d0, d1, rsinfo, feature_datums, session);
+			if (consumer)
+			{
+				Consumer	cc;
+
+				BuildConsumer(a, order[i], &cc);
+				EmitConsumerDays(a, &cc, d0, d1, rsinfo, c_events, c_screens);
+			}
+			else
+			{
+				BuildCustomer(a, order[i], &c);
+				if (!IsGone(&c, d0))
+					EmitUsageDays(a, &c, BuildUsers(a, &c), d0, d1, rsinfo, feature_datums, session);
+			}
 			MemoryContextSwitchTo(old);
 		}
 		d0 = d1 + 1;
@@ -1557,13 +1970,33 @@ DemoRows(FunctionCallInfo fcinfo, DemoKind kind)
 			 (int) kind, rsinfo->setDesc->natts, KIND_NATTS[kind]);
 
 	percust = AllocSetContextCreate(CurrentMemoryContext, "cscopilot demo customer", ALLOCSET_DEFAULT_SIZES);
-	if (kind == KIND_USAGE)
+	if (kind == KIND_USAGE || kind == KIND_C_USAGE)
 	{
 		/* optional day range: one month per call keeps each INSERT and its tuplestore small */
 		int			dfrom = PG_ARGISNULL(4) ? 0 : Max(0, PG_GETARG_DATEADT(4) - a.start_date);
 		int			dto = PG_ARGISNULL(5) ? a.days : Min(a.days, PG_GETARG_DATEADT(5) - a.start_date);
 
-		EmitUsage(&a, rsinfo, percust, dfrom, dto);
+		EmitUsage(&a, rsinfo, percust, dfrom, dto, kind == KIND_C_USAGE);
+	}
+	else if (kind >= KIND_C_CUSTOMERS)
+	{
+		for (int i = 0; i < a.customers; i++)
+		{
+			MemoryContext old;
+			Consumer	c;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(percust);
+			old = MemoryContextSwitchTo(percust);
+			BuildConsumer(&a, i, &c);
+			if (kind == KIND_C_CUSTOMERS)
+				EmitConsumerCustomer(&a, &c, rsinfo);
+			else if (kind == KIND_C_GROUND_TRUTH)
+				EmitConsumerGroundTruth(&a, &c, rsinfo);
+			else
+				EmitConsumerTerms(&a, &c, rsinfo);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	else
 	{
@@ -1602,7 +2035,7 @@ DemoRows(FunctionCallInfo fcinfo, DemoKind kind)
 				case KIND_NPS:
 					EmitNps(&a, &c, rsinfo);
 					break;
-				case KIND_USAGE:
+				default:
 					break;
 			}
 			MemoryContextSwitchTo(old);
@@ -1626,13 +2059,19 @@ DEMO_SRF(cs_demo_tickets, KIND_TICKETS)
 DEMO_SRF(cs_demo_engagements, KIND_ENGAGEMENTS)
 DEMO_SRF(cs_demo_nps, KIND_NPS)
 DEMO_SRF(cs_demo_usage, KIND_USAGE)
+DEMO_SRF(cs_demo_consumer_customers, KIND_C_CUSTOMERS)
+DEMO_SRF(cs_demo_consumer_ground_truth, KIND_C_GROUND_TRUTH)
+DEMO_SRF(cs_demo_consumer_terms, KIND_C_TERMS)
+DEMO_SRF(cs_demo_consumer_usage, KIND_C_USAGE)
 
 /* One INSERT ... SELECT per table, in foreign-key order. */
-static const struct
+typedef struct DemoPhase
 {
 	const char *label;
 	const char *sql;
-}			DEMO_PHASES[] = {
+} DemoPhase;
+
+static const DemoPhase DEMO_PHASES[] = {
 	{"customers", "INSERT INTO cs.customers (id, external_id, name, industry, size, mrr, contract_start_date, "
 	 "contract_end_date, created_at, updated_at, segment, csm, parent_id, seats_licensed, churned_at) "
 	 "SELECT * FROM cs._demo_customers($1, $2, $3, $4)"},
@@ -1652,9 +2091,21 @@ static const struct
 	 "SELECT * FROM cs._demo_nps($1, $2, $3, $4)"}
 };
 
+/* The consumer profile: accounts (created_at left to the load time), ground truth, monthly terms. */
+static const DemoPhase DEMO_C_PHASES[] = {
+	{"customers", "INSERT INTO cs.customers (id, external_id, name, mrr, contract_start_date, contract_end_date, "
+	 "churned_at) SELECT * FROM cs._demo_consumer_customers($1, $2, $3, $4)"},
+	{"ground truth", "INSERT INTO cs.demo_ground_truth (customer_id, archetype, churned_at, expanded_at, "
+	 "expansion_mrr, health_start, health_end) SELECT * FROM cs._demo_consumer_ground_truth($1, $2, $3, $4)"},
+	{"contract terms", "INSERT INTO cs.contract_terms (customer_id, term_start, term_end, mrr, source) "
+	 "SELECT t.*, 'demo' FROM cs._demo_consumer_terms($1, $2, $3, $4) t"}
+};
+
 /* Usage events go in one statement per month, the bulk of the work. */
 #define DEMO_USAGE_SQL "INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) " \
 	"SELECT * FROM cs._demo_usage($1, $2, $3, $4, $5, $6)"
+#define DEMO_C_USAGE_SQL "INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) " \
+	"SELECT * FROM cs._demo_consumer_usage($1, $2, $3, $4, $5, $6)"
 
 PG_FUNCTION_INFO_V1(cs_generate_demo_data);
 
@@ -1669,8 +2120,25 @@ cs_generate_demo_data(PG_FUNCTION_ARGS)
 	Datum		partargs[2];
 	int64		total = 0;
 	int			ret;
+	bool		consumer;
+	const DemoPhase *phases;
+	int			nphases;
+	char	   *profile;
 
 	ParseDemoArgs(fcinfo, 0, &a);
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("profile must not be NULL")));
+	profile = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	if (strcmp(profile, "b2b") != 0 && strcmp(profile, "consumer") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown demo profile \"%s\"", profile),
+				 errhint("The profiles are b2b and consumer.")));
+	consumer = strcmp(profile, "consumer") == 0;
+	phases = consumer ? DEMO_C_PHASES : DEMO_PHASES;
+	nphases = consumer ? lengthof(DEMO_C_PHASES) : lengthof(DEMO_PHASES);
 	args[0] = Int32GetDatum(a.customers);
 	args[1] = Int32GetDatum(a.days);
 	args[2] = Int32GetDatum(a.seed);
@@ -1694,13 +2162,13 @@ cs_generate_demo_data(PG_FUNCTION_ARGS)
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 
-	for (int i = 0; i < lengthof(DEMO_PHASES); i++)
+	for (int i = 0; i < nphases; i++)
 	{
-		ereport(NOTICE, (errmsg("generating %s", DEMO_PHASES[i].label)));
-		ret = SPI_execute_with_args(DEMO_PHASES[i].sql, 4, argtypes, args, NULL, false, 0);
+		ereport(NOTICE, (errmsg("generating %s", phases[i].label)));
+		ret = SPI_execute_with_args(phases[i].sql, 4, argtypes, args, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-		ereport(NOTICE, (errmsg("%s: " UINT64_FORMAT " rows", DEMO_PHASES[i].label, SPI_processed)));
+		ereport(NOTICE, (errmsg("%s: " UINT64_FORMAT " rows", phases[i].label, SPI_processed)));
 		total += SPI_processed;
 	}
 
@@ -1711,7 +2179,7 @@ cs_generate_demo_data(PG_FUNCTION_ARGS)
 		Datum		uargs[6] = {args[0], args[1], args[2], args[3],
 		DateADTGetDatum(a.start_date + d0), DateADTGetDatum(a.start_date + d1)};
 
-		ret = SPI_execute_with_args(DEMO_USAGE_SQL, 6, utypes, uargs, NULL, false, 0);
+		ret = SPI_execute_with_args(consumer ? DEMO_C_USAGE_SQL : DEMO_USAGE_SQL, 6, utypes, uargs, NULL, false, 0);
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 		total += SPI_processed;
@@ -1729,7 +2197,7 @@ cs_generate_demo_data(PG_FUNCTION_ARGS)
 	{
 		ereport(NOTICE, (errmsg("analyzing")));
 		ret = SPI_execute("ANALYZE cs.customers, cs.demo_ground_truth, cs.subscriptions, cs.contacts, cs.invoices, "
-						  "cs.support_tickets, cs.engagements, cs.nps_responses, cs.usage_events", false, 0);
+						  "cs.support_tickets, cs.engagements, cs.nps_responses, cs.contract_terms, cs.usage_events", false, 0);
 		if (ret != SPI_OK_UTILITY)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	}

@@ -76,17 +76,50 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs._demo_usage(int, int, int, date, date, date) IS
     'Demo rows for cs.usage_events (one per active user-day) of the days between from_date and to_date (NULL: the whole window), month by month and in customer uuid order; internal.';
 
+-- The consumer profile (profile => 'consumer'): accounts, ground truth, monthly terms, events.
+CREATE OR REPLACE FUNCTION cs._demo_consumer_customers(customers int, days int, seed int, end_date date)
+RETURNS TABLE (id uuid, external_id text, name text, mrr numeric, contract_start_date date,
+               contract_end_date date, churned_at date)
+AS 'MODULE_PATHNAME', 'cs_demo_consumer_customers'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._demo_consumer_customers(int, int, int, date) IS
+    'Demo rows for cs.customers of the consumer profile, as cs.generate_demo_data(profile => ''consumer'') inserts them (created_at left to the load time); internal.';
+
+CREATE OR REPLACE FUNCTION cs._demo_consumer_ground_truth(customers int, days int, seed int, end_date date)
+RETURNS TABLE (customer_id uuid, archetype text, churned_at date, expanded_at date, expansion_mrr numeric,
+               health_start float8, health_end float8)
+AS 'MODULE_PATHNAME', 'cs_demo_consumer_ground_truth'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._demo_consumer_ground_truth(int, int, int, date) IS
+    'Demo rows for cs.demo_ground_truth of the consumer profile (health = hidden engagement); internal.';
+
+CREATE OR REPLACE FUNCTION cs._demo_consumer_terms(customers int, days int, seed int, end_date date)
+RETURNS TABLE (customer_id uuid, term_start date, term_end date, mrr numeric)
+AS 'MODULE_PATHNAME', 'cs_demo_consumer_terms'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._demo_consumer_terms(int, int, int, date) IS
+    'Demo rows for cs.contract_terms of the consumer profile: monthly terms from sign-up, the last one of a churned account not renewed; internal.';
+
+CREATE OR REPLACE FUNCTION cs._demo_consumer_usage(customers int, days int, seed int, end_date date,
+                               from_date date DEFAULT NULL, to_date date DEFAULT NULL)
+RETURNS TABLE (customer_id uuid, user_id text, event text, feature text, quantity float8,
+               occurred_at timestamptz)
+AS 'MODULE_PATHNAME', 'cs_demo_consumer_usage'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cs._demo_consumer_usage(int, int, int, date, date, date) IS
+    'Demo rows for cs.usage_events of the consumer profile (ten event types) of the days between from_date and to_date (NULL: the whole window), month by month and in customer uuid order; internal.';
+
 ------------------------------------------------------------------------------
 -- Entry points
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION cs.generate_demo_data(customers int DEFAULT 1000, days int DEFAULT 180, seed int DEFAULT 42,
-                                      end_date date DEFAULT current_date - 1)
+                                      end_date date DEFAULT current_date - 1, profile text DEFAULT 'b2b')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'cs_generate_demo_data'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION cs.generate_demo_data(int, int, int, date) IS
-    'Generates a realistic demo dataset covering [end_date - days, end_date] (end_date by default yesterday, the last full day, so that no row is stamped ahead of the clock) into every signal table plus cs.demo_ground_truth; returns the number of rows inserted. Deterministic: the same arguments give the same rows, ids and timestamps (UTC). customers 1-10,000,000, days 1-3650, no NULL arguments. Refuses (duplicate_object) when demo data (external_id ''demo-...'') already exists: remove it first with cs.drop_demo_data(). Creates the monthly usage partitions it needs, then analyzes the tables. About 3 usage rows per customer-day; about 11% of customers churn per 180 days (constant hazard, no new customers are acquired, so long windows churn most of them). Churned customers keep their last MRR and seats; their contract and subscriptions end on churned_at.';
+COMMENT ON FUNCTION cs.generate_demo_data(int, int, int, date, text) IS
+    'Generates a realistic demo dataset covering [end_date - days, end_date] (end_date by default yesterday, the last full day, so that no row is stamped ahead of the clock) plus cs.demo_ground_truth; returns the number of rows inserted. Deterministic: the same arguments give the same rows, ids and timestamps (UTC). customers 1-10,000,000, days 1-3650, no NULL arguments. Refuses (duplicate_object) when demo data (external_id ''demo-...'') already exists: remove it first with cs.drop_demo_data(). Creates the monthly usage partitions it needs, then analyzes the tables. profile ''b2b'' (the default): B2B accounts in every signal table, about 3 usage rows per customer-day; about 11% of customers churn per 180 days (constant hazard, no new customers are acquired, so long windows churn most of them); churned customers keep their last MRR and seats; their contract and subscriptions end on churned_at. profile ''consumer'': a consumer app on monthly plans: accounts of one to four users signing up over the window, monthly terms in cs.contract_terms (cs.customers holds the current or last one), ten event types of which add_friend, send_message, remove_friend and help_view follow the hidden engagement, about 4-6% churn per month at renewals, no tickets, invoices, NPS, contacts, subscriptions, seats or CSM touches, created_at left to the load time.';
 
 -- Removes every demo customer and every row about it (signals, scores, alerts).
 CREATE OR REPLACE FUNCTION cs.drop_demo_data()

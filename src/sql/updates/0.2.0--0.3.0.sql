@@ -107,3 +107,17 @@ COMMENT ON COLUMN cs.customer_features.layout IS 'The cs.feature_layouts id nami
 -- the encoding a model learnt from its training query, applied at scoring.
 ALTER TABLE cs.models ADD COLUMN encoding jsonb;
 COMMENT ON COLUMN cs.models.encoding IS 'For a custom model trained on named columns (src/encode.c): its input columns in order, each with name, type, kind (numeric, boolean or category), for a category its encoding (onehot or ordinal), vocabulary and other_values (folded into other), and the inputs it gives; cs.predict_row applies it to a record.  NULL for a model over a features array.';
+
+-- A second demo world (src/demo.c, src/sql/05_demo.sql): cs.generate_demo_data
+-- takes a profile ('b2b', the default, or 'consumer'), and the consumer
+-- profile's archetypes go to cs.demo_ground_truth.
+DROP FUNCTION IF EXISTS cs.generate_demo_data(int, int, int, date);
+ALTER TABLE cs.demo_ground_truth DROP CONSTRAINT demo_ground_truth_archetype_check;
+ALTER TABLE cs.demo_ground_truth
+    ADD CONSTRAINT demo_ground_truth_archetype_check
+        CHECK (archetype IN ('stable', 'growing', 'seasonal', 'recovering', 'at_risk',
+                             'declining_churn', 'sudden_churn',
+                             'consumer_engaged', 'consumer_casual', 'consumer_fading',
+                             'consumer_recovered'));
+COMMENT ON COLUMN cs.demo_ground_truth.archetype IS 'Story the customer follows: stable, growing (outgrows its seats, expands), seasonal (noisy), recovering (dip then recovery: a false alarm), at_risk (declining, churns after the window), declining_churn (declines 30-120 days, then churns) or sudden_churn (churns with few warning signs); for the consumer profile consumer_engaged or consumer_casual (high or middling engagement, no episode), consumer_fading (in a disengagement episode at churn or at end_date) or consumer_recovered (an episode that recovered).';
+COMMENT ON COLUMN cs.demo_ground_truth.health_start IS 'Latent health (0-1) on the first day of the window (consumer profile: engagement, on the sign-up day for later sign-ups).';
