@@ -15,6 +15,7 @@ CREATE TABLE cs.models (
     status      text NOT NULL DEFAULT 'candidate' CHECK (status IN ('candidate', 'challenger', 'champion', 'retired')),
     created_at  timestamptz NOT NULL DEFAULT now(),
     reference   jsonb,
+    applicability jsonb,
     CONSTRAINT models_name_version_key UNIQUE (name, version)
 );
 -- One champion per kind (custom models are addressed by name, one champion per name).
@@ -32,3 +33,4 @@ COMMENT ON COLUMN cs.models.metrics IS 'Training and validation metrics.';
 COMMENT ON COLUMN cs.models.training_data IS 'Description of the training data.';
 COMMENT ON COLUMN cs.models.status IS 'candidate, challenger (scored in shadow or on an A/B share, judged against the champion), champion (scores its kind) or retired.';
 COMMENT ON COLUMN cs.models.reference IS 'Reference distribution of the inputs the model learnt from (missing rate, decile edges and bin shares per feature), for cs.feature_drift; NULL when unknown.';
+COMMENT ON COLUMN cs.models.applicability IS 'Last applicability check (cs.model_applicability): verdict, unusable_gain_share, missing_or_constant; NULL until checked. A risk champion whose verdict is not applicable raises no risk alerts.';

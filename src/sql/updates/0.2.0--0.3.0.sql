@@ -82,3 +82,12 @@ COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with c
 -- Contract-term history (src/sql/schema/02_contract_terms.sql): point-in-time
 -- renewal dates and customer start.
 --@include src/sql/schema/02_contract_terms.sql
+
+-- Training on the user's own history (src/sql/39_training.sql): the stored
+-- applicability of a model, the flag on scores of an inapplicable model, and
+-- cs.deploy_model(name, version, force).
+ALTER TABLE cs.models ADD COLUMN applicability jsonb;
+COMMENT ON COLUMN cs.models.applicability IS 'Last applicability check (cs.model_applicability): verdict, unusable_gain_share, missing_or_constant; NULL until checked. A risk champion whose verdict is not applicable raises no risk alerts.';
+ALTER TABLE cs.risk_assessments ADD COLUMN model_applicable boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN cs.risk_assessments.model_applicable IS 'False when the model that produced the score does not apply to this data (cs.model_applicability): the score raises no risk alerts.';
+DROP FUNCTION IF EXISTS cs.deploy_model(text, int);
