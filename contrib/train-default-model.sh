@@ -14,8 +14,19 @@ holdout_seed=${HOLDOUT_SEED:-4242}
 end_date=${MODEL_END_DATE:-2026-06-30}
 port=${MODEL_PORT:-54349}
 dir=$(cluster_dir "$top/.model")
-params='{"max_depth": 4, "eta": 0.05, "num_round": 600, "early_stopping_rounds": 40, "min_child_weight": 5, "subsample": 0.8, "colsample_bytree": 0.8, "seed": 7}'
+# Monotone constraints (1: the risk never falls as the input grows; -1: never
+# rises), only where the direction is known whatever the product: longer
+# inactivity, late or failed invoices, days overdue, open urgent tickets, a
+# champion who left and tickets or comments about cancelling or competitors
+# never lower the risk; more active days, an active champion, a higher NPS
+# and a higher CSAT never raise it.  Ticket volume, engagement, seats and
+# revenue are left free: their effect goes either way (an engaged customer
+# files tickets; a large one has more of everything).
+monotone='{"days_since_last_activity": 1, "late_or_failed_invoices_90d": 1, "days_overdue": 1, "open_high_priority_tickets": 1, "champion_left_90d": 1, "cancellation_mentions_90d": 1, "competitor_mentions_90d": 1, "active_days_30d": -1, "has_active_champion": -1, "last_nps": -1, "mean_csat_90d": -1}'
 horizon='90 days'
+# The split is forward (the training query has as_of): validation on the latest
+# observation dates, training on those whose label window ends before them.
+params="{\"max_depth\": 4, \"eta\": 0.05, \"num_round\": 600, \"early_stopping_rounds\": 40, \"min_child_weight\": 5, \"subsample\": 0.8, \"colsample_bytree\": 0.8, \"seed\": 7, \"horizon\": \"$horizon\", \"monotone_constraints\": $monotone}"
 # Observation dates: monthly, from 120 days after the start (enough history for
 # every feature window) to one horizon before the end (labels are complete).
 dates="SELECT array_agg(d::date ORDER BY d) FROM generate_series(date '$end_date' - $days + 120, date '$end_date' - 90, interval '30 days') d"
@@ -33,7 +44,14 @@ step "training data: $customers customers x $days days, seed $seed, ending $end_
     -c "SELECT count(*) AS rows, round(avg(label), 4) AS positive_rate FROM train"
 
 step "training"
-"${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('churn_default', 'churn', 'SELECT features, label, group_key FROM train', '$params')"
+"${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('churn_default', 'churn', 'SELECT features, label, group_key, as_of FROM train', '$params')"
+"${PSQL[@]}" -c "SELECT metrics ->> 'split' AS split, metrics -> 'split_window' AS window, metrics -> 'leakage_suspects' AS leakage_suspects FROM cs.models WHERE name = 'churn_default'"
+# CREATE EXTENSION deploys the shipped model: a leak would make cs.deploy_model refuse it.
+suspects=$("${PSQL[@]}" -At -c "SELECT metrics -> 'leakage_suspects' FROM cs.models WHERE name = 'churn_default'")
+if [ "$suspects" != "[]" ]; then
+    echo "the leakage audit flags $suspects: not writing a model CREATE EXTENSION would refuse to deploy" >&2
+    exit 1
+fi
 "${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = 'churn_default'" | base64 -d > models/churn_default.json
 "${PSQL[@]}" -c "CREATE TABLE train_metrics AS SELECT metrics FROM cs.models WHERE name = 'churn_default'"
 

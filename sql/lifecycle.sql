@@ -211,29 +211,29 @@ SET cscopilot.admin_role = 'cs_admin';
 UPDATE cs.models SET status = 'challenger' WHERE name = 'churn_default';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
 SELECT alert_type, customer_id, severity, title, assigned_to, status, fire_count, risk_factors -> 'features' -> 0 ->> 'feature' AS top
-  FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1';
+  FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
-SELECT fire_count FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1';
+SELECT fire_count FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 -- Model alerts take the path of every alert (src/sql/60_alerts.sql): a
 -- snooze stays through re-firing, and an alert less severe than its drift is
 -- now escalates, as a rule alert does.
-SELECT status FROM cs.snooze_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1'),
+SELECT status FROM cs.snooze_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift'),
                                    now() + interval '7 days');
-UPDATE cs.alerts SET severity = 'medium' WHERE risk_factors ->> 'model' = 'churn_default:v1';
+UPDATE cs.alerts SET severity = 'medium' WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
-SELECT severity, status, fire_count, escalated_at IS NOT NULL AS escalated FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1';
+SELECT severity, status, fire_count, escalated_at IS NOT NULL AS escalated FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 SELECT e.event, e.from_status, e.to_status, e.details FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
- WHERE a.risk_factors ->> 'model' = 'churn_default:v1' AND e.event = 'escalated';
+ WHERE a.risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift' AND e.event = 'escalated';
 SELECT count(*) AS model_alerts_in_risk_view FROM cs.risk_alerts;
 -- the data is back to the reference: the alert resolves
 UPDATE cs.customer_features SET features = (SELECT r.features FROM ref_rows r WHERE r.features[1] = customer_features.features[1]);
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
 SELECT status, (SELECT array_agg(e.event ORDER BY e.id) FROM cs.alert_events e WHERE e.alert_id = a.id) AS events
-  FROM cs.alerts a WHERE risk_factors ->> 'model' = 'churn_default:v1';
+  FROM cs.alerts a WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 -- resolved from the status it had (snoozed), the snooze over
 SELECT e.from_status, e.to_status, a.snoozed_until IS NULL AS no_snooze, a.resolved_at IS NOT NULL AS resolved_at_set
   FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
- WHERE a.risk_factors ->> 'model' = 'churn_default:v1';
+ WHERE a.risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 CREATE OR REPLACE FUNCTION pg_temp.event_log_faults(kind text) RETURNS TABLE (alerts bigint, status_not_last_event bigint, broken_chain bigint)
 LANGUAGE sql AS $$
     -- the event log is true when the alert's status is the to_status of its

@@ -38,6 +38,8 @@ static double cscopilot_promotion_auc_margin = 0.02;
 static int	cscopilot_promotion_min_outcomes = 200;
 static int	cscopilot_retrain_observations = 12;
 static char *cscopilot_admin_role = NULL;
+static double cscopilot_leakage_auc = 0.95;
+static double cscopilot_inapplicable_gain_share = 0.5;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -120,6 +122,14 @@ static const CsSetting CsSettings[] = {
 	{"cscopilot.admin_role", SETTING_STRING, &cscopilot_admin_role, 0, "", 0, 0, NULL, PGC_USERSET, 0,
 		"Role that model alerts (drift) are assigned to.",
 	"Empty means the owner of schema cs."},
+	/* training on the user's own history (train.c, README "Training on your own history") */
+	{"cscopilot.leakage_auc", SETTING_REAL, &cscopilot_leakage_auc, 0.95, NULL, 0.5, 1.0, NULL, PGC_USERSET, 0,
+		"AUC of a feature alone on the training rows at which the leakage audit marks it suspect.",
+	"cs.deploy_model refuses a model with a suspect feature unless forced."},
+	{"cscopilot.inapplicable_gain_share", SETTING_REAL, &cscopilot_inapplicable_gain_share, 0.5, NULL, 0.0, 1.0,
+		NULL, PGC_USERSET, 0,
+		"Share of a model's gain importance on missing or constant inputs at which the model is not applicable.",
+	"An inapplicable champion raises a model alert and no risk alerts (cs.model_applicability)."},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,

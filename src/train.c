@@ -3,12 +3,29 @@
  *		cs.train_model: trains an XGBoost model on the rows of a query through
  *		libxgboost's C API and registers it like cs.load_model.
  *
- * The query's rows are split deterministically into training and validation
- * sets by a hash of group_key (so a whole customer is either in or out) or,
- * without group_key, of the row number.  Boosting runs one round at a time
- * with early stopping on the validation metric, the model is cut back to its
- * best round, and validation AUC, log loss and Brier score are computed in C
- * with the same native evaluator that cs.predict uses.
+ * Validation split.  When the query has an as_of column (timestamptz or
+ * date) the split is forward, in time: the validation rows are those of the
+ * latest as_of values (whole dates, added from the latest back until they
+ * make up validation_fraction of the rows), and the training rows are those
+ * whose label window has closed before the first validation date:
+ * as_of + horizon <= first validation as_of.  Rows in between (their label
+ * overlaps the validation period) are dropped and counted.  The stored AUC,
+ * log loss and Brier score are then forward figures, what a model trained
+ * today will meet on later dates.  Without as_of the rows are split by a hash
+ * of group_key (so a whole customer is either in or out) or of the row number.
+ *
+ * Boosting runs one round at a time with early stopping on the validation
+ * metric, the model is cut back to its best round, and validation AUC, log
+ * loss and Brier score are computed in C with the same native evaluator that
+ * cs.predict uses.
+ *
+ * Leakage audit.  For a 0/1 label, every feature is scored alone on the
+ * training rows: max(AUC, 1 - AUC) of its raw value, missing values forming
+ * their own rank group (put below and above every value; the larger is kept).
+ * A feature at or above cscopilot.leakage_auc is a suspect (it nearly predicts
+ * the label by itself, the mark of a leak); cs.deploy_model refuses a model
+ * with a suspect unless forced.  Whether the feature's information existed at
+ * as_of comes from cs.feature_sources().
  */
 #include "postgres.h"
 
@@ -25,6 +42,9 @@
 #define json_object pg_json_object
 #include "utils/builtins.h"
 #undef json_object
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -54,6 +74,10 @@ typedef struct TrainParams
 	char	   *values[MAX_XGB_PARAMS];
 	char	  **feature_names;
 	int			num_feature_names;
+	char	   *horizon;		/* interval text; NULL: cscopilot.outcome_horizon */
+	int			num_monotone;	/* monotone_constraints: name -> -1, 0 or 1 */
+	char	  **monotone_names;
+	int		   *monotone_values;
 } TrainParams;
 
 /* The rows of the training query, split in two. */
@@ -67,6 +91,12 @@ typedef struct TrainData
 	float	   *xvalid;
 	float	   *yvalid;
 	double		positive_rate;
+	bool		forward;		/* split by as_of (else hashed) */
+	TimestampTz train_from;
+	TimestampTz train_to;
+	TimestampTz valid_from;
+	TimestampTz valid_to;
+	int			dropped;		/* rows in the gap, in neither set */
 } TrainData;
 
 /* XGBoost parameters that params may set, passed through as strings. */
@@ -194,6 +224,42 @@ ParseParams(TrainParams *p, const char *params_text)
 				}
 				continue;
 			}
+			if (strcmp(key, "horizon") == 0)
+			{
+				const char *str = json_string_value(v);
+				Interval   *iv;
+
+				if (str == NULL)
+					ParamError(key, "an interval such as '90 days'");
+				iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(str),
+														   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+				if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
+					(iv->month == 0 && iv->day == 0 && iv->time == 0))
+					ParamError(key, "a positive interval such as '90 days'");
+				p->horizon = pstrdup(str);
+				continue;
+			}
+			if (strcmp(key, "monotone_constraints") == 0)
+			{
+				const char *fname;
+				json_t	   *c;
+				int			k = 0;
+
+				if (!json_is_object(v))
+					ParamError(key, "an object of feature names to -1 (never raises the prediction), 0 or 1 (never lowers it)");
+				p->num_monotone = json_object_size(v);
+				p->monotone_names = palloc(sizeof(char *) * Max(p->num_monotone, 1));
+				p->monotone_values = palloc(sizeof(int) * Max(p->num_monotone, 1));
+				json_object_foreach(v, fname, c)
+				{
+					if (!json_is_integer(c) || json_integer_value(c) < -1 || json_integer_value(c) > 1)
+						ParamError(key, "an object of feature names to -1 (never raises the prediction), 0 or 1 (never lowers it)");
+					p->monotone_names[k] = pstrdup(fname);
+					p->monotone_values[k] = (int) json_integer_value(c);
+					k++;
+				}
+				continue;
+			}
 			for (int i = 0; i < lengthof(PassThrough); i++)
 				if (strcmp(key, PassThrough[i]) == 0)
 					known = true;
@@ -201,7 +267,7 @@ ParseParams(TrainParams *p, const char *params_text)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown training parameter \"%s\"", key),
-						 errhint("Use num_round, early_stopping_rounds, validation_fraction, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight or base_score.")));
+						 errhint("Use num_round, early_stopping_rounds, validation_fraction, horizon, monotone_constraints, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight or base_score.")));
 			if (json_is_integer(v))
 				SetXgbParam(p, key, psprintf("%lld", (long long) json_integer_value(v)));
 			else if (json_is_real(v))
@@ -250,18 +316,98 @@ LabelValue(Datum d, Oid type)
 	return 0;
 }
 
+/* Compares two TimestampTz values. */
+static int
+TimestampCmp(const void *a, const void *b)
+{
+	TimestampTz ta = *(const TimestampTz *) a;
+	TimestampTz tb = *(const TimestampTz *) b;
+
+	return ta < tb ? -1 : ta > tb ? 1 : 0;
+}
+
+/*
+ * The forward split: marks the rows of the latest as_of values (whole dates,
+ * at least validation_fraction of the rows) as validation, those whose
+ * as_of + horizon is at most the first validation as_of as training, and the
+ * rest (split[r] = 2) as dropped.
+ */
+static void
+ForwardSplit(const TimestampTz *asof, uint64 n, double fraction, Interval *horizon, char *split, TrainData *td)
+{
+	TimestampTz *sorted = palloc(sizeof(TimestampTz) * n);
+	uint64		k;
+	double		need = fraction * (double) n;
+	TimestampTz first_valid;
+
+	memcpy(sorted, asof, sizeof(TimestampTz) * n);
+	qsort(sorted, n, sizeof(TimestampTz), TimestampCmp);
+	/* From the latest date back, whole dates, until the share is reached. */
+	k = n;
+	while (k > 0)
+	{
+		TimestampTz d = sorted[k - 1];
+
+		while (k > 0 && sorted[k - 1] == d)
+			k--;
+		if ((double) (n - k) >= need)
+			break;
+	}
+	if (k == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the forward split needs at least two as_of dates"),
+				 errdetail("The validation rows are those of the latest dates, making up validation_fraction (%g) of the rows; the earlier dates are left for training.",
+						   fraction),
+				 errhint("Add observation dates, or use a smaller validation_fraction.")));
+	first_valid = sorted[k];
+	td->valid_from = first_valid;
+	td->valid_to = sorted[n - 1];
+	td->train_from = DT_NOEND;
+	td->train_to = DT_NOBEGIN;
+	td->dropped = 0;
+	for (uint64 r = 0; r < n; r++)
+	{
+		TimestampTz label_end;
+
+		if (asof[r] >= first_valid)
+		{
+			split[r] = 1;
+			continue;
+		}
+		label_end = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(asof[r]),
+															IntervalPGetDatum(horizon)));
+		if (label_end <= first_valid)
+		{
+			split[r] = 0;
+			td->train_from = Min(td->train_from, asof[r]);
+			td->train_to = Max(td->train_to, asof[r]);
+		}
+		else
+		{
+			split[r] = 2;
+			td->dropped++;
+		}
+	}
+	pfree(sorted);
+}
+
 /* Runs the training query and splits its rows; allocations go to mcxt. */
 static void
-ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext mcxt, bool binary)
+ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext mcxt, bool binary,
+				 Interval *horizon)
 {
 	int			fcol,
 				lcol,
-				gcol;
-	Oid			ltype;
+				gcol,
+				acol;
+	Oid			ltype,
+				atype = InvalidOid;
+	TimestampTz *asof = NULL;
 	TupleDesc	desc;
 	uint64		n;
 	uint64		threshold;
-	bool	   *is_valid;
+	char	   *is_valid;		/* 0 training, 1 validation, 2 dropped */
 	float	   *x;
 	float	   *y;
 	int			positives = 0;
@@ -278,6 +424,17 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 	fcol = SPI_fnumber(desc, "features");
 	lcol = SPI_fnumber(desc, "label");
 	gcol = SPI_fnumber(desc, "group_key");
+	acol = SPI_fnumber(desc, "as_of");
+	if (acol > 0)
+	{
+		atype = SPI_gettypeid(desc, acol);
+		if (atype != TIMESTAMPTZOID && atype != DATEOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"as_of\" of the training query must be timestamptz or date, not %s",
+							format_type_be(atype)),
+					 errhint("as_of is the observation date of the row; it makes the validation split forward in time.")));
+	}
 	if (fcol <= 0 || lcol <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -306,7 +463,9 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 				 errmsg("training query returned too many rows")));
 
 	threshold = (uint64) (p->validation_fraction * (double) PG_UINT32_MAX);
-	is_valid = MemoryContextAlloc(mcxt, sizeof(bool) * n);
+	is_valid = MemoryContextAlloc(mcxt, sizeof(char) * n);
+	if (acol > 0)
+		asof = MemoryContextAllocHuge(mcxt, sizeof(TimestampTz) * n);
 	td->nf = -1;
 	x = NULL;
 	y = MemoryContextAllocHuge(mcxt, sizeof(float) * n);
@@ -375,6 +534,22 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 		if (label == 1)
 			positives++;
 
+		if (acol > 0)
+		{
+			Datum		ad = SPI_getbinval(tup, desc, acol, &isnull);
+
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("as_of of training row %llu is NULL", (unsigned long long) r + 1)));
+			asof[r] = atype == DATEOID ? DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz, ad))
+				: DatumGetTimestampTz(ad);
+			if (TIMESTAMP_NOT_FINITE(asof[r]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("as_of of training row %llu is infinite", (unsigned long long) r + 1)));
+			continue;
+		}
 		if (gcol > 0)
 		{
 			char	   *g = SPI_getvalue(tup, desc, gcol);
@@ -383,7 +558,7 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 		}
 		else
 			h = hash_bytes_uint32((uint32) r);
-		is_valid[r] = (uint64) h < threshold;
+		is_valid[r] = (uint64) h < threshold ? 1 : 0;
 	}
 	if (td->nf < 1)
 		ereport(ERROR,
@@ -395,11 +570,28 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 				 errmsg("all %llu training labels are %g", (unsigned long long) n, first_label),
 				 errdetail("A model needs both classes (or varied values) to learn from.")));
 	td->positive_rate = (double) positives / (double) n;
+	td->forward = acol > 0;
+	if (td->forward)
+		ForwardSplit(asof, n, p->validation_fraction, horizon, is_valid, td);
 
 	/* Split into two contiguous matrices. */
 	td->ntrain = td->nvalid = 0;
 	for (uint64 r = 0; r < n; r++)
-		is_valid[r] ? td->nvalid++ : td->ntrain++;
+	{
+		if (is_valid[r] == 1)
+			td->nvalid++;
+		else if (is_valid[r] == 0)
+			td->ntrain++;
+	}
+	if (td->forward && td->ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the forward split left no training rows"),
+				 errdetail("Training rows need as_of + horizon (%s) at or before the first validation date %s; %d rows fall in that gap.",
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(horizon))),
+						   DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(td->valid_from))),
+						   td->dropped),
+				 errhint("Use observation dates spanning more than one horizon, a shorter horizon, or a smaller validation_fraction.")));
 	if (td->ntrain == 0 || td->nvalid == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -415,7 +607,9 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 
 		for (uint64 r = 0; r < n; r++)
 		{
-			if (is_valid[r])
+			if (is_valid[r] == 2)
+				continue;
+			if (is_valid[r] == 1)
 			{
 				memcpy(td->xvalid + (size_t) v * td->nf, x + r * td->nf, sizeof(float) * td->nf);
 				td->yvalid[v++] = y[r];
@@ -430,6 +624,8 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 	pfree(x);
 	pfree(y);
 	pfree(is_valid);
+	if (asof)
+		pfree(asof);
 	SPI_finish();
 }
 
@@ -522,6 +718,94 @@ ComputeAuc(const double *scores, const float *labels, int n)
 	return (rank_sum - pos * (pos + 1) / 2) / (pos * (n - pos));
 }
 
+/*
+ * The leakage audit: for each feature, max(AUC, 1 - AUC) of its value alone
+ * against the 0/1 labels of the training rows, missing values ranked as one
+ * group below every value and then above (the larger result is kept); NaN
+ * with one class.
+ */
+static void
+FeatureAucAlone(TrainData *td, double *auc_alone)
+{
+	double	   *scores = palloc(sizeof(double) * Max(td->ntrain, 1));
+
+	for (int j = 0; j < td->nf; j++)
+	{
+		double		best = NAN;
+
+		for (int side = 0; side < 2; side++)
+		{
+			double		a;
+
+			for (int i = 0; i < td->ntrain; i++)
+			{
+				float		v = td->xtrain[(size_t) i * td->nf + j];
+
+				scores[i] = isnan(v) ? (side == 0 ? -DBL_MAX : DBL_MAX) : v;
+			}
+			CHECK_FOR_INTERRUPTS();
+			a = ComputeAuc(scores, td->ytrain, td->ntrain);
+			if (isnan(a))
+				continue;
+			a = Max(a, 1 - a);
+			if (isnan(best) || a > best)
+				best = a;
+		}
+		auc_alone[j] = best;
+	}
+	pfree(scores);
+}
+
+/*
+ * Whether each feature's information existed at as_of, from
+ * cs.feature_sources(): "true", "false", or "unknown" for a name it does not
+ * know (a custom feature).
+ */
+static char **
+FeaturePointInTime(char **names, int nnames)
+{
+	char	  **pit = palloc(sizeof(char *) * Max(nnames, 1));
+	MemoryContext outer = CurrentMemoryContext;
+
+	for (int i = 0; i < nnames; i++)
+		pit[i] = "unknown";
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT s.feature, s.point_in_time FROM cs.feature_sources() s", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read cs.feature_sources()");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		char	   *f = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+
+		if (f == NULL || v == NULL)
+			continue;
+		for (int i = 0; i < nnames; i++)
+			if (strcmp(names[i], f) == 0)
+				pit[i] = MemoryContextStrdup(outer, v[0] == 't' ? "true" : "false");
+	}
+	SPI_finish();
+	return pit;
+}
+
+/* The cscopilot.leakage_auc setting. */
+static double
+LeakageThreshold(void)
+{
+	const char *v = GetConfigOption("cscopilot.leakage_auc", true, false);
+
+	return v ? strtod(v, NULL) : 0.95;
+}
+
+/* A timestamptz as JSON text. */
+static json_t *
+JsonTimestamp(TimestampTz t)
+{
+	if (TIMESTAMP_NOT_FINITE(t))
+		return json_null();
+	return json_string(DatumGetCString(DirectFunctionCall1(timestamptz_out, TimestampTzGetDatum(t))));
+}
+
 /* A JSON number, or null when not finite. */
 static json_t *
 JsonNum(double v)
@@ -532,8 +816,10 @@ JsonNum(double v)
 /* Builds the metrics object of a trained model as JSON text. */
 static char *
 BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double best_score,
-			 const char *params_text, char **imp_names, float *imp_scores, int n_imp)
+			 const char *params_text, char **imp_names, float *imp_scores, int n_imp,
+			 char **names, double *auc_alone, char **pit, const char *horizon_text)
 {
+	double		leak_auc = LeakageThreshold();
 	double	   *scores = palloc(sizeof(double) * td->nvalid);
 	double		logloss = 0,
 				brier = 0,
@@ -584,6 +870,37 @@ BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double be
 		json_object_set_new(root, "rows_train", json_integer(td->ntrain));
 		json_object_set_new(root, "rows_valid", json_integer(td->nvalid));
 		json_object_set_new(root, "positive_rate", JsonNum(td->positive_rate));
+		json_object_set_new(root, "split", json_string(td->forward ? "forward" : "hashed"));
+		if (td->forward)
+			json_object_set_new(root, "split_window",
+								json_pack("{s:o, s:o, s:o, s:o, s:s, s:i}",
+										  "train_from", JsonTimestamp(td->train_from),
+										  "train_to", JsonTimestamp(td->train_to),
+										  "valid_from", JsonTimestamp(td->valid_from),
+										  "valid_to", JsonTimestamp(td->valid_to),
+										  "gap", horizon_text,
+										  "rows_dropped", td->dropped));
+		if (auc_alone)
+		{
+			json_t	   *leak = json_array();
+			json_t	   *suspects = json_array();
+
+			for (int j = 0; j < td->nf; j++)
+			{
+				bool		suspect = isfinite(auc_alone[j]) && auc_alone[j] >= leak_auc;
+				json_t	   *pitv = strcmp(pit[j], "unknown") == 0 ? json_string("unknown")
+					: json_boolean(strcmp(pit[j], "true") == 0);
+
+				json_array_append_new(leak, json_pack("{s:s, s:o, s:o, s:b}", "feature", names[j],
+													  "auc_alone", JsonNum(auc_alone[j]),
+													  "point_in_time", pitv, "suspect", suspect));
+				if (suspect)
+					json_array_append_new(suspects, json_string(names[j]));
+			}
+			json_object_set_new(root, "leakage", leak);
+			json_object_set_new(root, "leakage_suspects", suspects);
+			json_object_set_new(root, "leakage_auc", json_real(leak_auc));
+		}
 		for (int i = 0; i < n_imp; i++)
 			json_object_set_new(imp, imp_names[i], JsonNum(imp_scores[i]));
 		json_object_set_new(root, "feature_importance_gain", imp);
@@ -632,12 +949,28 @@ cs_train_model(PG_FUNCTION_ARGS)
 	CsModel    *m;
 	char	   *volatile metrics = NULL;
 	int32		id;
+	Interval   *horizon;
+	char	   *horizon_text;
+	double	   *auc_alone = NULL;
+	char	  **pit = NULL;
 	CsTrainingEncoding *encoding;
 
 	/* Named, typed columns instead of features: encode them (encode.c). */
 	encoding = CsEncodeTrainingQuery(kind, &query, &params_text);
 
 	ParseParams(&p, params_text);
+	/* The label horizon: the gap of the forward split. */
+	if (p.horizon)
+		horizon_text = p.horizon;
+	else
+	{
+		const char *days = GetConfigOption("cscopilot.outcome_horizon", true, false);
+
+		horizon_text = psprintf("%s days", days ? days : "90");
+	}
+	horizon = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(horizon_text),
+													ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	horizon_text = DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(horizon)));
 	binary = strcmp(p.objective, "reg:squarederror") != 0;
 	if (strcmp(kind, "churn") != 0 && strcmp(kind, "downgrade") != 0 && strcmp(kind, "payment") != 0 &&
 		strcmp(kind, "upsell") != 0 && strcmp(kind, "custom") != 0)
@@ -646,7 +979,7 @@ cs_train_model(PG_FUNCTION_ARGS)
 				 errmsg("invalid model kind \"%s\"", kind),
 				 errhint("Use churn, downgrade, payment, upsell or custom.")));
 
-	ReadTrainingData(query, &p, &td, CurrentMemoryContext, binary);
+	ReadTrainingData(query, &p, &td, CurrentMemoryContext, binary, horizon);
 
 	/* Feature names: params, else the catalog for scoring kinds, else f1..fN. */
 	if (p.feature_names)
@@ -669,6 +1002,51 @@ cs_train_model(PG_FUNCTION_ARGS)
 				 errmsg("training rows have %d features but there are %d feature names", td.nf, nnames),
 				 errhint("For kind %s the names come from %s.", kind,
 						 p.feature_names ? "params.feature_names" : "cs.feature_names()")));
+
+	/* monotone_constraints by name, to libxgboost's "(c1,c2,...)" by position */
+	if (p.num_monotone > 0)
+	{
+		int		   *c = palloc0(sizeof(int) * nnames);
+		StringInfoData buf;
+
+		for (int k = 0; k < p.num_monotone; k++)
+		{
+			int			pos = -1;
+
+			for (int i = 0; i < nnames; i++)
+				if (strcmp(names[i], p.monotone_names[k]) == 0)
+					pos = i;
+			if (pos < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("monotone_constraints names unknown feature \"%s\"", p.monotone_names[k]),
+						 errhint("Use the model's feature names (%s).",
+								 p.feature_names ? "params.feature_names" :
+								 strcmp(kind, "custom") != 0 ? "cs.feature_catalog" : "f1, f2, ...")));
+			c[pos] = p.monotone_values[k];
+		}
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, '(');
+		for (int i = 0; i < nnames; i++)
+			appendStringInfo(&buf, i ? ",%d" : "%d", c[i]);
+		appendStringInfoChar(&buf, ')');
+		SetXgbParam(&p, "monotone_constraints", buf.data);
+	}
+
+	/* The leakage audit, for 0/1 labels. */
+	{
+		bool		labels01 = binary;
+
+		for (int i = 0; i < td.ntrain && labels01; i++)
+			if (td.ytrain[i] != 0 && td.ytrain[i] != 1)
+				labels01 = false;
+		if (labels01)
+		{
+			auc_alone = palloc(sizeof(double) * td.nf);
+			FeatureAucAlone(&td, auc_alone);
+			pit = FeaturePointInTime(names, nnames);
+		}
+	}
 
 	PG_TRY();
 	{
@@ -764,7 +1142,7 @@ cs_train_model(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		metrics = BuildMetrics(m, &td, &p, best_iter, best_score, params_text,
-							   imp_names, imp_scores, n_imp);
+							   imp_names, imp_scores, n_imp, names, auc_alone, pit, horizon_text);
 	}
 	PG_FINALLY();
 	{

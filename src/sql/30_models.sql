@@ -18,13 +18,14 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION cs.load_model_file(text, text, text, text[]) IS
     'Registers a model shipped with the extension (a file name in SHAREDIR/cscopilot/models, no directories); feature_names default to the names stored in the model. Returns the new cs.models id.';
 
-CREATE OR REPLACE FUNCTION cs.deploy_model(name text, version int)
+CREATE OR REPLACE FUNCTION cs.deploy_model(name text, version int, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    m cs.models;
+    m        cs.models;
+    suspects text[];
 BEGIN
     IF name IS NULL OR version IS NULL THEN
         RAISE EXCEPTION 'model name and version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -36,15 +37,36 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'See SELECT name, version, status FROM cs.models.';
     END IF;
+    -- The leakage audit of cs.train_model: a feature that alone nearly
+    -- predicts the label is most likely a leak.
+    suspects := ARRAY(SELECT l ->> 'feature' FROM jsonb_array_elements(
+                          CASE WHEN jsonb_typeof(m.metrics -> 'leakage') = 'array' THEN m.metrics -> 'leakage' ELSE '[]' END) l
+                       WHERE (l ->> 'suspect')::boolean ORDER BY (l ->> 'auc_alone')::float8 DESC, l ->> 'feature');
+    IF cardinality(suspects) > 0 THEN
+        IF NOT coalesce(force, false) THEN
+            RAISE EXCEPTION 'model "%" version % has features that alone nearly predict the label: %', name, version,
+                            array_to_string(suspects, ', ')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('Their AUC alone on the training rows is at least %s (cscopilot.leakage_auc): most likely they carry the outcome (a leak), see metrics -> ''leakage''.',
+                                      coalesce(m.metrics ->> 'leakage_auc', cs.setting('cscopilot.leakage_auc'))),
+                      HINT = 'Check that their values were known at as_of, retrain without them, or deploy anyway with cs.deploy_model(name, version, force => true).';
+        END IF;
+        UPDATE cs.models x
+           SET metrics = x.metrics || jsonb_build_object('forced_deployments',
+                             coalesce(x.metrics -> 'forced_deployments', '[]')
+                             || jsonb_build_array(jsonb_build_object('at', now(), 'by', current_user, 'suspects', to_jsonb(suspects))))
+         WHERE x.id = m.id;
+    END IF;
     -- One champion per kind; custom models have one champion per name.
     UPDATE cs.models AS x SET status = 'retired'
      WHERE x.status = 'champion' AND x.id <> m.id
        AND ((m.kind <> 'custom' AND x.kind = m.kind) OR (m.kind = 'custom' AND x.kind = 'custom' AND x.name = m.name));
-    UPDATE cs.models AS x SET status = 'champion' WHERE x.id = m.id;
+    -- applicability is checked again at the next scoring (cs._score_risk)
+    UPDATE cs.models AS x SET status = 'champion', applicability = NULL WHERE x.id = m.id;
 END;
 $$;
-COMMENT ON FUNCTION cs.deploy_model(text, int) IS
-    'Makes a model version the champion: it then scores its kind (custom models: its name). The previous champion becomes retired.';
+COMMENT ON FUNCTION cs.deploy_model(text, int, boolean) IS
+    'Makes a model version the champion: it then scores its kind (custom models: its name). The previous champion becomes retired. Refuses (object_not_in_prerequisite_state) a model whose leakage audit found suspect features unless force is true; a forced deployment is recorded in its metrics (forced_deployments).';
 
 -- Every backend drops what it resolved from cs.models when the table changes.
 CREATE OR REPLACE FUNCTION cs.models_invalidate()
@@ -103,4 +125,4 @@ RETURNS int
 AS 'MODULE_PATHNAME', 'cs_train_model'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION cs.train_model(text, text, text, jsonb) IS
-    'Trains an XGBoost model on the rows of training_query (columns features float4[], label boolean or numeric, optional group_key for a split that keeps whole customers out) with early stopping on a hashed validation split, and registers it as the next version of name (status candidate) with validation AUC, log loss, Brier score, feature importance and params in metrics. Returns the cs.models id.';
+    'Trains an XGBoost model on the rows of training_query (columns features float4[], label boolean or numeric, optional group_key for a split that keeps whole customers out) with early stopping on the validation split, and registers it as the next version of name (status candidate) with validation AUC, log loss, Brier score, feature importance, the leakage audit and params in metrics. With an as_of column (timestamptz or date) the split is forward: validation on the latest dates, training on rows whose label horizon (params horizon, default cscopilot.outcome_horizon) ends by the first of them; else hashed by group_key. params monotone_constraints maps feature names to -1, 0 or 1. Returns the cs.models id.';

@@ -110,24 +110,36 @@ DECLARE
     other text;
     other_label text;
     fresh float8 := cs.data_freshness_factor();
+    ok    boolean;
+    ch_ok boolean;
 BEGIN
-    FOR m IN SELECT x.name, x.version, x.kind FROM cs.models x
+    FOR m IN SELECT x.id, x.name, x.version, x.kind, x.applicability FROM cs.models x
               WHERE x.status = 'champion' AND x.kind IN ('churn', 'downgrade', 'payment')
               ORDER BY x.kind
     LOOP
-        SELECT x.name, x.version INTO ch FROM cs.models x WHERE x.status = 'challenger' AND x.kind = m.kind;
+        SELECT x.id, x.name, x.version, x.applicability INTO ch FROM cs.models x WHERE x.status = 'challenger' AND x.kind = m.kind;
         share := CASE WHEN FOUND THEN cs._challenger_share() ELSE 0 END;
+        -- Whether each model applies to this data: checked again on a full
+        -- refresh (one pass over the stored features) and when never checked;
+        -- a batch reads the stored verdict.
+        ok := CASE WHEN ids IS NULL OR m.applicability IS NULL THEN cs._check_applicability(m.id)
+                   ELSE m.applicability ->> 'verdict' END IS DISTINCT FROM 'not applicable';
+        IF ch.name IS NOT NULL THEN
+            ch_ok := CASE WHEN ids IS NULL OR ch.applicability IS NULL THEN cs._check_applicability(ch.id)
+                          ELSE ch.applicability ->> 'verdict' END IS DISTINCT FROM 'not applicable';
+        END IF;
         FOREACH arm IN ARRAY ARRAY[false, true] LOOP
             CONTINUE WHEN arm AND ch.name IS NULL;
             -- the champion by name (as before); the challenger by name:vN
             served := CASE WHEN arm THEN ch.name || ':v' || ch.version ELSE m.name END;
             served_label := CASE WHEN arm THEN ch.name || ':v' || ch.version ELSE m.name || ':v' || m.version END;
             INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factors, confidence_score,
-                                             model_version, created_at)
+                                             model_version, created_at, model_applicable)
             SELECT f.customer_id, m.kind, round(e.p::numeric, 2),
                    -- exact SHAP (about 35 us a row): stored only where a CSM will look
                    CASE WHEN e.p >= explain_min THEN cs.explain_json(served, v.x, 5) -> 'factors' END,
-                   round(cs.risk_confidence(v.x, e.p, fresh)::numeric, 2), served_label, f.as_of
+                   round(cs.risk_confidence(v.x, e.p, fresh)::numeric, 2), served_label, f.as_of,
+                   CASE WHEN arm THEN ch_ok ELSE ok END
               FROM cs.customer_features f
               -- the model's inputs by name, positions once per layout of stored vectors
               JOIN cs._model_layout_positions(served) pos ON pos.layout = coalesce(f.layout, 0)
@@ -191,4 +203,4 @@ $$;
 COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
     'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
 COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
-COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion (inputs picked from each stored vector by the model''s feature names), or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. Returns the number written.';
+COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion (inputs picked from each stored vector by the model''s feature names), or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. A score from a model that does not apply to this data (cs.model_applicability, checked on full refreshes) is written with model_applicable false. Returns the number written.';

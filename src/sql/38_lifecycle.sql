@@ -506,7 +506,9 @@ BEGIN
     res := jsonb_build_object('kind', kind, 'challenger', chall.name || ':v' || chall.version, 'decided_at', now()) || res;
     UPDATE cs.models m SET metrics = m.metrics || jsonb_build_object('promotion', res) WHERE m.id = chall.id;
     IF res ->> 'decision' = 'promoted' THEN
-        PERFORM cs.deploy_model(chall.name, chall.version);
+        -- judged on outcomes observed after training: the leakage audit of its
+        -- training rows does not hold it back (a forced deployment, recorded)
+        PERFORM cs.deploy_model(chall.name, chall.version, force => true);
     ELSE
         UPDATE cs.models m SET status = 'retired' WHERE m.id = chall.id;
     END IF;
@@ -567,7 +569,7 @@ BEGIN
             DROP TABLE pg_temp.cs_retrain_rows;
         END IF;
         CREATE TEMP TABLE cs_retrain_rows ON COMMIT DROP AS
-            SELECT t.features, t.label, t.group_key FROM cs.build_training_set(dates, horizon) t;
+            SELECT t.features, t.label, t.group_key, t.as_of FROM cs.build_training_set(dates, horizon) t;
         SELECT count(*), coalesce(sum(t.label), 0) INTO nrows, pos FROM pg_temp.cs_retrain_rows t;
         steps := steps || jsonb_build_array(jsonb_build_object('step', step, 'at', clock_timestamp(), 'rows', nrows,
                                                                'positives', pos, 'observation_dates', to_jsonb(dates),
@@ -582,8 +584,9 @@ BEGIN
         SELECT * INTO champ FROM cs.models m WHERE m.kind = retrain.kind AND m.status = 'champion' ORDER BY m.id DESC LIMIT 1;
         mname := coalesce(champ.name, kind || '_model');
         params := CASE WHEN jsonb_typeof(champ.metrics -> 'params') = 'object' THEN (champ.metrics -> 'params') - 'feature_names'
-                       ELSE '{}' END;
-        mid := cs.train_model(mname, kind, 'SELECT features, label, group_key FROM pg_temp.cs_retrain_rows', params);
+                       ELSE '{}' END || jsonb_build_object('horizon', horizon::text);
+        -- as_of: the forward split, validated on the latest dates
+        mid := cs.train_model(mname, kind, 'SELECT features, label, group_key, as_of FROM pg_temp.cs_retrain_rows', params);
         UPDATE cs.models m
            SET training_data = format('Scheduled retraining: cs.build_training_set(%L, %L)', dates, horizon),
                metrics = m.metrics || jsonb_build_object('training_window',
@@ -612,7 +615,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.retrain(text) IS
-    'One retraining of a kind: promotion policy for a pending challenger, then (unless a challenger is still collecting outcomes) a point-in-time training set of cscopilot.retrain_observations monthly dates, cs.train_model as the next version of the champion''s name with its parameters, registered as challenger. Returns {"status", "steps", "error"}; the worker''s retrain job stores it in cs.job_runs.details.';
+    'One retraining of a kind: promotion policy for a pending challenger, then (unless a challenger is still collecting outcomes) a point-in-time training set of cscopilot.retrain_observations monthly dates, cs.train_model as the next version of the champion''s name with its parameters and the forward split (validated on the latest dates, a gap of one horizon), registered as challenger. Returns {"status", "steps", "error"}; the worker''s retrain job stores it in cs.job_runs.details.';
 
 -- The daily model checks of the worker: drift alerts, then the promotion
 -- policy for every kind with a challenger.
@@ -623,15 +626,17 @@ AS $$
 DECLARE
     drift jsonb;
     promo jsonb;
+    appl  jsonb;
 BEGIN
     SELECT coalesce(jsonb_agg(to_jsonb(d)), '[]') INTO drift FROM cs.check_model_drift() d;
+    SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO appl FROM cs.check_model_applicability() a;
     SELECT coalesce(jsonb_agg(cs.apply_promotion_policy(k.kind) ORDER BY k.kind), '[]') INTO promo
       FROM (SELECT DISTINCT m.kind FROM cs.models m WHERE m.status = 'challenger' AND m.kind <> 'custom') k;
-    RETURN jsonb_build_object('drift', drift, 'promotion', promo);
+    RETURN jsonb_build_object('drift', drift, 'applicability', appl, 'promotion', promo);
 END;
 $$;
 COMMENT ON FUNCTION cs.run_model_checks() IS
-    'Model checks the worker runs daily (job model_checks): cs.check_model_drift(), then cs.apply_promotion_policy for each kind with a challenger; returns what happened.';
+    'Model checks the worker runs daily (job model_checks): cs.check_model_drift(), cs.check_model_applicability(), then cs.apply_promotion_policy for each kind with a challenger; returns what happened.';
 
 ------------------------------------------------------------------------------
 -- Model card
@@ -646,6 +651,7 @@ DECLARE
     perf jsonb;
     cal  jsonb;
     dr   jsonb;
+    ap   jsonb;
 BEGIN
     SELECT * INTO m FROM cs.models AS x WHERE x.name = model_card.name AND x.version = model_card.version;
     IF NOT FOUND THEN
@@ -657,6 +663,10 @@ BEGIN
     SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.decile), '[]') INTO cal FROM cs.model_calibration(m.name, m.version) c;
     SELECT coalesce(jsonb_agg(to_jsonb(d)) FILTER (WHERE d.status IN ('watch', 'act')), '[]') INTO dr
       FROM cs.feature_drift(m.name, m.version) d;
+    SELECT jsonb_build_object('verdict', min(a.verdict), 'unusable_gain_share', min(a.unusable_gain_share),
+                              'inputs', jsonb_agg(to_jsonb(a) - 'verdict' - 'unusable_gain_share'
+                                                  ORDER BY a.gain_share DESC, a.feature))
+      INTO ap FROM cs.model_applicability(m.name, m.version) a;
     RETURN jsonb_build_object(
         'model', m.name, 'version', m.version, 'kind', m.kind, 'status', m.status, 'objective', m.objective,
         'created_at', m.created_at,
@@ -668,7 +678,11 @@ BEGIN
         'parameters', m.metrics -> 'params',
         'validation', jsonb_build_object('auc', m.metrics -> 'auc', 'log_loss', m.metrics -> 'logloss',
                                          'brier', m.metrics -> 'brier', 'best_iteration', m.metrics -> 'best_iteration',
-                                         'holdout', m.metrics -> 'holdout'),
+                                         'holdout', m.metrics -> 'holdout',
+                                         'split', m.metrics -> 'split', 'split_window', m.metrics -> 'split_window'),
+        'leakage', jsonb_build_object('suspects', m.metrics -> 'leakage_suspects', 'threshold', m.metrics -> 'leakage_auc',
+                                      'forced_deployments', m.metrics -> 'forced_deployments'),
+        'applicability', ap,
         'top_features', (SELECT jsonb_agg(i.key ORDER BY i.value::float8 DESC, i.key)
                            FROM (SELECT * FROM jsonb_each_text(m.metrics -> 'feature_importance_gain')
                                   ORDER BY value::float8 DESC, key LIMIT 5) i),
@@ -681,4 +695,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.model_card(text, int) IS
-    'Readable summary of a model version as jsonb: features, training data and window, parameters, validation metrics, outcome metrics (cs.model_performance) and calibration, drift status with the flagged features, and the last promotion decision. jsonb_pretty() prints it.';
+    'Readable summary of a model version as jsonb: features, training data and window, parameters, validation metrics (with the split: forward or hashed), the leakage audit''s suspects and forced deployments, applicability to this data (cs.model_applicability), outcome metrics (cs.model_performance) and calibration, drift status with the flagged features, and the last promotion decision. jsonb_pretty() prints it.';

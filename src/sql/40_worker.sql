@@ -363,7 +363,12 @@ SELECT r.database,
        (SELECT l.status FROM last_runs l WHERE l.job = 'partitions' AND here) AS last_partitions_status,
        (SELECT l.started_at FROM last_runs l WHERE l.job = 'action_outcomes' AND here) AS last_action_outcomes_at,
        (SELECT l.status FROM last_runs l WHERE l.job = 'action_outcomes' AND here) AS last_action_outcomes_status,
-       (SELECT l.error FROM last_runs l WHERE l.status = 'failed' AND here ORDER BY l.started_at DESC LIMIT 1) AS last_error
+       (SELECT l.error FROM last_runs l WHERE l.status = 'failed' AND here ORDER BY l.started_at DESC LIMIT 1) AS last_error,
+       CASE WHEN here THEN (SELECT coalesce(jsonb_object_agg(m.name || ':v' || m.version,
+                                                             coalesce(m.applicability ->> 'verdict', 'not checked')), '{}')
+                              FROM cs.models m
+                             WHERE m.status = 'champion' AND m.kind IN ('churn', 'downgrade', 'payment')) END
+           AS champion_applicability
   FROM rows r
  CROSS JOIN LATERAL (SELECT r.database = current_database() AS here) h
   LEFT JOIN q ON h.here;
@@ -394,3 +399,4 @@ COMMENT ON COLUMN cs.worker_status.last_partitions_status IS 'Status of the last
 COMMENT ON COLUMN cs.worker_status.last_action_outcomes_at IS 'Start of the last measurement of action outcomes.';
 COMMENT ON COLUMN cs.worker_status.last_action_outcomes_status IS 'Status of the last measurement of action outcomes (skipped while cs.measure_action_outcomes does not exist).';
 COMMENT ON COLUMN cs.worker_status.last_error IS 'Error of the most recent failed run of any job or batch.';
+COMMENT ON COLUMN cs.worker_status.champion_applicability IS 'Per risk champion (name:vN), whether it applies to this data as last checked (cs.model_applicability: applicable, not applicable, no data, not checked); an inapplicable champion raises no risk alerts.';

@@ -254,12 +254,15 @@ COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
 CREATE OR REPLACE FUNCTION cs._alert_key(alert_type text, rule_id int, risk_factors jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN rule_id IS NULL THEN
-            CASE alert_type WHEN 'model' THEN jsonb_build_array('model', risk_factors -> 'model')
+            CASE alert_type WHEN 'model' THEN
+                                 CASE WHEN risk_factors ? 'check'
+                                      THEN jsonb_build_array('model', risk_factors -> 'model', risk_factors -> 'check')
+                                      ELSE jsonb_build_array('model', risk_factors -> 'model') END
                             WHEN 'data' THEN jsonb_build_array('data', risk_factors -> 'check', risk_factors -> 'subject')
                             WHEN 'task' THEN jsonb_build_array('task', risk_factors -> 'task_id') END
        END;
 COMMENT ON FUNCTION cs._alert_key(text, int, jsonb) IS
-    'Internal: the key that identifies a model alert (risk_factors model), data alert (risk_factors check and subject) or task alert (risk_factors task_id, with its customer) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
+    'Internal: the key that identifies a model alert (risk_factors model, and check when there is one: applicability), data alert (risk_factors check and subject) or task alert (risk_factors task_id, with its customer) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
 
 -- Appends events to cs.alert_events and notifies cs_alerts of created and
 -- escalated alerts.
@@ -514,7 +517,10 @@ BEGIN
          CROSS JOIN LATERAL (SELECT cs.feature_map(coalesce(cf.features, '{}')) AS m OFFSET 0) fm
           LEFT JOIN LATERAL (SELECT s.* FROM cs.customer_health_scores s WHERE s.customer_id = cu.id
                               ORDER BY s.calculated_at DESC LIMIT 1) h ON true
-          LEFT JOIN LATERAL (SELECT x.risk_score, x.risk_factors FROM cs.risk_assessments x
+          -- a score from a model that does not apply to this data raises nothing
+          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
+                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
+                               FROM cs.risk_assessments x
                               WHERE x.customer_id = cu.id AND x.risk_type = 'churn'
                               ORDER BY x.created_at DESC LIMIT 1) rk ON true
           LEFT JOIN LATERAL (SELECT max(op.score) AS best, sum(op.expected_mrr) AS total,
@@ -593,7 +599,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
-    'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn risk and open opportunities: '
+    'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn risk (none when the model that scored it does not apply to this data) and open opportunities: '
     'reopens alerts whose snooze has passed, resolves those of churned customers, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
     'and resolves open alerts of auto-resolving rules whose condition is now false. New and escalated alerts NOTIFY cs_alerts. Returns the counts.';
 

@@ -163,7 +163,10 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              -- usage metrics (src/sql/12_usage_metrics.sql)
              'propose_metrics', '_feature_layout',
              -- the libxgboost oracle of the custom-model tests (src/sql/31_custom_models.sql)
-             '_xgboost_predict'];
+             '_xgboost_predict',
+
+             -- training on the user's own history (src/sql/39_training.sql)
+             'train_from_history', '_check_applicability', 'check_model_applicability'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 

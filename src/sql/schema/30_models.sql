@@ -16,6 +16,7 @@ CREATE TABLE cs.models (
     created_at  timestamptz NOT NULL DEFAULT now(),
     reference   jsonb,
     encoding    jsonb,
+    applicability jsonb,
     CONSTRAINT models_name_version_key UNIQUE (name, version)
 );
 -- One champion per kind (custom models are addressed by name, one champion per name).
@@ -34,3 +35,4 @@ COMMENT ON COLUMN cs.models.training_data IS 'Description of the training data.'
 COMMENT ON COLUMN cs.models.status IS 'candidate, challenger (scored in shadow or on an A/B share, judged against the champion), champion (scores its kind) or retired.';
 COMMENT ON COLUMN cs.models.reference IS 'Reference distribution of the inputs the model learnt from (missing rate, decile edges and bin shares per feature), for cs.feature_drift; NULL when unknown.';
 COMMENT ON COLUMN cs.models.encoding IS 'For a custom model trained on named columns (src/encode.c): its input columns in order, each with name, type, kind (numeric, boolean or category), for a category its encoding (onehot or ordinal), vocabulary and other_values (folded into other), and the inputs it gives; cs.predict_row applies it to a record.  NULL for a model over a features array.';
+COMMENT ON COLUMN cs.models.applicability IS 'Last applicability check (cs.model_applicability): verdict, unusable_gain_share, missing_or_constant; NULL until checked. A risk champion whose verdict is not applicable raises no risk alerts.';

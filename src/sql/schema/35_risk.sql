@@ -10,7 +10,8 @@ CREATE TABLE cs.risk_assessments (
     risk_factors     jsonb,
     confidence_score numeric(3,2) CHECK (confidence_score BETWEEN 0 AND 1),
     model_version    varchar(50),
-    created_at       timestamptz NOT NULL DEFAULT now()
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    model_applicable boolean NOT NULL DEFAULT true
 );
 CREATE INDEX risk_assessments_customer_time_idx ON cs.risk_assessments (customer_id, risk_type, created_at DESC);
 COMMENT ON TABLE cs.risk_assessments IS 'Risk predictions history with their explanations.';
@@ -19,3 +20,4 @@ COMMENT ON COLUMN cs.risk_assessments.risk_score IS 'Predicted probability 0-1.'
 COMMENT ON COLUMN cs.risk_assessments.risk_factors IS 'Top contributions: feature, value, contribution (SHAP, log-odds).';
 COMMENT ON COLUMN cs.risk_assessments.confidence_score IS 'Confidence 0-1 in the prediction.';
 COMMENT ON COLUMN cs.risk_assessments.model_version IS 'Model name and version that produced the score.';
+COMMENT ON COLUMN cs.risk_assessments.model_applicable IS 'False when the model that produced the score does not apply to this data (cs.model_applicability): the score raises no risk alerts.';

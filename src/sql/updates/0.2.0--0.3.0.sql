@@ -121,3 +121,11 @@ ALTER TABLE cs.demo_ground_truth
                              'consumer_recovered'));
 COMMENT ON COLUMN cs.demo_ground_truth.archetype IS 'Story the customer follows: stable, growing (outgrows its seats, expands), seasonal (noisy), recovering (dip then recovery: a false alarm), at_risk (declining, churns after the window), declining_churn (declines 30-120 days, then churns) or sudden_churn (churns with few warning signs); for the consumer profile consumer_engaged or consumer_casual (high or middling engagement, no episode), consumer_fading (in a disengagement episode at churn or at end_date) or consumer_recovered (an episode that recovered).';
 COMMENT ON COLUMN cs.demo_ground_truth.health_start IS 'Latent health (0-1) on the first day of the window (consumer profile: engagement, on the sign-up day for later sign-ups).';
+-- Training on the user's own history (src/sql/39_training.sql): the stored
+-- applicability of a model, the flag on scores of an inapplicable model, and
+-- cs.deploy_model(name, version, force).
+ALTER TABLE cs.models ADD COLUMN applicability jsonb;
+COMMENT ON COLUMN cs.models.applicability IS 'Last applicability check (cs.model_applicability): verdict, unusable_gain_share, missing_or_constant; NULL until checked. A risk champion whose verdict is not applicable raises no risk alerts.';
+ALTER TABLE cs.risk_assessments ADD COLUMN model_applicable boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN cs.risk_assessments.model_applicable IS 'False when the model that produced the score does not apply to this data (cs.model_applicability): the score raises no risk alerts.';
+DROP FUNCTION IF EXISTS cs.deploy_model(text, int);
