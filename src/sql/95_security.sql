@@ -159,7 +159,9 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after', '_exec_kept_plan',
              -- tasks, outbox and digest (src/sql/73_tasks.sql, 77_outbox.sql, 78_digest.sql)
              '_task_alerts', '_task_for', '_task_assignee', '_outbox_alerts', 'outbox_claim', 'outbox_ack',
-             'outbox_purge', 'enqueue_digest', '_check_health_profile'];
+             'outbox_purge', 'enqueue_digest', '_check_health_profile',
+             -- schema drift of data sources (src/sql/84_source_fields.sql)
+             'accept_source_fields'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 

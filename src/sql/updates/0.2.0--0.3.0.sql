@@ -82,3 +82,8 @@ COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with c
 -- Contract-term history (src/sql/schema/02_contract_terms.sql): point-in-time
 -- renewal dates and customer start.
 --@include src/sql/schema/02_contract_terms.sql
+
+-- Value mapping of csv sources and schema drift of every source
+-- (src/sql/84_source_fields.sql): the fields each source delivered.
+COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, values {column: {source word: our word}}, customer (header), customer_key_kind.';
+--@include src/sql/schema/84_source_fields.sql
