@@ -523,6 +523,10 @@ BEGIN
             USING ERRCODE = 'undefined_column',
                   HINT = 'Map target columns to headers; the customer comes from options.customer, the source from the source name.';
     END IF;
+    IF s.options ? 'values' AND jsonb_typeof(s.options -> 'values') IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'csv source "%": options.values must be an object {"column": {"source word": "our word"}}', s.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF tgt = 'customers' THEN
         IF NOT m ? 'external_id' OR NOT m ? 'name' THEN
             RAISE EXCEPTION 'csv source "%": loading customers needs external_id and name in the mapping', s.name
@@ -563,7 +567,8 @@ DECLARE
     ins   boolean;
     existed boolean;
 BEGIN
-    SELECT jsonb_object_agg(e.key, nullif(p ->> e.value, '')), array_agg(e.key ORDER BY e.key)
+    -- Mapped, checked against vocabularies, missing headers refused (src/sql/84_source_fields.sql).
+    SELECT jsonb_object_agg(e.key, cs._csv_value(s, e.key, e.value, p)), array_agg(e.key ORDER BY e.key)
       INTO rec, cols
       FROM jsonb_each_text(m) e;
     IF tgt <> 'customers' THEN
@@ -613,7 +618,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_csv(cs.data_sources, jsonb) IS
-    'Internal: loads one row of a generic CSV into the source''s target table through its mapping (values converted by the column types, constraints checked); upserts on external_id or (source, source_id).';
+    'Internal: loads one row of a generic CSV into the source''s target table through its mapping and value mapping (values converted by the column types, constraints checked; a mapped header missing from the batch rejects the row); upserts on external_id or (source, source_id).';
 
 ------------------------------------------------------------------------------
 -- Events (the hot path: parsed in C)
@@ -682,6 +687,10 @@ BEGIN
       LEFT JOIN cs.customer_keys ks ON ks.source = s.system AND ks.key_kind = 'customer' AND ks.key = p.customer_key
       LEFT JOIN cs.customer_keys ka ON ka.source = 'any' AND ka.key_kind = 'customer' AND ka.key = p.customer_key
       LEFT JOIN cs.customers c ON c.external_id = p.customer_key;
+
+    -- Schema drift: the top-level keys of the chunk's records (src/sql/84_source_fields.sql).
+    PERFORM cs._note_fields(source, ARRAY(SELECT DISTINCT k FROM cs_ingest_events_parsed x
+                                           CROSS JOIN LATERAL unnest(cs._record_fields(cs._jsonb_or_string(x.raw))) k));
 
     -- Rejects: invalid JSON is kept as a JSON string.
     WITH bad AS (
@@ -791,6 +800,8 @@ BEGIN
         RETURN cs.ingest(source, payload -> 'list');
     END IF;
 
+    -- Schema drift: the record's fields count for the batch (src/sql/84_source_fields.sql).
+    PERFORM cs._note_fields(source, cs._record_fields(payload));
     BEGIN
         IF jsonb_typeof(payload) <> 'object' THEN
             PERFORM cs._unmappable('record is not a JSON object');

@@ -147,12 +147,17 @@ SELECT 'volume', v.source, v.source, v.last_day, v.median,
        format('%s delivered %s rows in the last 24 hours against a median of %s per day over %s days',
               v.source, v.last_day, round(v.median::numeric, 1), v.days)
   FROM volume v
- WHERE v.days > 0;
-COMMENT ON VIEW cs.data_quality IS 'Every data-quality check and its result: freshness per monitored source, completeness of customers, duplicates (source ids, contacts), near-duplicate customers, out-of-range times, recent rejects and volume per source. Rows with ok = false are problems; cs.check_data_quality() alerts on them.';
-COMMENT ON COLUMN cs.data_quality.check_name IS 'freshness, completeness, duplicates, near_duplicate_customers, out_of_range, rejects or volume.';
+ WHERE v.days > 0
+UNION ALL
+-- schema drift: fields a source's latest batch lacks or adds (cs.source_drift)
+SELECT 'schema_drift', d.source, d.source, cardinality(d.missing) + cardinality(d.new_fields), 0, false,
+       CASE WHEN cardinality(d.missing) > 0 THEN 'high' ELSE 'low' END, d.detail
+  FROM cs.source_drift d;
+COMMENT ON VIEW cs.data_quality IS 'Every data-quality check and its result: freshness per monitored source, completeness of customers, duplicates (source ids, contacts), near-duplicate customers, out-of-range times, recent rejects, volume per source and schema drift (fields a source stopped or started delivering). Rows with ok = false are problems; cs.check_data_quality() alerts on them.';
+COMMENT ON COLUMN cs.data_quality.check_name IS 'freshness, completeness, duplicates, near_duplicate_customers, out_of_range, rejects, volume or schema_drift.';
 COMMENT ON COLUMN cs.data_quality.source IS 'Data source concerned, when there is one.';
 COMMENT ON COLUMN cs.data_quality.subject IS 'What was checked (source, measure, duplicated key); with check_name it identifies the alert.';
-COMMENT ON COLUMN cs.data_quality.value IS 'Measured value: hours since the last row, share, count, or rows in the last 24 hours.';
+COMMENT ON COLUMN cs.data_quality.value IS 'Measured value: hours since the last row, share, count, rows in the last 24 hours, or missing plus new fields.';
 COMMENT ON COLUMN cs.data_quality.threshold IS 'The value the measure is judged against: expected hours, largest share, median rows per day.';
 COMMENT ON COLUMN cs.data_quality.ok IS 'False when the check found a problem.';
 COMMENT ON COLUMN cs.data_quality.severity IS 'Severity of the data alert a problem raises.';

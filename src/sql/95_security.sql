@@ -164,9 +164,10 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              'propose_metrics', '_feature_layout',
              -- the libxgboost oracle of the custom-model tests (src/sql/31_custom_models.sql)
              '_xgboost_predict',
-
              -- training on the user's own history (src/sql/39_training.sql)
-             'train_from_history', '_check_applicability', 'check_model_applicability'];
+             'train_from_history', '_check_applicability', 'check_model_applicability',
+             -- schema drift of data sources (src/sql/84_source_fields.sql)
+             'accept_source_fields'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 

@@ -23,7 +23,7 @@ COMMENT ON TABLE cs.data_sources IS 'Where data comes from: one row per loadable
 COMMENT ON COLUMN cs.data_sources.name IS 'Source name, passed to cs.ingest and the command-line loader.';
 COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports) or csv (generic, with a column mapping in options).';
 COMMENT ON COLUMN cs.data_sources.system IS 'The system the source''s ids belong to; cs.customer_keys are looked up under it (and under any).';
-COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, customer (header), customer_key_kind.';
+COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, values {column: {source word: our word}}, customer (header), customer_key_kind.';
 COMMENT ON COLUMN cs.data_sources.expected_every IS 'Data is expected at least this often; a longer silence is a freshness problem and lowers risk confidence. NULL: not monitored.';
 COMMENT ON COLUMN cs.data_sources.enabled IS 'Disabled sources refuse loads and are not monitored.';
 COMMENT ON COLUMN cs.data_sources.description IS 'Free text.';

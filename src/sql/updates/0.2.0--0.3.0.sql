@@ -17,6 +17,7 @@ ALTER TABLE cs.dirty_customers
     ADD COLUMN due_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     ADD COLUMN covered_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+
 -- marks queued before the update are due as they were
 UPDATE cs.dirty_customers SET due_at = marked_at, covered_at = marked_at;
 CREATE INDEX dirty_customers_due_idx ON cs.dirty_customers (due_at, customer_id) WHERE NOT parked;
@@ -121,6 +122,7 @@ ALTER TABLE cs.demo_ground_truth
                              'consumer_recovered'));
 COMMENT ON COLUMN cs.demo_ground_truth.archetype IS 'Story the customer follows: stable, growing (outgrows its seats, expands), seasonal (noisy), recovering (dip then recovery: a false alarm), at_risk (declining, churns after the window), declining_churn (declines 30-120 days, then churns) or sudden_churn (churns with few warning signs); for the consumer profile consumer_engaged or consumer_casual (high or middling engagement, no episode), consumer_fading (in a disengagement episode at churn or at end_date) or consumer_recovered (an episode that recovered).';
 COMMENT ON COLUMN cs.demo_ground_truth.health_start IS 'Latent health (0-1) on the first day of the window (consumer profile: engagement, on the sign-up day for later sign-ups).';
+
 -- Training on the user's own history (src/sql/39_training.sql): the stored
 -- applicability of a model, the flag on scores of an inapplicable model, and
 -- cs.deploy_model(name, version, force).
@@ -129,3 +131,8 @@ COMMENT ON COLUMN cs.models.applicability IS 'Last applicability check (cs.model
 ALTER TABLE cs.risk_assessments ADD COLUMN model_applicable boolean NOT NULL DEFAULT true;
 COMMENT ON COLUMN cs.risk_assessments.model_applicable IS 'False when the model that produced the score does not apply to this data (cs.model_applicability): the score raises no risk alerts.';
 DROP FUNCTION IF EXISTS cs.deploy_model(text, int);
+
+-- Value mapping of csv sources and schema drift of every source
+-- (src/sql/84_source_fields.sql): the fields each source delivered.
+COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, values {column: {source word: our word}}, customer (header), customer_key_kind.';
+--@include src/sql/schema/84_source_fields.sql
