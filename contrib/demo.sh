@@ -44,18 +44,12 @@ step "generating demo data: $customers customers x $days days (seed $seed)"
 step "scoring every customer (features, health)"
 "${PSQL[@]}" -c "\timing on" -c "SELECT cs.refresh_all() AS customers_scored"
 
+step "weekly health history of the last 12 weeks (cs.backfill_health: features and populations as of each week)"
+"${PSQL[@]}" -c "\timing on" -c "SELECT cs.backfill_health(12) AS scores_written"
+
 "${PSQL[@]}" -P pager=off -f contrib/demo-report.sql
 
 step "the digest of csm_01 (cs.digest, an HTML page with inline SVG)"
-# Weekly health of the last 11 weeks for csm_01's accounts, computed as of each
-# week from the signals of then, so that the digest's sparklines have a history.
-"${PSQL[@]}" -c "INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score,
-                        support_score, payment_score, calculated_at, version, band, drivers)
-  SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score, h.payment_score,
-         w.d, h.version, h.band, h.drivers
-    FROM generate_series(1, 11) k
-   CROSS JOIN LATERAL (SELECT now() - make_interval(weeks => k) AS d) w
-   CROSS JOIN LATERAL cs.compute_health(ARRAY(SELECT c.id FROM cs.customers c WHERE c.csm = 'csm_01'), w.d) h"
 mkdir -p "$top/.demo"
 "${PSQL[@]}" -At -c "SELECT cs.digest('csm_01')" > "$top/.demo/digest-csm_01.html"
 "${PSQL[@]}" -At -c "SELECT cs.digest_text('csm_01')" > "$top/.demo/digest-csm_01.txt"

@@ -20,7 +20,9 @@ $$;
 
 -- an ordered digest of every demo table (surrogate ids left out)
 CREATE FUNCTION pg_temp.demo_digest() RETURNS TABLE (tbl text, nrows bigint, digest text) LANGUAGE sql AS $$
-    SELECT 'customers', count(*), md5(string_agg(c::text, '|' ORDER BY c.external_id))
+    -- first_seen_at left out: an invoice's issue date counts from midnight in
+    -- the time zone of the session that loaded it
+    SELECT 'customers', count(*), md5(string_agg((to_jsonb(c) - 'first_seen_at')::text, '|' ORDER BY c.external_id))
       FROM cs.customers c WHERE c.external_id LIKE 'demo-%'
     UNION ALL
     SELECT 'demo_ground_truth', count(*), md5(string_agg(g::text, '|' ORDER BY g.customer_id)) FROM cs.demo_ground_truth g

@@ -102,9 +102,10 @@ SELECT marked_at AS first_mark FROM cs.dirty_customers \gset
 INSERT INTO cs.nps_responses (customer_id, score, responded_at) VALUES ('00000000-0000-0000-0000-00000000000b', 5, '2026-03-31');
 SELECT marked_at > :'first_mark' AS remarked FROM cs.dirty_customers;
 
--- Contract features are point-in-time too: before the current contract began, the
--- renewal then was the start of the current term (61 days ahead), not its end
--- (which would reveal whether the customer renewed), and tenure is unknown.
+-- Contract features are point-in-time too: before the current contract began,
+-- with no term history (cs.contract_terms), neither the renewal then nor the
+-- tenure is known: no earlier term is invented from the current one (its end
+-- would reveal whether the customer renewed; sql/pit.sql tests the history).
 INSERT INTO cs.customers (id, external_id, name, contract_start_date, contract_end_date) VALUES
  ('00000000-0000-0000-0000-00000000000c', 'f-c', 'Gamma', '2026-01-01', '2026-12-31');
 SELECT (cs.features('00000000-0000-0000-0000-00000000000c', '2025-11-01 00:00+00'))[25:26] AS before_term,

@@ -9,7 +9,8 @@ DELETE FROM cs.models;
 SET TIME ZONE 'UTC';
 \set VERBOSITY terse
 
--- The SQL formulation cs.compute_health had before, kept here as the reference.
+-- The SQL formulation cs.compute_health had before, kept here as the reference
+-- (as of a point in time, with the populations of then).
 CREATE FUNCTION sql_compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
 RETURNS SETOF cs.customer_health_scores
 LANGUAGE plpgsql STABLE
@@ -20,12 +21,26 @@ SET jit = off
 AS $fn$
 DECLARE
     fv text;
+    pop text;
 BEGIN
     IF as_of IS NULL THEN
         fv := format('SELECT customer_id, features, as_of FROM cs.customer_features WHERE %s',
                      CASE WHEN ids IS NULL THEN 'true' ELSE 'customer_id = ANY ($1)' END);
     ELSE
-        fv := 'SELECT customer_id, features, $2 AS as_of FROM cs.compute_features($1, $2)';
+        fv := 'SELECT customer_id, features, $2 AS as_of FROM cs.compute_features($1, $2)'
+              || CASE WHEN ids IS NULL THEN ' WHERE customer_id IN (SELECT customer_id FROM cs._customer_starts() WHERE started_at <= $2)' ELSE '' END;
+        -- as of a point in time: the populations of then, every customer that
+        -- had started by then
+        pop := $p$
+        SELECT c.segment, pr.measure,
+               array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) AS sorted
+          FROM (SELECT DISTINCT measure, position FROM prof WHERE method = 'percentile') pr
+         CROSS JOIN cs.compute_features(NULL, $2) f
+          JOIN cs._customer_starts() s ON s.customer_id = f.customer_id AND s.started_at <= $2
+          JOIN cs.customers c ON c.id = f.customer_id
+         WHERE f.features[pr.position] <> 'NaN'
+         GROUP BY 1, 2
+    $p$;
     END IF;
     RETURN QUERY EXECUTE format($q$
     WITH fv AS (%s),
@@ -48,21 +63,7 @@ BEGIN
           JOIN cs.customers c ON c.id = fv.customer_id
           LEFT JOIN cs.health_profiles ps ON ps.segment = c.segment
           LEFT JOIN cs.health_profiles pd ON pd.segment IS NULL
-    ), pop AS (
-        -- sorted populations of the segments' percentile measures: as of the
-        -- last full refresh (cs.health_populations), else from the feature store
-        SELECT hp.segment, hp.measure, hp.sorted FROM cs.health_populations hp
-        UNION ALL
-        SELECT c.segment, pr.measure,
-               array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) AS sorted
-          FROM (SELECT DISTINCT measure, position FROM prof
-                 WHERE method = 'percentile'
-                   AND measure NOT IN (SELECT measure FROM cs.health_populations)) pr
-         CROSS JOIN cs.customer_features f
-          JOIN cs.customers c ON c.id = f.customer_id
-         WHERE f.features[pr.position] <> 'NaN'
-         GROUP BY 1, 2
-    ), scored AS (
+    ), pop AS (%s    ), scored AS (
         SELECT cu.customer_id, pr.grp, pr.gw, pr.measure, pr.mw, v.value,
                CASE WHEN v.value = 'NaN' THEN NULL
                     WHEN pr.method = 'percentile' THEN
@@ -134,7 +135,21 @@ BEGIN
       JOIN cs.health_profiles p ON p.id = cu.profile_id
       LEFT JOIN tot t USING (customer_id)
       LEFT JOIN drv d USING (customer_id)
-    $q$, fv)
+    $q$, fv, coalesce(pop, $p$
+        -- sorted populations of the segments' percentile measures: as of the
+        -- last full refresh (cs.health_populations), else from the feature store
+        SELECT hp.segment, hp.measure, hp.sorted FROM cs.health_populations hp
+        UNION ALL
+        SELECT c.segment, pr.measure,
+               array_agg(f.features[pr.position]::float8 ORDER BY f.features[pr.position]) AS sorted
+          FROM (SELECT DISTINCT measure, position FROM prof
+                 WHERE method = 'percentile'
+                   AND measure NOT IN (SELECT measure FROM cs.health_populations)) pr
+         CROSS JOIN cs.customer_features f
+          JOIN cs.customers c ON c.id = f.customer_id
+         WHERE f.features[pr.position] <> 'NaN'
+         GROUP BY 1, 2
+$p$))
     USING ids, as_of;
 END;
 $fn$;

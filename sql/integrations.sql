@@ -135,7 +135,7 @@ INSERT INTO cs.data_sources (name, format, system, options) VALUES
     ('usage_csv', 'csv', 'warehouse', '{"target": "usage_events", "customer": "account",
       "mapping": {"source_id": "id", "event": "name", "occurred_at": "ts", "quantity": "n"}}');
 SELECT * FROM cs.ingest('crm_accounts', '[{"Account ID": "7001", "Account Name": "Soylent", "Domain": "soylent.example", "Segment": "smb"},
-                                          {"Account ID": "7002", "Account Name": "Tyrell", "Segment": "galactic"}]');
+                                          {"Account ID": "7002", "Account Name": " ", "Segment": "galactic"}]');
 SELECT * FROM cs.ingest('crm_accounts', '{"Account ID": "7001", "Account Name": "Soylent", "Domain": "soylent.example", "Segment": "smb"}');
 SELECT * FROM cs.ingest('crm_accounts', '{"Account ID": "7001", "Account Name": "Soylent Corp", "Domain": "soylent.example", "Segment": "smb"}');
 SELECT external_id, name, domain, segment FROM cs.customers WHERE external_id LIKE '70%';

@@ -22,7 +22,9 @@ VALUES ('00000000-0000-0000-0000-000000000001', 'acme', 'Acme', 'smb', 100, 10, 
 
 -- constraints on customers
 INSERT INTO cs.customers (external_id, name, mrr) VALUES ('neg', 'Neg', -1);
-INSERT INTO cs.customers (external_id, name, segment) VALUES ('seg', 'Seg', 'huge');
+-- (a segment is the user's own words: any text)
+INSERT INTO cs.customers (external_id, name, segment) VALUES ('seg', 'Seg', 'huge') RETURNING segment;
+DELETE FROM cs.customers WHERE external_id = 'seg';
 INSERT INTO cs.customers (external_id, name, contract_start_date, contract_end_date) VALUES ('dt', 'Dt', '2026-02-01', '2026-01-01');
 INSERT INTO cs.customers (external_id, name) VALUES ('acme', 'Acme again');
 INSERT INTO cs.customers (external_id, name) VALUES ('blank', '  ');

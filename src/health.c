@@ -2,11 +2,13 @@
  * health.c
  *		The per-customer health score behind cs.compute_health().
  *
- * cs._health_of(customer_id, segment, features, as_of) scores one feature
- * vector with the customer's profile (the profile of its segment, else the
- * default one) and returns the row cs.compute_health() returns for it.  The
- * first call of a query reads the profiles and the percentile populations once
- * (SPI) into a cache in fn_extra; every later row is arithmetic on that cache.
+ * cs._health_of(customer_id, segment, features, as_of, populations) scores
+ * one feature vector with the customer's profile (the profile of its segment,
+ * whatever text it is, else the default one) and returns the row
+ * cs.compute_health() returns for it.  The first call of a query reads the
+ * profiles and the percentile populations once (SPI, or the populations given
+ * as an argument for a score as of a past date) into a cache in fn_extra;
+ * every later row is arithmetic on that cache.
  * The profiles' jsonb is read by ParseProfile, the one reader of a profile,
  * which also checks profiles on write (cs._check_health_profile).
  *
@@ -44,6 +46,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 #include "utils/varlena.h"
 
@@ -1192,6 +1195,74 @@ LoadPopulations(HealthCache *c)
 	}
 }
 
+/*
+ * The populations given to the query (cs.compute_health as of a date takes
+ * them from every customer's features then): an array of rows of
+ * cs.health_populations, copied into the cache (its context current).
+ */
+static void
+PopulationsFromArgument(HealthCache *c, ArrayType *arr)
+{
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+
+	if (ARR_NDIM(arr) > 1 || !type_is_rowtype(elemtype))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("populations must be a one-dimensional array of cs.health_populations rows")));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &elemnulls, &n);
+	c->pops = palloc0(sizeof(HealthPopulation) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTupleHeader th;
+		HeapTupleData tup;
+		TupleDesc	desc;
+		HealthPopulation *pop;
+		bool		isnull;
+		Datum		d;
+
+		if (elemnulls[i])
+			continue;
+		th = DatumGetHeapTupleHeader(elems[i]);
+		desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th), HeapTupleHeaderGetTypMod(th));
+		if (desc->natts < 3 || TupleDescAttr(desc, 0)->atttypid != TEXTOID ||
+			TupleDescAttr(desc, 1)->atttypid != TEXTOID || TupleDescAttr(desc, 2)->atttypid != FLOAT8ARRAYOID)
+		{
+			ReleaseTupleDesc(desc);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("populations must be rows of (segment text, measure text, sorted float8[], ...)")));
+		}
+		tup.t_len = HeapTupleHeaderGetDatumLength(th);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		tup.t_data = th;
+		pop = &c->pops[c->npops];
+		memset(pop, 0, sizeof(*pop));
+		d = heap_getattr(&tup, 2, desc, &isnull);
+		if (isnull)
+		{
+			ReleaseTupleDesc(desc);
+			continue;
+		}
+		pop->measure = TextDatumGetCString(d);
+		d = heap_getattr(&tup, 1, desc, &isnull);
+		pop->segment = isnull ? NULL : TextDatumGetCString(d);
+		d = heap_getattr(&tup, 3, desc, &isnull);
+		pop->raw = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+		ReleaseTupleDesc(desc);
+		c->npops++;
+	}
+	pfree(elems);
+	pfree(elemnulls);
+}
+
 /* Checks that the declared result is the row of cs.customer_health_scores. */
 static void
 CheckResultType(TupleDesc desc)
@@ -1245,7 +1316,17 @@ LoadCache(FunctionCallInfo fcinfo)
 	old = MemoryContextSwitchTo(cxt);
 	c->tupdesc = BlessTupleDesc(CreateTupleDescCopy(desc));
 	need_pops = LoadProfiles(c);
-	if (need_pops)
+	if (need_pops && PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		Datum		given = PG_GETARG_DATUM(4);
+		ArrayType  *arr = DatumGetArrayTypeP(given);
+
+		PopulationsFromArgument(c, arr);
+		/* the rows are copied: a detoasted copy of the array is not needed */
+		if ((Pointer) arr != DatumGetPointer(given))
+			pfree(arr);
+	}
+	else if (need_pops)
 		LoadPopulations(c);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
@@ -1430,9 +1511,11 @@ RanksBefore(HealthCache *c, HealthProfile *p, int a, int b)
 }
 
 /*
- * cs._health_of(customer_id, segment, features, as_of): the health row of one
- * customer, shaped like cs.customer_health_scores (id NULL); a row of NULLs
- * when no profile applies (neither the segment's nor a default one).
+ * cs._health_of(customer_id, segment, features, as_of, populations): the
+ * health row of one customer, shaped like cs.customer_health_scores (id
+ * NULL); a row of NULLs when no profile applies (neither the segment's nor a
+ * default one).  Percentiles rank within the given populations (the same for
+ * every row of a query), else within those of the last full refresh.
  */
 Datum
 cs_health_of(PG_FUNCTION_ARGS)

@@ -57,21 +57,53 @@ $$;
 -- order.  A load marking a customer again bumps its generation, which tells a
 -- refresh that read the older mark to keep it.  The update uses no function
 -- (Citus requires immutable ones in ON CONFLICT on a distributed table).
+--
+-- The same pass keeps cs.customers.first_seen_at, the earliest stamp loaded
+-- for a customer (its real start, as features and training read it, where
+-- created_at is only the load time).  It is lowered only, so a load of newer
+-- rows writes nothing.  Customer rows are locked before their marks, in id
+-- order, as an UPDATE of cs.customers does (its trigger marks them after):
+-- two loads, or a load and an update of customers, never wait for each other
+-- the other way round.  FOR NO KEY UPDATE leaves the KEY SHARE locks of other
+-- loads' foreign-key checks free.
 CREATE OR REPLACE FUNCTION cs._mark_dirty(ids uuid[], stamps timestamptz[]) RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
-    INSERT INTO cs.dirty_customers AS d (customer_id, marked_at, due_at, covered_at)
-    SELECT m.id, m.now,
-           -- due at once, unless every row of the customer is stamped ahead
-           CASE WHEN m.present THEN m.now ELSE m.first END,
-           greatest(m.now, m.latest)
-      FROM (SELECT x.id, c.now, bool_or(x.ts IS NULL OR x.ts <= c.now) AS present,
+AS $$
+DECLARE
+    now_ts   timestamptz := clock_timestamp();
+    m_ids    uuid[];
+    m_now    boolean[];
+    m_first  timestamptz[];
+    m_latest timestamptz[];
+BEGIN
+    SELECT array_agg(m.id ORDER BY m.id), array_agg(m.present ORDER BY m.id),
+           array_agg(m.first ORDER BY m.id), array_agg(m.latest ORDER BY m.id)
+      INTO m_ids, m_now, m_first, m_latest
+      FROM (SELECT x.id, bool_or(x.ts IS NULL OR x.ts <= now_ts) AS present,
                    min(x.ts) AS first, max(x.ts) AS latest
               FROM unnest(ids, stamps) AS x(id, ts)
-             CROSS JOIN (SELECT clock_timestamp() AS now) c
              WHERE x.id IS NOT NULL
-             GROUP BY x.id, c.now) m
+             GROUP BY x.id) m;
+    IF m_ids IS NULL THEN
+        RETURN;
+    END IF;
+    IF stamps IS NOT NULL THEN
+        UPDATE cs.customers c SET first_seen_at = l.first
+          FROM (SELECT k.id, m.first
+                  FROM unnest(m_ids, m_first) AS m(id, first)
+                  JOIN cs.customers k ON k.id = m.id
+                 WHERE m.first IS NOT NULL AND (k.first_seen_at IS NULL OR k.first_seen_at > m.first)
+                 ORDER BY k.id
+                   FOR NO KEY UPDATE OF k) l
+         WHERE c.id = l.id;
+    END IF;
+    INSERT INTO cs.dirty_customers AS d (customer_id, marked_at, due_at, covered_at)
+    SELECT m.id, now_ts,
+           -- due at once, unless every row of the customer is stamped ahead
+           CASE WHEN m.present THEN now_ts ELSE m.first END,
+           greatest(now_ts, m.latest)
+      FROM unnest(m_ids, m_now, m_first, m_latest) AS m(id, present, first, latest)
      ORDER BY m.id
     ON CONFLICT (customer_id) DO UPDATE
        SET generation = d.generation + 1,
@@ -79,8 +111,9 @@ BEGIN ATOMIC
            due_at = least(d.due_at, excluded.due_at),
            covered_at = greatest(d.covered_at, excluded.covered_at);
 END;
+$$;
 COMMENT ON FUNCTION cs._mark_dirty(uuid[], timestamptz[]) IS
-    'Internal: marks the given customers dirty (load triggers call it); stamps are the times on the loaded rows (NULL when none), so that rows stamped ahead of the server''s clock make the mark due when their time comes.';
+    'Internal: marks the given customers dirty (load triggers call it); stamps are the times on the loaded rows (NULL when none), so that rows stamped ahead of the server''s clock make the mark due when their time comes, and cs.customers.first_seen_at is lowered to the earliest of them.';
 
 -- Marks the customers of new rows dirty (signal tables with a real foreign
 -- key); the trigger's argument names the column that stamps a row's time.
@@ -154,27 +187,41 @@ BEGIN
 END;
 $$;
 
--- New or changed customers are dirty too (contract dates, MRR and seats feed features).
+-- New or changed customers are dirty too (contract dates, MRR and seats feed
+-- features).  An update that only lowers first_seen_at comes from a load,
+-- whose own marks carry the rows' stamps: it marks nothing more.
 CREATE OR REPLACE FUNCTION cs._customers_mark_dirty() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    PERFORM cs._mark_dirty(array_agg(id), NULL) FROM new_rows;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM cs._mark_dirty(array_agg(id), NULL) FROM new_rows;
+    ELSE
+        PERFORM cs._mark_dirty(array_agg(n.id), NULL)
+           FROM new_rows n
+           LEFT JOIN old_rows o ON o.id = n.id
+          WHERE o.id IS NULL OR n.first_seen_at IS NOT DISTINCT FROM o.first_seen_at
+             OR (to_jsonb(n) - 'first_seen_at') IS DISTINCT FROM (to_jsonb(o) - 'first_seen_at');
+    END IF;
     RETURN NULL;
 END;
 $$;
 CREATE OR REPLACE TRIGGER customers_mark_dirty_ins AFTER INSERT ON cs.customers
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
 CREATE OR REPLACE TRIGGER customers_mark_dirty_upd AFTER UPDATE ON cs.customers
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_mark_dirty();
 
--- Keeps customers.updated_at current.
+-- Keeps customers.updated_at current, except for an update that only lowered
+-- first_seen_at (a load's).
 CREATE OR REPLACE FUNCTION cs._touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    NEW.updated_at := now();
+    IF NEW.first_seen_at IS NOT DISTINCT FROM OLD.first_seen_at
+       OR (to_jsonb(NEW) - 'first_seen_at' - 'updated_at') IS DISTINCT FROM (to_jsonb(OLD) - 'first_seen_at' - 'updated_at') THEN
+        NEW.updated_at := now();
+    END IF;
     RETURN NEW;
 END;
 $$;

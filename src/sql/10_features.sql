@@ -88,8 +88,7 @@ BEGIN
     f := CASE WHEN ids IS NULL THEN 'true' ELSE 'customer_id = ANY ($1)' END;
     q := format($q$
     WITH c AS (
-        SELECT id, mrr, seats_licensed, contract_start_date, contract_end_date,
-               least(contract_start_date, created_at::date) AS since
+        SELECT id, mrr, seats_licensed, contract_start_date, contract_end_date, first_seen_at
           FROM cs.customers WHERE %1$s
     ), u AS MATERIALIZED (
         SELECT customer_id,
@@ -208,9 +207,18 @@ BEGIN
                sum(mrr) FILTER (WHERE started_at <= ($2 - interval '90 days')::date
                                   AND (ended_at IS NULL OR ended_at > ($2 - interval '90 days')::date)) AS mrr_then,
                count(DISTINCT product) FILTER (WHERE started_at <= $2::date
-                                                 AND (ended_at IS NULL OR ended_at > $2::date)) AS products
+                                                 AND (ended_at IS NULL OR ended_at > $2::date)) AS products,
+               min(started_at) FILTER (WHERE started_at <= $2::date) AS first_started
           FROM cs.subscriptions
          WHERE %2$s
+         GROUP BY customer_id
+    ), ct AS (
+        -- contract terms known at as_of (those started by then): the first
+        -- one, and the renewal date of the one in force
+        SELECT customer_id, min(term_start) AS first_start,
+               min(term_end) FILTER (WHERE term_end > $2::date) AS renewal
+          FROM cs.contract_terms
+         WHERE %2$s AND term_start <= $2::date
          GROUP BY customer_id
     )
     SELECT c.id,
@@ -246,16 +254,18 @@ BEGIN
              n.last_nps - n.prev_nps,
              CASE WHEN k.customer_id IS NOT NULL THEN coalesce(k.champion_left, false)::int END,
              CASE WHEN k.customer_id IS NOT NULL THEN coalesce(k.champion_active, false)::int END,
-             -- cs.customers holds only the current contract: before it began, the
-             -- customer was in an earlier term of the same length, so the renewal
-             -- then was the start of a later term (point-in-time; the current end
-             -- date would tell the future: whether the customer renewed).
-             CASE WHEN c.since <= $2::date THEN $2::date - c.since END,
-             CASE WHEN c.contract_end_date IS NULL THEN NULL
-                  WHEN c.contract_start_date IS NULL OR $2::date >= c.contract_start_date
-                       THEN c.contract_end_date - $2::date
-                  ELSE (c.contract_start_date - $2::date - 1)
-                       %% greatest(c.contract_end_date - c.contract_start_date, 1) + 1 END,
+             -- tenure: from the customer's first known fact at as_of (contract
+             -- term, current contract, subscription or any activity), never
+             -- from created_at (the load time); NaN when none is that old
+             $2::date - least(ct.first_start,
+                              CASE WHEN c.contract_start_date <= $2::date THEN c.contract_start_date END,
+                              s.first_started,
+                              CASE WHEN c.first_seen_at <= $2 THEN c.first_seen_at::date END),
+             -- renewal: the term in force at as_of, else the current contract
+             -- when it had begun by then; never extrapolated backwards from
+             -- today's contract (its end would tell whether the customer renewed)
+             coalesce(ct.renewal - $2::date,
+                      CASE WHEN c.contract_start_date <= $2::date THEN c.contract_end_date - $2::date END),
              coalesce(s.mrr_now, c.mrr),
              CASE WHEN s.mrr_then > 0 THEN coalesce(s.mrr_now, 0) / s.mrr_then - 1 END,
              s.products,
@@ -278,6 +288,7 @@ BEGIN
       LEFT JOIN n ON n.customer_id = c.id
       LEFT JOIN k ON k.customer_id = c.id
       LEFT JOIN s ON s.customer_id = c.id
+      LEFT JOIN ct ON ct.customer_id = c.id
     $q$, replace(f, 'customer_id', 'id'), f,
        -- the cache of text signals, for the users who may read it (it is
        -- internal: viewers and CSMs compute every text)

@@ -67,20 +67,27 @@ COMMENT ON FUNCTION cs._refresh_health_populations() IS 'Internal: retakes cs.he
 -- as_of is given.  Returns rows shaped like cs.customer_health_scores (id NULL).
 --
 -- Per measure: a normalised score in [0,1] (thresholds with linear
--- interpolation, or mid-rank percentile within the customer's segment over the
--- current feature store).  Per group: the weighted mean of its present
--- measures.  Overall: the weighted mean of present groups.  Weights of missing
--- inputs are thereby redistributed proportionally; drivers records which
--- inputs were missing and what share of the weight they had, and the present
--- inputs that cost the most score (effective weight x (1 - score)).  The
--- per-customer arithmetic is C (cs._health_of, src/health.c) over profiles and
--- populations it reads once per query.
-CREATE OR REPLACE FUNCTION cs._health_of(customer_id uuid, segment text, features float4[], as_of timestamptz)
+-- interpolation, or mid-rank percentile within the customer's segment).  Per
+-- group: the weighted mean of its present measures.  Overall: the weighted
+-- mean of present groups.  Weights of missing inputs are thereby redistributed
+-- proportionally; drivers records which inputs were missing and what share of
+-- the weight they had, and the present inputs that cost the most score
+-- (effective weight x (1 - score)).  The per-customer arithmetic is C
+-- (cs._health_of, src/health.c) over profiles and populations it reads once
+-- per query.
+--
+-- Percentile populations: for stored vectors, those of the last full refresh
+-- (cs.health_populations); as of a point in time, those of that time: the
+-- feature vectors of every customer that had started by then
+-- (cs._customer_starts), computed in one set-based pass, so that history is
+-- never ranked against today's customers.
+CREATE OR REPLACE FUNCTION cs._health_of(customer_id uuid, segment text, features float4[], as_of timestamptz,
+                                         populations cs.health_populations[] DEFAULT NULL)
 RETURNS cs.customer_health_scores
 AS 'MODULE_PATHNAME', 'cs_health_of'
 LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION cs._health_of(uuid, text, float4[], timestamptz) IS
-    'Internal: the cs.compute_health row of one customer from its segment and feature vector (a row of NULLs when no profile applies); reads the profiles and percentile populations once per query.';
+COMMENT ON FUNCTION cs._health_of(uuid, text, float4[], timestamptz, cs.health_populations[]) IS
+    'Internal: the cs.compute_health row of one customer from its segment and feature vector (a row of NULLs when no profile applies); reads the profiles once per query, and ranks percentiles within the given populations (the same for every row of a query), else within cs.health_populations.';
 
 CREATE OR REPLACE FUNCTION cs.compute_health(ids uuid[], as_of timestamptz DEFAULT NULL)
 RETURNS SETOF cs.customer_health_scores
@@ -94,15 +101,44 @@ DECLARE
     fv text;
 BEGIN
     IF as_of IS NULL THEN
-        fv := format('SELECT customer_id, features, as_of FROM cs.customer_features WHERE %s',
+        fv := format('SELECT customer_id, features, as_of, NULL::cs.health_populations[] AS pops
+                        FROM cs.customer_features WHERE %s',
                      CASE WHEN ids IS NULL THEN 'true' ELSE 'customer_id = ANY ($1)' END);
+    ELSIF NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF NOT EXISTS (SELECT 1 FROM cs._profile_percentile_measures()) THEN
+        -- nothing ranks by percentile: the given customers' vectors are enough
+        fv := format('SELECT f.customer_id, f.features, $2 AS as_of, NULL::cs.health_populations[] AS pops
+                        FROM cs.compute_features($1, $2) f %s',
+                     CASE WHEN ids IS NULL THEN 'JOIN cs._customer_starts() s ON s.customer_id = f.customer_id
+                                                WHERE s.started_at <= $2' ELSE '' END);
     ELSE
-        fv := 'SELECT customer_id, features, $2 AS as_of FROM cs.compute_features($1, $2)';
+        -- every customer's vector as of then, once: the populations of that
+        -- time, and the vectors of the customers asked for
+        fv := format($f$
+            WITH f AS MATERIALIZED (
+                SELECT f.customer_id, f.features, s.started_at <= $2 AS started
+                  FROM cs.compute_features(NULL, $2) f
+                  JOIN cs._customer_starts() s ON s.customer_id = f.customer_id
+            ), pops AS (
+                SELECT array_agg(ROW(p.segment, p.measure, p.sorted, $2)::cs.health_populations) AS a
+                  FROM (SELECT c.segment, m.measure,
+                               array_agg(f.features[m.position]::float8 ORDER BY f.features[m.position]) AS sorted
+                          FROM cs._profile_percentile_measures() m
+                         CROSS JOIN f
+                          JOIN cs.customers c ON c.id = f.customer_id
+                         WHERE f.started AND f.features[m.position] <> 'NaN'
+                         GROUP BY 1, 2) p
+            )
+            SELECT f.customer_id, f.features, $2 AS as_of, (SELECT a FROM pops) AS pops
+              FROM f %s$f$,
+            CASE WHEN ids IS NULL THEN 'WHERE f.started'
+                 ELSE 'JOIN (SELECT DISTINCT i FROM unnest($1) i) i ON i.i = f.customer_id' END);
     END IF;
     -- One call per customer; the offset keeps (h).* from calling it once per column.
     RETURN QUERY EXECUTE format($q$
     SELECT (h).*
-      FROM (SELECT cs._health_of(fv.customer_id, c.segment, fv.features, fv.as_of) AS h
+      FROM (SELECT cs._health_of(fv.customer_id, c.segment, fv.features, fv.as_of, fv.pops) AS h
               FROM (%s) fv
               JOIN cs.customers c ON c.id = fv.customer_id
             OFFSET 0) s
@@ -112,13 +148,16 @@ BEGIN
 END;
 $fn$;
 COMMENT ON FUNCTION cs.compute_health(uuid[], timestamptz) IS
-    'Health scores (not stored) for the given customers, or all when NULL: from stored feature vectors, or as of a point in time when as_of is given.';
+    'Health scores (not stored) for the given customers, or all when NULL: from stored feature vectors and the populations of the last full refresh; or, when as_of is given, from vectors as of then with percentiles ranked among every customer as of then (all customers that had started by then when ids is NULL).';
 
--- The health score of one customer from its current signals, without storing it.
+-- The health score of one customer from its current signals, without storing
+-- it: its vector now, ranked within the populations of the last full refresh
+-- (cheap: one customer's features).
 CREATE OR REPLACE FUNCTION cs.health_score(customer_id uuid)
 RETURNS cs.customer_health_scores
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
+SET jit = off
 AS $$
 DECLARE
     r cs.customer_health_scores;
@@ -126,7 +165,12 @@ BEGIN
     IF customer_id IS NULL THEN
         RAISE EXCEPTION 'customer_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO r FROM cs.compute_health(ARRAY[customer_id], now());
+    SELECT (h).* INTO r
+      FROM (SELECT cs._health_of(f.customer_id, c.segment, f.features, now()) AS h
+              FROM cs.compute_features(ARRAY[customer_id], now()) f
+              JOIN cs.customers c ON c.id = f.customer_id
+            OFFSET 0) s
+     WHERE (h).customer_id IS NOT NULL;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'no_data_found';
     END IF;
@@ -134,7 +178,84 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.health_score(uuid) IS
-    'Health score of a customer computed now from its signals (not stored; cs.refresh stores history). id is NULL.';
+    'Health score of a customer computed now from its signals, percentiles ranked within the populations of the last full refresh (not stored; cs.refresh stores history). id is NULL.';
+
+-- The health score of one customer as it was at a point in time: its vector
+-- as of then, percentiles ranked among every customer as of then.
+CREATE OR REPLACE FUNCTION cs.health_score(customer_id uuid, as_of timestamptz)
+RETURNS cs.customer_health_scores
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    r cs.customer_health_scores;
+BEGIN
+    IF customer_id IS NULL OR as_of IS NULL THEN
+        RAISE EXCEPTION 'customer_id and as_of must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT cs.is_admin() THEN
+        -- the populations of then are every customer's vectors: under row-level
+        -- security they would be the caller's book only, and rank wrongly
+        RAISE EXCEPTION 'health as of a date is for admins'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It ranks the customer among every customer as of that date.',
+                  HINT = 'cs.health_score(customer_id) scores a customer now; cs.customer_health_scores holds its history (cs.backfill_health fills past weeks).';
+    END IF;
+    SELECT * INTO r FROM cs.compute_health(ARRAY[customer_id], as_of);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'customer % does not exist', customer_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN r;
+END;
+$$;
+COMMENT ON FUNCTION cs.health_score(uuid, timestamptz) IS
+    'Health score of a customer as of a point in time: its signals then, percentiles ranked among every customer''s vector then (one feature pass over all customers; admins only). Not stored; id is NULL.';
+
+-- Weekly health history for past weeks: for each of the last weeks (Mondays
+-- 00:00, this week's first), the health of every customer that was a customer
+-- then (started, not yet churned) and has no score in the week ending there,
+-- from features and populations as of that Monday: one set-based feature pass
+-- per week.  A second call adds nothing; real refreshes of a week are kept.
+CREATE OR REPLACE FUNCTION cs.backfill_health(weeks int DEFAULT 12)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+SET jit = off
+AS $$
+DECLARE
+    d timestamptz;
+    todo uuid[];
+    n bigint;
+    total bigint := 0;
+BEGIN
+    IF weeks IS NULL OR weeks < 1 OR weeks > 520 THEN
+        RAISE EXCEPTION 'weeks must be between 1 and 520' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM cs._refresh_lock();
+    FOR k IN REVERSE weeks - 1 .. 0 LOOP
+        d := date_trunc('week', now()) - make_interval(weeks => k);
+        todo := ARRAY(SELECT s.customer_id
+                        FROM cs._customer_starts() s
+                        JOIN cs.customers c ON c.id = s.customer_id
+                       WHERE s.started_at <= d AND (c.churned_at IS NULL OR c.churned_at > d)
+                         AND NOT EXISTS (SELECT 1 FROM cs.customer_health_scores h
+                                          WHERE h.customer_id = s.customer_id
+                                            AND h.calculated_at > d - interval '7 days' AND h.calculated_at <= d)
+                       ORDER BY s.customer_id);
+        CONTINUE WHEN cardinality(todo) = 0;
+        INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score,
+                                               support_score, payment_score, calculated_at, version, band, drivers)
+        SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
+               h.payment_score, h.calculated_at, h.version, h.band, h.drivers
+          FROM cs.compute_health(todo, d) h;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END;
+$$;
+COMMENT ON FUNCTION cs.backfill_health(int) IS
+    'Writes weekly health history for the last weeks (at Monday 00:00 of each, this week''s included) from features and percentile populations as of then, for customers active then without a score in that week; returns the rows written. Idempotent: a second call adds nothing.';
 
 ------------------------------------------------------------------------------
 -- Views
@@ -206,7 +327,7 @@ COMMENT ON COLUMN cs.account_health_overview.customer_id IS 'The customer.';
 COMMENT ON COLUMN cs.account_health_overview.external_id IS 'Account id in the CRM.';
 COMMENT ON COLUMN cs.account_health_overview.name IS 'Account name.';
 COMMENT ON COLUMN cs.account_health_overview.csm IS 'Owning CSM (role name).';
-COMMENT ON COLUMN cs.account_health_overview.segment IS 'smb, mid_market or enterprise.';
+COMMENT ON COLUMN cs.account_health_overview.segment IS 'Segment of the customer (any text).';
 COMMENT ON COLUMN cs.account_health_overview.mrr IS 'Monthly recurring revenue.';
 COMMENT ON COLUMN cs.account_health_overview.renewal_date IS 'Contract end date.';
 COMMENT ON COLUMN cs.account_health_overview.overall_score IS 'Latest overall health 0-1.';

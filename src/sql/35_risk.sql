@@ -166,10 +166,33 @@ BEGIN
 END;
 $$;
 
+-- When each customer started, from its real history: the earliest of its
+-- first contract term, its current contract's start, its first subscription
+-- and its first recorded activity (cs.customers.first_seen_at, kept by the
+-- load triggers); NULL when none is known.  Never created_at, which is when
+-- the row was loaded.  cs.compute_features reads the same facts (point in
+-- time) for tenure_days.
+CREATE OR REPLACE FUNCTION cs._customer_starts()
+RETURNS TABLE (customer_id uuid, started_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+    SELECT c.id, least(c.first_seen_at, c.contract_start_date::timestamptz,
+                       t.first_start::timestamptz, s.first_started::timestamptz)
+      FROM cs.customers c
+      LEFT JOIN (SELECT ct.customer_id, min(ct.term_start) AS first_start
+                   FROM cs.contract_terms ct GROUP BY ct.customer_id) t ON t.customer_id = c.id
+      LEFT JOIN (SELECT su.customer_id, min(su.started_at) AS first_started
+                   FROM cs.subscriptions su GROUP BY su.customer_id) s ON s.customer_id = c.id
+$$;
+COMMENT ON FUNCTION cs._customer_starts() IS
+    'Internal: per customer, when it started from its real history (first contract term, contract start, first subscription, first activity), NULL when unknown; never created_at.';
+
 -- Labelled point-in-time training rows: for each observation date, every
--- customer that was a customer then and had not churned yet, its features as
--- of that date, and label 1 when it churned within the horizon after it.
--- Customers are the group key, so a split by group holds out whole customers.
+-- customer that was a customer then (started by then, from its real history:
+-- cs._customer_starts) and had not churned yet, its features as of that date,
+-- and label 1 when it churned within the horizon after it.  Customers are the
+-- group key, so a split by group holds out whole customers.
 CREATE OR REPLACE FUNCTION cs.build_training_set(observation_dates date[], horizon interval DEFAULT '90 days')
 RETURNS TABLE (customer_id uuid, as_of timestamptz, features float4[], label int, group_key text)
 LANGUAGE plpgsql STABLE
@@ -177,6 +200,9 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     d date;
+    starts_ids uuid[];
+    starts_at timestamptz[];
+    unknown bigint;
 BEGIN
     IF observation_dates IS NULL OR cardinality(observation_dates) = 0 THEN
         RAISE EXCEPTION 'observation_dates must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -184,23 +210,34 @@ BEGIN
     IF horizon IS NULL OR horizon <= '0' THEN
         RAISE EXCEPTION 'horizon must be positive' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF array_position(observation_dates, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'observation dates must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT array_agg(s.customer_id ORDER BY s.customer_id) FILTER (WHERE s.started_at IS NOT NULL),
+           array_agg(s.started_at ORDER BY s.customer_id) FILTER (WHERE s.started_at IS NOT NULL),
+           count(*) FILTER (WHERE s.started_at IS NULL)
+      INTO starts_ids, starts_at, unknown
+      FROM cs._customer_starts() s;
+    IF unknown > 0 THEN
+        RAISE NOTICE 'customers left out for want of a known start: %', unknown
+            USING DETAIL = 'A customer is in a training set from its start: its first contract term, contract start, subscription or recorded activity. created_at, the time the row was loaded, is not used.',
+                  HINT = 'Load contract terms into cs.contract_terms or set cs.customers.contract_start_date for these customers.';
+    END IF;
     FOREACH d IN ARRAY observation_dates LOOP
-        IF d IS NULL THEN
-            RAISE EXCEPTION 'observation dates must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-        END IF;
         RETURN QUERY
         SELECT f.customer_id, d::timestamptz, f.features,
                (c.churned_at IS NOT NULL AND c.churned_at <= d + horizon)::int,
                f.customer_id::text
           FROM cs.compute_features(
-                   ARRAY(SELECT c2.id FROM cs.customers c2
-                          WHERE (c2.churned_at IS NULL OR c2.churned_at > d)
-                            AND least(c2.contract_start_date, c2.created_at::date) <= d), d::timestamptz) f
+                   ARRAY(SELECT s.id FROM unnest(starts_ids, starts_at) AS s(id, started_at)
+                          JOIN cs.customers c2 ON c2.id = s.id
+                         WHERE s.started_at <= d::timestamptz
+                           AND (c2.churned_at IS NULL OR c2.churned_at > d)), d::timestamptz) f
           JOIN cs.customers c ON c.id = f.customer_id;
     END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
-    'Point-in-time training rows: for each observation date, customers active then, their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
+    'Point-in-time training rows: for each observation date, customers active then (started by then from their real history, not created_at; a NOTICE counts those without any known start), their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
 COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
 COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion (inputs picked from each stored vector by the model''s feature names), or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. A score from a model that does not apply to this data (cs.model_applicability, checked on full refreshes) is written with model_applicable false. Returns the number written.';

@@ -148,7 +148,7 @@ COMMENT ON FUNCTION cs.grant_role(text, text) IS
 CREATE OR REPLACE FUNCTION cs.admin_only_functions() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities', '_refresh_customers',
-             '_refresh_health_populations', 'compute_health', '_score_risk', 'evaluate_alerts',
+             '_refresh_health_populations', 'compute_health', 'backfill_health', '_score_risk', 'evaluate_alerts',
              'measure_action_outcomes', 'train_model', 'load_model', 'load_model_file', 'deploy_model',
              'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
              'ensure_usage_partitions', 'wake_worker', 'grant_role', '_run_job', '_start_due_job',

@@ -17,7 +17,7 @@ CREATE TABLE cs.customers (
     contract_end_date   date,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
-    segment             text CHECK (segment IN ('smb', 'mid_market', 'enterprise')),
+    segment             text,
     csm                 text,
     parent_id           uuid REFERENCES cs.customers (id),
     seats_licensed      int CHECK (seats_licensed >= 0),
@@ -42,9 +42,9 @@ COMMENT ON COLUMN cs.customers.size IS 'Company size band as the CRM states it (
 COMMENT ON COLUMN cs.customers.mrr IS 'Current monthly recurring revenue, non-negative.';
 COMMENT ON COLUMN cs.customers.contract_start_date IS 'Start of the current contract.';
 COMMENT ON COLUMN cs.customers.contract_end_date IS 'End (renewal date) of the current contract; not before the start.';
-COMMENT ON COLUMN cs.customers.created_at IS 'When the row was created.';
+COMMENT ON COLUMN cs.customers.created_at IS 'When the row was created (the load time): not when the customer started; features and training read the start from cs.contract_terms, contract_start_date, cs.subscriptions and first_seen_at.';
 COMMENT ON COLUMN cs.customers.updated_at IS 'When the row last changed; maintained by a trigger.';
-COMMENT ON COLUMN cs.customers.segment IS 'smb, mid_market or enterprise; selects the health profile.';
+COMMENT ON COLUMN cs.customers.segment IS 'Segment in the user''s own words (any text, for example smb or prosumer); selects the health profile of that segment when there is one, else the default profile.';
 COMMENT ON COLUMN cs.customers.csm IS 'Role name of the customer success manager who owns the account.';
 COMMENT ON COLUMN cs.customers.parent_id IS 'Parent account for subsidiaries, or NULL.';
 COMMENT ON COLUMN cs.customers.seats_licensed IS 'Seats in the licence, non-negative.';

@@ -9,7 +9,7 @@
 CREATE TABLE cs.health_profiles (
     id          int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL UNIQUE,
-    segment     text CHECK (segment IN ('smb', 'mid_market', 'enterprise')),
+    segment     text,
     version     int NOT NULL DEFAULT 1 CHECK (version >= 1),
     weights     jsonb NOT NULL DEFAULT '{}',
     bands       jsonb NOT NULL DEFAULT '{"red": 0.4, "yellow": 0.7}',
@@ -18,7 +18,7 @@ CREATE TABLE cs.health_profiles (
 );
 CREATE UNIQUE INDEX health_profiles_segment_key ON cs.health_profiles (coalesce(segment, ''));
 COMMENT ON TABLE cs.health_profiles IS 'Health score profiles: weights, band cut-offs and normalisation; one per segment, NULL segment is the default.';
-COMMENT ON COLUMN cs.health_profiles.segment IS 'Segment the profile applies to; NULL for the default profile.';
+COMMENT ON COLUMN cs.health_profiles.segment IS 'Segment the profile applies to, as cs.customers.segment spells it (any text); NULL for the default profile, which applies to every segment without its own.';
 COMMENT ON COLUMN cs.health_profiles.version IS 'Profile version, stamped on every health score computed with it.';
 COMMENT ON COLUMN cs.health_profiles.weights IS 'Weight per measure and group (non-negative, not all zero).';
 COMMENT ON COLUMN cs.health_profiles.bands IS 'Band cut-offs: scores below red are red, below yellow yellow, else green.';

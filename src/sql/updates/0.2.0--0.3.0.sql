@@ -136,3 +136,39 @@ DROP FUNCTION IF EXISTS cs.deploy_model(text, int);
 -- (src/sql/84_source_fields.sql): the fields each source delivered.
 COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, values {column: {source word: our word}}, customer (header), customer_key_kind.';
 --@include src/sql/schema/84_source_fields.sql
+-- Point in time for real (issue 18, src/sql/10_features.sql, 35_risk.sql,
+-- 20_health.sql): a customer's start from its real history, not created_at;
+
+-- the first activity kept by the load triggers (src/sql/01_loading.sql), taken
+-- once here from the rows already loaded (the customers' update triggers of
+-- the released version would mark every customer dirty and touch updated_at:
+-- held off for this update, as the new ones hold off for a load's).
+--@include src/sql/schema/86_customer_start.sql
+COMMENT ON COLUMN cs.customers.created_at IS 'When the row was created (the load time): not when the customer started; features and training read the start from cs.contract_terms, contract_start_date, cs.subscriptions and first_seen_at.';
+ALTER TABLE cs.customers DISABLE TRIGGER customers_touch_updated_at, DISABLE TRIGGER customers_mark_dirty_upd;
+UPDATE cs.customers c SET first_seen_at = f.first
+  FROM (SELECT x.customer_id, min(x.first) AS first
+          FROM (SELECT customer_id, min(occurred_at) AS first FROM cs.usage_events GROUP BY 1
+                UNION ALL SELECT customer_id, min(opened_at) FROM cs.support_tickets GROUP BY 1
+                UNION ALL SELECT customer_id, min(issued_at)::timestamptz FROM cs.invoices GROUP BY 1
+                UNION ALL SELECT customer_id, min(occurred_at) FROM cs.engagements GROUP BY 1
+                UNION ALL SELECT customer_id, min(responded_at) FROM cs.nps_responses GROUP BY 1) x
+         GROUP BY 1) f
+ WHERE c.id = f.customer_id;
+ALTER TABLE cs.customers ENABLE TRIGGER customers_touch_updated_at, ENABLE TRIGGER customers_mark_dirty_upd;
+
+-- Segments are the user's own words: any text; a profile applies to the
+-- segment it names, the default profile to every other.
+ALTER TABLE cs.customers DROP CONSTRAINT customers_segment_check;
+COMMENT ON COLUMN cs.customers.segment IS 'Segment in the user''s own words (any text, for example smb or prosumer); selects the health profile of that segment when there is one, else the default profile.';
+ALTER TABLE cs.health_profiles DROP CONSTRAINT health_profiles_segment_check;
+COMMENT ON COLUMN cs.health_profiles.segment IS 'Segment the profile applies to, as cs.customers.segment spells it (any text); NULL for the default profile, which applies to every segment without its own.';
+
+-- Feature descriptions of the point-in-time tenure and renewal (unless edited).
+UPDATE cs.feature_catalog SET description = 'Days since the customer started: its first contract term, contract, subscription or activity known at as_of (not created_at); NaN when none'
+ WHERE name = 'tenure_days' AND description = 'Days since the customer started (earliest of created_at and contract start); NaN before';
+UPDATE cs.feature_catalog SET description = 'Days until the contract term in force at as_of ends (cs.contract_terms, else the current contract once begun); NaN when unknown'
+ WHERE name = 'days_to_renewal' AND description = 'Days until the contract term running at as_of ends (terms before the current one assumed of the same length)';
+
+-- The health scorer takes the populations of a past date as an argument.
+DROP FUNCTION cs._health_of(uuid, text, float4[], timestamptz);
