@@ -140,7 +140,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown data source "%"', name
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Built-in sources: stripe_invoices, stripe_invoices_csv, zendesk_tickets, hubspot_companies, hubspot_contacts, mixpanel, amplitude; add others to cs.data_sources.';
+                  HINT = 'SELECT name, format FROM cs.data_sources lists the sources; add others there.';
     END IF;
     IF NOT s.enabled THEN
         RAISE EXCEPTION 'data source "%" is disabled', name USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -782,6 +782,9 @@ BEGIN
         RETURN cs.ingest(source, payload -> 'data');
     ELSIF s.format = 'stripe_invoice' AND payload ->> 'object' = 'event' AND jsonb_typeof(payload -> 'data' -> 'object') = 'object' THEN
         payload := payload -> 'data' -> 'object';
+    -- Salesforce query results, Intercom lists and webhooks (src/sql/81_crm.sql)
+    ELSIF s.format ~ '^(salesforce|intercom)_' AND cs._crm_records(s, payload) IS DISTINCT FROM payload THEN
+        RETURN cs.ingest(source, cs._crm_records(s, payload));
     END IF;
 
     BEGIN
@@ -795,6 +798,12 @@ BEGIN
             WHEN 'hubspot_company' THEN cs._ingest_hubspot_company(s, payload)
             WHEN 'hubspot_contact' THEN cs._ingest_hubspot_contact(s, payload)
             WHEN 'csv' THEN cs._ingest_csv(s, payload)
+            WHEN 'salesforce_account' THEN cs._ingest_crm(s, payload)
+            WHEN 'salesforce_contact' THEN cs._ingest_crm(s, payload)
+            WHEN 'salesforce_opportunity' THEN cs._ingest_crm(s, payload)
+            WHEN 'salesforce_task' THEN cs._ingest_crm(s, payload)
+            WHEN 'intercom_conversation' THEN cs._ingest_crm(s, payload)
+            WHEN 'intercom_company' THEN cs._ingest_crm(s, payload)
         END;
     EXCEPTION
         WHEN query_canceled THEN
@@ -817,7 +826,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.ingest(text, jsonb) IS
-    'Loads one record (webhook payload, API object, or a CSV row as {header: value}) of a data source, or every record of a list form (JSON array, Zendesk {"tickets": [...]}, Stripe list object) or envelope (Zendesk {"ticket": ...}, Stripe event); records that cannot be loaded go to cs.ingest_rejects with the reason. Returns inserted, updated, unchanged and rejected counts.';
+    'Loads one record (webhook payload, API object, or a CSV row as {header: value}) of a data source, or every record of a list form (JSON array, Zendesk {"tickets": [...]}, Stripe list object, Salesforce query result, Intercom list) or envelope (Zendesk {"ticket": ...}, Stripe event, Intercom notification_event); records that cannot be loaded go to cs.ingest_rejects with the reason. Returns inserted, updated, unchanged and rejected counts.';
 
 -- Loads a text body: NDJSON events, one JSON document, or one JSON record per line.
 CREATE OR REPLACE FUNCTION cs.ingest_text(source text, body text)

@@ -82,3 +82,17 @@ COMMENT ON COLUMN cs.opportunities.updated_by IS 'Role that last moved it with c
 -- Contract-term history (src/sql/schema/02_contract_terms.sql): point-in-time
 -- renewal dates and customer start.
 --@include src/sql/schema/02_contract_terms.sql
+
+-- Salesforce and Intercom loaders (src/sql/81_crm.sql): their formats, CRM
+-- opportunities and parents waiting for their account
+-- (src/sql/schema/81_crm.sql), and the shipped sources.
+ALTER TABLE cs.data_sources DROP CONSTRAINT data_sources_format_check;
+ALTER TABLE cs.data_sources
+    ADD CONSTRAINT data_sources_format_check
+        CHECK (format IN ('stripe_invoice', 'stripe_invoice_csv', 'zendesk_ticket',
+                          'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv',
+                          'salesforce_account', 'salesforce_contact', 'salesforce_opportunity',
+                          'salesforce_task', 'intercom_conversation', 'intercom_company'));
+COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks).';
+--@include src/sql/schema/81_crm.sql
+--@include src/sql/setup/81_crm.sql
