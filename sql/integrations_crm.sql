@@ -24,17 +24,17 @@ SET timezone = 'UTC';
 \set ic_created :d 'intercom_company_created_webhook.json'
 
 -- CSV files are staged as the command-line loader does (see sql/integrations.sql).
-CREATE TEMP TABLE stage (n bigint GENERATED ALWAYS AS IDENTITY, c1 text, c2 text, c3 text, c4 text, c5 text,
+CREATE TEMP TABLE crm_stage (n bigint GENERATED ALWAYS AS IDENTITY, c1 text, c2 text, c3 text, c4 text, c5 text,
                          c6 text, c7 text, c8 text, c9 text, c10 text, c11 text, c12 text, c13 text, c14 text);
-CREATE FUNCTION load_stage(src text) RETURNS TABLE (inserted bigint, updated bigint, unchanged bigint, rejected bigint)
+CREATE FUNCTION crm_load(src text) RETURNS TABLE (inserted bigint, updated bigint, unchanged bigint, rejected bigint)
 LANGUAGE sql AS $$
     WITH h AS (SELECT array_remove(ARRAY[c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14], NULL) AS k
-                 FROM stage WHERE n = (SELECT min(n) FROM stage)),
+                 FROM crm_stage WHERE n = (SELECT min(n) FROM crm_stage)),
          r AS (SELECT cs.ingest(src, jsonb_object(h.k, (ARRAY[c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14])[1:cardinality(h.k)])) AS x
-                 FROM stage, h WHERE n > (SELECT min(n) FROM stage) ORDER BY n)
+                 FROM crm_stage, h WHERE n > (SELECT min(n) FROM crm_stage) ORDER BY n)
     SELECT sum((x).inserted), sum((x).updated), sum((x).unchanged), sum((x).rejected) FROM r;
 $$;
-CREATE FUNCTION ext(id uuid) RETURNS text LANGUAGE sql AS $$ SELECT external_id FROM cs.customers WHERE id = $1 $$;
+CREATE FUNCTION crm_ext(id uuid) RETURNS text LANGUAGE sql AS $$ SELECT external_id FROM cs.customers WHERE id = $1 $$;
 
 SELECT name, format, system, options FROM cs.data_sources WHERE system IN ('salesforce', 'intercom') ORDER BY name;
 
@@ -54,13 +54,13 @@ SELECT cs.salesforce_id('001-n00000AcmeH');
 ------------------------------------------------------------------------------
 SELECT * FROM cs.ingest_text('salesforce_accounts', pg_read_file(:'acc_json'));
 SELECT * FROM cs.ingest_text('salesforce_accounts', pg_read_file(:'acc_json'));   -- again: nothing changes
-COPY stage (c1, c2, c3, c4, c5, c6, c7, c8, c9) FROM :'acc_csv' WITH (FORMAT csv);
-SELECT * FROM load_stage('salesforce_accounts');
-SELECT * FROM load_stage('salesforce_accounts');
-TRUNCATE stage;
-SELECT external_id, name, industry, size, domain, ext(parent_id) AS parent FROM cs.customers ORDER BY external_id;
-SELECT key_kind, key, ext(customer_id) FROM cs.customer_keys WHERE source = 'salesforce' ORDER BY key;
-SELECT ext(customer_id), parent_key FROM cs.pending_parents;
+COPY crm_stage (c1, c2, c3, c4, c5, c6, c7, c8, c9) FROM :'acc_csv' WITH (FORMAT csv);
+SELECT * FROM crm_load('salesforce_accounts');
+SELECT * FROM crm_load('salesforce_accounts');
+TRUNCATE crm_stage;
+SELECT external_id, name, industry, size, domain, crm_ext(parent_id) AS parent FROM cs.customers ORDER BY external_id;
+SELECT key_kind, key, crm_ext(customer_id) FROM cs.customer_keys WHERE source = 'salesforce' ORDER BY key;
+SELECT crm_ext(customer_id), parent_key FROM cs.pending_parents;
 -- account families as 65_revenue.sql rolls them up
 SELECT external_id, members FROM cs.account_family_health ORDER BY 1;
 
@@ -69,22 +69,22 @@ SELECT external_id, members FROM cs.account_family_health ORDER BY 1;
 ------------------------------------------------------------------------------
 SELECT * FROM cs.ingest_text('salesforce_contacts', pg_read_file(:'con_json'));
 SELECT * FROM cs.ingest_text('salesforce_contacts', pg_read_file(:'con_json'));
-COPY stage (c1, c2, c3, c4, c5, c6, c7, c8, c9) FROM :'con_csv' WITH (FORMAT csv);
-SELECT * FROM load_stage('salesforce_contacts');   -- Hank again, identical: unchanged
-SELECT * FROM load_stage('salesforce_contacts');
-TRUNCATE stage;
-SELECT ext(customer_id), name, email, role, source_id FROM cs.contacts ORDER BY source_id;
+COPY crm_stage (c1, c2, c3, c4, c5, c6, c7, c8, c9) FROM :'con_csv' WITH (FORMAT csv);
+SELECT * FROM crm_load('salesforce_contacts');   -- Hank again, identical: unchanged
+SELECT * FROM crm_load('salesforce_contacts');
+TRUNCATE crm_stage;
+SELECT crm_ext(customer_id), name, email, role, source_id FROM cs.contacts ORDER BY source_id;
 
 ------------------------------------------------------------------------------
 -- Opportunities: stages onto statuses, amounts as MRR, close dates
 ------------------------------------------------------------------------------
 SELECT * FROM cs.ingest_text('salesforce_opportunities', pg_read_file(:'opp_json'));
 SELECT * FROM cs.ingest_text('salesforce_opportunities', pg_read_file(:'opp_json'));
-COPY stage (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12) FROM :'opp_csv' WITH (FORMAT csv);
-SELECT * FROM load_stage('salesforce_opportunities');
-SELECT * FROM load_stage('salesforce_opportunities');
-TRUNCATE stage;
-SELECT ext(customer_id), source_id, kind, status, score, expected_mrr, won_mrr, closed_at, created_at, reasons ->> 'stage' AS stage
+COPY crm_stage (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12) FROM :'opp_csv' WITH (FORMAT csv);
+SELECT * FROM crm_load('salesforce_opportunities');
+SELECT * FROM crm_load('salesforce_opportunities');
+TRUNCATE crm_stage;
+SELECT crm_ext(customer_id), source_id, kind, status, score, expected_mrr, won_mrr, closed_at, created_at, reasons ->> 'stage' AS stage
   FROM cs.opportunities ORDER BY source_id;
 -- a refresh regenerates system opportunities only: CRM rows stay
 SELECT count(*) FROM cs.opportunities WHERE source = 'crm';
@@ -107,11 +107,11 @@ SELECT * FROM cs.ingest('salesforce_opportunities', '{"Id": "006Dn00000Opp04", "
 ------------------------------------------------------------------------------
 SELECT * FROM cs.ingest_text('salesforce_tasks', pg_read_file(:'tsk_json'));
 SELECT * FROM cs.ingest_text('salesforce_tasks', pg_read_file(:'tsk_json'));
-COPY stage (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14) FROM :'tsk_csv' WITH (FORMAT csv);
-SELECT * FROM load_stage('salesforce_tasks');
-SELECT * FROM load_stage('salesforce_tasks');
-TRUNCATE stage;
-SELECT ext(customer_id), source_id, kind, occurred_at, notes FROM cs.engagements ORDER BY source_id;
+COPY crm_stage (c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14) FROM :'tsk_csv' WITH (FORMAT csv);
+SELECT * FROM crm_load('salesforce_tasks');
+SELECT * FROM crm_load('salesforce_tasks');
+TRUNCATE crm_stage;
+SELECT crm_ext(customer_id), source_id, kind, occurred_at, notes FROM cs.engagements ORDER BY source_id;
 -- the open task is completed: it becomes an engagement; a future event is none
 SELECT * FROM cs.ingest('salesforce_tasks', (pg_read_file(:'tsk_json')::jsonb -> 'records' -> 2)
                         || '{"Status": "Completed", "IsClosed": true, "CompletedDateTime": "2026-11-30T11:00:00.000+0000"}');
@@ -140,9 +140,9 @@ SELECT * FROM cs.ingest_text('intercom_conversations', pg_read_file(:'ic_conv'))
 SELECT * FROM cs.ingest_text('intercom_conversations', pg_read_file(:'ic_conv'));
 SELECT * FROM cs.ingest('intercom_conversations', pg_read_file(:'ic_closed')::jsonb);
 SELECT * FROM cs.ingest('intercom_conversations', pg_read_file(:'ic_closed')::jsonb);
-SELECT ext(customer_id), external_id, opened_at, closed_at, priority, status, csat, subject, body
+SELECT crm_ext(customer_id), external_id, opened_at, closed_at, priority, status, csat, subject, body
   FROM cs.support_tickets ORDER BY external_id;
-SELECT key_kind, key, ext(customer_id) FROM cs.customer_keys WHERE source = 'intercom' ORDER BY key_kind, key;
+SELECT key_kind, key, crm_ext(customer_id) FROM cs.customer_keys WHERE source = 'intercom' ORDER BY key_kind, key;
 
 ------------------------------------------------------------------------------
 -- Rejects with their reasons; the unknown customer arrives, retries load
@@ -181,3 +181,6 @@ SELECT reason FROM cs.ingest_rejects WHERE source = 'salesforce_accounts' AND pa
 
 SELECT source, sum(accepted) AS accepted, sum(rejected) AS rejected FROM cs.source_activity GROUP BY source ORDER BY source;
 SELECT cs._strip_html('<p>One &amp; two</p><ul><li>three&nbsp;&lt;4&gt;</li></ul>');
+
+DROP FUNCTION crm_load(text);
+DROP FUNCTION crm_ext(uuid);
