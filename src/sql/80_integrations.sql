@@ -140,7 +140,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown data source "%"', name
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Built-in sources: stripe_invoices, stripe_invoices_csv, zendesk_tickets, hubspot_companies, hubspot_contacts, mixpanel, amplitude; add others to cs.data_sources.';
+                  HINT = 'SELECT name, format FROM cs.data_sources lists the sources; add others there.';
     END IF;
     IF NOT s.enabled THEN
         RAISE EXCEPTION 'data source "%" is disabled', name USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -798,6 +798,9 @@ BEGIN
         RETURN cs.ingest(source, payload -> 'data');
     ELSIF s.format IN ('chargebee_customer', 'chargebee_subscription', 'chargebee_invoice') AND jsonb_typeof(payload -> 'list') = 'array' THEN
         RETURN cs.ingest(source, payload -> 'list');
+    -- Salesforce query results, Intercom lists and webhooks (src/sql/81_crm.sql)
+    ELSIF s.format ~ '^(salesforce|intercom)_' AND cs._crm_records(s, payload) IS DISTINCT FROM payload THEN
+        RETURN cs.ingest(source, cs._crm_records(s, payload));
     END IF;
 
     -- Schema drift: the record's fields count for the batch (src/sql/84_source_fields.sql).
@@ -819,6 +822,12 @@ BEGIN
             WHEN 'chargebee_customer' THEN cs._ingest_chargebee_customer(s, payload)
             WHEN 'chargebee_subscription' THEN cs._ingest_chargebee_subscription(s, payload)
             WHEN 'chargebee_invoice' THEN cs._ingest_chargebee_invoice(s, payload)
+            WHEN 'salesforce_account' THEN cs._ingest_crm(s, payload)
+            WHEN 'salesforce_contact' THEN cs._ingest_crm(s, payload)
+            WHEN 'salesforce_opportunity' THEN cs._ingest_crm(s, payload)
+            WHEN 'salesforce_task' THEN cs._ingest_crm(s, payload)
+            WHEN 'intercom_conversation' THEN cs._ingest_crm(s, payload)
+            WHEN 'intercom_company' THEN cs._ingest_crm(s, payload)
         END;
     EXCEPTION
         WHEN query_canceled THEN
@@ -841,7 +850,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.ingest(text, jsonb) IS
-    'Loads one record (webhook payload, API object, or a CSV row as {header: value}) of a data source, or every record of a list form (JSON array, Zendesk {"tickets": [...]}, Stripe list object) or envelope (Zendesk {"ticket": ...}, Stripe event); records that cannot be loaded go to cs.ingest_rejects with the reason. Returns inserted, updated, unchanged and rejected counts.';
+    'Loads one record (webhook payload, API object, or a CSV row as {header: value}) of a data source, or every record of a list form (JSON array, Zendesk {"tickets": [...]}, Stripe list object, Salesforce query result, Intercom list) or envelope (Zendesk {"ticket": ...}, Stripe event, Intercom notification_event); records that cannot be loaded go to cs.ingest_rejects with the reason. Returns inserted, updated, unchanged and rejected counts.';
 
 -- Loads a text body: NDJSON events, one JSON document, or one JSON record per line.
 CREATE OR REPLACE FUNCTION cs.ingest_text(source text, body text)

@@ -12,7 +12,10 @@ CREATE TABLE cs.data_sources (
                                                    'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv',
                                                    -- billing (src/sql/82_billing.sql)
                                                    'stripe_subscription', 'stripe_customer', 'chargebee_customer',
-                                                   'chargebee_subscription', 'chargebee_invoice')),
+                                                   'chargebee_subscription', 'chargebee_invoice',
+                                                   -- Salesforce and Intercom (src/sql/81_crm.sql)
+                                                   'salesforce_account', 'salesforce_contact', 'salesforce_opportunity',
+                                                   'salesforce_task', 'intercom_conversation', 'intercom_company')),
     system         text NOT NULL CHECK (system ~ '^[a-z][a-z0-9_]*$' AND system <> 'any'),
     options        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(options) = 'object'),
     expected_every interval CHECK (expected_every > '0'),
@@ -21,7 +24,7 @@ CREATE TABLE cs.data_sources (
 );
 COMMENT ON TABLE cs.data_sources IS 'Where data comes from: one row per loadable source, its format, options and how often data is expected.';
 COMMENT ON COLUMN cs.data_sources.name IS 'Source name, passed to cs.ingest and the command-line loader.';
-COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports) or csv (generic, with a column mapping in options).';
+COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
 COMMENT ON COLUMN cs.data_sources.system IS 'The system the source''s ids belong to; cs.customer_keys are looked up under it (and under any).';
 COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property and feature_property (events), metadata_key (Stripe), and for csv: target, mapping {column: header}, values {column: {source word: our word}}, customer (header), customer_key_kind.';
 COMMENT ON COLUMN cs.data_sources.expected_every IS 'Data is expected at least this often; a longer silence is a freshness problem and lowers risk confidence. NULL: not monitored.';

@@ -36,4 +36,3 @@ COMMENT ON COLUMN cs.billing_subscriptions.current_period_end IS 'End of the cur
 COMMENT ON COLUMN cs.billing_subscriptions.ends_on IS 'The day the subscription ends or ended (cancellation, scheduled or done), NULL while it renews.';
 COMMENT ON COLUMN cs.billing_subscriptions.observed_at IS 'The time the applied state describes: the webhook event''s time, Chargebee updated_at, else the load time.';
 
-COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), or the billing formats stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';

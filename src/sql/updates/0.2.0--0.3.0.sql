@@ -138,7 +138,6 @@ COMMENT ON COLUMN cs.data_sources.options IS 'Format options: customer_property 
 --@include src/sql/schema/84_source_fields.sql
 -- Point in time for real (issue 18, src/sql/10_features.sql, 35_risk.sql,
 -- 20_health.sql): a customer's start from its real history, not created_at;
-
 -- the first activity kept by the load triggers (src/sql/01_loading.sql), taken
 -- once here from the rows already loaded (the customers' update triggers of
 -- the released version would mark every customer dirty and touch updated_at:
@@ -172,3 +171,19 @@ UPDATE cs.feature_catalog SET description = 'Days until the contract term in for
 
 -- The health scorer takes the populations of a past date as an argument.
 DROP FUNCTION cs._health_of(uuid, text, float4[], timestamptz);
+
+-- Salesforce and Intercom loaders (src/sql/81_crm.sql): their formats, CRM
+-- opportunities and parents waiting for their account
+-- (src/sql/schema/81_crm.sql), and the shipped sources.
+ALTER TABLE cs.data_sources DROP CONSTRAINT data_sources_format_check;
+ALTER TABLE cs.data_sources
+    ADD CONSTRAINT data_sources_format_check
+        CHECK (format IN ('stripe_invoice', 'stripe_invoice_csv', 'zendesk_ticket',
+                          'hubspot_company', 'hubspot_contact', 'mixpanel', 'amplitude', 'csv',
+                          'stripe_subscription', 'stripe_customer', 'chargebee_customer',
+                          'chargebee_subscription', 'chargebee_invoice',
+                          'salesforce_account', 'salesforce_contact', 'salesforce_opportunity',
+                          'salesforce_task', 'intercom_conversation', 'intercom_company'));
+COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
+--@include src/sql/schema/81_crm.sql
+--@include src/sql/setup/81_crm.sql
