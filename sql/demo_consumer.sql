@@ -161,7 +161,7 @@ SELECT pg_temp.try($$SELECT cs.generate_demo_data(10, 30, 1, '2026-06-30')$$);
 SELECT cs.drop_demo_data() > 0 AS dropped;
 
 ------------------------------------------------------------------------------
--- The b2b default: the same rows as before the profile existed
+-- The b2b default: the same rows as before the profile existed, plus its annual contract terms
 ------------------------------------------------------------------------------
 
 -- the checksum of this generation on the commit before the consumer profile
@@ -185,5 +185,12 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) = 'c8e6769f552b29abde2cd45c92f04963' A
 -- the same as naming the profile
 SELECT cs.drop_demo_data() = :b2b_total AS dropped_all;
 SELECT cs.generate_demo_data(60, 45, 11, '2026-06-30', 'b2b') = :b2b_total AS named_profile_same_total;
-SELECT (SELECT count(*) FROM cs.contract_terms) AS b2b_terms;
+-- b2b annual terms: contiguous from the first (created_at) to the current contract
+SELECT count(DISTINCT t.customer_id) = (SELECT count(*) FROM cs.customers) AS every_customer_has_terms,
+       bool_and(t.term_end = coalesce(n.next_start, c.contract_end_date)) AS contiguous_to_current,
+       bool_and(t.term_start >= (c.created_at AT TIME ZONE 'UTC')::date) AS none_before_first_start,
+       count(*) AS b2b_terms
+  FROM cs.contract_terms t JOIN cs.customers c ON c.id = t.customer_id
+ CROSS JOIN LATERAL (SELECT min(t2.term_start) AS next_start FROM cs.contract_terms t2
+                      WHERE t2.customer_id = t.customer_id AND t2.term_start > t.term_start) n;
 SELECT cs.drop_demo_data() > 0 AS dropped;

@@ -2077,6 +2077,19 @@ static const DemoPhase DEMO_PHASES[] = {
 	 "SELECT * FROM cs._demo_customers($1, $2, $3, $4)"},
 	{"ground truth", "INSERT INTO cs.demo_ground_truth (customer_id, archetype, churned_at, expanded_at, "
 	 "expansion_mrr, health_start, health_end) SELECT * FROM cs._demo_ground_truth($1, $2, $3, $4)"},
+	/*
+	 * The annual terms as they happened, from the first one (created_at, a
+	 * whole number of years before the current contract) to the current one,
+	 * whose end is the renewal date fixed when it began (a churner that
+	 * cancelled mid-term keeps its scheduled end).
+	 */
+	{"contract terms", "INSERT INTO cs.contract_terms (customer_id, term_start, term_end, source) "
+	 "SELECT c.id, t.s, t.e, 'demo' FROM cs.customers c CROSS JOIN LATERAL ("
+	 "SELECT c.contract_start_date - 365 * j AS s, c.contract_start_date - 365 * (j - 1) AS e "
+	 "FROM generate_series(1, (c.contract_start_date - (c.created_at AT TIME ZONE 'UTC')::date) / 365) j "
+	 "UNION ALL SELECT c.contract_start_date, c.contract_end_date) t "
+	 "WHERE c.external_id LIKE 'demo-%' "
+	 "ORDER BY c.id, t.s"},
 	{"subscriptions", "INSERT INTO cs.subscriptions (customer_id, product, seats, mrr, started_at, ended_at) "
 	 "SELECT * FROM cs._demo_subscriptions($1, $2, $3, $4)"},
 	{"contacts", "INSERT INTO cs.contacts (customer_id, name, email, role, is_champion, left_at) "
