@@ -150,6 +150,14 @@ SELECT cs._model_positions('metric_churn', ARRAY['msg_7d', 'active_users_7d'])
                  FROM unnest(feature_names) WITH ORDINALITY x(n, i) ORDER BY i) AS mapped
   FROM cs.models WHERE name = 'metric_churn';
 
+-- readiness and applicability find the metrics by name in the stored vectors
+SELECT cs.refresh_all() > 0 AS refreshed;
+SELECT feature, position > 36 AS after_catalog, source_table, present_share FROM cs.readiness_report()
+ WHERE feature IN ('msg_7d', 'aa_first_7d') ORDER BY feature;
+SELECT feature, present_share, usable FROM cs.model_applicability('metric_churn', 1)
+ WHERE feature IN ('msg_7d', 'active_users_7d') ORDER BY feature;
+SELECT feature, source_table, point_in_time FROM cs.feature_sources() WHERE feature = 'msg_7d';
+
 -- propose_metrics: three event types, one without variance (every customer one ping a day).
 DELETE FROM cs.usage_metrics WHERE ratio_of IS NOT NULL;
 DELETE FROM cs.usage_metrics;

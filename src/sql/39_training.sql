@@ -13,7 +13,8 @@
 -- undated current-state column (today's value leaks into every past date).
 CREATE OR REPLACE FUNCTION cs.feature_sources()
 RETURNS TABLE (feature text, source_table text, point_in_time boolean, basis text, load_next text)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
 AS $$
     SELECT * FROM (VALUES
      ('active_users_7d', 'usage_events', true, 'events dated by occurred_at', 'cs.usage_events (customer_id, user_id, occurred_at)'),
@@ -53,9 +54,14 @@ AS $$
      ('competitor_mentions_90d', 'support_tickets', true, 'ticket and NPS text, dated', 'cs.support_tickets (subject, body) or cs.nps_responses.comment'),
      ('nps_comment_sentiment', 'nps_responses', true, 'comments dated by responded_at', 'cs.nps_responses.comment')
     ) AS v (feature, source_table, point_in_time, basis, load_next)
+    UNION ALL
+    -- usage metrics (cs.usage_metrics): events dated by occurred_at
+    SELECT m.name, 'usage_events', true, 'events dated by occurred_at (usage metric)',
+           'cs.usage_events (customer_id, event, user_id, quantity, occurred_at)'
+      FROM cs.usage_metrics m
 $$;
 COMMENT ON FUNCTION cs.feature_sources() IS
-    'Per feature of cs.feature_catalog: the table it comes from, whether its information existed at as_of (point_in_time: computed from timestamped facts; false when it reads an undated current-state column), on what basis, and the table and columns to load to feed it. The leakage audit of cs.train_model and cs.readiness_report read it.';
+    'Per feature of cs.feature_catalog and per usage metric (cs.usage_metrics): the table it comes from, whether its information existed at as_of (point_in_time: computed from timestamped facts; false when it reads an undated current-state column), on what basis, and the table and columns to load to feed it. The leakage audit of cs.train_model and cs.readiness_report read it.';
 
 ------------------------------------------------------------------------------
 -- Readiness
@@ -70,24 +76,34 @@ RETURNS TABLE (feature text, "position" int, source_table text, present_share fl
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
 AS $$
-    WITH v AS (
-        SELECT fc.position AS pos, cf.features[fc.position] AS x
-          FROM cs.feature_catalog fc
-          JOIN cs.customer_features cf ON true
-          JOIN cs.customers c ON c.id = cf.customer_id AND c.churned_at IS NULL
+    -- every input a model can have (cs.feature_names(): the catalog, then the
+    -- enabled usage metrics), found by name in each stored vector's layout
+    WITH f AS (
+        SELECT n.name, n.o::int AS pos FROM unnest(cs.feature_names()) WITH ORDINALITY AS n (name, o)
+    ), ln AS (
+        SELECT 0 AS layout, cs._layout_names(NULL) AS names
+        UNION ALL
+        SELECT l.layout_id, l.names FROM cs.feature_layouts l
+    ), lpos AS (
+        SELECT ln.layout, f.pos, array_position(ln.names, f.name) AS at FROM ln CROSS JOIN f
     ), st AS (
-        SELECT v.pos, count(*) AS total,
-               count(*) FILTER (WHERE v.x IS NOT NULL AND v.x <> 'NaN') AS present,
-               min(v.x) FILTER (WHERE v.x IS NOT NULL AND v.x <> 'NaN') AS lo,
-               max(v.x) FILTER (WHERE v.x IS NOT NULL AND v.x <> 'NaN') AS hi
-          FROM v GROUP BY v.pos
+        SELECT lpos.pos, count(*) AS total,
+               count(*) FILTER (WHERE x.v IS NOT NULL AND x.v <> 'NaN') AS present,
+               min(x.v) FILTER (WHERE x.v IS NOT NULL AND x.v <> 'NaN') AS lo,
+               max(x.v) FILTER (WHERE x.v IS NOT NULL AND x.v <> 'NaN') AS hi
+          FROM cs.customer_features cf
+          JOIN cs.customers c ON c.id = cf.customer_id AND c.churned_at IS NULL
+          JOIN lpos ON lpos.layout = coalesce(cf.layout, 0)
+         CROSS JOIN LATERAL (SELECT cf.features[lpos.at] AS v) x
+         GROUP BY lpos.pos
     ), r AS (
-        SELECT fc.name, fc.position, coalesce(s.source_table, fc.source) AS source_table,
+        SELECT f.name, f.pos AS position, coalesce(s.source_table, fc.source) AS source_table,
                CASE WHEN st.total > 0 THEN st.present::float8 / st.total ELSE 0 END AS present_share,
                coalesce(st.lo < st.hi, false) AS varies, s.load_next
-          FROM cs.feature_catalog fc
-          LEFT JOIN st ON st.pos = fc.position
-          LEFT JOIN cs.feature_sources() s ON s.feature = fc.name
+          FROM f
+          LEFT JOIN cs.feature_catalog fc ON fc.name = f.name
+          LEFT JOIN st ON st.pos = f.pos
+          LEFT JOIN cs.feature_sources() s ON s.feature = f.name
     )
     SELECT r.name, r.position, r.source_table, round(r.present_share::numeric, 4)::float8, r.varies,
            r.present_share >= 0.05 AND r.varies,
@@ -97,7 +113,7 @@ AS $$
      ORDER BY (r.present_share >= 0.05 AND r.varies), r.source_table, r.position
 $$;
 COMMENT ON FUNCTION cs.readiness_report() IS
-    'Which features this database''s data supports, one row per feature of cs.feature_catalog over the current customers'' stored features: source table, share of customers with a value, whether it varies, supported (at least 5% present and two values or more), and for an unsupported one what to load next (table and columns, from cs.feature_sources). Unsupported first, by table.';
+    'Which features this database''s data supports, one row per input of cs.feature_names() (the catalog, then the enabled usage metrics) over the current customers'' stored features: source table, share of customers with a value, whether it varies, supported (at least 5% present and two values or more), and for an unsupported one what to load next (table and columns, from cs.feature_sources). Unsupported first, by table.';
 
 ------------------------------------------------------------------------------
 -- Applicability of a model to this database
@@ -126,26 +142,33 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH inp AS (
-        SELECT f.n AS feature, f.o, fc.position AS pos,
+        SELECT f.n AS feature, f.o,
                coalesce((m.metrics -> 'feature_importance_gain' ->> f.n)::float8, 0) AS gain
           FROM unnest(m.feature_names) WITH ORDINALITY AS f (n, o)
-          LEFT JOIN cs.feature_catalog fc ON fc.name = f.n
     ), w AS (
         SELECT inp.*,
                CASE WHEN sum(inp.gain) OVER () > 0 THEN inp.gain / sum(inp.gain) OVER ()
                     ELSE 1.0 / count(*) OVER () END AS share
           FROM inp
     ), cur AS (
-        SELECT cf.features FROM cs.customer_features cf
+        SELECT cf.features, coalesce(cf.layout, 0) AS layout FROM cs.customer_features cf
           JOIN cs.customers c ON c.id = cf.customer_id AND c.churned_at IS NULL
+    ), lpos AS (
+        -- each input by name in each stored vector's layout (usage metrics
+        -- follow the catalog; a name a layout lacks is missing there)
+        SELECT ln.layout, w.o, array_position(ln.names, w.feature) AS at
+          FROM (SELECT 0 AS layout, cs._layout_names(NULL) AS names
+                UNION ALL
+                SELECT l.layout_id, l.names FROM cs.feature_layouts l) ln
+         CROSS JOIN w
     ), st AS (
-        SELECT w.o, count(*) AS total,
+        SELECT lpos.o, count(*) AS total,
                count(*) FILTER (WHERE x.v IS NOT NULL AND x.v <> 'NaN') AS present,
                min(x.v) FILTER (WHERE x.v IS NOT NULL AND x.v <> 'NaN') AS lo,
                max(x.v) FILTER (WHERE x.v IS NOT NULL AND x.v <> 'NaN') AS hi
-          FROM w JOIN cur ON w.pos IS NOT NULL
-         CROSS JOIN LATERAL (SELECT cur.features[w.pos] AS v) x
-         GROUP BY w.o
+          FROM cur JOIN lpos ON lpos.layout = cur.layout
+         CROSS JOIN LATERAL (SELECT cur.features[lpos.at] AS v) x
+         GROUP BY lpos.o
     ), r AS (
         SELECT w.feature, w.o, w.share,
                CASE WHEN st.total > 0 THEN st.present::float8 / st.total ELSE 0 END AS present,
