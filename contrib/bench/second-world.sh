@@ -111,7 +111,7 @@ run_world() {
     local model_a err_a=""
     model_a=$(try_q "SELECT cs.train_model('w2_fixed', 'churn',
                    'SELECT features, label, group_key, as_of FROM train_a ORDER BY as_of, customer_id',
-                   '$params'::jsonb || jsonb_build_object('feature_names', (SELECT jsonb_agg(name ORDER BY position) FROM cs.feature_catalog WHERE position <= $nf_a)))") \
+                   '$params'::jsonb || jsonb_build_object('horizon', '$horizon', 'feature_names', (SELECT jsonb_agg(name ORDER BY position) FROM cs.feature_catalog WHERE position <= $nf_a)))") \
         || { model_a=""; err_a="training failed: $(cat "$errfile")"; }
     # (c): the single feature that ranks the training rows best, in its better direction
     local base
@@ -136,7 +136,7 @@ run_world() {
             step "training (b) on $train_nb rows (positives) x $nf_b features"
             model_b=$(try_q "SELECT cs.train_model('w2_metrics', 'churn',
                            'SELECT features, label, group_key, as_of FROM train_b ORDER BY as_of, customer_id',
-                           '$params'::jsonb || jsonb_build_object('feature_names', '$(feature_names)'::jsonb))") \
+                           '$params'::jsonb || jsonb_build_object('horizon', '$horizon', 'feature_names', '$(feature_names)'::jsonb))") \
                 || { model_b=""; err_b="training failed: $(cat "$errfile")"; }
         else
             notes+=("- $profile (b): not available: cs.propose_metrics() and cs.feature_names() are not in this build.")
