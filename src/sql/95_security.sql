@@ -45,13 +45,16 @@ COMMENT ON FUNCTION cs.is_admin() IS
     'True when the current user is a member of cscopilot_admin or a superuser: row-level security then shows every customer.';
 
 -- The role names the current user is a member of (itself included): the
--- values of cs.customers.csm it may see.  Row policies call it once per query
--- (as an InitPlan), not once per row.
+-- values of cs.customers.csm it may see.  The row policy of cs.customers calls
+-- it without a subquery (Citus refuses subqueries in policies of distributed
+-- tables); it has no SET clause and qualified names so that the planner
+-- inlines it, and its ARRAY(SELECT ...) then runs once per query (an
+-- InitPlan over the local catalog), not once per row.
 CREATE OR REPLACE FUNCTION cs.member_roles() RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog
 AS $$
-SELECT ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY 1)
+SELECT ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_roles r
+              WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY 1)
 $$;
 COMMENT ON FUNCTION cs.member_roles() IS
     'Role names the current user is a member of, itself included: a CSM sees the customers whose csm is one of them (a team lead who is a member of the team''s roles sees the team).';
@@ -237,7 +240,7 @@ SET search_path = pg_catalog
 AS $$
     SELECT CASE
         WHEN rel = 'cs.customers'::regclass THEN
-            'csm = ANY ((SELECT cs.member_roles())::text[])'
+            'csm = ANY (cs.member_roles())'
         WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'customer_id'
                         AND NOT a.attisdropped) THEN
             'customer_id IN (SELECT c.id FROM cs.customers c)'
