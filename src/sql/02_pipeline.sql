@@ -172,7 +172,7 @@ CREATE OR REPLACE FUNCTION cs._next_stamp_after(customer_id uuid, after timestam
 RETURNS timestamptz
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     SELECT least((SELECT min(e.occurred_at) FROM cs.usage_events e
                    WHERE e.customer_id = _next_stamp_after.customer_id AND e.occurred_at > after),
                  (SELECT min(t.opened_at) FROM cs.support_tickets t
@@ -183,7 +183,7 @@ BEGIN ATOMIC
                    WHERE g.customer_id = _next_stamp_after.customer_id AND g.occurred_at > after),
                  (SELECT min(r.responded_at) FROM cs.nps_responses r
                    WHERE r.customer_id = _next_stamp_after.customer_id AND r.responded_at > after));
-END;
+$$;
 COMMENT ON FUNCTION cs._next_stamp_after(uuid, timestamptz) IS
     'Internal: the earliest time after the given one stamped on a usage event, ticket, invoice, engagement or NPS response of the customer; NULL when none.';
 

@@ -106,7 +106,9 @@ COMMENT ON FUNCTION cs._text_categories(text, text[]) IS
 -- executed as a function of its own would plan the inner query on every call.
 CREATE OR REPLACE FUNCTION cs.ticket_category(body text) RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN CASE WHEN body IS NOT NULL THEN cs._text_categories(body, NULL) END;
+AS $$
+SELECT CASE WHEN body IS NOT NULL THEN cs._text_categories(body, NULL) END
+$$;
 COMMENT ON FUNCTION cs.ticket_category(text) IS
     'Categories of a ticket or comment text (billing, bug, performance, feature_request, onboarding_howto, integration, security, cancellation_intent, competitor_mention by default), sorted, from the rules in cs.text_category_rules matched after English stemming; the first 100 kB of the text count; {} when none, NULL for NULL.';
 

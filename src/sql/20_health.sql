@@ -49,7 +49,7 @@ CREATE OR REPLACE FUNCTION cs._refresh_health_populations()
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     SELECT cs._refresh_lock();
     DELETE FROM cs.health_populations;
     INSERT INTO cs.health_populations (segment, measure, sorted)
@@ -59,7 +59,7 @@ BEGIN ATOMIC
       JOIN cs.customers c ON c.id = f.customer_id
      WHERE f.features[m.position] <> 'NaN'
      GROUP BY 1, 2;
-END;
+$$;
 COMMENT ON FUNCTION cs._refresh_health_populations() IS 'Internal: retakes cs.health_populations from the feature store (run by full refreshes).';
 
 -- Health scores for the given customers (all when ids is NULL) from their
@@ -264,8 +264,10 @@ COMMENT ON FUNCTION cs.backfill_health(int) IS
 -- Sparkline glyph for a score in [0,1]; a blank for no score.
 CREATE OR REPLACE FUNCTION cs.spark(score numeric) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN score IS NULL THEN ' '
-            ELSE substr('▁▂▃▄▅▆▇█', 1 + least(7, greatest(0, floor(score * 8)::int)), 1) END;
+AS $$
+SELECT CASE WHEN score IS NULL THEN ' '
+            ELSE substr('▁▂▃▄▅▆▇█', 1 + least(7, greatest(0, floor(score * 8)::int)), 1) END
+$$;
 COMMENT ON FUNCTION cs.spark(numeric) IS 'One sparkline glyph (▁ to █) for a score in [0,1]; a blank when NULL.';
 
 CREATE OR REPLACE FUNCTION cs._sparkline(at timestamptz, ts timestamptz[], scores numeric[]) RETURNS text

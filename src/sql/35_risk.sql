@@ -13,7 +13,9 @@ COMMENT ON FUNCTION cs.present_share(float4[]) IS 'Share of a feature vector''s 
 CREATE OR REPLACE FUNCTION cs.risk_confidence(features float4[], probability float8)
 RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN cs.present_share(features) * (0.5 + abs(probability - 0.5));
+AS $$
+SELECT cs.present_share(features) * (0.5 + abs(probability - 0.5))
+$$;
 COMMENT ON FUNCTION cs.risk_confidence(float4[], float8) IS
     'Confidence 0-1 of a risk prediction: share of present (non-NaN) inputs times (0.5 + distance of the probability from 0.5).';
 
@@ -24,7 +26,9 @@ COMMENT ON FUNCTION cs.risk_confidence(float4[], float8) IS
 CREATE OR REPLACE FUNCTION cs.risk_confidence(features float4[], probability float8, freshness float8)
 RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN cs.present_share(features) * (0.5 + abs(probability - 0.5)) * least(greatest(freshness, 0), 1);
+AS $$
+SELECT cs.present_share(features) * (0.5 + abs(probability - 0.5)) * least(greatest(freshness, 0), 1)
+$$;
 COMMENT ON FUNCTION cs.risk_confidence(float4[], float8, float8) IS
     'Confidence 0-1 of a risk prediction on possibly stale data: share of present inputs times (0.5 + distance of the probability from 0.5) times the freshness factor (clamped to 0-1).';
 
@@ -33,8 +37,10 @@ CREATE OR REPLACE FUNCTION cs.champion(kind text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN (SELECT m.name FROM cs.models m WHERE m.kind = champion.kind AND m.status = 'champion'
-         ORDER BY m.created_at DESC LIMIT 1);
+AS $$
+SELECT (SELECT m.name FROM cs.models m WHERE m.kind = champion.kind AND m.status = 'champion'
+         ORDER BY m.created_at DESC LIMIT 1)
+$$;
 COMMENT ON FUNCTION cs.champion(text) IS 'Name of the champion model of a kind (churn, downgrade, payment, upsell), or NULL.';
 
 -- The champion of a kind, or a clear error when there is none.

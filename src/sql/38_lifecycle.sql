@@ -15,28 +15,38 @@
 
 CREATE OR REPLACE FUNCTION cs._outcome_horizon() RETURNS interval
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN make_interval(days => cs.setting('cscopilot.outcome_horizon')::int);
+AS $$
+SELECT make_interval(days => cs.setting('cscopilot.outcome_horizon')::int)
+$$;
 COMMENT ON FUNCTION cs._outcome_horizon() IS 'The cscopilot.outcome_horizon setting as an interval.';
 
 CREATE OR REPLACE FUNCTION cs._challenger_share() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN cs.setting('cscopilot.challenger_share')::float8;
+AS $$
+SELECT cs.setting('cscopilot.challenger_share')::float8
+$$;
 COMMENT ON FUNCTION cs._challenger_share() IS 'The cscopilot.challenger_share setting.';
 
 CREATE OR REPLACE FUNCTION cs._promotion_auc_margin() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN cs.setting('cscopilot.promotion_auc_margin')::float8;
+AS $$
+SELECT cs.setting('cscopilot.promotion_auc_margin')::float8
+$$;
 COMMENT ON FUNCTION cs._promotion_auc_margin() IS 'The cscopilot.promotion_auc_margin setting.';
 
 CREATE OR REPLACE FUNCTION cs._promotion_min_outcomes() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN cs.setting('cscopilot.promotion_min_outcomes')::int;
+AS $$
+SELECT cs.setting('cscopilot.promotion_min_outcomes')::int
+$$;
 COMMENT ON FUNCTION cs._promotion_min_outcomes() IS 'The cscopilot.promotion_min_outcomes setting.';
 
 CREATE OR REPLACE FUNCTION cs._admin_role() RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN coalesce(nullif(cs.setting('cscopilot.admin_role'), ''),
-                (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'cs'));
+AS $$
+SELECT coalesce(nullif(cs.setting('cscopilot.admin_role'), ''),
+                (SELECT n.nspowner::regrole::text FROM pg_catalog.pg_namespace n WHERE n.nspname = 'cs'))
+$$;
 COMMENT ON FUNCTION cs._admin_role() IS 'The role model alerts are assigned to: cscopilot.admin_role, else the owner of schema cs.';
 
 -- The probability at which a churn risk raises an alert: the threshold of the
@@ -45,9 +55,11 @@ COMMENT ON FUNCTION cs._admin_role() IS 'The role model alerts are assigned to: 
 CREATE OR REPLACE FUNCTION cs.risk_alert_threshold() RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN coalesce((SELECT (r.condition ->> 'value')::float8 FROM cs.alert_rules r
+AS $$
+SELECT coalesce((SELECT (r.condition ->> 'value')::float8 FROM cs.alert_rules r
                   WHERE r.name = 'churn_risk_high' AND r.enabled AND r.condition ->> 'score' = 'churn_risk'
-                    AND r.condition ->> 'op' IN ('>=', '>')), 0.6);
+                    AND r.condition ->> 'op' IN ('>=', '>')), 0.6)
+$$;
 COMMENT ON FUNCTION cs.risk_alert_threshold() IS
     'Risk at which an alert is raised, for precision and recall: the value of the churn_risk_high rule when its condition is churn_risk >= value (or >), else 0.6.';
 
@@ -59,7 +71,9 @@ COMMENT ON FUNCTION cs.risk_alert_threshold() IS
 -- share: a hash of its id, the same on every run, so a customer keeps its arm.
 CREATE OR REPLACE FUNCTION cs.in_challenger_arm(customer_id uuid, share float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN share > 0 AND (hashtextextended(customer_id::text, 0) & 1073741823) / 1073741824.0 < share;
+AS $$
+SELECT share > 0 AND (hashtextextended(customer_id::text, 0) & 1073741823) / 1073741824.0 < share
+$$;
 COMMENT ON FUNCTION cs.in_challenger_arm(uuid, float8) IS
     'Whether the customer is served by the challenger under an A/B split giving it share (0-1) of the customers: a deterministic hash of the customer id.';
 
@@ -210,7 +224,7 @@ CREATE OR REPLACE FUNCTION cs.model_calibration(name text, version int)
 RETURNS TABLE (decile int, n bigint, mean_predicted float8, observed_rate float8, min_predicted float8, max_predicted float8)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     SELECT b.decile, count(*), avg(b.risk_score), avg(b.churned)::float8, min(b.risk_score), max(b.risk_score)
       FROM (SELECT o.risk_score, o.churned,
                    ntile(10) OVER (ORDER BY o.risk_score, o.customer_id, o.created_at) AS decile
@@ -218,7 +232,7 @@ BEGIN ATOMIC
              WHERE o.name = model_calibration.name AND o.version = model_calibration.version) b
      GROUP BY b.decile
      ORDER BY b.decile;
-END;
+$$;
 COMMENT ON FUNCTION cs.model_calibration(text, int) IS
     'Calibration of a model version on judged predictions: per decile of predicted probability, count, mean predicted, observed churn rate, and the score range.';
 
@@ -236,7 +250,7 @@ COMMENT ON FUNCTION cs._feature_reference(text) IS
 CREATE OR REPLACE FUNCTION cs._store_reference(id int, source text, rows bigint, features jsonb) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     UPDATE cs.models m
        SET reference = jsonb_build_object(
                'source', _store_reference.source, 'rows', _store_reference.rows, 'computed_at', now(),
@@ -244,7 +258,7 @@ BEGIN ATOMIC
                                                       ORDER BY (f.e ->> 'position')::int), '[]')
                               FROM jsonb_array_elements(_store_reference.features) f(e)))
      WHERE m.id = _store_reference.id;
-END;
+$$;
 COMMENT ON FUNCTION cs._store_reference(int, text, bigint, jsonb) IS
     'Internal: stores a reference distribution with model id (cs.models.reference), named after its feature_names.';
 
@@ -356,9 +370,11 @@ COMMENT ON FUNCTION cs.feature_drift(text, int) IS
 CREATE OR REPLACE FUNCTION cs.drift_status(name text, version int) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
-RETURN (SELECT d.status FROM cs.feature_drift(name, version) d
+AS $$
+SELECT (SELECT d.status FROM cs.feature_drift(name, version) d
          ORDER BY array_position(ARRAY['act', 'watch', 'ok', 'no data', 'not in feature store', 'no reference'], d.status)
-         LIMIT 1);
+         LIMIT 1)
+$$;
 COMMENT ON FUNCTION cs.drift_status(text, int) IS 'Worst drift status over the inputs of a model version: act, watch, ok, no data, or no reference.';
 
 -- Raises, escalates or resolves one model alert (type model, no customer,

@@ -8,14 +8,14 @@
 CREATE OR REPLACE FUNCTION cs._close_interrupted_runs() RETURNS bigint
 LANGUAGE sql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     WITH closed AS (
         UPDATE cs.job_runs SET status = 'failed', finished_at = greatest(started_at, clock_timestamp()),
                                error = 'interrupted: the worker stopped during the run'
          WHERE status = 'running' AND database = current_database()
         RETURNING 1)
     SELECT count(*) FROM closed;
-END;
+$$;
 COMMENT ON FUNCTION cs._close_interrupted_runs() IS 'Marks job runs left running by a worker that stopped as failed; the worker calls it when it starts.';
 
 ------------------------------------------------------------------------------
@@ -25,7 +25,9 @@ COMMENT ON FUNCTION cs._close_interrupted_runs() IS 'Marks job runs left running
 -- The cscopilot.max_attempts setting.
 CREATE OR REPLACE FUNCTION cs._max_attempts() RETURNS int
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN cs.setting('cscopilot.max_attempts')::int;
+AS $$
+SELECT cs.setting('cscopilot.max_attempts')::int
+$$;
 COMMENT ON FUNCTION cs._max_attempts() IS 'The cscopilot.max_attempts setting.';
 
 -- Counts a failed refresh against a customer, parking it after max_attempts;

@@ -19,9 +19,11 @@
 -- The placeholders templates may use, each filled by cs.template_values().
 CREATE OR REPLACE FUNCTION cs.template_placeholders() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['name', 'external_id', 'csm', 'segment', 'mrr', 'overall_score', 'band', 'churn_risk',
+AS $$
+SELECT ARRAY['name', 'external_id', 'csm', 'segment', 'mrr', 'overall_score', 'band', 'churn_risk',
              'top_driver', 'top_risk_factor', 'days_to_renewal', 'renewal_date', 'seat_utilisation',
-             'seats_licensed', 'last_nps'];
+             'seats_licensed', 'last_nps']
+$$;
 COMMENT ON FUNCTION cs.template_placeholders() IS 'The {placeholders} message templates may use.';
 
 -- Raises an error naming the first unknown placeholder of a template.
@@ -42,7 +44,8 @@ CREATE OR REPLACE FUNCTION cs._template_values(c cs.customers, fm jsonb, overall
                                     risk_score numeric, risk_factors jsonb)
 RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN jsonb_build_object(
+AS $$
+SELECT jsonb_build_object(
          'name', c.name, 'external_id', c.external_id, 'csm', c.csm, 'segment', c.segment,
          'mrr', c.mrr::text,
          'overall_score', overall_score::text,
@@ -54,7 +57,8 @@ RETURN jsonb_build_object(
          'renewal_date', to_char(c.contract_end_date, 'YYYY-MM-DD'),
          'seat_utilisation', round((fm ->> 'seat_utilisation')::numeric * 100)::text || '%',
          'seats_licensed', c.seats_licensed::text,
-         'last_nps', round((fm ->> 'last_nps')::numeric)::text);
+         'last_nps', round((fm ->> 'last_nps')::numeric)::text)
+$$;
 COMMENT ON FUNCTION cs._template_values(cs.customers, jsonb, numeric, text, jsonb, numeric, jsonb) IS
     'Internal: the placeholder values of cs.template_values() from a customer row, its feature map, latest health (score, band, drivers) and latest churn risk (score, factors).';
 
@@ -87,7 +91,9 @@ COMMENT ON FUNCTION cs._fill_template(text, jsonb, text[]) IS
 
 CREATE OR REPLACE FUNCTION cs.fill_template(template text, vals jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN cs._fill_template(template, coalesce(vals, '{}'), cs.template_placeholders());
+AS $$
+SELECT cs._fill_template(template, coalesce(vals, '{}'), cs.template_placeholders())
+$$;
 COMMENT ON FUNCTION cs.fill_template(text, jsonb) IS 'Replaces each {placeholder} of a template by its value in vals (n/a when missing); unknown placeholders are an error (invalid_parameter_value).';
 
 CREATE OR REPLACE FUNCTION cs.render_template(template text, customer_id uuid) RETURNS text
@@ -216,7 +222,8 @@ CREATE OR REPLACE TRIGGER alert_rules_validate BEFORE INSERT OR UPDATE ON cs.ale
 -- metric meets, never below the rule's base severity.
 CREATE OR REPLACE FUNCTION cs.alert_severity(metric jsonb, thresholds jsonb, base text, ctx jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN (SELECT l FROM (
+AS $$
+SELECT (SELECT l FROM (
           SELECT base AS l
           UNION ALL
           SELECT t.key FROM jsonb_each_text(thresholds) t,
@@ -225,7 +232,8 @@ RETURN (SELECT l FROM (
            WHERE metric IS NOT NULL
              AND CASE metric ->> 'direction' WHEN 'higher' THEN mv.v >= t.value::float8
                                              ELSE mv.v <= t.value::float8 END) s
-        ORDER BY cs.severity_rank(l) DESC LIMIT 1);
+        ORDER BY cs.severity_rank(l) DESC LIMIT 1)
+$$;
 COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
     'Severity of a firing rule in a context: the most severe level whose threshold the metric meets (>= for direction higher, <= for lower), at least the base severity.';
 
@@ -253,14 +261,16 @@ COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
 -- The key of a model or data alert among the unresolved ones (NULL for rule alerts).
 CREATE OR REPLACE FUNCTION cs._alert_key(alert_type text, rule_id int, risk_factors jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN rule_id IS NULL THEN
+AS $$
+SELECT CASE WHEN rule_id IS NULL THEN
             CASE alert_type WHEN 'model' THEN
                                  CASE WHEN risk_factors ? 'check'
                                       THEN jsonb_build_array('model', risk_factors -> 'model', risk_factors -> 'check')
                                       ELSE jsonb_build_array('model', risk_factors -> 'model') END
                             WHEN 'data' THEN jsonb_build_array('data', risk_factors -> 'check', risk_factors -> 'subject')
                             WHEN 'task' THEN jsonb_build_array('task', risk_factors -> 'task_id') END
-       END;
+       END
+$$;
 COMMENT ON FUNCTION cs._alert_key(text, int, jsonb) IS
     'Internal: the key that identifies a model alert (risk_factors model, and check when there is one: applicability), data alert (risk_factors check and subject) or task alert (risk_factors task_id, with its customer) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
 
@@ -676,21 +686,27 @@ CREATE OR REPLACE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL)
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
-RETURN cs._alert_transition(id, 'acknowledged', ARRAY['open', 'snoozed'], 'acknowledged', note);
+AS $$
+SELECT cs._alert_transition(id, 'acknowledged', ARRAY['open', 'snoozed'], 'acknowledged', note)
+$$;
 COMMENT ON FUNCTION cs.acknowledge_alert(uuid, text) IS 'Marks an open or snoozed alert acknowledged (the CSM is on it); returns the alert.';
 
 CREATE OR REPLACE FUNCTION cs.resolve_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
-RETURN cs._alert_transition(id, 'resolved', ARRAY['open', 'acknowledged', 'snoozed'], 'resolved', note);
+AS $$
+SELECT cs._alert_transition(id, 'resolved', ARRAY['open', 'acknowledged', 'snoozed'], 'resolved', note)
+$$;
 COMMENT ON FUNCTION cs.resolve_alert(uuid, text) IS 'Resolves an unresolved alert (the problem was dealt with); the rule''s cooldown starts. Returns the alert.';
 
 CREATE OR REPLACE FUNCTION cs.dismiss_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, cs, pg_temp
-RETURN cs._alert_transition(id, 'dismissed', ARRAY['open', 'acknowledged', 'snoozed'], 'dismissed', note);
+AS $$
+SELECT cs._alert_transition(id, 'dismissed', ARRAY['open', 'acknowledged', 'snoozed'], 'dismissed', note)
+$$;
 COMMENT ON FUNCTION cs.dismiss_alert(uuid, text) IS 'Dismisses an unresolved alert (not worth acting on); the rule''s cooldown starts. Returns the alert.';
 
 CREATE OR REPLACE FUNCTION cs.snooze_alert(id uuid, until timestamptz) RETURNS cs.alerts

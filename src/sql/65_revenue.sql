@@ -12,6 +12,44 @@
 -- Account families: no cycles in cs.customers.parent_id
 ------------------------------------------------------------------------------
 
+-- What the foreign key customers.parent_id -> customers(id) guarded, without
+-- the self-reference that Citus cannot distribute (issue 19): a parent_id
+-- names an existing customer, and a customer that is a parent is neither
+-- deleted nor renumbered while it has subsidiaries (SQLSTATE 23503, as the
+-- foreign key raised).  AFTER row triggers run at the end of the statement, so
+-- one statement may insert a parent with its subsidiaries, or delete both, as
+-- with the foreign key.
+CREATE OR REPLACE FUNCTION cs._customers_parent_exists() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR TG_OP = 'UPDATE' AND NEW.parent_id IS DISTINCT FROM OLD.parent_id THEN
+        IF NEW.parent_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = NEW.parent_id) THEN
+            RAISE EXCEPTION 'parent % of customer % does not exist', NEW.parent_id, NEW.external_id
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'customers_parent_id_fkey',
+                      HINT = 'Load the parent account first, or leave parent_id NULL.';
+        END IF;
+    END IF;
+    IF TG_OP = 'DELETE' OR TG_OP = 'UPDATE' AND NEW.id <> OLD.id THEN
+        IF EXISTS (SELECT 1 FROM cs.customers c WHERE c.parent_id = OLD.id) THEN
+            RAISE EXCEPTION 'customer % is the parent of other customers', OLD.external_id
+                USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'customers_parent_id_fkey',
+                      HINT = 'Reassign or remove the subsidiaries first.';
+        END IF;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION cs._customers_parent_exists() IS
+    'Trigger function of cs.customers: refuses (SQLSTATE 23503) a parent_id that names no customer, and the deletion or change of id of a customer that still has subsidiaries.';
+
+CREATE OR REPLACE TRIGGER customers_parent_exists AFTER INSERT OR UPDATE OF parent_id, id OR DELETE ON cs.customers
+    FOR EACH ROW EXECUTE FUNCTION cs._customers_parent_exists();
+COMMENT ON TRIGGER customers_parent_exists ON cs.customers IS
+    'Stands for the foreign key parent_id -> customers(id), which Citus cannot distribute: a parent must exist, and a parent with subsidiaries cannot be deleted or renumbered (SQLSTATE 23503).';
+
 -- Refuses a parent_id that would make a customer its own ancestor.  It runs
 -- after the row is written (an AFTER trigger fires at the end of the
 -- statement), so it sees every row of the statement: one INSERT of X under Y

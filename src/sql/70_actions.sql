@@ -8,7 +8,9 @@
 
 CREATE OR REPLACE FUNCTION cs.opportunity_kinds() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['upsell', 'cross_sell', 'expansion', 'adoption'];
+AS $$
+SELECT ARRAY['upsell', 'cross_sell', 'expansion', 'adoption']
+$$;
 COMMENT ON FUNCTION cs.opportunity_kinds() IS 'Opportunity kinds a playbook may answer.';
 
 -- Refuses a playbook that answers unknown factors or uses unknown placeholders.
@@ -150,7 +152,9 @@ CREATE OR REPLACE FUNCTION cs.suggest_actions(factors text[], customer_id uuid, 
 RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
-RETURN cs.suggest_actions(factors, cs.template_values(customer_id), max_suggestions);
+AS $$
+SELECT cs.suggest_actions(factors, cs.template_values(customer_id), max_suggestions)
+$$;
 COMMENT ON FUNCTION cs.suggest_actions(text[], uuid, int) IS
     'Up to max_suggestions ranked playbooks for the factors, as JSON with the action, matched factors, effectiveness and the message rendered for the customer.';
 

@@ -25,9 +25,9 @@
 -- that differs from the previous score of its type by at least this much.
 CREATE OR REPLACE FUNCTION cs.timeline_thresholds() RETURNS TABLE (usage_change float8, usage_min_events float8, risk_change numeric)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
+AS $$
     SELECT 0.30::float8, 5::float8, 0.10::numeric;
-END;
+$$;
 COMMENT ON FUNCTION cs.timeline_thresholds() IS
     'What cs.account_timeline reports as a change: weekly usage that moved by at least usage_change (a share, 0.30) and by usage_min_events events from the week before, and a risk score that moved by at least risk_change (0.10) from the previous score of its type.';
 
@@ -305,11 +305,11 @@ RETURNS TABLE (customer_id uuid, occurred_at timestamptz, kind text, title text,
                source_table text, source_id text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     SELECT t.customer_id, t.occurred_at, t.kind, t.title, t.detail, t.source_table, t.source_id
       FROM cs._timeline(ARRAY(SELECT c.id FROM cs.customers c WHERE c.csm = portfolio_timeline.csm),
                         portfolio_timeline.since) t;
-END;
+$$;
 COMMENT ON FUNCTION cs.portfolio_timeline(text, timestamptz) IS
     'cs.account_timeline of every customer whose csm is the given role (the caller by default) since a time (a week by default), oldest first, '
     'with the customer''s id; under the caller''s row-level security.';
@@ -320,7 +320,9 @@ COMMENT ON FUNCTION cs.portfolio_timeline(text, timestamptz) IS
 
 CREATE OR REPLACE FUNCTION cs.engagement_kinds() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['meeting', 'call', 'email', 'qbr', 'training', 'onsite', 'note', 'other'];
+AS $$
+SELECT ARRAY['meeting', 'call', 'email', 'qbr', 'training', 'onsite', 'note', 'other']
+$$;
 COMMENT ON FUNCTION cs.engagement_kinds() IS
     'The kinds of cs.engagements (its CHECK constraint): meeting, call, email, qbr, training, onsite, note, other.';
 

@@ -11,7 +11,9 @@
 -- Text made safe for HTML element content and attribute values.
 CREATE OR REPLACE FUNCTION cs.html_escape(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN replace(replace(replace(replace(replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;');
+AS $$
+SELECT replace(replace(replace(replace(replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')
+$$;
 COMMENT ON FUNCTION cs.html_escape(text) IS 'Escapes & < > " and '' for HTML text and attribute values.';
 
 -- Everything a digest shows, as jsonb.
@@ -124,24 +126,30 @@ COMMENT ON FUNCTION cs.digest_data(text, date) IS
 -- An inline SVG sparkline of up to 12 scores in [0,1] (NULLs skipped).
 CREATE OR REPLACE FUNCTION cs._svg_sparkline(vals numeric[], colour text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN '<svg width="120" height="28" viewBox="0 0 120 28" role="img" aria-label="health, last 12 weeks">'
+AS $$
+SELECT '<svg width="120" height="28" viewBox="0 0 120 28" role="img" aria-label="health, last 12 weeks">'
     || '<line x1="4" y1="14" x2="116" y2="14" stroke="#e5e5e5" stroke-width="1"/>'
     || '<polyline fill="none" stroke="' || colour || '" stroke-width="2" stroke-linejoin="round" points="'
     || coalesce((SELECT string_agg(format('%s,%s', round(4 + (i - 1) * 112.0 / 11, 1),
                                           round(25 - least(greatest(v, 0), 1) * 22, 1)), ' ' ORDER BY i)
                    FROM unnest(vals) WITH ORDINALITY u(v, i) WHERE v IS NOT NULL), '')
-    || '"/></svg>';
+    || '"/></svg>'
+$$;
 COMMENT ON FUNCTION cs._svg_sparkline(numeric[], text) IS 'Internal: an inline SVG sparkline (a polyline) of scores in [0,1], oldest first, in the given colour.';
 
 CREATE OR REPLACE FUNCTION cs._band_colour(band text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE band WHEN 'red' THEN '#d9534f' WHEN 'yellow' THEN '#f0ad4e' WHEN 'green' THEN '#5cb85c' ELSE '#999999' END;
+AS $$
+SELECT CASE band WHEN 'red' THEN '#d9534f' WHEN 'yellow' THEN '#f0ad4e' WHEN 'green' THEN '#5cb85c' ELSE '#999999' END
+$$;
 COMMENT ON FUNCTION cs._band_colour(text) IS 'Internal: the digest''s colour of a health band (grey when unscored).';
 
 -- Money without cents, with thousands separators.
 CREATE OR REPLACE FUNCTION cs._money(v numeric) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN v IS NULL THEN 'n/a' ELSE btrim(to_char(round(v), 'FM999,999,999,990')) END;
+AS $$
+SELECT CASE WHEN v IS NULL THEN 'n/a' ELSE btrim(to_char(round(v), 'FM999,999,999,990')) END
+$$;
 COMMENT ON FUNCTION cs._money(numeric) IS 'Internal: an amount rounded to units with thousands separators (n/a when NULL).';
 
 CREATE OR REPLACE FUNCTION cs.digest(csm text, as_of date DEFAULT current_date) RETURNS text

@@ -15,7 +15,8 @@ CREATE OR REPLACE FUNCTION cs.resolve_customer(source text, key_kind text, key t
 RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN coalesce(
+AS $$
+SELECT coalesce(
     (SELECT k.customer_id FROM cs.customer_keys k
       WHERE k.source = resolve_customer.source AND k.key_kind = resolve_customer.key_kind AND k.key = resolve_customer.key),
     (SELECT k.customer_id FROM cs.customer_keys k
@@ -24,7 +25,8 @@ RETURN coalesce(
          WHEN 'external_id' THEN (SELECT c.id FROM cs.customers c WHERE c.external_id = resolve_customer.key)
          -- Two customers with one domain are a duplicate (see cs.data_quality): the oldest wins meanwhile.
          WHEN 'domain' THEN (SELECT c.id FROM cs.customers c WHERE c.domain = lower(resolve_customer.key)
-                              ORDER BY c.created_at, c.id LIMIT 1) END);
+                              ORDER BY c.created_at, c.id LIMIT 1) END)
+$$;
 COMMENT ON FUNCTION cs.resolve_customer(text, text, text) IS
     'Customer a key maps to: cs.customer_keys under the system, then under any, then cs.customers.external_id (key_kind external_id) or cs.customers.domain (key_kind domain); NULL when unknown.';
 
@@ -32,9 +34,11 @@ COMMENT ON FUNCTION cs.resolve_customer(text, text, text) IS
 CREATE OR REPLACE FUNCTION cs.domain_of(address text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN nullif(regexp_replace(lower(btrim(
+AS $$
+SELECT nullif(regexp_replace(lower(btrim(
            CASE WHEN address LIKE '%@%' THEN split_part(address, '@', 2)
-                ELSE split_part(regexp_replace(address, '^[a-zA-Z]+://', ''), '/', 1) END)), '^www\.', ''), '');
+                ELSE split_part(regexp_replace(address, '^[a-zA-Z]+://', ''), '/', 1) END)), '^www\.', ''), '')
+$$;
 COMMENT ON FUNCTION cs.domain_of(text) IS 'Lower-case domain of an email address or URL (without www.), NULL when empty.';
 
 -- A company name reduced for comparison: lower case, only letters and
@@ -42,9 +46,11 @@ COMMENT ON FUNCTION cs.domain_of(text) IS 'Lower-case domain of an email address
 CREATE OR REPLACE FUNCTION cs.normalise_name(name text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN nullif(regexp_replace(
+AS $$
+SELECT nullif(regexp_replace(
            regexp_replace(lower(name), '[^a-z0-9]+', ' ', 'g'),
-           '(\s(inc|incorporated|llc|ltd|limited|gmbh|corp|corporation|co|company|sa|sas|ag|plc|bv|nv|pty|srl|oy|ab))+\s*$|\s+', '', 'g'), '');
+           '(\s(inc|incorporated|llc|ltd|limited|gmbh|corp|corporation|co|company|sa|sas|ag|plc|bv|nv|pty|srl|oy|ab))+\s*$|\s+', '', 'g'), '')
+$$;
 COMMENT ON FUNCTION cs.normalise_name(text) IS 'Company name reduced for duplicate detection: lower case, letters and digits only, trailing legal suffixes (inc, llc, ltd, gmbh, ...) removed.';
 
 -- Text to timestamptz for the formats exports use (ISO 8601, "YYYY-MM-DD HH:MI[:SS]"
@@ -92,12 +98,12 @@ CREATE OR REPLACE FUNCTION cs._learn_key(source text, key_kind text, key text, c
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     INSERT INTO cs.customer_keys (source, key_kind, key, customer_id)
     SELECT _learn_key.source, _learn_key.key_kind, _learn_key.key, _learn_key.customer_id
      WHERE _learn_key.key IS NOT NULL AND _learn_key.customer_id IS NOT NULL
     ON CONFLICT DO NOTHING;
-END;
+$$;
 COMMENT ON FUNCTION cs._learn_key(text, text, text, uuid) IS 'Internal: records a key of a system for a customer unless the key is mapped already.';
 
 -- Counts rows received by a source in the current hour.
@@ -105,13 +111,13 @@ CREATE OR REPLACE FUNCTION cs._note_activity(source text, accepted bigint, rejec
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     INSERT INTO cs.source_activity AS a (source, hour, accepted, rejected, last_at)
     SELECT _note_activity.source, date_trunc('hour', now()), _note_activity.accepted, _note_activity.rejected, now()
      WHERE _note_activity.accepted + _note_activity.rejected > 0
     ON CONFLICT (source, hour) DO UPDATE
        SET accepted = a.accepted + excluded.accepted, rejected = a.rejected + excluded.rejected, last_at = excluded.last_at;
-END;
+$$;
 COMMENT ON FUNCTION cs._note_activity(text, bigint, bigint) IS 'Internal: adds received rows to cs.source_activity for the current hour.';
 
 -- Stores a rejected record (once per distinct payload).
@@ -119,12 +125,12 @@ CREATE OR REPLACE FUNCTION cs._reject(source text, payload jsonb, reason text)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, cs
-BEGIN ATOMIC
+AS $$
     INSERT INTO cs.ingest_rejects AS r (source, payload, reason)
     VALUES (_reject.source, _reject.payload, _reject.reason)
     ON CONFLICT (source, payload_hash) DO UPDATE
        SET reason = excluded.reason, received_at = excluded.received_at, times_seen = r.times_seen + 1;
-END;
+$$;
 COMMENT ON FUNCTION cs._reject(text, jsonb, text) IS 'Internal: records a rejected record with its reason; a reload of the same record counts times_seen.';
 
 -- The loading source, or an error when it is unknown or disabled.
@@ -252,9 +258,11 @@ COMMENT ON FUNCTION cs._stripe_customer(text, text, text, text) IS
 CREATE OR REPLACE FUNCTION cs._stripe_amount(minor numeric, currency text)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN lower(currency) IN ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf',
+AS $$
+SELECT CASE WHEN lower(currency) IN ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf',
                                      'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf')
-            THEN minor ELSE round(minor / 100, 2) END;
+            THEN minor ELSE round(minor / 100, 2) END
+$$;
 COMMENT ON FUNCTION cs._stripe_amount(numeric, text) IS 'Internal: a Stripe amount in minor units as a major-unit amount (zero-decimal currencies unchanged).';
 
 -- Stripe invoice status to cs.invoices status: an open invoice whose payment was attempted has failed.
@@ -386,11 +394,13 @@ COMMENT ON FUNCTION cs._ingest_zendesk_ticket(cs.data_sources, jsonb) IS
 CREATE OR REPLACE FUNCTION cs._size_band(employees numeric)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN employees IS NULL THEN NULL
+AS $$
+SELECT CASE WHEN employees IS NULL THEN NULL
             WHEN employees <= 10 THEN '1-10' WHEN employees <= 50 THEN '11-50'
             WHEN employees <= 200 THEN '51-200' WHEN employees <= 500 THEN '201-500'
             WHEN employees <= 1000 THEN '501-1000' WHEN employees <= 5000 THEN '1001-5000'
-            ELSE '5001+' END;
+            ELSE '5001+' END
+$$;
 COMMENT ON FUNCTION cs._size_band(numeric) IS 'Internal: employee count as a size band (1-10, 11-50, ..., 5001+).';
 
 -- One row of the HubSpot companies export: creates or updates the customer.

@@ -10,7 +10,9 @@ CREATE OR REPLACE FUNCTION cs._dq_setting(name text)
 RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN (SELECT s.value::float8 FROM cs.data_quality_settings s WHERE s.name = _dq_setting.name);
+AS $$
+SELECT (SELECT s.value::float8 FROM cs.data_quality_settings s WHERE s.name = _dq_setting.name)
+$$;
 COMMENT ON FUNCTION cs._dq_setting(text) IS 'Internal: a numeric data-quality setting.';
 
 ------------------------------------------------------------------------------
@@ -42,10 +44,12 @@ CREATE OR REPLACE FUNCTION cs.data_freshness_factor()
 RETURNS float8
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN (SELECT CASE WHEN count(*) = 0 THEN 1.0
+AS $$
+SELECT (SELECT CASE WHEN count(*) = 0 THEN 1.0
                     ELSE 1.0 - least(greatest(coalesce(cs._dq_setting('stale_confidence_penalty'), 0.5), 0), 1)
                                * count(*) FILTER (WHERE f.stale) / count(*) END
-          FROM cs.source_freshness f);
+          FROM cs.source_freshness f)
+$$;
 COMMENT ON FUNCTION cs.data_freshness_factor() IS
     'Confidence factor 0-1 from source freshness: 1 - stale_confidence_penalty * stale/monitored sources; 1 when nothing is monitored. cs._score_risk multiplies risk confidence by it.';
 

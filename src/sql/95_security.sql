@@ -38,17 +38,24 @@ $$;
 CREATE OR REPLACE FUNCTION cs.is_admin() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog
-RETURN coalesce(pg_has_role(current_user, to_regrole('cscopilot_admin'), 'MEMBER'), false);
+AS $$
+SELECT coalesce(pg_has_role(current_user, to_regrole('cscopilot_admin'), 'MEMBER'), false)
+$$;
 COMMENT ON FUNCTION cs.is_admin() IS
     'True when the current user is a member of cscopilot_admin or a superuser: row-level security then shows every customer.';
 
 -- The role names the current user is a member of (itself included): the
--- values of cs.customers.csm it may see.  Row policies call it once per query
--- (as an InitPlan), not once per row.
+-- values of cs.customers.csm it may see.  The row policy of cs.customers calls
+-- it without a subquery (Citus refuses subqueries in policies of distributed
+-- tables); it has no SET clause and qualified names so that the planner
+-- inlines it, and its ARRAY(SELECT ...) then runs once per query (an
+-- InitPlan over the local catalog), not once per row.
 CREATE OR REPLACE FUNCTION cs.member_roles() RETURNS text[]
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog
-RETURN ARRAY(SELECT r.rolname::text FROM pg_roles r WHERE pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY 1);
+AS $$
+SELECT ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_roles r
+              WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') ORDER BY 1)
+$$;
 COMMENT ON FUNCTION cs.member_roles() IS
     'Role names the current user is a member of, itself included: a CSM sees the customers whose csm is one of them (a team lead who is a member of the team''s roles sees the team).';
 
@@ -56,7 +63,9 @@ COMMENT ON FUNCTION cs.member_roles() IS
 CREATE OR REPLACE FUNCTION cs.visible_customer(customer_id uuid) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = visible_customer.customer_id);
+AS $$
+SELECT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = visible_customer.customer_id)
+$$;
 COMMENT ON FUNCTION cs.visible_customer(uuid) IS
     'True when the current user may see the customer: an admin always, a CSM when the customer''s csm is the CSM or a role the CSM is a member of.';
 
@@ -69,7 +78,9 @@ COMMENT ON FUNCTION cs.visible_customer(uuid) IS
 CREATE OR REPLACE FUNCTION cs.acting_user() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog
-RETURN CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END;
+AS $$
+SELECT CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role')::name END
+$$;
 COMMENT ON FUNCTION cs.acting_user() IS
     'The user the alert lifecycle, feedback and action functions act for and record: the role set by SET ROLE, else the session user.';
 
@@ -80,10 +91,12 @@ COMMENT ON FUNCTION cs.acting_user() IS
 CREATE OR REPLACE FUNCTION cs._user_sees_customer(who name, customer_id uuid) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
-RETURN coalesce(pg_has_role(who, to_regrole('cscopilot_admin'), 'MEMBER'), false)
+AS $$
+SELECT coalesce(pg_has_role(who, to_regrole('cscopilot_admin'), 'MEMBER'), false)
     OR EXISTS (SELECT 1 FROM cs.customers c
                 WHERE c.id = _user_sees_customer.customer_id
-                  AND c.csm IN (SELECT r.rolname FROM pg_roles r WHERE pg_has_role(who, r.oid, 'MEMBER')));
+                  AND c.csm IN (SELECT r.rolname FROM pg_roles r WHERE pg_has_role(who, r.oid, 'MEMBER')))
+$$;
 COMMENT ON FUNCTION cs._user_sees_customer(name, uuid) IS
     'Internal: true when the user may see the customer under the row-level security rule (an admin always; a CSM when the customer''s csm is a role they are a member of; a NULL customer admins only).';
 
@@ -147,7 +160,8 @@ COMMENT ON FUNCTION cs.grant_role(text, text) IS
 -- cs.csm_functions(), which check the caller themselves.
 CREATE OR REPLACE FUNCTION cs.admin_only_functions() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities', '_refresh_customers',
+AS $$
+SELECT ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities', '_refresh_customers',
              '_refresh_health_populations', 'compute_health', 'backfill_health', '_score_risk', 'evaluate_alerts',
              'measure_action_outcomes', 'train_model', 'load_model', 'load_model_file', 'deploy_model',
              'build_training_set', 'purge_customer', 'generate_demo_data', 'drop_demo_data',
@@ -167,7 +181,8 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              -- training on the user's own history (src/sql/39_training.sql)
              'train_from_history', '_check_applicability', 'check_model_applicability',
              -- schema drift of data sources (src/sql/84_source_fields.sql)
-             'accept_source_fields'];
+             'accept_source_fields']
+$$;
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 
@@ -176,9 +191,11 @@ COMMENT ON FUNCTION cs.admin_only_functions() IS
 -- may (cs.compute_features computes every text for viewers and CSMs).
 CREATE OR REPLACE FUNCTION cs.internal_tables() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['text_signals',
+AS $$
+SELECT ARRAY['text_signals',
              -- messages about every customer, for the senders (src/sql/77_outbox.sql)
-             'outbox'];
+             'outbox']
+$$;
 COMMENT ON FUNCTION cs.internal_tables() IS
     'Names of the internal tables of cs (caches of derived data) that cscopilot_viewer and cscopilot_csm may not read; every other table and view is readable by viewers.';
 
@@ -190,12 +207,14 @@ COMMENT ON FUNCTION cs.internal_tables() IS
 -- action outcomes that cs.rank_playbooks learns from.
 CREATE OR REPLACE FUNCTION cs.csm_functions() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN ARRAY['acknowledge_alert', 'resolve_alert', 'dismiss_alert', 'snooze_alert', 'reassign_alert',
+AS $$
+SELECT ARRAY['acknowledge_alert', 'resolve_alert', 'dismiss_alert', 'snooze_alert', 'reassign_alert',
              'record_action', 'record_feedback',
              -- tasks (src/sql/73_tasks.sql)
              'create_task', 'assign_task', 'complete_task', 'reopen_task',
              -- the CSM's own work (src/sql/74_workspace.sql)
-             'log_engagement', 'move_opportunity', 'record_customer_action'];
+             'log_engagement', 'move_opportunity', 'record_customer_action']
+$$;
 COMMENT ON FUNCTION cs.csm_functions() IS
     'Names of the SECURITY DEFINER functions through which cscopilot_csm members work alerts, record actions, give feedback, work tasks, log engagements and move opportunities; CSMs have no direct write privilege on any table.';
 
@@ -218,10 +237,10 @@ COMMENT ON FUNCTION cs.csm_functions() IS
 CREATE OR REPLACE FUNCTION cs.rls_predicate(rel regclass) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog
-BEGIN ATOMIC
+AS $$
     SELECT CASE
         WHEN rel = 'cs.customers'::regclass THEN
-            'csm = ANY ((SELECT cs.member_roles())::text[])'
+            'csm = ANY (cs.member_roles())'
         WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'customer_id'
                         AND NOT a.attisdropped) THEN
             'customer_id IN (SELECT c.id FROM cs.customers c)'
@@ -229,7 +248,7 @@ BEGIN ATOMIC
                         AND NOT a.attisdropped) THEN
             'alert_id IN (SELECT a.id FROM cs.alerts a)'
         END;
-END;
+$$;
 COMMENT ON FUNCTION cs.rls_predicate(regclass) IS
     'The row-level security predicate of a table of cs for users who are not admins: cs.customers by csm, tables with customer_id through cs.customers, tables with alert_id through cs.alerts; NULL for tables that are not customer-scoped.';
 

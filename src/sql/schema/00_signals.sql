@@ -19,7 +19,7 @@ CREATE TABLE cs.customers (
     updated_at          timestamptz NOT NULL DEFAULT now(),
     segment             text,
     csm                 text,
-    parent_id           uuid REFERENCES cs.customers (id),
+    parent_id           uuid,
     seats_licensed      int CHECK (seats_licensed >= 0),
     churned_at          date,
     CONSTRAINT customers_contract_dates_check
@@ -46,7 +46,7 @@ COMMENT ON COLUMN cs.customers.created_at IS 'When the row was created (the load
 COMMENT ON COLUMN cs.customers.updated_at IS 'When the row last changed; maintained by a trigger.';
 COMMENT ON COLUMN cs.customers.segment IS 'Segment in the user''s own words (any text, for example smb or prosumer); selects the health profile of that segment when there is one, else the default profile.';
 COMMENT ON COLUMN cs.customers.csm IS 'Role name of the customer success manager who owns the account.';
-COMMENT ON COLUMN cs.customers.parent_id IS 'Parent account for subsidiaries, or NULL.';
+COMMENT ON COLUMN cs.customers.parent_id IS 'Parent account for subsidiaries, or NULL; an existing customer, checked by the trigger customers_parent_exists (no self-referencing foreign key, which Citus cannot distribute).';
 COMMENT ON COLUMN cs.customers.seats_licensed IS 'Seats in the licence, non-negative.';
 COMMENT ON COLUMN cs.customers.churned_at IS 'Date the customer churned, when known: the ground truth models are trained and judged on.';
 
@@ -69,7 +69,7 @@ COMMENT ON COLUMN cs.usage_events.quantity IS 'How many times the event happened
 COMMENT ON COLUMN cs.usage_events.occurred_at IS 'When the event happened; selects the monthly partition.';
 
 CREATE TABLE cs.support_tickets (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
     external_id text,
     opened_at   timestamptz NOT NULL,
@@ -80,7 +80,8 @@ CREATE TABLE cs.support_tickets (
     subject     text,
     body        text,
     CONSTRAINT support_tickets_closed_after_opened_check CHECK (closed_at IS NULL OR closed_at >= opened_at),
-    CONSTRAINT support_tickets_external_id_key UNIQUE (external_id)
+    CONSTRAINT support_tickets_external_id_key UNIQUE (external_id),
+    PRIMARY KEY (customer_id, id)
 );
 CREATE INDEX support_tickets_customer_time_idx ON cs.support_tickets (customer_id, opened_at);
 COMMENT ON TABLE cs.support_tickets IS 'Support tickets (Zendesk, Intercom, ...).';
@@ -96,7 +97,7 @@ COMMENT ON COLUMN cs.support_tickets.subject IS 'Ticket subject.';
 COMMENT ON COLUMN cs.support_tickets.body IS 'First message of the ticket.';
 
 CREATE TABLE cs.invoices (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
     external_id text,
     amount      numeric(12,2) NOT NULL CHECK (amount >= 0),
@@ -106,7 +107,8 @@ CREATE TABLE cs.invoices (
     status      text NOT NULL DEFAULT 'open' CHECK (status IN ('draft', 'open', 'paid', 'failed', 'void', 'uncollectible')),
     CONSTRAINT invoices_due_after_issue_check CHECK (due_date >= issued_at),
     CONSTRAINT invoices_paid_status_check CHECK (paid_at IS NULL OR status = 'paid'),
-    CONSTRAINT invoices_external_id_key UNIQUE (external_id)
+    CONSTRAINT invoices_external_id_key UNIQUE (external_id),
+    PRIMARY KEY (customer_id, id)
 );
 CREATE INDEX invoices_customer_time_idx ON cs.invoices (customer_id, issued_at);
 COMMENT ON TABLE cs.invoices IS 'Invoices and their payment (Stripe, Chargebee, ...).';
@@ -120,12 +122,13 @@ COMMENT ON COLUMN cs.invoices.paid_at IS 'Payment date; only for status paid. Pa
 COMMENT ON COLUMN cs.invoices.status IS 'draft, open, paid, failed, void or uncollectible.';
 
 CREATE TABLE cs.engagements (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
     kind        text NOT NULL CHECK (kind IN ('meeting', 'call', 'email', 'qbr', 'training', 'onsite', 'note', 'other')),
     occurred_at timestamptz NOT NULL,
     notes       text,
-    logged_by   text
+    logged_by   text,
+    PRIMARY KEY (customer_id, id)
 );
 CREATE INDEX engagements_customer_time_idx ON cs.engagements (customer_id, occurred_at);
 COMMENT ON TABLE cs.engagements IS 'CSM touches: meetings, calls, emails, QBRs, trainings.';
@@ -137,11 +140,12 @@ COMMENT ON COLUMN cs.engagements.notes IS 'Free-text notes.';
 COMMENT ON COLUMN cs.engagements.logged_by IS 'Role of the CSM who logged it with cs.log_engagement; NULL for loaded rows.';
 
 CREATE TABLE cs.nps_responses (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
     customer_id  uuid NOT NULL REFERENCES cs.customers (id),
     score        smallint NOT NULL CHECK (score BETWEEN 0 AND 10),
     comment      text,
-    responded_at timestamptz NOT NULL
+    responded_at timestamptz NOT NULL,
+    PRIMARY KEY (customer_id, id)
 );
 CREATE INDEX nps_responses_customer_time_idx ON cs.nps_responses (customer_id, responded_at);
 COMMENT ON TABLE cs.nps_responses IS 'Net promoter score survey answers.';
@@ -152,13 +156,14 @@ COMMENT ON COLUMN cs.nps_responses.comment IS 'Free-text comment.';
 COMMENT ON COLUMN cs.nps_responses.responded_at IS 'When the answer was given.';
 
 CREATE TABLE cs.contacts (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
     name        text NOT NULL,
     email       text CHECK (email IS NULL OR email ~ '^[^@[:space:]]+@[^@[:space:]]+$'),
     role        text,
     is_champion boolean NOT NULL DEFAULT false,
-    left_at     timestamptz
+    left_at     timestamptz,
+    PRIMARY KEY (customer_id, id)
 );
 CREATE INDEX contacts_customer_idx ON cs.contacts (customer_id);
 COMMENT ON TABLE cs.contacts IS 'People at the customer; champions matter for risk.';
@@ -171,14 +176,15 @@ COMMENT ON COLUMN cs.contacts.is_champion IS 'True for the internal champion of 
 COMMENT ON COLUMN cs.contacts.left_at IS 'When the person left the customer, or NULL.';
 
 CREATE TABLE cs.subscriptions (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
     product     text NOT NULL,
     seats       int NOT NULL DEFAULT 0 CHECK (seats >= 0),
     mrr         numeric(10,2) NOT NULL DEFAULT 0 CHECK (mrr >= 0),
     started_at  date NOT NULL,
     ended_at    date,
-    CONSTRAINT subscriptions_dates_check CHECK (ended_at IS NULL OR ended_at >= started_at)
+    CONSTRAINT subscriptions_dates_check CHECK (ended_at IS NULL OR ended_at >= started_at),
+    PRIMARY KEY (customer_id, id)
 );
 CREATE INDEX subscriptions_customer_idx ON cs.subscriptions (customer_id, started_at);
 COMMENT ON TABLE cs.subscriptions IS 'Products a customer subscribes to, with seats and MRR over time; an expansion is a new or larger subscription.';

@@ -3,7 +3,7 @@
 -- change, as ALTER, in src/sql/updates/<released>--<next>.sql.
 
 CREATE TABLE cs.opportunities (
-    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid NOT NULL DEFAULT gen_random_uuid(),
     customer_id  uuid NOT NULL REFERENCES cs.customers (id),
     kind         text NOT NULL CHECK (kind IN ('upsell', 'cross_sell', 'expansion', 'adoption')),
     score        numeric(4,3) NOT NULL CHECK (score BETWEEN 0 AND 1),
@@ -17,8 +17,11 @@ CREATE TABLE cs.opportunities (
     closed_at    timestamptz,
     updated_at   timestamptz,
     updated_by   text,
-    CONSTRAINT opportunities_won_mrr_status_check CHECK (won_mrr IS NULL OR status = 'won')
+    CONSTRAINT opportunities_won_mrr_status_check CHECK (won_mrr IS NULL OR status = 'won'),
+    PRIMARY KEY (customer_id, id)
 );
+-- Functions address an opportunity by its id alone.
+CREATE INDEX opportunities_id_idx ON cs.opportunities (id);
 CREATE INDEX opportunities_customer_idx ON cs.opportunities (customer_id, kind);
 COMMENT ON TABLE cs.opportunities IS 'Upsell, cross-sell, expansion and adoption opportunities.';
 COMMENT ON COLUMN cs.opportunities.kind IS 'upsell, cross_sell, expansion or adoption.';

@@ -57,6 +57,9 @@ CREATE TABLE cs.alerts (
 CREATE UNIQUE INDEX alerts_one_open_per_rule ON cs.alerts (customer_id, rule_id)
     WHERE status IN ('open', 'acknowledged', 'snoozed');
 CREATE INDEX alerts_status_idx ON cs.alerts (status, severity);
+-- The key that actions and tasks reference with their customer, so that the
+-- foreign keys include the distribution column (issue 19).
+ALTER TABLE cs.alerts ADD CONSTRAINT alerts_customer_id_id_key UNIQUE (customer_id, id);
 -- Cooldown checks and per-customer lookups of resolved alerts.
 CREATE INDEX alerts_customer_rule_idx ON cs.alerts (customer_id, rule_id, resolved_at);
 COMMENT ON TABLE cs.alerts IS 'Alerts raised by rules; at most one unresolved alert per customer and rule.';

@@ -37,8 +37,8 @@ COMMENT ON COLUMN cs.alert_feedback.feedback_type IS 'accuracy, relevance or pri
 COMMENT ON COLUMN cs.alert_feedback.rating IS 'Rating 1-5.';
 
 CREATE TABLE cs.actions (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    alert_id    uuid REFERENCES cs.alerts (id),
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    alert_id    uuid,
     customer_id uuid NOT NULL REFERENCES cs.customers (id),
     playbook    text NOT NULL,
     taken_by    text NOT NULL DEFAULT current_user,
@@ -50,7 +50,9 @@ CREATE TABLE cs.actions (
     band_at_action text,
     renewal_date_at_action date,
     outcome_source text CHECK (outcome_source IN ('reported', 'measured')),
-    CONSTRAINT actions_outcome_after_action_check CHECK (outcome_at IS NULL OR outcome_at >= taken_at)
+    CONSTRAINT actions_outcome_after_action_check CHECK (outcome_at IS NULL OR outcome_at >= taken_at),
+    PRIMARY KEY (customer_id, id),
+    CONSTRAINT actions_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id)
 );
 CREATE INDEX actions_customer_idx ON cs.actions (customer_id, taken_at);
 -- Effectiveness reads the measured actions of a playbook; measurement finds the unmeasured ones.

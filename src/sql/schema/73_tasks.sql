@@ -15,10 +15,12 @@ CREATE TABLE cs.tasks (
     completed_at timestamptz,
     completed_by text,
     note         text,
-    alert_id     uuid REFERENCES cs.alerts (id) ON DELETE SET NULL,
+    alert_id     uuid,
     playbook     text REFERENCES cs.playbooks (name) ON UPDATE CASCADE,
     step         int CHECK (step > 0),
     PRIMARY KEY (customer_id, id),
+    CONSTRAINT tasks_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id)
+        ON DELETE SET NULL (alert_id),
     CHECK ((status = 'done') = (completed_at IS NOT NULL)),
     CHECK (step IS NULL OR playbook IS NOT NULL)
 );

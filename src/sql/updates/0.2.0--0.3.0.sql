@@ -55,6 +55,8 @@ DROP FUNCTION IF EXISTS cs._alert_event(cs.alerts, text, text, text, jsonb);
 ALTER TABLE cs.alerts DROP CONSTRAINT alerts_alert_type_check,
     ADD CONSTRAINT alerts_alert_type_check CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data', 'task'));
 COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model, data, or task (an overdue task, cs._task_alerts).';
+-- Citus (issue 19): tasks reference alerts by (customer_id, id); the key comes first.
+ALTER TABLE cs.alerts ADD CONSTRAINT alerts_customer_id_id_key UNIQUE (customer_id, id);
 --@include src/sql/schema/73_tasks.sql
 --@include src/sql/schema/77_outbox.sql
 
@@ -187,3 +189,24 @@ ALTER TABLE cs.data_sources
 COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
 --@include src/sql/schema/81_crm.sql
 --@include src/sql/setup/81_crm.sql
+
+-- A schema that distributes (issue 19, src/sql/schema/00_signals.sql and the
+-- others): keys that start with the customer, foreign keys between
+-- customer-keyed tables that include it, no self-reference of cs.customers
+-- (the trigger customers_parent_exists of src/sql/65_revenue.sql checks it).
+ALTER TABLE cs.customers DROP CONSTRAINT customers_parent_id_fkey;
+COMMENT ON COLUMN cs.customers.parent_id IS 'Parent account for subsidiaries, or NULL; an existing customer, checked by the trigger customers_parent_exists (no self-referencing foreign key, which Citus cannot distribute).';
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts', 'subscriptions',
+                             'opportunities', 'actions'] LOOP
+        EXECUTE format('ALTER TABLE cs.%I DROP CONSTRAINT %I, ADD CONSTRAINT %I PRIMARY KEY (customer_id, id)',
+                       t, t || '_pkey', t || '_pkey');
+    END LOOP;
+END;
+$$;
+CREATE INDEX opportunities_id_idx ON cs.opportunities (id);
+ALTER TABLE cs.actions DROP CONSTRAINT actions_alert_id_fkey,
+    ADD CONSTRAINT actions_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id);
