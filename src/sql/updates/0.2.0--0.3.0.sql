@@ -187,3 +187,10 @@ ALTER TABLE cs.data_sources
 COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
 --@include src/sql/schema/81_crm.sql
 --@include src/sql/setup/81_crm.sql
+
+-- Calibrated probabilities and global explanations (src/calibrate.c,
+-- src/sql/37_trust.sql): the calibration map of each model, and the stored
+-- mean |SHAP| per input of each model version.
+ALTER TABLE cs.models ADD COLUMN calibration jsonb;
+COMMENT ON COLUMN cs.models.calibration IS 'Map from the raw predicted probability to a calibrated one, fitted on the validation rows at training: {"method": "isotonic", "x": [...], "y": [...]} (knots, linear between them) or {"method": "platt", "a", "b"}; NULL scores raw probabilities. cs.calibrate applies it.';
+--@include src/sql/schema/37_global_explanations.sql
