@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make model: trains the shipped churn model (models/churn_default.json)
 # reproducibly on generated demo data, evaluates it on customers generated with
-# another seed (none of them seen in training), and writes models/churn_default.metrics.
+# another seed (none of them seen in training), and writes models/churn_default.metrics
+# (with the calibration map, "calibration_map", that CREATE EXTENSION stores with the
+# model, and the held-out Brier score before and after it, "calibration_holdout").
 #   MODEL_CUSTOMERS (10000), MODEL_DAYS (365), MODEL_SEED (42), HOLDOUT_SEED (4242)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,19 +55,30 @@ if [ "$suspects" != "[]" ]; then
     exit 1
 fi
 "${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = 'churn_default'" | base64 -d > models/churn_default.json
-"${PSQL[@]}" -c "CREATE TABLE train_metrics AS SELECT metrics FROM cs.models WHERE name = 'churn_default'"
+"${PSQL[@]}" -c "CREATE TABLE train_metrics AS SELECT metrics, calibration FROM cs.models WHERE name = 'churn_default'"
+# the calibration map cs.train_model fitted on the forward validation rows
+calibration=$("${PSQL[@]}" -At -c "SELECT coalesce(calibration::text, 'null') FROM cs.models WHERE name = 'churn_default'")
 
 step "held-out evaluation: customers generated with seed $holdout_seed"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP EXTENSION cscopilot CASCADE" -c "DROP TABLE train" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "SELECT cs.generate_demo_data($customers, $days, $holdout_seed, '$end_date')"
 cp models/churn_default.json "$dir/model.json"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/model.json"
 "${PSQL[@]}" -c "SELECT cs.load_model('churn_default', 'churn', pg_read_binary_file('$dir/model.json'))" >/dev/null
+"${PSQL[@]}" -v map="$calibration" -f - >/dev/null <<'SQL'
+UPDATE cs.models SET calibration = nullif(:'map', 'null')::jsonb WHERE name = 'churn_default';
+SQL
 "${PSQL[@]}" -c "CREATE TABLE holdout AS SELECT t.*, cs.predict('churn_default', t.features) AS p FROM cs.build_training_set(($dates), '$horizon') t"
 holdout=$("${PSQL[@]}" -At -f contrib/model-metrics.sql)
+step "calibration on the held-out seed: Brier score before and after"
+# Neither training nor the calibration saw these customers.
+calibration_holdout=$("${PSQL[@]}" -At -c "SELECT jsonb_build_object('rows', count(*), 'method', (SELECT calibration ->> 'method' FROM cs.models WHERE name = 'churn_default'), 'brier_raw', round(avg((p - label) ^ 2)::numeric, 5), 'brier_calibrated', round(avg((cs.calibrate('churn_default', p) - label) ^ 2)::numeric, 5)) FROM holdout")
+echo "$calibration_holdout"
 # training metrics (validation split, importance, parameters) with the held-out ones
-"${PSQL[@]}" -At -v holdout="$holdout" -f - > models/churn_default.metrics <<SQL
+"${PSQL[@]}" -At -v holdout="$holdout" -v calibration_holdout="$calibration_holdout" -f - > models/churn_default.metrics <<SQL
 SELECT jsonb_pretty(metrics || jsonb_build_object(
          'holdout', :'holdout'::jsonb,
+         'calibration_holdout', :'calibration_holdout'::jsonb,
+         'calibration_map', calibration,
          'training_set', jsonb_build_object('customers', $customers, 'days', $days, 'seed', $seed,
                                             'end_date', '$end_date', 'horizon', '$horizon',
                                             'holdout_seed', $holdout_seed)))

@@ -48,7 +48,7 @@ SELECT cs.champion('churn');
 
 -- churn_risk is the model's prediction on the customer's current features
 SELECT abs(cs.churn_risk('00000000-0000-0000-0000-00000000000a')
-           - cs.predict('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'))) < 1e-12 AS same;
+           - cs.predict_calibrated('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'))) < 1e-12 AS same;
 -- every contribution plus the bias is the margin
 SELECT abs(sum(contribution) + (cs.explain_json('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'), 100) ->> 'bias')::float8
            - cs.model_margin('churn_test', cs.features('00000000-0000-0000-0000-00000000000a'))) < 1e-5 AS sums_to_margin
@@ -64,7 +64,7 @@ SELECT c.external_id, a.risk_type, a.risk_score BETWEEN 0 AND 1 AS score_ok,
        a.confidence_score BETWEEN 0 AND 1 AS confidence_ok, a.model_version,
        coalesce(jsonb_array_length(a.risk_factors), 0) AS factors,
        (a.risk_factors IS NOT NULL) = (a.risk_score >= 0.1) AS explained_iff_risk_from_0_1,
-       abs(a.risk_score - round(cs.predict('churn_test', f.features)::numeric, 2)) = 0 AS matches_predict
+       abs(a.risk_score - round(cs.predict_calibrated('churn_test', f.features)::numeric, 2)) = 0 AS matches_predict
   FROM cs.risk_assessments a JOIN cs.customers c ON c.id = a.customer_id
   JOIN cs.customer_features f ON f.customer_id = a.customer_id
  ORDER BY 1;

@@ -40,6 +40,7 @@ static int	cscopilot_retrain_observations = 12;
 static char *cscopilot_admin_role = NULL;
 static double cscopilot_leakage_auc = 0.95;
 static double cscopilot_inapplicable_gain_share = 0.5;
+static int	cscopilot_global_explain_customers = 20000;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -130,6 +131,11 @@ static const CsSetting CsSettings[] = {
 		NULL, PGC_USERSET, 0,
 		"Share of a model's gain importance on missing or constant inputs at which the model is not applicable.",
 	"An inapplicable champion raises a model alert and no risk alerts (cs.model_applicability)."},
+	/* global explanations (src/sql/37_trust.sql) */
+	{"cscopilot.global_explain_customers", SETTING_INT, &cscopilot_global_explain_customers, 20000, NULL, 0, INT_MAX,
+		NULL, PGC_USERSET, 0,
+		"Customers whose exact SHAP values make a model's global explanation; 0 means all.",
+	"A full refresh explains this many customers per scoring model, a deterministic sample (by md5 of the customer id) when there are more."},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,

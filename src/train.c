@@ -53,6 +53,7 @@
 
 #include "model.h"
 #include "encode.h"
+#include "calibrate.h"
 
 /* The server's json_object() shadows jansson's: make objects with json_pack. */
 #define CsJsonNewObject() json_pack("{}")
@@ -78,6 +79,8 @@ typedef struct TrainParams
 	int			num_monotone;	/* monotone_constraints: name -> -1, 0 or 1 */
 	char	  **monotone_names;
 	int		   *monotone_values;
+	char	   *calibration;	/* isotonic, platt, none or auto (calibrate.c) */
+	char	   *search;			/* parameter search as JSON text (search.c), or NULL */
 } TrainParams;
 
 /* The rows of the training query, split in two. */
@@ -260,6 +263,22 @@ ParseParams(TrainParams *p, const char *params_text)
 				}
 				continue;
 			}
+			if (strcmp(key, "calibration") == 0)
+			{
+				CsCalibrationMethodFromName(json_string_value(v) ? json_string_value(v) : "");
+				p->calibration = pstrdup(json_string_value(v));
+				continue;
+			}
+			if (strcmp(key, "search") == 0)
+			{
+				char	   *st = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+				if (st == NULL)
+					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+				p->search = pstrdup(st);
+				free(st);
+				continue;
+			}
 			for (int i = 0; i < lengthof(PassThrough); i++)
 				if (strcmp(key, PassThrough[i]) == 0)
 					known = true;
@@ -267,7 +286,7 @@ ParseParams(TrainParams *p, const char *params_text)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown training parameter \"%s\"", key),
-						 errhint("Use num_round, early_stopping_rounds, validation_fraction, horizon, monotone_constraints, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight or base_score.")));
+						 errhint("Use num_round, early_stopping_rounds, validation_fraction, horizon, monotone_constraints, calibration, search, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight or base_score.")));
 			if (json_is_integer(v))
 				SetXgbParam(p, key, psprintf("%lld", (long long) json_integer_value(v)));
 			else if (json_is_real(v))
@@ -954,6 +973,9 @@ cs_train_model(PG_FUNCTION_ARGS)
 	double	   *auc_alone = NULL;
 	char	  **pit = NULL;
 	CsTrainingEncoding *encoding;
+	char	   *search_text = NULL;
+	bool		calibratable;
+	char	   *volatile calibration = NULL;
 
 	/* Named, typed columns instead of features: encode them (encode.c). */
 	encoding = CsEncodeTrainingQuery(kind, &query, &params_text);
@@ -1031,6 +1053,37 @@ cs_train_model(PG_FUNCTION_ARGS)
 			appendStringInfo(&buf, i ? ",%d" : "%d", c[i]);
 		appendStringInfoChar(&buf, ')');
 		SetXgbParam(&p, "monotone_constraints", buf.data);
+	}
+
+	/* Class weighting only with a calibration (calibrate.c), for probability objectives. */
+	calibratable = strcmp(p.objective, "binary:logistic") == 0 || strcmp(p.objective, "reg:logistic") == 0;
+	{
+		const char *spw = NULL;
+
+		for (int i = 0; i < p.nparams; i++)
+			if (strcmp(p.keys[i], "scale_pos_weight") == 0)
+				spw = p.values[i];
+		CsCalibrationCheckParams(CsCalibrationMethodFromName(p.calibration), calibratable, spw);
+	}
+
+	/* A parameter search (search.c): its chosen values become the parameters. */
+	if (p.search)
+	{
+		char	  **ck,
+				  **cv;
+		int			nc;
+
+		if (strcmp(p.objective, "binary:logistic") != 0 && strcmp(p.objective, "reg:logistic") != 0 &&
+			strcmp(p.objective, "binary:logitraw") != 0 && strcmp(p.objective, "reg:squarederror") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("parameter search does not support objective %s", p.objective)));
+		search_text = CsParamSearch(p.search, (const char *const *) p.keys, (const char *const *) p.values,
+									p.nparams, p.num_round, p.early_stopping_rounds, p.eval_metric, p.objective,
+									td.xtrain, td.ytrain, td.ntrain, td.xvalid, td.yvalid, td.nvalid, td.nf,
+									(const char **) names, nnames, &ck, &cv, &nc);
+		for (int i = 0; i < nc; i++)
+			SetXgbParam(&p, ck[i], cv[i]);
 	}
 
 	/* The leakage audit, for 0/1 labels. */
@@ -1143,6 +1196,18 @@ cs_train_model(PG_FUNCTION_ARGS)
 	{
 		metrics = BuildMetrics(m, &td, &p, best_iter, best_score, params_text,
 							   imp_names, imp_scores, n_imp, names, auc_alone, pit, horizon_text);
+		/* the map from raw to calibrated probability, on the validation rows */
+		if (calibratable)
+		{
+			char	   *mt = metrics;
+
+			calibration = CsCalibrationTrain(m, false,
+											 CsCalibrationMethodFromName(p.calibration),
+											 td.xvalid, td.yvalid, td.nvalid, td.nf, &mt);
+			metrics = mt;
+		}
+		if (search_text)
+			metrics = CsMetricsWithSearch(metrics, search_text);
 	}
 	PG_FINALLY();
 	{
@@ -1153,6 +1218,8 @@ cs_train_model(PG_FUNCTION_ARGS)
 	id = CsModelRegister(name, kind, model_json, model_len, names, nnames, metrics, query);
 	if (encoding)
 		CsEncodingStore(id, encoding);
+	if (calibration)
+		CsCalibrationStore(id, calibration);
 
 	/* What the model learnt from, for drift monitoring (cs.feature_drift). */
 	CsStoreReference(id, "training rows", (int64) td.ntrain + td.nvalid,

@@ -68,12 +68,12 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 -- the model's inputs by name (cs.feature_names() has the catalog, then the metrics)
 AS $$
-    SELECT cs.predict(m.name, cs._pick_features(cs.features(churn_risk.customer_id, now()),
-                                                cs._model_positions(m.name, cs.feature_names())))
+    SELECT cs.calibrate(m.name, cs.predict(m.name, cs._pick_features(cs.features(churn_risk.customer_id, now()),
+                                                                  cs._model_positions(m.name, cs.feature_names()))))
       FROM (SELECT cs._require_champion('churn') AS name) m;
 $$;
 COMMENT ON FUNCTION cs.churn_risk(uuid) IS
-    'Churn probability 0-1 of a customer from its signals now, by the champion churn model.';
+    'Churn probability 0-1 of a customer from its signals now, by the champion churn model, calibrated (cs.calibrate).';
 
 -- The factors behind a customer's churn risk: exact SHAP contributions (log-odds).
 CREATE OR REPLACE FUNCTION cs.explain_risk(customer_id uuid, top_k int DEFAULT 5)
@@ -98,7 +98,9 @@ COMMENT ON FUNCTION cs.explain_risk(uuid, int) IS
 -- (cs.in_challenger_arm) are served the challenger's score instead, and the
 -- score of the model not served is kept in cs.model_shadow_scores, so both
 -- models are judged on the same customers and prediction times.  Returns the
--- number of assessments written.
+-- number of assessments written.  Scores are calibrated (cs.calibrate); a
+-- full refresh (ids NULL) also recomputes each scoring model's global
+-- explanation (cs.compute_global_explanations).
 CREATE OR REPLACE FUNCTION cs._score_risk(ids uuid[], explain_min float8 DEFAULT 0.1)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -150,7 +152,8 @@ BEGIN
               -- the model's inputs by name, positions once per layout of stored vectors
               JOIN cs._model_layout_positions(served) pos ON pos.layout = coalesce(f.layout, 0)
              CROSS JOIN LATERAL (SELECT cs._pick_features(f.features, pos.positions) AS x) v
-             CROSS JOIN LATERAL (SELECT cs.predict(served, v.x) AS p) e
+             -- the calibrated probability: a CSM reads "35%" literally (src/sql/37_trust.sql)
+             CROSS JOIN LATERAL (SELECT cs.calibrate(served, cs.predict(served, v.x)) AS p) e
              WHERE (ids IS NULL OR f.customer_id = ANY (ids))
                AND cs.in_challenger_arm(f.customer_id, share) = arm;
             GET DIAGNOSTICS added = ROW_COUNT;
@@ -161,12 +164,20 @@ BEGIN
             other_label := CASE WHEN arm THEN m.name || ':v' || m.version ELSE ch.name || ':v' || ch.version END;
             INSERT INTO cs.model_shadow_scores (customer_id, risk_type, model_version, risk_score, created_at)
             SELECT f.customer_id, m.kind, other_label,
-                   round(cs.predict(other, cs._pick_features(f.features, pos.positions))::numeric, 2), f.as_of
+                   round(cs.calibrate(other, cs.predict(other, cs._pick_features(f.features, pos.positions)))::numeric, 2),
+                   f.as_of
               FROM cs.customer_features f
               JOIN cs._model_layout_positions(other) pos ON pos.layout = coalesce(f.layout, 0)
              WHERE (ids IS NULL OR f.customer_id = ANY (ids))
                AND cs.in_challenger_arm(f.customer_id, share) = arm;
         END LOOP;
+        -- a full refresh: what drives each model across the book (cs.global_explanations)
+        IF ids IS NULL THEN
+            PERFORM cs.compute_global_explanations(m.name, m.version);
+            IF ch.name IS NOT NULL THEN
+                PERFORM cs.compute_global_explanations(ch.name, ch.version);
+            END IF;
+        END IF;
     END LOOP;
     RETURN n;
 END;

@@ -704,6 +704,15 @@ BEGIN
                                   ORDER BY value::float8 DESC, key LIMIT 5) i),
         'outcomes', perf,
         'calibration', cal,
+        -- reliability on the validation rows at training, before and after calibration (calibrate.c)
+        'reliability', jsonb_build_object('method', coalesce(m.calibration ->> 'method', 'none'),
+                                          'brier_raw', m.metrics -> 'calibration' -> 'brier_raw',
+                                          'brier_calibrated', m.metrics -> 'calibration' -> 'brier_calibrated',
+                                          'holdout', m.metrics -> 'calibration_holdout',
+                                          'deciles', coalesce(m.metrics -> 'calibration' -> 'reliability', '[]')),
+        'global_explanation', (SELECT jsonb_agg(jsonb_build_object('feature', g.feature, 'mean_abs_shap', round(g.mean_abs_shap::numeric, 4))
+                                                ORDER BY g.rank)
+                                 FROM cs.global_explanations g WHERE g.model = m.name AND g.version = m.version AND g.rank <= 10),
         'drift', jsonb_build_object('status', cs.drift_status(m.name, m.version),
                                     'reference', m.reference - 'features',
                                     'flagged', dr),
@@ -711,4 +720,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.model_card(text, int) IS
-    'Readable summary of a model version as jsonb: features, training data and window, parameters, validation metrics (with the split: forward or hashed), the leakage audit''s suspects and forced deployments, applicability to this data (cs.model_applicability), outcome metrics (cs.model_performance) and calibration, drift status with the flagged features, and the last promotion decision. jsonb_pretty() prints it.';
+    'Readable summary of a model version as jsonb: features, training data and window, parameters, validation metrics (with the split: forward or hashed), the leakage audit''s suspects and forced deployments, applicability to this data (cs.model_applicability), outcome metrics (cs.model_performance) and calibration on judged predictions, reliability by decile on the validation rows before and after calibration (with the Brier scores), the top inputs of its global explanation, drift status with the flagged features, and the last promotion decision. jsonb_pretty() prints it.';

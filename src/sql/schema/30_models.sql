@@ -17,6 +17,7 @@ CREATE TABLE cs.models (
     reference   jsonb,
     encoding    jsonb,
     applicability jsonb,
+    calibration jsonb,
     CONSTRAINT models_name_version_key UNIQUE (name, version)
 );
 -- One champion per kind (custom models are addressed by name, one champion per name).
@@ -32,6 +33,7 @@ COMMENT ON COLUMN cs.models.feature_names IS 'Input feature names in order; for 
 COMMENT ON COLUMN cs.models.model IS 'The model as XGBoost JSON or UBJ bytes.';
 COMMENT ON COLUMN cs.models.metrics IS 'Training and validation metrics.';
 COMMENT ON COLUMN cs.models.training_data IS 'Description of the training data.';
+COMMENT ON COLUMN cs.models.calibration IS 'Map from the raw predicted probability to a calibrated one, fitted on the validation rows at training: {"method": "isotonic", "x": [...], "y": [...]} (knots, linear between them) or {"method": "platt", "a", "b"}; NULL scores raw probabilities. cs.calibrate applies it.';
 COMMENT ON COLUMN cs.models.status IS 'candidate, challenger (scored in shadow or on an A/B share, judged against the champion), champion (scores its kind) or retired.';
 COMMENT ON COLUMN cs.models.reference IS 'Reference distribution of the inputs the model learnt from (missing rate, decile edges and bin shares per feature), for cs.feature_drift; NULL when unknown.';
 COMMENT ON COLUMN cs.models.encoding IS 'For a custom model trained on named columns (src/encode.c): its input columns in order, each with name, type, kind (numeric, boolean or category), for a category its encoding (onehot or ordinal), vocabulary and other_values (folded into other), and the inputs it gives; cs.predict_row applies it to a record.  NULL for a model over a features array.';

@@ -18,6 +18,8 @@ BEGIN
     IF (pg_stat_file(f || '.metrics', true)).size IS NOT NULL THEN
         UPDATE cs.models m
            SET metrics = pg_read_file(f || '.metrics')::jsonb,
+               -- the calibration `make model` fitted on the forward validation rows
+               calibration = nullif(pg_read_file(f || '.metrics')::jsonb -> 'calibration_map', 'null'),
                training_data = 'Generated demo data (cs.generate_demo_data), monthly observation dates, 90-day churn horizon; see models/README.md.'
          WHERE m.id = model_id;
     END IF;

@@ -210,3 +210,10 @@ $$;
 CREATE INDEX opportunities_id_idx ON cs.opportunities (id);
 ALTER TABLE cs.actions DROP CONSTRAINT actions_alert_id_fkey,
     ADD CONSTRAINT actions_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id);
+
+-- Calibrated probabilities and global explanations (src/calibrate.c,
+-- src/sql/37_trust.sql): the calibration map of each model, and the stored
+-- mean |SHAP| per input of each model version.
+ALTER TABLE cs.models ADD COLUMN calibration jsonb;
+COMMENT ON COLUMN cs.models.calibration IS 'Map from the raw predicted probability to a calibrated one, fitted on the validation rows at training: {"method": "isotonic", "x": [...], "y": [...]} (knots, linear between them) or {"method": "platt", "a", "b"}; NULL scores raw probabilities. cs.calibrate applies it.';
+--@include src/sql/schema/37_global_explanations.sql
