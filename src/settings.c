@@ -40,6 +40,8 @@ static int	cscopilot_retrain_observations = 12;
 static char *cscopilot_admin_role = NULL;
 static double cscopilot_leakage_auc = 0.95;
 static double cscopilot_inapplicable_gain_share = 0.5;
+static double cscopilot_expansion_share = 0.1;
+static double cscopilot_expansion_min_score = 0.3;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -130,6 +132,14 @@ static const CsSetting CsSettings[] = {
 		NULL, PGC_USERSET, 0,
 		"Share of a model's gain importance on missing or constant inputs at which the model is not applicable.",
 	"An inapplicable champion raises a model alert and no risk alerts (cs.model_applicability)."},
+	/* expansion opportunities (README "Expansion opportunities") */
+	{"cscopilot.expansion_share", SETTING_REAL, &cscopilot_expansion_share, 0.1, NULL, 0.0, 10.0, NULL,
+		PGC_USERSET, 0,
+		"Share of its MRR by which a customer's MRR must grow within the horizon to count as an expansion.",
+	"Without a deployed expansion amount model, an expansion opportunity expects MRR x this share x its probability."},
+	{"cscopilot.expansion_min_score", SETTING_REAL, &cscopilot_expansion_min_score, 0.3, NULL, 0.0, 1.0, NULL,
+		PGC_USERSET, 0,
+		"Probability from the expansion model at which the refresh raises an expansion opportunity.", NULL},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,
