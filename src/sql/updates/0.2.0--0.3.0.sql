@@ -187,3 +187,25 @@ ALTER TABLE cs.data_sources
 COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
 --@include src/sql/schema/81_crm.sql
 --@include src/sql/setup/81_crm.sql
+
+-- Expansion models (kind expansion: a classifier and an amount model, with a
+-- champion and a challenger each), the alert rules and playbooks of the
+-- downgrade and payment risks and of the expansion opportunity.
+ALTER TABLE cs.models DROP CONSTRAINT models_kind_check;
+ALTER TABLE cs.models
+    ADD CONSTRAINT models_kind_check CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'custom'));
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
+DROP INDEX cs.models_one_champion_per_kind;
+CREATE UNIQUE INDEX models_one_champion_per_kind ON cs.models (kind, (kind = 'expansion' AND objective LIKE 'reg:%'))
+    WHERE status = 'champion' AND kind <> 'custom';
+DROP INDEX cs.models_one_challenger_per_kind;
+CREATE UNIQUE INDEX models_one_challenger_per_kind ON cs.models (kind, (kind = 'expansion' AND objective LIKE 'reg:%'))
+    WHERE status = 'challenger' AND kind <> 'custom';
+-- The rows are those a fresh install checks; here the validation triggers are
+-- still those of the version before, whose placeholders and scores lack the
+-- new ones (the functions of this version come after this section).
+ALTER TABLE cs.alert_rules DISABLE TRIGGER alert_rules_validate;
+ALTER TABLE cs.playbooks DISABLE TRIGGER playbooks_validate;
+--@include src/sql/setup/72_risk_playbooks.sql
+ALTER TABLE cs.alert_rules ENABLE TRIGGER alert_rules_validate;
+ALTER TABLE cs.playbooks ENABLE TRIGGER playbooks_validate;
