@@ -45,7 +45,7 @@ PG_FUNCTION_INFO_V1(cs_fill_template);
 /* The score names a condition may test (cs.condition_scores()). */
 static const char *const CONDITION_SCORES[] = {
 	"churn_risk", "overall_score", "usage_score", "engagement_score", "support_score", "payment_score",
-	"opportunity_score", "opportunity_mrr"
+	"opportunity_score", "opportunity_mrr", "downgrade_risk", "payment_risk", "expansion_score", "expansion_mrr"
 };
 
 /* The health bands a condition may test. */

@@ -960,7 +960,8 @@ CsEncodeTrainingQuery(const char *kind, char **query, char **params_text)
 
 		SPI_finish();
 		if (typed && (strcmp(kind, "churn") == 0 || strcmp(kind, "downgrade") == 0 ||
-					  strcmp(kind, "payment") == 0 || strcmp(kind, "upsell") == 0))
+					  strcmp(kind, "payment") == 0 || strcmp(kind, "upsell") == 0 ||
+					  strcmp(kind, "expansion") == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a %s model must be trained on a features column", kind),

@@ -41,6 +41,8 @@ static char *cscopilot_admin_role = NULL;
 static double cscopilot_leakage_auc = 0.95;
 static double cscopilot_inapplicable_gain_share = 0.5;
 static int	cscopilot_global_explain_customers = 20000;
+static double cscopilot_expansion_share = 0.1;
+static double cscopilot_expansion_min_score = 0.3;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -136,6 +138,14 @@ static const CsSetting CsSettings[] = {
 		NULL, PGC_USERSET, 0,
 		"Customers whose exact SHAP values make a model's global explanation; 0 means all.",
 	"A full refresh explains this many customers per scoring model, a deterministic sample (by md5 of the customer id) when there are more."},
+	/* expansion opportunities (README "Expansion opportunities") */
+	{"cscopilot.expansion_share", SETTING_REAL, &cscopilot_expansion_share, 0.1, NULL, 0.0, 10.0, NULL,
+		PGC_USERSET, 0,
+		"Share of its MRR by which a customer's MRR must grow within the horizon to count as an expansion.",
+	"Without a deployed expansion amount model, an expansion opportunity expects MRR x this share x its probability."},
+	{"cscopilot.expansion_min_score", SETTING_REAL, &cscopilot_expansion_min_score, 0.3, NULL, 0.0, 1.0, NULL,
+		PGC_USERSET, 0,
+		"Probability from the expansion model at which the refresh raises an expansion opportunity.", NULL},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,

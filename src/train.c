@@ -995,11 +995,11 @@ cs_train_model(PG_FUNCTION_ARGS)
 	horizon_text = DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(horizon)));
 	binary = strcmp(p.objective, "reg:squarederror") != 0;
 	if (strcmp(kind, "churn") != 0 && strcmp(kind, "downgrade") != 0 && strcmp(kind, "payment") != 0 &&
-		strcmp(kind, "upsell") != 0 && strcmp(kind, "custom") != 0)
+		strcmp(kind, "upsell") != 0 && strcmp(kind, "expansion") != 0 && strcmp(kind, "custom") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model kind \"%s\"", kind),
-				 errhint("Use churn, downgrade, payment, upsell or custom.")));
+				 errhint("Use churn, downgrade, payment, upsell, expansion or custom.")));
 
 	ReadTrainingData(query, &p, &td, CurrentMemoryContext, binary, horizon);
 

@@ -57,16 +57,19 @@ BEGIN
                              || jsonb_build_array(jsonb_build_object('at', now(), 'by', current_user, 'suspects', to_jsonb(suspects))))
          WHERE x.id = m.id;
     END IF;
-    -- One champion per kind; custom models have one champion per name.
+    -- One champion per kind; custom models have one champion per name, and
+    -- kind expansion one per role (classifier; amount model, reg: objective).
     UPDATE cs.models AS x SET status = 'retired'
      WHERE x.status = 'champion' AND x.id <> m.id
-       AND ((m.kind <> 'custom' AND x.kind = m.kind) OR (m.kind = 'custom' AND x.kind = 'custom' AND x.name = m.name));
+       AND ((m.kind <> 'custom' AND x.kind = m.kind
+             AND (m.kind <> 'expansion' OR (x.objective LIKE 'reg:%') = (m.objective LIKE 'reg:%')))
+            OR (m.kind = 'custom' AND x.kind = 'custom' AND x.name = m.name));
     -- applicability is checked again at the next scoring (cs._score_risk)
     UPDATE cs.models AS x SET status = 'champion', applicability = NULL WHERE x.id = m.id;
 END;
 $$;
 COMMENT ON FUNCTION cs.deploy_model(text, int, boolean) IS
-    'Makes a model version the champion: it then scores its kind (custom models: its name). The previous champion becomes retired. Refuses (object_not_in_prerequisite_state) a model whose leakage audit found suspect features unless force is true; a forced deployment is recorded in its metrics (forced_deployments).';
+    'Makes a model version the champion: it then scores its kind (custom models: its name; kind expansion: its role, the classifier or the amount model with a reg: objective). The previous champion becomes retired. Refuses (object_not_in_prerequisite_state) a model whose leakage audit found suspect features unless force is true; a forced deployment is recorded in its metrics (forced_deployments).';
 
 -- Every backend drops what it resolved from cs.models when the table changes.
 CREATE OR REPLACE FUNCTION cs.models_invalidate()

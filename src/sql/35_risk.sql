@@ -39,9 +39,9 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
 SELECT (SELECT m.name FROM cs.models m WHERE m.kind = champion.kind AND m.status = 'champion'
-         ORDER BY m.created_at DESC LIMIT 1)
+         ORDER BY m.objective LIKE 'reg:%', m.created_at DESC LIMIT 1)
 $$;
-COMMENT ON FUNCTION cs.champion(text) IS 'Name of the champion model of a kind (churn, downgrade, payment, upsell), or NULL.';
+COMMENT ON FUNCTION cs.champion(text) IS 'Name of the champion model of a kind (churn, downgrade, payment, upsell, expansion: its classifier, not the amount model), or NULL.';
 
 -- The champion of a kind, or a clear error when there is none.
 CREATE OR REPLACE FUNCTION cs._require_champion(kind text)

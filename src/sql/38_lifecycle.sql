@@ -96,9 +96,12 @@ BEGIN
         RAISE EXCEPTION 'model "%" version % is the champion', name, version
             USING ERRCODE = 'invalid_parameter_value', HINT = 'A challenger is judged against the champion: pick another version.';
     END IF;
+    -- kind expansion: one challenger per role (classifier; amount model, reg: objective)
     UPDATE cs.models AS x SET status = 'retired'
      WHERE x.status = 'challenger' AND x.id <> m.id
-       AND ((m.kind <> 'custom' AND x.kind = m.kind) OR (m.kind = 'custom' AND x.kind = 'custom' AND x.name = m.name));
+       AND ((m.kind <> 'custom' AND x.kind = m.kind
+             AND (m.kind <> 'expansion' OR (x.objective LIKE 'reg:%') = (m.objective LIKE 'reg:%')))
+            OR (m.kind = 'custom' AND x.kind = 'custom' AND x.name = m.name));
     UPDATE cs.models AS x SET status = 'challenger' WHERE x.id = m.id;
 END;
 $$;

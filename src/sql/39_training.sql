@@ -268,7 +268,7 @@ BEGIN
     -- a writer of alerts, like every other: the refresh lock first
     PERFORM cs._refresh_lock();
     FOR m IN SELECT x.id, x.name, x.version FROM cs.models x
-              WHERE x.status IN ('champion', 'challenger') AND x.kind IN ('churn', 'downgrade', 'payment')
+              WHERE x.status IN ('champion', 'challenger') AND x.kind IN ('churn', 'downgrade', 'payment', 'expansion')
               ORDER BY x.kind, x.status, x.name
     LOOP
         model := m.name || ':v' || m.version;
@@ -279,7 +279,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.check_model_applicability() IS
-    'Checks the applicability of every risk champion and challenger (cs.model_applicability), stores it, and raises (or resolves) a model alert for a champion that does not apply to this data. The daily model checks and every full refresh run it. Returns one row per model.';
+    'Checks the applicability of every risk and expansion champion and challenger (cs.model_applicability), stores it, and raises (or resolves) a model alert for a champion that does not apply to this data. The daily model checks and every full refresh run it. Returns one row per model.';
 
 ------------------------------------------------------------------------------
 -- One-call training on the user's own history

@@ -95,6 +95,12 @@ DECLARE
     use_model boolean;
     mname     text;
     q         text;
+    ex        record;
+    amt       record;
+    ex_ok     boolean := false;
+    amt_ok    boolean := false;
+    ex_args   jsonb;
+    added     bigint;
 BEGIN
     -- Open system opportunities are regenerated; anything a CSM touched stays.
     DELETE FROM cs.opportunities o
@@ -105,6 +111,25 @@ BEGIN
     -- Otherwise the documented formula.
     SELECT m.name INTO mname FROM cs.models m WHERE m.kind = 'upsell' AND m.status = 'champion';
     use_model := FOUND;
+
+    -- The expansion champions: the classifier (probability of an expansion)
+    -- and the amount model (reg: objective, the MRR increase), each used only
+    -- while it applies to this data (checked again on a full refresh and when
+    -- never checked, like the risk models; a batch reads the stored verdict).
+    SELECT m.id, m.name, m.version, m.applicability INTO ex FROM cs.models m
+     WHERE m.kind = 'expansion' AND m.status = 'champion' AND m.objective NOT LIKE 'reg:%';
+    IF FOUND THEN
+        ex_ok := (CASE WHEN ids IS NULL OR ex.applicability IS NULL THEN cs._check_applicability(ex.id)
+                       ELSE ex.applicability ->> 'verdict' END) IS DISTINCT FROM 'not applicable';
+    END IF;
+    IF ex_ok THEN
+        SELECT m.id, m.name, m.version, m.applicability INTO amt FROM cs.models m
+         WHERE m.kind = 'expansion' AND m.status = 'champion' AND m.objective LIKE 'reg:%';
+        IF FOUND THEN
+            amt_ok := (CASE WHEN ids IS NULL OR amt.applicability IS NULL THEN cs._check_applicability(amt.id)
+                            ELSE amt.applicability ->> 'verdict' END) IS DISTINCT FROM 'not applicable';
+        END IF;
+    END IF;
 
     IF NOT EXISTS (SELECT 1 FROM cs.cross_sell_stats) OR NOT EXISTS (SELECT 1 FROM cs.adoption_stats) THEN
         PERFORM cs._refresh_opportunity_stats();
@@ -150,7 +175,8 @@ BEGIN
                                   'extra_seats', extra_seats,
                                   'price_per_seat', round(coalesce(mrr, 0) / seats, 2),
                                   'scored_by', CASE WHEN model_score IS NOT NULL THEN 'model ' || $2 ELSE 'formula' END) AS reasons
-          FROM ups2 WHERE score >= 0.5 AND extra_seats > 0
+          -- the formula gives way to a deployed (and applicable) expansion model
+          FROM ups2 WHERE score >= 0.5 AND extra_seats > 0 AND (model_score IS NOT NULL OR NOT %s)
     ), active AS (
         -- the active products of each customer being refreshed, as one array:
         -- the candidates below then need no join and no sort per product
@@ -195,7 +221,8 @@ BEGIN
     $q$, CASE WHEN use_model THEN 'cs.predict($2, cs._pick_features(cf.features, pos.positions))::float8' ELSE 'NULL::float8' END,
        -- the model's inputs by name: positions once per layout of stored vectors
        CASE WHEN use_model THEN ' JOIN cs._model_layout_positions($2) pos ON pos.layout = coalesce(cf.layout, 0)' ELSE '' END,
-       CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END);
+       CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END,
+       CASE WHEN ex_ok THEN 'true' ELSE 'false' END);
     IF ids IS NULL THEN
         EXECUTE q USING ids, mname;
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -203,6 +230,63 @@ BEGIN
         -- given customers: planning this took longer than running it for a few
         -- customers, so the same text runs from a generic plan kept for the session
         n := cs._exec_kept_plan(q, ids, mname);
+    END IF;
+
+    -- expansion: the classifier's probability as the score (raised from
+    -- cscopilot.expansion_min_score), its top SHAP factors in the reasons, and
+    -- as expected MRR the amount model's prediction (never below 0), or without
+    -- one probability x MRR x cscopilot.expansion_share.
+    IF ex_ok THEN
+        ex_args := jsonb_build_object('model', ex.name, 'label', ex.name || ':v' || ex.version,
+                                      'amount', CASE WHEN amt_ok THEN amt.name END,
+                                      'amount_label', CASE WHEN amt_ok THEN amt.name || ':v' || amt.version END,
+                                      'share', cs.setting('cscopilot.expansion_share')::float8,
+                                      'min_score', cs.setting('cscopilot.expansion_min_score')::float8);
+        -- dynamic only to join the amount model when one is deployed and to
+        -- filter by customer when given; no user text is interpolated
+        q := format($q$
+        WITH e AS (
+            SELECT c.id AS customer_id, coalesce(c.mrr, 0) AS mrr, v.x,
+                   cs.predict($2 ->> 'model', v.x) AS p, %s AS amount
+              FROM cs.customers c
+              JOIN cs.customer_features cf ON cf.customer_id = c.id
+              JOIN cs._model_layout_positions($2 ->> 'model') pos ON pos.layout = coalesce(cf.layout, 0)%s
+             CROSS JOIN LATERAL (SELECT cs._pick_features(cf.features, pos.positions) AS x) v
+             WHERE c.churned_at IS NULL AND %s
+        ), m AS (
+            SELECT e.*, round(e.p::numeric, 3) AS score,
+                   round(CASE WHEN e.amount IS NOT NULL THEN greatest(e.amount, 0)::numeric
+                              ELSE round(e.p::numeric, 3) * e.mrr * ($2 ->> 'share')::numeric END, 2) AS expected
+              FROM e WHERE e.p >= ($2 ->> 'min_score')::float8
+        )
+        INSERT INTO cs.opportunities (customer_id, kind, score, expected_mrr, product, reasons, status, source)
+        SELECT m.customer_id, 'expansion', m.score, m.expected, NULL,
+               jsonb_build_object('probability', m.score, 'expected_mrr', m.expected,
+                                  'scored_by', 'model ' || ($2 ->> 'label'),
+                                  'amount_by', CASE WHEN m.amount IS NOT NULL THEN 'model ' || ($2 ->> 'amount_label')
+                                                    ELSE 'probability x mrr x expansion_share' END,
+                                  'mrr', m.mrr, 'expansion_share', ($2 ->> 'share')::float8,
+                                  -- exact SHAP of the classifier (log-odds; positive raises the probability)
+                                  'factors', cs.explain_json($2 ->> 'model', m.x, 5) -> 'factors'),
+               'open', 'system'
+          FROM m
+         WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
+                            WHERE o.customer_id = m.customer_id AND o.kind = 'expansion'
+                              AND o.product IS NULL AND o.status = 'in_progress')
+        $q$,
+           CASE WHEN amt_ok THEN 'cs.predict($2 ->> ''amount'', cs._pick_features(cf.features, apos.positions))'
+                ELSE 'NULL::float8' END,
+           CASE WHEN amt_ok
+                THEN ' JOIN cs._model_layout_positions($2 ->> ''amount'') apos ON apos.layout = coalesce(cf.layout, 0)'
+                ELSE '' END,
+           CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END);
+        IF ids IS NULL THEN
+            EXECUTE q USING ids, ex_args;
+            GET DIAGNOSTICS added = ROW_COUNT;
+        ELSE
+            added := cs._exec_kept_plan(q, ids, ex_args);
+        END IF;
+        n := n + added;
     END IF;
     RETURN n;
 END;
@@ -217,6 +301,9 @@ COMMENT ON FUNCTION cs.refresh_opportunities(uuid[]) IS
     'cross_sell: the product the customer lacks with the best lift(B|A) = P(B|A) / P(B) over active subscriptions, A a product it has, '
     'with at least 2 customers having both and P(B|A) >= 0.25; score = P(B|A), expected_mrr = mean MRR of B x score; lift and mean MRR are taken by full refreshes into cs.cross_sell_stats and reused by partial ones. '
     'adoption: feature_breadth_30d over the catalogue (the largest breadth in the feature store, at least 3) below 0.5; score = 1 - adoption. '
+    'expansion, from the champion expansion classifier (kind expansion, not a reg: objective) while it applies to this data (cs.model_applicability): score = its probability, raised when at least cscopilot.expansion_min_score; '
+    'expected_mrr = the prediction of the champion expansion amount model (kind expansion, reg: objective; at least 0) when one is deployed and applies, else score x mrr x cscopilot.expansion_share; '
+    'reasons hold the top 5 SHAP factors of the classifier (factors), the probability and what gave the amount (amount_by). While an expansion classifier scores, the upsell formula raises no upsell (an upsell model still does). '
     'Returns the number of opportunities written.';
 
 CREATE OR REPLACE VIEW cs.opportunity_pipeline WITH (security_invoker = true) AS

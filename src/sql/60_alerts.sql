@@ -5,7 +5,7 @@
 -- Condition grammar (jsonb), evaluated with SQL three-valued logic:
 --   {"all": [c, ...]}  {"any": [c, ...]}  {"not": c}
 --   {"feature": <cs.feature_catalog name>, "op": <op>, "value": <number>}
---   {"score": <score name>, "op": <op>, "value": <number>}
+--   {"score": <score name>, "op": <op>, "value": <number>}   (cs.condition_scores())
 --   {"band": "red" | ["red", "yellow", ...]}
 -- ops: < <= > >= = !=.  A comparison over a missing value (NaN feature, no
 -- churn risk yet, no health band) is unknown: the rule does not fire, and an
@@ -22,7 +22,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
 SELECT ARRAY['name', 'external_id', 'csm', 'segment', 'mrr', 'overall_score', 'band', 'churn_risk',
              'top_driver', 'top_risk_factor', 'days_to_renewal', 'renewal_date', 'seat_utilisation',
-             'seats_licensed', 'last_nps']
+             'seats_licensed', 'last_nps', 'downgrade_risk', 'payment_risk', 'expansion_mrr']
 $$;
 COMMENT ON FUNCTION cs.template_placeholders() IS 'The {placeholders} message templates may use.';
 
@@ -62,6 +62,18 @@ $$;
 COMMENT ON FUNCTION cs._template_values(cs.customers, jsonb, numeric, text, jsonb, numeric, jsonb) IS
     'Internal: the placeholder values of cs.template_values() from a customer row, its feature map, latest health (score, band, drivers) and latest churn risk (score, factors).';
 
+-- The placeholder values of the new risks and of expansion, beside those of
+-- cs._template_values (whose arguments are the churn risk's).
+CREATE OR REPLACE FUNCTION cs._more_template_values(downgrade_risk numeric, payment_risk numeric, expansion_mrr numeric)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object('downgrade_risk', downgrade_risk::text, 'payment_risk', payment_risk::text,
+                              'expansion_mrr', expansion_mrr::text);
+$$;
+COMMENT ON FUNCTION cs._more_template_values(numeric, numeric, numeric) IS
+    'Internal: the placeholder values downgrade_risk, payment_risk (latest risks) and expansion_mrr (expected MRR of the open expansion opportunities), as text.';
+
 -- The placeholder values of one customer, as text (NULL when unknown).
 CREATE OR REPLACE FUNCTION cs.template_values(customer_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE
@@ -69,6 +81,7 @@ SET search_path = pg_catalog, cs
 AS $$
 BEGIN
     RETURN (SELECT cs._template_values(c, f.m, h.overall_score, h.band, h.drivers, r.risk_score, r.risk_factors)
+                   || cs._more_template_values(dg.risk_score, py.risk_score, ex.expected_mrr)
       FROM cs.customers c
       LEFT JOIN LATERAL (SELECT cs.feature_map(cf.features) AS m FROM cs.customer_features cf
                           WHERE cf.customer_id = c.id) f ON true
@@ -77,11 +90,20 @@ BEGIN
       LEFT JOIN LATERAL (SELECT a.risk_score, a.risk_factors FROM cs.risk_assessments a
                           WHERE a.customer_id = c.id AND a.risk_type = 'churn'
                           ORDER BY a.created_at DESC LIMIT 1) r ON true
+      LEFT JOIN LATERAL (SELECT a.risk_score FROM cs.risk_assessments a
+                          WHERE a.customer_id = c.id AND a.risk_type = 'downgrade'
+                          ORDER BY a.created_at DESC LIMIT 1) dg ON true
+      LEFT JOIN LATERAL (SELECT a.risk_score FROM cs.risk_assessments a
+                          WHERE a.customer_id = c.id AND a.risk_type = 'payment'
+                          ORDER BY a.created_at DESC LIMIT 1) py ON true
+      LEFT JOIN LATERAL (SELECT sum(o.expected_mrr) AS expected_mrr FROM cs.opportunities o
+                          WHERE o.customer_id = c.id AND o.kind = 'expansion'
+                            AND o.status IN ('open', 'in_progress')) ex ON true
      WHERE c.id = template_values.customer_id);
 END;
 $$;
 COMMENT ON FUNCTION cs.template_values(uuid) IS
-    'Placeholder values of a customer: its fields, latest health and churn risk, and features (days_to_renewal, seat_utilisation as a percentage, last_nps) from the feature store.';
+    'Placeholder values of a customer: its fields, latest health and churn, downgrade and payment risks, the expected MRR of its open expansion opportunities, and features (days_to_renewal, seat_utilisation as a percentage, last_nps) from the feature store.';
 
 -- Fills a template from a values object in one pass; unknown values become n/a.
 CREATE OR REPLACE FUNCTION cs._fill_template(template text, vals jsonb, placeholders text[]) RETURNS text
@@ -125,7 +147,7 @@ COMMENT ON FUNCTION cs.render_template(text, uuid) IS
 CREATE OR REPLACE FUNCTION cs.condition_scores() RETURNS text[]
     AS 'MODULE_PATHNAME', 'cs_condition_scores' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cs.condition_scores() IS
-    'Score names a condition may test: latest churn risk, latest health and sub-scores, best open opportunity score, total expected MRR of open opportunities.';
+    'Score names a condition may test: latest churn risk, latest health and sub-scores, best open opportunity score, total expected MRR of open opportunities, latest downgrade and payment risks, score and expected MRR of the open expansion opportunity.';
 
 -- Refuses a malformed condition with the JSON path of the offending node.
 CREATE OR REPLACE FUNCTION cs.validate_condition(cond jsonb, path text DEFAULT '$', depth int DEFAULT 0)
@@ -159,6 +181,22 @@ CREATE OR REPLACE FUNCTION cs._factor_names(factors jsonb) RETURNS text[]
     AS 'MODULE_PATHNAME', 'cs_factor_names' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs._factor_names(jsonb) IS
     'Internal: the distinct names of a factors array, sorted: per factor the first string among feature, score and kind (an opportunity''s numeric score is not a name, its kind is).';
+
+-- The SHAP factors of the downgrade and payment models behind a risk rule
+-- that tests their risk (scores downgrade_risk, payment_risk), each marked with
+-- its source (downgrade_model, payment_model), in the order stored.
+CREATE OR REPLACE FUNCTION cs._risk_model_factors(model_factors jsonb, cscores text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('source', replace(k.score, '_risk', '_model')) || f.x
+                              ORDER BY k.ord, f.o), '[]')
+      FROM unnest(ARRAY['downgrade_risk', 'payment_risk']) WITH ORDINALITY k(score, ord)
+     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(model_factors -> k.score) = 'array'
+                                                  THEN model_factors -> k.score ELSE '[]' END) WITH ORDINALITY f(x, o)
+     WHERE k.score = ANY (cscores);
+$$;
+COMMENT ON FUNCTION cs._risk_model_factors(jsonb, text[]) IS
+    'Internal: for each of the downgrade_risk and payment_risk scores among cscores (a rule''s condition terms), the stored SHAP factors of that risk in model_factors ({"downgrade_risk": [...], "payment_risk": [...]}), each with source downgrade_model or payment_model, as one jsonb array.';
 
 -- Validates a rule on write: condition, title template, severity metric and thresholds.
 CREATE OR REPLACE FUNCTION cs._validate_alert_rule() RETURNS trigger
@@ -517,10 +555,14 @@ BEGIN
                  'scores', jsonb_build_object('churn_risk', rk.risk_score, 'overall_score', h.overall_score,
                                               'usage_score', h.usage_score, 'engagement_score', h.engagement_score,
                                               'support_score', h.support_score, 'payment_score', h.payment_score,
-                                              'opportunity_score', o.best, 'opportunity_mrr', o.total),
+                                              'opportunity_score', o.best, 'opportunity_mrr', o.total,
+                                              'downgrade_risk', dg.risk_score, 'payment_risk', py.risk_score,
+                                              'expansion_score', o.ex_best, 'expansion_mrr', o.ex_total),
                  'band', h.band) AS ctx,
                rk.risk_factors, h.drivers, o.kinds,
-               cs._template_values(cu, fm.m, h.overall_score, h.band, h.drivers, rk.risk_score, rk.risk_factors) AS vals
+               jsonb_build_object('downgrade_risk', dg.risk_factors, 'payment_risk', py.risk_factors) AS model_factors,
+               cs._template_values(cu, fm.m, h.overall_score, h.band, h.drivers, rk.risk_score, rk.risk_factors)
+               || cs._more_template_values(dg.risk_score, py.risk_score, o.ex_total) AS vals
           FROM cs.customers cu
           LEFT JOIN cs.customer_features cf ON cf.customer_id = cu.id
          -- OFFSET 0 keeps the map computed once per customer, not once per use
@@ -533,7 +575,20 @@ BEGIN
                                FROM cs.risk_assessments x
                               WHERE x.customer_id = cu.id AND x.risk_type = 'churn'
                               ORDER BY x.created_at DESC LIMIT 1) rk ON true
+          -- the same for the downgrade and payment risks
+          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
+                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
+                               FROM cs.risk_assessments x
+                              WHERE x.customer_id = cu.id AND x.risk_type = 'downgrade'
+                              ORDER BY x.created_at DESC LIMIT 1) dg ON true
+          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
+                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
+                               FROM cs.risk_assessments x
+                              WHERE x.customer_id = cu.id AND x.risk_type = 'payment'
+                              ORDER BY x.created_at DESC LIMIT 1) py ON true
           LEFT JOIN LATERAL (SELECT max(op.score) AS best, sum(op.expected_mrr) AS total,
+                                    max(op.score) FILTER (WHERE op.kind = 'expansion') AS ex_best,
+                                    sum(op.expected_mrr) FILTER (WHERE op.kind = 'expansion') AS ex_total,
                                     jsonb_agg(jsonb_build_object('source', 'opportunity', 'kind', op.kind, 'score', op.score,
                                                                  'expected_mrr', op.expected_mrr, 'product', op.product)
                                               ORDER BY op.score DESC, op.kind, op.product) AS kinds
@@ -558,7 +613,8 @@ BEGIN
     ), fire AS MATERIALIZED (
         -- Why: the terms of the condition with their current values, and for
         -- risk alerts the churn model's factors and the health drivers; for
-        -- opportunity alerts the customer's opportunities.
+        -- opportunity alerts the customer's opportunities; then the factors of
+        -- the downgrade and payment models whose risk the condition tests.
         -- (only what the writes need: these rows are sorted and hashed below)
         SELECT ev.customer_id, ev.rule_id, ev.csm, ev.mrr, ev.vals, r.alert_type,
                r.title AS rtitle, r.name AS rname, r.description, r.cooldown,
@@ -570,7 +626,8 @@ BEGIN
                  WHERE e.holds) ev
           JOIN rinfo r ON r.id = ev.rule_id
          CROSS JOIN LATERAL (SELECT cs._alert_factors(ev.ctx, r.cfeatures, r.cscores, r.cband, r.alert_type,
-                                                      ev.risk_factors, ev.drivers, ev.kinds) AS factors
+                                                      ev.risk_factors, ev.drivers, ev.kinds)
+                                    || cs._risk_model_factors(ev.model_factors, r.cscores) AS factors
                               OFFSET 0) fx
     ), ranked AS MATERIALIZED (
         -- the playbooks answering each distinct set of factors, ranked once:
@@ -609,7 +666,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
-    'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn risk (none when the model that scored it does not apply to this data) and open opportunities: '
+    'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn, downgrade and payment risks (each none when the model that scored it does not apply to this data) and open opportunities (expansion_score and expansion_mrr: those of kind expansion): '
     'reopens alerts whose snooze has passed, resolves those of churned customers, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
     'and resolves open alerts of auto-resolving rules whose condition is now false. New and escalated alerts NOTIFY cs_alerts. Returns the counts.';
 

@@ -217,3 +217,24 @@ ALTER TABLE cs.actions DROP CONSTRAINT actions_alert_id_fkey,
 ALTER TABLE cs.models ADD COLUMN calibration jsonb;
 COMMENT ON COLUMN cs.models.calibration IS 'Map from the raw predicted probability to a calibrated one, fitted on the validation rows at training: {"method": "isotonic", "x": [...], "y": [...]} (knots, linear between them) or {"method": "platt", "a", "b"}; NULL scores raw probabilities. cs.calibrate applies it.';
 --@include src/sql/schema/37_global_explanations.sql
+-- Expansion models (kind expansion: a classifier and an amount model, with a
+-- champion and a challenger each), the alert rules and playbooks of the
+-- downgrade and payment risks and of the expansion opportunity.
+ALTER TABLE cs.models DROP CONSTRAINT models_kind_check;
+ALTER TABLE cs.models
+    ADD CONSTRAINT models_kind_check CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'custom'));
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
+DROP INDEX cs.models_one_champion_per_kind;
+CREATE UNIQUE INDEX models_one_champion_per_kind ON cs.models (kind, (kind = 'expansion' AND objective LIKE 'reg:%'))
+    WHERE status = 'champion' AND kind <> 'custom';
+DROP INDEX cs.models_one_challenger_per_kind;
+CREATE UNIQUE INDEX models_one_challenger_per_kind ON cs.models (kind, (kind = 'expansion' AND objective LIKE 'reg:%'))
+    WHERE status = 'challenger' AND kind <> 'custom';
+-- The rows are those a fresh install checks; here the validation triggers are
+-- still those of the version before, whose placeholders and scores lack the
+-- new ones (the functions of this version come after this section).
+ALTER TABLE cs.alert_rules DISABLE TRIGGER alert_rules_validate;
+ALTER TABLE cs.playbooks DISABLE TRIGGER playbooks_validate;
+--@include src/sql/setup/72_risk_playbooks.sql
+ALTER TABLE cs.alert_rules ENABLE TRIGGER alert_rules_validate;
+ALTER TABLE cs.playbooks ENABLE TRIGGER playbooks_validate;
