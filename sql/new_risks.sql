@@ -65,8 +65,8 @@ SELECT risk_type, model_version, count(*) AS assessments, bool_and(model_applica
        count(*) FILTER (WHERE risk_score >= 0.5) > 0 AS some_high
   FROM cs.risk_assessments WHERE risk_type IN ('downgrade', 'payment')
  GROUP BY 1, 2 ORDER BY 1;
--- the stored risk is the model's prediction on the stored features
-SELECT bool_and(a.risk_score = round(cs.predict(CASE a.risk_type WHEN 'payment' THEN 'payment_test' ELSE 'downgrade_test' END,
+-- the stored risk is the model's calibrated prediction on the stored features
+SELECT bool_and(a.risk_score = round(cs.predict_calibrated(CASE a.risk_type WHEN 'payment' THEN 'payment_test' ELSE 'downgrade_test' END,
                                                 f.features)::numeric, 2)) AS matches_predict
   FROM cs.risk_assessments a JOIN cs.customer_features f ON f.customer_id = a.customer_id
  WHERE a.risk_type IN ('downgrade', 'payment');
@@ -76,7 +76,7 @@ SELECT bool_and(a.risk_score = round(cs.predict(CASE a.risk_type WHEN 'payment' 
 -- MRR = probability x MRR x cscopilot.expansion_share; the upsell formula gives way
 SELECT count(*) > 0 AS expansions,
        bool_and(o.score >= 0.3) AS from_min_score,
-       bool_and(o.score = round(cs.predict('expansion_default', f.features)::numeric, 3)) AS score_is_probability,
+       bool_and(o.score = round(cs.predict_calibrated('expansion_default', f.features)::numeric, 3)) AS score_is_probability,
        bool_and(o.expected_mrr = round(o.score * c.mrr * 0.1, 2)) AS fallback_amount,
        bool_and(o.reasons ->> 'amount_by' = 'probability x mrr x expansion_share') AS amount_by,
        bool_and(o.reasons ->> 'scored_by' = 'model expansion_default:v1') AS scored_by,
@@ -87,7 +87,7 @@ SELECT count(*) > 0 AS expansions,
 -- customers below the threshold get none
 SELECT count(*) AS missed
   FROM cs.customers c JOIN cs.customer_features f ON f.customer_id = c.id
- WHERE c.churned_at IS NULL AND cs.predict('expansion_default', f.features) >= 0.3
+ WHERE c.churned_at IS NULL AND cs.predict_calibrated('expansion_default', f.features) >= 0.3
    AND NOT EXISTS (SELECT 1 FROM cs.opportunities o WHERE o.customer_id = c.id AND o.kind = 'expansion');
 SELECT count(*) AS formula_upsells FROM cs.opportunities WHERE kind = 'upsell';
 -- the factors are the classifier's largest contributions, in order

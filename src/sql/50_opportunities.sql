@@ -218,7 +218,7 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
                         WHERE o.customer_id = a.customer_id AND o.kind = a.kind
                           AND o.product IS NOT DISTINCT FROM a.product AND o.status = 'in_progress')
-    $q$, CASE WHEN use_model THEN 'cs.predict($2, cs._pick_features(cf.features, pos.positions))::float8' ELSE 'NULL::float8' END,
+    $q$, CASE WHEN use_model THEN 'cs.predict_calibrated($2, cs._pick_features(cf.features, pos.positions))::float8' ELSE 'NULL::float8' END,
        -- the model's inputs by name: positions once per layout of stored vectors
        CASE WHEN use_model THEN ' JOIN cs._model_layout_positions($2) pos ON pos.layout = coalesce(cf.layout, 0)' ELSE '' END,
        CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END,
@@ -247,7 +247,8 @@ BEGIN
         q := format($q$
         WITH e AS (
             SELECT c.id AS customer_id, coalesce(c.mrr, 0) AS mrr, v.x,
-                   cs.predict($2 ->> 'model', v.x) AS p, %s AS amount
+                   -- the calibrated probability, as for the risks a CSM reads
+                   cs.predict_calibrated($2 ->> 'model', v.x) AS p, %s AS amount
               FROM cs.customers c
               JOIN cs.customer_features cf ON cf.customer_id = c.id
               JOIN cs._model_layout_positions($2 ->> 'model') pos ON pos.layout = coalesce(cf.layout, 0)%s
