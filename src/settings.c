@@ -40,6 +40,7 @@ static int	cscopilot_retrain_observations = 12;
 static char *cscopilot_admin_role = NULL;
 static double cscopilot_leakage_auc = 0.95;
 static double cscopilot_inapplicable_gain_share = 0.5;
+static int	cscopilot_history_retention = 400 * 86400;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -130,6 +131,11 @@ static const CsSetting CsSettings[] = {
 		NULL, PGC_USERSET, 0,
 		"Share of a model's gain importance on missing or constant inputs at which the model is not applicable.",
 	"An inapplicable champion raises a model alert and no risk alerts (cs.model_applicability)."},
+	/* history retention (src/sql/61_history.sql, README "History and retention") */
+	{"cscopilot.history_retention", SETTING_INT, &cscopilot_history_retention, 400 * 86400, NULL, 0, INT_MAX, NULL,
+		PGC_SIGHUP, GUC_UNIT_S,
+		"Age beyond which the worker drops monthly partitions of score and alert history; 0 keeps everything.",
+	"The daily job retention runs cs.apply_retention(); every customer's latest score is kept whatever its age."},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,
