@@ -25,7 +25,6 @@ CREATE OR REPLACE FUNCTION cs.apply_retention(keep interval DEFAULT NULL)
 RETURNS TABLE (table_name text, partition_name text, range_start timestamptz, range_end timestamptz,
                rows_dropped bigint, rows_kept bigint)
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
@@ -38,10 +37,14 @@ DECLARE
     n_kept  bigint;
     ext     oid := (SELECT e.oid FROM pg_extension e WHERE e.extname = 'cscopilot');
 BEGIN
-    IF NOT coalesce(pg_has_role(cs.acting_user(), to_regrole('cscopilot_admin'), 'MEMBER'), false) THEN
+    -- Detaching and dropping partitions takes the tables' owner (the role that
+    -- created the extension, which the worker runs as): say so before any work.
+    IF NOT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
+                                       WHERE c.oid = 'cs.customer_health_scores'::regclass), 'USAGE') THEN
         RAISE EXCEPTION 'permission denied to apply history retention'
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('Role "%s" is not a member of cscopilot_admin.', cs.acting_user());
+                  DETAIL = format('Role "%s" does not own the history tables.', current_user),
+                  HINT = 'Run it as the owner of the extension''s tables; the worker runs it daily (job retention).';
     END IF;
     IF keep IS NULL THEN
         -- in seconds; 0 keeps everything
@@ -121,4 +124,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.apply_retention(interval) IS
-    'Admins only: detaches and drops the monthly partitions of the history tables (cs.history_tables()) that end before now - keep (NULL: cscopilot.history_retention; 0 there keeps everything), first moving into the default partition the rows still the latest of their key (every customer keeps its latest health score, risk assessment per risk type and shadow score per model; every alert its latest event); then deletes superseded rows older than the cut-off from the default partitions.  Returns one row per partition dropped (rows dropped, rows kept) and per default partition swept (rows deleted); idempotent.  The worker runs it daily (job retention).';
+    'Admins only, as the owner of the tables (the worker''s role): detaches and drops the monthly partitions of the history tables (cs.history_tables()) that end before now - keep (NULL: cscopilot.history_retention; 0 there keeps everything), first moving into the default partition the rows still the latest of their key (every customer keeps its latest health score, risk assessment per risk type and shadow score per model; every alert its latest event); then deletes superseded rows older than the cut-off from the default partitions.  Returns one row per partition dropped (rows dropped, rows kept) and per default partition swept (rows deleted); idempotent.  The worker runs it daily (job retention).';

@@ -19,13 +19,11 @@ COMMENT ON FUNCTION cs.history_tables() IS
 
 -- Creates the monthly partitions of every history table covering [from_date,
 -- to_date], moving rows of those months out of the default partition first,
--- as cs.ensure_usage_partitions does for cs.usage_events.  SECURITY DEFINER:
--- a full refresh run by an admin who does not own the tables creates the
--- month it writes when it is missing.
+-- as cs.ensure_usage_partitions does for cs.usage_events.  Creating and
+-- attaching partitions needs the owner of the tables (the worker runs as it).
 CREATE OR REPLACE FUNCTION cs.ensure_history_partitions(from_date date, to_date date)
 RETURNS int
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
@@ -72,4 +70,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.ensure_history_partitions(date, date) IS
-    'Creates the missing monthly partitions of every history table (cs.history_tables()) for a date range, moving matching rows out of their default partitions; returns how many it created.  The worker''s partitions job creates 90 days ahead and a full refresh the month it writes; rows of a month without a partition go to the default partition.';
+    'Creates the missing monthly partitions of every history table (cs.history_tables()) for a date range, moving matching rows out of their default partitions; returns how many it created.  The worker''s partitions job creates 90 days ahead and a full refresh the month it writes; rows of a month without a partition go to the default partition.  Needs the owner of the tables.';
