@@ -10,7 +10,7 @@ SET TIME ZONE 'UTC';
 -- every table of the public contract exists in cs
 SELECT c.relname, c.relkind
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'cs' AND c.relkind IN ('r', 'p') AND c.relname NOT LIKE 'usage_events\_%'
+ WHERE n.nspname = 'cs' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
  ORDER BY 1;
 
 -- not relocatable, in schema cs
@@ -48,8 +48,9 @@ INSERT INTO cs.usage_events (customer_id, event, quantity, occurred_at) VALUES (
 INSERT INTO cs.usage_events (customer_id, event, quantity, occurred_at) VALUES ('00000000-0000-0000-0000-000000000001', 'login', 'NaN', '2150-01-01');
 
 -- constraints on results and feedback
-INSERT INTO cs.customer_health_scores (customer_id, overall_score) VALUES ('00000000-0000-0000-0000-000000000001', 1.5);
-INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score) VALUES ('00000000-0000-0000-0000-000000000001', 'churn', -0.1);
+-- (dated before every monthly partition: the error names the default partition)
+INSERT INTO cs.customer_health_scores (customer_id, overall_score, calculated_at) VALUES ('00000000-0000-0000-0000-000000000001', 1.5, '2000-01-01');
+INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, created_at) VALUES ('00000000-0000-0000-0000-000000000001', 'churn', -0.1, '2000-01-01');
 INSERT INTO cs.alerts (customer_id, alert_type, severity, title) VALUES ('00000000-0000-0000-0000-000000000001', 'risk', 'apocalyptic', 't');
 INSERT INTO cs.alerts (id, customer_id, alert_type, severity, title)
 VALUES ('00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-000000000001', 'risk', 'high', 'Churn risk');

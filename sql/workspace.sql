@@ -77,12 +77,12 @@ INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factor
 INSERT INTO cs.alerts (id, customer_id, alert_type, severity, title, status, created_at, resolved_at) VALUES
  ('00000000-0000-0000-0000-00000000aa01', '00000000-0000-0000-0000-0000000000a1', 'risk', 'critical',
   'Churn risk high', 'resolved', '2026-03-20 10:00', '2026-04-02 09:00');
-INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, at, note, details) VALUES
- ('00000000-0000-0000-0000-00000000aa01', 'created', NULL, 'open', 'postgres', '2026-03-20 10:00', NULL, '{"severity": "high"}'),
- ('00000000-0000-0000-0000-00000000aa01', 'acknowledged', 'open', 'acknowledged', 'regress_ws_alice', '2026-03-21 09:00', 'calling them', NULL),
+INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, at, note, details, customer_id) VALUES
+ ('00000000-0000-0000-0000-00000000aa01', 'created', NULL, 'open', 'postgres', '2026-03-20 10:00', NULL, '{"severity": "high"}', '00000000-0000-0000-0000-0000000000a1'),
+ ('00000000-0000-0000-0000-00000000aa01', 'acknowledged', 'open', 'acknowledged', 'regress_ws_alice', '2026-03-21 09:00', 'calling them', NULL, '00000000-0000-0000-0000-0000000000a1'),
  ('00000000-0000-0000-0000-00000000aa01', 'escalated', 'acknowledged', 'acknowledged', 'postgres', '2026-03-22 10:00', NULL,
-  '{"from": "high", "to": "critical"}'),
- ('00000000-0000-0000-0000-00000000aa01', 'resolved', 'acknowledged', 'resolved', 'regress_ws_alice', '2026-04-02 09:00', 'sponsor on board', NULL);
+  '{"from": "high", "to": "critical"}', '00000000-0000-0000-0000-0000000000a1'),
+ ('00000000-0000-0000-0000-00000000aa01', 'resolved', 'acknowledged', 'resolved', 'regress_ws_alice', '2026-04-02 09:00', 'sponsor on board', NULL, '00000000-0000-0000-0000-0000000000a1');
 INSERT INTO cs.actions (alert_id, customer_id, playbook, taken_by, taken_at, outcome, outcome_at, outcome_source) VALUES
  ('00000000-0000-0000-0000-00000000aa01', '00000000-0000-0000-0000-0000000000a1', 'executive_sponsor_call',
   'regress_ws_alice', '2026-03-21 11:00', 'recovered', '2026-04-20 00:00', 'measured');

@@ -43,6 +43,7 @@ static double cscopilot_inapplicable_gain_share = 0.5;
 static int	cscopilot_global_explain_customers = 20000;
 static double cscopilot_expansion_share = 0.1;
 static double cscopilot_expansion_min_score = 0.3;
+static int	cscopilot_history_retention = 400 * 86400;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -146,6 +147,11 @@ static const CsSetting CsSettings[] = {
 	{"cscopilot.expansion_min_score", SETTING_REAL, &cscopilot_expansion_min_score, 0.3, NULL, 0.0, 1.0, NULL,
 		PGC_USERSET, 0,
 		"Probability from the expansion model at which the refresh raises an expansion opportunity.", NULL},
+	/* history retention (src/sql/61_history.sql, README "History and retention") */
+	{"cscopilot.history_retention", SETTING_INT, &cscopilot_history_retention, 400 * 86400, NULL, 0, INT_MAX, NULL,
+		PGC_SIGHUP, GUC_UNIT_S,
+		"Age beyond which the worker drops monthly partitions of score and alert history; 0 keeps everything.",
+	"The daily job retention runs cs.apply_retention(); every customer's latest score is kept whatever its age."},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,

@@ -114,6 +114,14 @@ BEGIN
         ids := NULL;
     END IF;
     IF ids IS NULL THEN
+        -- the month a full refresh writes its history into, when the worker
+        -- has not created it yet (cheap when it exists; src/sql/61_history.sql);
+        -- a caller who does not own the tables writes to the default partition
+        IF to_regclass(format('cs.customer_health_scores_y%s', to_char(as_of, 'YYYY"m"MM'))) IS NULL
+           AND pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
+                                           WHERE c.oid = 'cs.customer_health_scores'::regclass), 'USAGE') THEN
+            PERFORM cs.ensure_history_partitions(as_of::date, as_of::date);
+        END IF;
         n := cs._refresh_statistics(as_of, true);
     ELSE
         n := cs._store_features(ids, as_of);

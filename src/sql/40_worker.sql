@@ -144,7 +144,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._job_due(text, int) IS
-    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), retrain every cscopilot.retrain_interval seconds (0 = never), data_quality hourly, the others once per day; failed runs are retried after 10 minutes.';
+    'Whether a scheduled job is due: full_rescore every full_rescore_interval seconds (0 = never), retrain every cscopilot.retrain_interval seconds (0 = never), data_quality hourly, the others (retention among them) once per day; failed runs are retried after 10 minutes.';
 
 -- Picks the first due job and records its run as running (its own
 -- transaction, so the run is visible while it works); no row when none is due.
@@ -168,7 +168,7 @@ BEGIN
         RETURN;
     END IF;
     FOREACH j IN ARRAY ARRAY['full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes', 'model_checks', 'retrain',
-                             'data_quality'] LOOP
+                             'data_quality', 'retention'] LOOP
         IF cs._job_due(j, full_rescore_interval) THEN
             RETURN QUERY INSERT INTO cs.job_runs AS r (job) VALUES (j) RETURNING r.id, r.job;
             RETURN;
@@ -229,7 +229,13 @@ BEGIN
         WHEN 'full_rescore', 'daily_snapshot' THEN
             n := cs.refresh_all();
         WHEN 'partitions' THEN
-            n := cs.ensure_usage_partitions(current_date, current_date + 90);
+            n := cs.ensure_usage_partitions(current_date, current_date + 90)
+                 + cs.ensure_history_partitions(current_date, current_date + 90);
+        WHEN 'retention' THEN
+            -- history older than cscopilot.history_retention (src/sql/61_history.sql)
+            SELECT count(*), coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.table_name, r.range_start, r.partition_name), '[]')
+              INTO n, job_details
+              FROM cs.apply_retention() r;
         WHEN 'action_outcomes' THEN
             n := cs.measure_action_outcomes();
         WHEN 'model_checks' THEN
@@ -254,7 +260,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality() and cs._task_alerts()) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead, of cs.usage_events and the history tables; retention: cs.apply_retention(), what it dropped in details; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality() and cs._task_alerts()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker

@@ -328,8 +328,9 @@ AS $$
           JOIN cs.alerts al ON al.id = x.alert_id
     ), ins AS (
         -- to_status is read from the alert: what it is now, after the change
-        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details)
-        SELECT e.alert_id, e.event, e.from_status, e.status, cs.acting_user(), _log_alert_events.note, e.details
+        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details, customer_id)
+        SELECT e.alert_id, e.event, e.from_status, e.status, cs.acting_user(), _log_alert_events.note, e.details,
+               e.customer_id
           FROM e ORDER BY e.customer_id, e.rule_id, e.ord
         RETURNING 1
     ), notified AS (
@@ -343,7 +344,7 @@ AS $$
     SELECT (SELECT count(*) FROM ins) + 0 * (SELECT count(*) FROM notified);
 $$;
 COMMENT ON FUNCTION cs._log_alert_events(uuid[], text[], text[], text, jsonb[]) IS
-    'Internal, the only writer of cs.alert_events: logs event i of alert_ids[i] with from_statuses[i] and details[i], to_status the alert''s status now, actor cs.acting_user(), in (customer, rule) order; sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit). Returns the events logged.';
+    'Internal, the only writer of cs.alert_events: logs event i of alert_ids[i] with from_statuses[i] and details[i], to_status the alert''s status now, actor cs.acting_user(), customer_id the alert''s, in (customer, rule) order; sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit). Returns the events logged.';
 
 -- Raises alerts: re-fires (and escalates) the unresolved alert of each
 -- firing's key, creates one where there is none (unless the rule's cooldown

@@ -63,11 +63,11 @@ SELECT j.job,
        extract(epoch FROM clock_timestamp() - max(r.finished_at) FILTER (WHERE r.status = 'succeeded'))::float8
            AS last_success_age_seconds
   FROM unnest(ARRAY['batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
-                    'model_checks', 'retrain', 'data_quality']) j(job)
+                    'model_checks', 'retrain', 'data_quality', 'retention']) j(job)
   LEFT JOIN cs.job_runs r ON r.job = j.job AND r.database = current_database()
  GROUP BY j.job;
 COMMENT ON VIEW cs.metrics_jobs IS 'Prometheus metrics of the worker''s jobs from cs.job_runs (namespace cscopilot_jobs): one row per job. Batches are recorded there only when they fail as a whole, so batch rows count failures.';
-COMMENT ON COLUMN cs.metrics_jobs.job IS 'Label: the job (batch, full_rescore, daily_snapshot, partitions, action_outcomes, model_checks, retrain, data_quality).';
+COMMENT ON COLUMN cs.metrics_jobs.job IS 'Label: the job (batch, full_rescore, daily_snapshot, partitions, action_outcomes, model_checks, retrain, data_quality, retention).';
 COMMENT ON COLUMN cs.metrics_jobs.runs_total IS 'Counter: runs recorded.';
 COMMENT ON COLUMN cs.metrics_jobs.failures_total IS 'Counter: runs that failed.';
 COMMENT ON COLUMN cs.metrics_jobs.running IS 'Gauge: runs in progress.';

@@ -25,8 +25,8 @@ COMMENT ON COLUMN cs.health_profiles.bands IS 'Band cut-offs: scores below red a
 COMMENT ON COLUMN cs.health_profiles.normalisation IS 'Per-measure normalisation: thresholds or percentile rank.';
 
 CREATE TABLE cs.customer_health_scores (
-    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    customer_id      uuid NOT NULL REFERENCES cs.customers (id),
+    id               uuid NOT NULL DEFAULT gen_random_uuid(),
+    customer_id      uuid NOT NULL,
     overall_score    numeric(3,2) CHECK (overall_score BETWEEN 0 AND 1),
     usage_score      numeric(3,2) CHECK (usage_score BETWEEN 0 AND 1),
     engagement_score numeric(3,2) CHECK (engagement_score BETWEEN 0 AND 1),
@@ -36,9 +36,14 @@ CREATE TABLE cs.customer_health_scores (
     version          varchar(50),
     band             text CHECK (band IN ('red', 'yellow', 'green')),
     drivers          jsonb
-);
+) PARTITION BY RANGE (calculated_at);
+-- keys with the customer and the partition column (src/sql/schema/61_history.sql)
+ALTER TABLE cs.customer_health_scores
+    ADD CONSTRAINT customer_health_scores_pkey PRIMARY KEY (customer_id, id, calculated_at),
+    ADD CONSTRAINT customer_health_scores_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES cs.customers (id);
+CREATE TABLE cs.customer_health_scores_default PARTITION OF cs.customer_health_scores DEFAULT;
 CREATE INDEX customer_health_scores_customer_time_idx ON cs.customer_health_scores (customer_id, calculated_at DESC);
-COMMENT ON TABLE cs.customer_health_scores IS 'Health score history: every calculation appends a row.';
+COMMENT ON TABLE cs.customer_health_scores IS 'Health score history: every calculation appends a row.  Range-partitioned by month on calculated_at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping every customer''s latest score.';
 COMMENT ON COLUMN cs.customer_health_scores.overall_score IS 'Weighted overall health 0-1.';
 COMMENT ON COLUMN cs.customer_health_scores.usage_score IS 'Usage sub-score 0-1.';
 COMMENT ON COLUMN cs.customer_health_scores.engagement_score IS 'Engagement sub-score 0-1.';

@@ -78,8 +78,8 @@ COMMENT ON COLUMN cs.alerts.escalated_at IS 'Last time a re-firing raised the se
 COMMENT ON COLUMN cs.alerts.fire_count IS 'Evaluations that found the condition true while the alert was unresolved.';
 
 CREATE TABLE cs.alert_events (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    alert_id    uuid NOT NULL REFERENCES cs.alerts (id) ON DELETE CASCADE,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
+    alert_id    uuid NOT NULL,
     event       text NOT NULL CHECK (event IN ('created', 'escalated', 'acknowledged', 'snoozed', 'reopened',
                                                'resolved', 'auto_resolved', 'dismissed', 'reassigned')),
     from_status text,
@@ -87,10 +87,18 @@ CREATE TABLE cs.alert_events (
     actor       text NOT NULL DEFAULT current_user,
     at          timestamptz NOT NULL DEFAULT now(),
     note        text,
-    details     jsonb
-);
+    details     jsonb,
+    customer_id uuid
+) PARTITION BY RANGE (at);
+-- Keyed by the customer and the partition column (src/sql/schema/61_history.sql).
+-- Model and data alerts have no customer, so customer_id may be NULL and the
+-- key is a unique constraint, not a primary key.
+ALTER TABLE cs.alert_events
+    ADD CONSTRAINT alert_events_key UNIQUE (customer_id, id, at),
+    ADD CONSTRAINT alert_events_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES cs.alerts (id) ON DELETE CASCADE;
+CREATE TABLE cs.alert_events_default PARTITION OF cs.alert_events DEFAULT;
 CREATE INDEX alert_events_alert_idx ON cs.alert_events (alert_id, id);
-COMMENT ON TABLE cs.alert_events IS 'Audit trail of alerts: every creation, escalation and lifecycle transition, with who and when.';
+COMMENT ON TABLE cs.alert_events IS 'Audit trail of alerts: every creation, escalation and lifecycle transition, with who and when.  Range-partitioned by month on at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest event of every alert.';
 COMMENT ON COLUMN cs.alert_events.id IS 'Surrogate key, in event order.';
 COMMENT ON COLUMN cs.alert_events.alert_id IS 'The alert (deleted with it).';
 COMMENT ON COLUMN cs.alert_events.event IS 'created, escalated, acknowledged, snoozed, reopened, resolved, auto_resolved, dismissed or reassigned.';
@@ -100,6 +108,7 @@ COMMENT ON COLUMN cs.alert_events.actor IS 'Role that caused the event (current_
 COMMENT ON COLUMN cs.alert_events.at IS 'When it happened.';
 COMMENT ON COLUMN cs.alert_events.note IS 'Note given with the transition.';
 COMMENT ON COLUMN cs.alert_events.details IS 'Event details: severities of an escalation, snooze end, assignees.';
+COMMENT ON COLUMN cs.alert_events.customer_id IS 'The alert''s customer (NULL for model and data alerts), copied when the event is logged: the key and row-level security of the events follow the customer.';
 
 -- The open alerts pages (cs.risk_alerts): most severe, then largest, first.
 CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(severity) DESC, mrr_at_risk DESC, created_at, id)

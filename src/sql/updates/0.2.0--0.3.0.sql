@@ -238,3 +238,165 @@ ALTER TABLE cs.playbooks DISABLE TRIGGER playbooks_validate;
 --@include src/sql/setup/72_risk_playbooks.sql
 ALTER TABLE cs.alert_rules ENABLE TRIGGER alert_rules_validate;
 ALTER TABLE cs.playbooks ENABLE TRIGGER playbooks_validate;
+
+-- History that does not grow without bound (issue 19, src/sql/61_history.sql):
+-- the worker's daily job retention;
+-- cs.customer_health_scores, cs.risk_assessments, cs.model_shadow_scores and
+-- cs.alert_events become range-partitioned by month, keyed by the customer
+-- and the partition column, with a default partition; alert events carry
+-- their alert's customer.  A table cannot become partitioned in place: each
+-- old table is renamed, the partitioned one created with its columns (LIKE,
+-- so columns added by earlier sections come along), the rows moved, and the
+-- old one dropped with the views and functions that depend on it, which the
+-- re-runnable files create again (grants, RLS and dump registration come from
+-- 95_security.sql).  Objects of the user's own that depend on these tables
+-- would be dropped with them: the update refuses instead.
+DO $$
+DECLARE
+    deps text;
+BEGIN
+    WITH tabs AS (
+        SELECT c.oid, c.reltype FROM pg_class c
+         WHERE c.relnamespace = 'cs'::regnamespace
+           AND c.relname IN ('customer_health_scores', 'risk_assessments', 'model_shadow_scores', 'alert_events')
+    ), dep AS (
+        SELECT CASE WHEN d.classid = 'pg_rewrite'::regclass THEN 'pg_class'::regclass ELSE d.classid END AS classid,
+               CASE WHEN d.classid = 'pg_rewrite'::regclass THEN (SELECT r.ev_class FROM pg_rewrite r WHERE r.oid = d.objid)
+                    ELSE d.objid END AS objid
+          FROM pg_depend d
+         WHERE d.deptype = 'n' AND (d.refobjid IN (SELECT oid FROM tabs) OR d.refobjid IN (SELECT reltype FROM tabs))
+    )
+    SELECT string_agg(DISTINCT pg_describe_object(dep.classid, dep.objid, 0), ', ') INTO deps
+      FROM dep
+     WHERE dep.objid NOT IN (SELECT oid FROM tabs)
+       -- views, functions, and foreign keys of other tables into these (their
+       -- own constraints, policies and triggers go with them)
+       AND (dep.classid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+            OR (dep.classid = 'pg_constraint'::regclass
+                AND (SELECT k.conrelid FROM pg_constraint k WHERE k.oid = dep.objid) NOT IN (SELECT oid FROM tabs)))
+       AND NOT EXISTS (SELECT 1 FROM pg_depend e
+                        WHERE e.classid = dep.classid AND e.objid = dep.objid AND e.deptype = 'e'
+                          AND e.refobjid = (SELECT x.oid FROM pg_extension x WHERE x.extname = 'cscopilot'));
+    IF deps IS NOT NULL THEN
+        RAISE EXCEPTION 'objects outside the extension depend on the history tables: %', deps
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'cscopilot 0.3.0 partitions cs.customer_health_scores, cs.risk_assessments, cs.model_shadow_scores and cs.alert_events by month, which recreates them.',
+                  HINT = 'Drop these objects, run ALTER EXTENSION cscopilot UPDATE, then create them again.';
+    END IF;
+END;
+$$;
+
+-- the old tables step aside, freeing the names of their indexes and sequences
+DO $$
+DECLARE
+    t   text;
+    i   record;
+    seq text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['customer_health_scores', 'risk_assessments', 'model_shadow_scores', 'alert_events'] LOOP
+        EXECUTE format('ALTER TABLE cs.%I RENAME TO %I', t, t || '_old');
+        FOR i IN SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+                  WHERE x.indrelid = format('cs.%I', t || '_old')::regclass ORDER BY c.relname LOOP
+            EXECUTE format('ALTER INDEX cs.%I RENAME TO %I', i.relname, i.relname || '_old');
+        END LOOP;
+        seq := pg_get_serial_sequence(format('cs.%I', t || '_old'), 'id');
+        IF seq IS NOT NULL THEN
+            EXECUTE format('ALTER SEQUENCE %s RENAME TO %I', seq, t || '_old_id_seq');
+        END IF;
+    END LOOP;
+END;
+$$;
+
+CREATE TABLE cs.customer_health_scores (LIKE cs.customer_health_scores_old
+    INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION)
+    PARTITION BY RANGE (calculated_at);
+ALTER TABLE cs.customer_health_scores
+    ADD CONSTRAINT customer_health_scores_pkey PRIMARY KEY (customer_id, id, calculated_at),
+    ADD CONSTRAINT customer_health_scores_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES cs.customers (id);
+CREATE TABLE cs.customer_health_scores_default PARTITION OF cs.customer_health_scores DEFAULT;
+CREATE INDEX customer_health_scores_customer_time_idx ON cs.customer_health_scores (customer_id, calculated_at DESC);
+COMMENT ON TABLE cs.customer_health_scores IS 'Health score history: every calculation appends a row.  Range-partitioned by month on calculated_at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping every customer''s latest score.';
+
+CREATE TABLE cs.risk_assessments (LIKE cs.risk_assessments_old
+    INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION)
+    PARTITION BY RANGE (created_at);
+ALTER TABLE cs.risk_assessments
+    ADD CONSTRAINT risk_assessments_pkey PRIMARY KEY (customer_id, id, created_at),
+    ADD CONSTRAINT risk_assessments_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES cs.customers (id);
+CREATE TABLE cs.risk_assessments_default PARTITION OF cs.risk_assessments DEFAULT;
+CREATE INDEX risk_assessments_customer_time_idx ON cs.risk_assessments (customer_id, risk_type, created_at DESC);
+COMMENT ON TABLE cs.risk_assessments IS 'Risk predictions history with their explanations.  Range-partitioned by month on created_at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping every customer''s latest assessment of each risk type.';
+
+CREATE TABLE cs.model_shadow_scores (LIKE cs.model_shadow_scores_old
+    INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION)
+    PARTITION BY RANGE (created_at);
+ALTER TABLE cs.model_shadow_scores
+    ADD CONSTRAINT model_shadow_scores_pkey PRIMARY KEY (customer_id, id, created_at),
+    ADD CONSTRAINT model_shadow_scores_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES cs.customers (id);
+CREATE TABLE cs.model_shadow_scores_default PARTITION OF cs.model_shadow_scores DEFAULT;
+CREATE INDEX model_shadow_scores_model_time_idx ON cs.model_shadow_scores (model_version, created_at);
+COMMENT ON TABLE cs.model_shadow_scores IS 'Scores of the model not served while a challenger runs (the challenger in shadow, or the champion for customers of the A/B share): kept to judge both on the same outcomes, never shown in cs.risk_assessments or the views.  Range-partitioned by month on created_at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest score of every customer, risk type and model.';
+
+CREATE TABLE cs.alert_events (LIKE cs.alert_events_old
+    INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY INCLUDING COMMENTS INCLUDING STORAGE INCLUDING COMPRESSION)
+    PARTITION BY RANGE (at);
+ALTER TABLE cs.alert_events ADD COLUMN customer_id uuid;
+ALTER TABLE cs.alert_events
+    ADD CONSTRAINT alert_events_key UNIQUE (customer_id, id, at),
+    ADD CONSTRAINT alert_events_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES cs.alerts (id) ON DELETE CASCADE;
+CREATE TABLE cs.alert_events_default PARTITION OF cs.alert_events DEFAULT;
+CREATE INDEX alert_events_alert_idx ON cs.alert_events (alert_id, id);
+COMMENT ON TABLE cs.alert_events IS 'Audit trail of alerts: every creation, escalation and lifecycle transition, with who and when.  Range-partitioned by month on at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest event of every alert.';
+COMMENT ON COLUMN cs.alert_events.customer_id IS 'The alert''s customer (NULL for model and data alerts), copied when the event is logged: the key and row-level security of the events follow the customer.';
+
+-- The months of the rows kept so far, and a year back and three months ahead
+-- as a fresh install has (src/sql/schema/61_history.sql); then the rows.
+DO $$
+DECLARE
+    oldest timestamptz;
+    t      text;
+    cols   text;
+    seq    text;
+BEGIN
+    SELECT min(x) INTO oldest
+      FROM (SELECT min(calculated_at) AS x FROM cs.customer_health_scores_old
+            UNION ALL SELECT min(created_at) FROM cs.risk_assessments_old
+            UNION ALL SELECT min(created_at) FROM cs.model_shadow_scores_old
+            UNION ALL SELECT min(at) FROM cs.alert_events_old) m;
+    -- at most 20 years a call; older rows land in the default partitions
+    PERFORM cs.ensure_history_partitions(
+        greatest(least(coalesce(oldest, now()), date_trunc('month', now()) - interval '12 months'),
+                 date_trunc('month', now()) - interval '19 years')::date,
+        (date_trunc('month', now()) + interval '3 months')::date);
+    FOREACH t IN ARRAY ARRAY['customer_health_scores', 'risk_assessments', 'model_shadow_scores', 'alert_events'] LOOP
+        SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+          FROM pg_attribute a
+         WHERE a.attrelid = format('cs.%I', t || '_old')::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+        IF t = 'alert_events' THEN
+            EXECUTE format('INSERT INTO cs.alert_events (%s, customer_id) OVERRIDING SYSTEM VALUE
+                            SELECT %s, a.customer_id FROM cs.alert_events_old e JOIN cs.alerts a ON a.id = e.alert_id',
+                           cols, (SELECT string_agg('e.' || c, ', ') FROM unnest(string_to_array(cols, ', ')) c));
+        ELSE
+            EXECUTE format('INSERT INTO cs.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM cs.%I', t, cols, cols, t || '_old');
+        END IF;
+        -- identities go on from where the old table was
+        seq := pg_get_serial_sequence(format('cs.%I', t), 'id');
+        IF seq IS NOT NULL THEN
+            EXECUTE format('SELECT setval(%L, s.last_value, s.is_called) FROM cs.%I s', seq, t || '_old_id_seq');
+        END IF;
+        -- out of the extension first, so that pg_dump's list of its tables
+        -- (pg_extension.extconfig) forgets them
+        IF seq IS NOT NULL THEN
+            EXECUTE format('ALTER EXTENSION cscopilot DROP SEQUENCE cs.%I', t || '_old_id_seq');
+        END IF;
+        EXECUTE format('ALTER EXTENSION cscopilot DROP TABLE cs.%I', t || '_old');
+        EXECUTE format('DROP TABLE cs.%I CASCADE', t || '_old');
+    END LOOP;
+END;
+$$;
+ALTER TABLE cs.job_runs DROP CONSTRAINT job_runs_job_check,
+    ADD CONSTRAINT job_runs_job_check CHECK (job IN ('batch', 'full_rescore', 'daily_snapshot', 'partitions', 'action_outcomes',
+                                                    'model_checks', 'retrain', 'data_quality', 'retention'));
+COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks, retrain, data_quality or retention.';
+COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (partitions it created, for partitions; problems found, for data_quality; partitions dropped or swept, for retention); NULL when not applicable.';
+COMMENT ON COLUMN cs.job_runs.details IS 'What the run did, step by step: for retrain the steps of cs.retrain (policy, training set, training, registration), for model_checks the drift checks and promotion decisions, for retention the partitions dropped (cs.apply_retention).';
