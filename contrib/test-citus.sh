@@ -41,9 +41,10 @@ cleanup() {
     [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "test-citus: stopped (time limit of ${CITUS_TIMEOUT:-900}s, or a signal)" >&2; exit 130' INT TERM
 # Bounded: the whole run is killed (and the servers stopped by the trap) after CITUS_TIMEOUT.
-( sleep "${CITUS_TIMEOUT:-900}"; echo "test-citus: time limit of ${CITUS_TIMEOUT:-900}s reached" >&2; kill -TERM $$ ) &
+# (Its own output goes nowhere, so that a pipe reading this script's sees its end.)
+( sleep "${CITUS_TIMEOUT:-900}" & s=$!; trap 'kill $s; exit 0' TERM; wait $s; kill -TERM $$ ) >/dev/null 2>&1 </dev/null &
 watchdog=$!
 
 passed=0
@@ -79,7 +80,7 @@ coord_val() { citus_psql "$C" -d "$DB" -tA "$@"; }
 
 # The single node: the same private installation, no Citus.
 start_single() {
-    single_port=$(citus_free_port) || return 1
+    [ -n "$single_port" ] || return 1
     "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/initdb" -D "$single_dir" -A trust -U postgres --no-sync >/dev/null || return 1
     cat >> "$single_dir/postgresql.conf" <<CONF
 port = $single_port
@@ -239,11 +240,16 @@ step "every view of cs answers" t_views
 step "a CSM under row-level security sees exactly her customers" t_csm_rls
 
 echo "== the same on a single node"
+single_port=$(citus_free_port)
 step "a single node without Citus starts" start_single
 step "cs.distribute() refuses without Citus (feature_not_supported)" t_refuse_without_citus
 step "the same data, refresh and COPY on the single node" t_single_load
 
 echo "== every customer's scores: cluster against single node"
+# The coordinator's scoring worker stops first: a full rescore of its own (as of
+# now) after the fixed-time refresh would be the latest scores.
+coord -c "ALTER SYSTEM SET cscopilot.enabled = off" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
+sleep 2
 step "a refresh of the cluster as of $AS_OF" coord -c "SELECT cs._refresh_customers(NULL, '$AS_OF')"
 step "a refresh of the single node as of $AS_OF" single -c "SELECT cs._refresh_customers(NULL, '$AS_OF')"
 step "health, churn risk, alerts and opportunities identical for every customer" t_compare

@@ -24,7 +24,10 @@
 -- It is identical to the coordinator's because every node runs the same
 -- install and update scripts.  What CREATE EXTENSION inserted into the workers'
 -- copies (the shipped configuration rows and model) is never read there once
--- the table is distributed, and is removed from them before distributing.
+-- the table is distributed; it is left there, because the validation triggers
+-- that run on the workers while a table is copied into its shards read the
+-- workers' copies of the configuration (feature catalog) that are not yet
+-- reference tables.
 
 -- True when this database has Citus (the extension, not only the library).
 CREATE OR REPLACE FUNCTION cs._citus_present() RETURNS boolean
@@ -116,10 +119,7 @@ DECLARE
     state    text;
     detail   text;
     hint     text;
-    worker_tables text;
     coordinator   boolean;
-    distributed   oid[];
-    w             record;
 BEGIN
     IF NOT cs._citus_present() THEN
         RAISE EXCEPTION 'Citus is not installed in this database'
@@ -148,25 +148,6 @@ BEGIN
     PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
     PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
 
-    EXECUTE 'SELECT coalesce(array_agg(logicalrelid::oid), ''{}'') FROM pg_catalog.pg_dist_partition' INTO distributed;
-
-    -- The workers' copies become the shells: empty them while they are still
-    -- plain tables (rows CREATE EXTENSION shipped there; nothing else writes
-    -- to them before distribution).
-    SELECT string_agg(format('%s', c.oid::regclass), ', ' ORDER BY c.relname) INTO worker_tables
-      FROM pg_class c
-     WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-       AND NOT c.oid = ANY (distributed);
-    IF worker_tables IS NOT NULL THEN
-        FOR w IN EXECUTE 'SELECT nodename, nodeport, success, result FROM pg_catalog.run_command_on_workers($1)'
-                 USING format('TRUNCATE %s', worker_tables)
-        LOOP
-            IF NOT w.success THEN
-                RAISE EXCEPTION 'worker %:% refused to empty its copies of the tables of cs: %', w.nodename, w.nodeport, w.result
-                    USING ERRCODE = 'object_not_in_prerequisite_state';
-            END IF;
-        END LOOP;
-    END IF;
 
     FOR p IN SELECT * FROM cs.distribution_plan() ORDER BY step LOOP
         EXECUTE 'SELECT CASE d.partmethod WHEN ''h'' THEN ''distributed'' WHEN ''n'' THEN
