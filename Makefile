@@ -50,7 +50,7 @@ ifeq ($(and $(PGXS),$(wildcard $(PGXS)),$(if $(DEPS_MISSING),,ok)),)
 .DEFAULT_GOAL := all
 # The documented goals are phony here: a file or directory of the same name
 # (test/ is one) must not make them "up to date" before anything is installed.
-FRESH_GOALS = all install installcheck test demo demo-stop bench bench-text bench-one bench-world2 model fuzz asan leakcheck clean deps
+FRESH_GOALS = all install installcheck test test-citus demo demo-stop bench bench-text bench-one bench-world2 model fuzz asan leakcheck clean deps
 .PHONY: $(FRESH_GOALS)
 Makefile: ;
 ifdef CSCOPILOT_DEPS_TRIED
@@ -101,13 +101,19 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test demo bench bench-text bench-one bench-world2 demo-stop install-models model fuzz asan leakcheck
+.PHONY: deps test test-citus demo bench bench-text bench-one bench-world2 demo-stop install-models model fuzz asan leakcheck
 deps:
 	@bash contrib/install-deps.sh
 
 # The whole suite (pg_regress, then TAP) in a temporary instance; ends with "N passed, M failed".
 test: deps all
 	@bash contrib/run-tests.sh
+
+# The distributed tests: a Citus coordinator and two workers on loopback, the
+# distributed path end to end against a single node; "N passed, M failed".
+# Without Citus installed it says so and exits 0 (../shared/citus/build.sh installs it).
+test-citus: deps all
+	@bash contrib/test-citus.sh
 
 demo: deps all
 	@bash contrib/demo.sh start

@@ -185,7 +185,9 @@ SELECT ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              -- global explanations (src/sql/37_trust.sql)
              'compute_global_explanations',
              -- history partitions and retention (src/sql/61_history.sql)
-             'ensure_history_partitions', 'apply_retention']
+             'ensure_history_partitions', 'apply_retention',
+             -- Citus (src/sql/92_distribute.sql)
+             'distribute']
 $$;
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# make test-citus: cscopilot on a Citus cluster (a coordinator and two workers
+# on loopback, contrib/citus-cluster.sh), end to end, against a single node
+# holding the same generated data; prints "N passed, M failed".
+#
+# Without Citus in the PostgreSQL of pg_config it says so and exits 0 (Citus is
+# not in Debian: ../shared/citus/build.sh or Citus's own packages install it).
+# Every step runs, whatever failed before it, so that one run shows everything
+# that fails; a step's error is printed under its "not ok" line.
+#   CITUS_TIMEOUT   seconds for the whole run (default 900); the servers are always stopped
+#   KEEP_TMP=1      keep the nodes' directories and logs
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+# shellcheck source=contrib/citus-cluster.sh
+. contrib/citus-cluster.sh
+
+if ! citus_installed; then
+    echo "Citus is not installed: skipping the distributed tests"
+    exit 0
+fi
+
+# The generated data, the same on both sides: small, fixed seed and end date;
+# scores are compared after a refresh as of the same fixed time.
+CUSTOMERS=${CITUS_CUSTOMERS:-300}
+DAYS=${CITUS_DAYS:-90}
+SEED=17
+END_DATE=2026-10-31
+AS_OF='2026-11-01 00:00:00+00'
+DB=cscopilot_citus
+
+work=$(mktemp -d /tmp/cscopilot-citus-test.XXXXXX)
+single_dir=$work/single
+single_port=
+cleanup() {
+    if [ -n "$single_port" ] && [ -f "$single_dir/postmaster.pid" ]; then
+        "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/pg_ctl" -D "$single_dir" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    citus_cluster_stop
+    [ "${KEEP_TMP:-0}" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "test-citus: stopped (time limit of ${CITUS_TIMEOUT:-900}s, or a signal)" >&2; exit 130' INT TERM
+# Bounded: the whole run is killed (and the servers stopped by the trap) after CITUS_TIMEOUT.
+# (Its own output goes nowhere, so that a pipe reading this script's sees its end.)
+( sleep "${CITUS_TIMEOUT:-900}" & s=$!; trap 'kill $s; exit 0' TERM; wait $s; kill -TERM $$ ) >/dev/null 2>&1 </dev/null &
+watchdog=$!
+
+passed=0
+failed=0
+n=0
+# step NAME COMMAND...: runs COMMAND; ok when it exits 0, its output shown when not.
+step() {
+    local name=$1 out rc; shift
+    n=$((n + 1))
+    out=$("$@" 2>&1); rc=$?
+    if [ $rc -eq 0 ]; then
+        passed=$((passed + 1)); echo "ok $n - $name"
+    else
+        failed=$((failed + 1)); echo "not ok $n - $name"
+        sed 's/^/    /' <<<"$out" | head -n 40
+    fi
+    return $rc
+}
+
+echo "== starting a Citus coordinator and two workers"
+if ! citus_cluster_start "$work" "$DB"; then
+    echo "not ok - the cluster did not start; logs:"
+    tail -n 20 "$work"/nodes/*.log 2>/dev/null
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+C=${CITUS_PORTS[0]}
+W1=${CITUS_PORTS[1]}
+W2=${CITUS_PORTS[2]}
+echo "coordinator $C, workers $W1 $W2"
+coord() { citus_psql "$C" -d "$DB" "$@"; }
+coord_val() { citus_psql "$C" -d "$DB" -tA "$@"; }
+
+# The single node: the same private installation, no Citus.
+start_single() {
+    [ -n "$single_port" ] || return 1
+    "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/initdb" -D "$single_dir" -A trust -U postgres --no-sync >/dev/null || return 1
+    cat >> "$single_dir/postgresql.conf" <<CONF
+port = $single_port
+listen_addresses = ''
+unix_socket_directories = '$CITUS_SOCK'
+shared_preload_libraries = 'cscopilot'
+cscopilot.databases = ''
+shared_buffers = '64MB'
+fsync = off
+synchronous_commit = off
+CONF
+    "${CLUSTER_RUN_AS[@]}" "$CLUSTER_BINDIR/pg_ctl" -D "$single_dir" -l "$work/single.log" -w -t 60 start >/dev/null || return 1
+    citus_psql "$single_port" -d postgres -c "CREATE DATABASE $DB"
+}
+single() { citus_psql "$single_port" -d "$DB" "$@"; }
+
+# Rows COPYed into both after the first refresh: 40 events for 4 customers, at a
+# time in the generated window's last day (so already due).
+copy_events() {
+    "$1" -c "COPY cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) FROM STDIN" < "$work/events.tsv"
+}
+
+# What is compared: every customer's latest health, churn risk, open alerts and
+# opportunities, one line per customer, sorted.
+cat > "$work/compare.sql" <<'SQL'
+COPY (
+SELECT c.id,
+       h.overall_score, h.usage_score, h.engagement_score, h.support_score, h.payment_score, h.band,
+       r.risk_score, r.confidence_score, r.model_version,
+       (SELECT string_agg(ar.name || ':' || a.severity, ',' ORDER BY ar.name)
+          FROM cs.alerts a JOIN cs.alert_rules ar ON ar.id = a.rule_id
+         WHERE a.customer_id = c.id AND a.status IN ('open', 'acknowledged', 'snoozed')) AS alerts,
+       (SELECT string_agg(o.kind || ':' || coalesce(o.product, '') || ':' || o.score || ':' || coalesce(o.expected_mrr::text, ''),
+                          ',' ORDER BY o.kind, o.product, o.score)
+          FROM cs.opportunities o WHERE o.customer_id = c.id AND o.status = 'open') AS opportunities
+  FROM cs.customers c
+  LEFT JOIN LATERAL (SELECT * FROM cs.customer_health_scores s WHERE s.customer_id = c.id
+                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+  LEFT JOIN LATERAL (SELECT * FROM cs.risk_assessments s WHERE s.customer_id = c.id AND s.risk_type = 'churn'
+                      ORDER BY s.created_at DESC LIMIT 1) r ON true
+ ORDER BY c.id) TO STDOUT
+SQL
+
+# The steps, each a function: step runs it in a subshell and counts it.
+t_nodes() {
+    local r; r=$(coord_val -c "SELECT count(*) FROM pg_dist_node WHERE isactive AND noderole = 'primary'") || return 1
+    [ "$r" = 3 ] || { echo "$r active nodes"; return 1; }
+}
+t_create_extension() {
+    local v w p
+    coord -c "CREATE EXTENSION cscopilot" || return 1
+    v=$(coord_val -c "SELECT extversion FROM pg_extension WHERE extname = 'cscopilot'")
+    for p in "$W1" "$W2"; do
+        w=$(citus_psql "$p" -d "$DB" -tA -c "SELECT extversion FROM pg_extension WHERE extname = 'cscopilot'")
+        [ "$w" = "$v" ] || { echo "worker $p has cscopilot '$w', the coordinator '$v'"; return 1; }
+    done
+}
+t_distributed_as_planned() {
+    local bad
+    bad=$(coord_val -c "
+        SELECT string_agg(p.table_name || ' planned ' || p.kind || ', is ' || coalesce(t.citus_table_type, 'local'), E'\n')
+          FROM cs.distribution_plan() p
+          LEFT JOIN citus_tables t ON t.table_name = p.table_name
+         WHERE t.citus_table_type IS DISTINCT FROM p.kind
+            OR (p.kind = 'distributed' AND (t.distribution_column <> p.distribution_column
+                OR t.colocation_id <> (SELECT colocation_id FROM citus_tables WHERE table_name = 'cs.customers'::regclass)))") || return 1
+    [ -z "$bad" ] || { echo "$bad"; return 1; }
+}
+t_distribute_again() {
+    local out
+    out=$(coord_val -c "SELECT count(*) FILTER (WHERE action NOT LIKE 'already %') || ' of ' || count(*) FROM cs.distribute()") || return 1
+    case "$out" in "0 of "*) ;; *) echo "the second run changed $out tables"; return 1 ;; esac
+}
+t_refresh_all() {
+    local r; r=$(coord_val -c "SELECT cs.refresh_all() = (SELECT count(*) FROM cs.customers)") || return 1
+    [ "$r" = t ] || { echo "cs.refresh_all() did not score every customer"; return 1; }
+}
+t_copy_rescored() {
+    local before left newer i
+    [ -s "$work/events.tsv" ] || { echo "no customers to load events for"; return 1; }
+    before=$(coord_val -c "SELECT coalesce(max(as_of), '-infinity') FROM cs.customer_features") || return 1
+    copy_events coord || return 1
+    for i in $(seq 1 60); do
+        left=$(coord_val -c "SELECT count(*) FROM cs.dirty_customers") || return 1
+        newer=$(coord_val -c "SELECT count(*) FROM cs.customer_features WHERE as_of > '$before'") || return 1
+        [ "$left" = 0 ] && [ "$newer" -ge 4 ] && return 0
+        sleep 0.5
+    done
+    echo "after 30 s: $left dirty customers left, $newer rescored; worker status:"
+    coord -x -c "SELECT * FROM cs.worker_status" 2>&1 | head -n 30
+    return 1
+}
+t_views() {
+    local v out fails=0
+    for v in $(coord_val -c "SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind = 'v' ORDER BY 1"); do
+        out=$(coord_val -c "SELECT count(*) FROM $v" 2>&1) || { echo "$v: $out"; fails=$((fails + 1)); }
+    done
+    [ $fails -eq 0 ]
+}
+t_csm_rls() {
+    local csm want got others
+    csm=$(coord_val -c "SELECT csm FROM cs.customers WHERE csm IS NOT NULL GROUP BY csm ORDER BY count(*) DESC, csm LIMIT 1") || return 1
+    [ -n "$csm" ] || { echo "no customer has a CSM"; return 1; }
+    coord_val -c "CREATE ROLE \"$csm\" LOGIN" -c "SELECT cs.grant_role('csm', '$csm')" >/dev/null || return 1
+    want=$(coord_val -c "SELECT count(*) || ' ' || (SELECT count(*) FROM cs.alerts a JOIN cs.customers c ON c.id = a.customer_id WHERE c.csm = '$csm') FROM cs.customers WHERE csm = '$csm'") || return 1
+    got=$(coord_val -c "SET ROLE \"$csm\"" -c "SELECT count(*) || ' ' || (SELECT count(*) FROM cs.alerts) FROM cs.customers") || return 1
+    others=$(coord_val -c "SET ROLE \"$csm\"" -c "SELECT count(*) FROM cs.account_health_overview WHERE csm IS DISTINCT FROM '$csm'") || return 1
+    [ "$got" = "$want" ] && [ "$others" = 0 ] || {
+        echo "$csm sees customers and alerts '$got', has '$want'; $others overview rows of other CSMs"; return 1; }
+}
+t_refuse_without_citus() {
+    single -c "CREATE EXTENSION cscopilot" -c "
+        DO \$\$ BEGIN PERFORM cs.distribute(); RAISE EXCEPTION 'cs.distribute() ran without Citus';
+        EXCEPTION WHEN feature_not_supported THEN NULL; END \$\$"
+}
+t_single_load() {
+    single -c "SELECT cs.generate_demo_data($CUSTOMERS, $DAYS, $SEED, '$END_DATE')" -c "SELECT cs.refresh_all()" >/dev/null || return 1
+    copy_events single || return 1
+    single -c "SELECT cs.refresh()" >/dev/null
+}
+t_compare() {
+    coord -f "$work/compare.sql" > "$work/cluster.out" || return 1
+    single -f "$work/compare.sql" > "$work/single.out" || return 1
+    [ -s "$work/single.out" ] || { echo "no customers on the single node"; return 1; }
+    if ! diff "$work/single.out" "$work/cluster.out" > "$work/compare.diff"; then
+        echo "$(grep -c '^[<>]' "$work/compare.diff") differing lines (< single node, > cluster):"
+        head -n 20 "$work/compare.diff"
+        return 1
+    fi
+}
+
+echo "== cluster"
+step "coordinator and two workers registered and active" t_nodes
+step "CREATE EXTENSION cscopilot on the coordinator reaches both workers" t_create_extension
+
+echo "== cs.distribute()"
+step "SELECT cs.distribute()" coord -c "SELECT * FROM cs.distribute()"
+step "customer-keyed tables distributed by customer and colocated, the rest reference tables" t_distributed_as_planned
+step "cs.distribute() again changes nothing" t_distribute_again
+
+echo "== the distributed path"
+step "cs.generate_demo_data($CUSTOMERS, $DAYS, $SEED, '$END_DATE')" \
+    coord -c "SELECT cs.generate_demo_data($CUSTOMERS, $DAYS, $SEED, '$END_DATE')"
+step "cs.refresh_all() scores every customer" t_refresh_all
+
+coord_val -c "SELECT id FROM cs.customers ORDER BY id LIMIT 4" 2>/dev/null > "$work/ids" || true
+: > "$work/events.tsv"
+while read -r id; do
+    [ -n "$id" ] || continue
+    for i in $(seq 1 10); do
+        printf '%s\tcitus-user-%s\tfeature_used\treports\t1\t%s 12:%02d:00+00\n' "$id" "$i" "$END_DATE" "$i" >> "$work/events.tsv"
+    done
+done < "$work/ids"
+
+step "a COPY of events is rescored by the coordinator's worker within 30 s" t_copy_rescored
+step "every view of cs answers" t_views
+step "a CSM under row-level security sees exactly her customers" t_csm_rls
+
+echo "== the same on a single node"
+single_port=$(citus_free_port)
+step "a single node without Citus starts" start_single
+step "cs.distribute() refuses without Citus (feature_not_supported)" t_refuse_without_citus
+step "the same data, refresh and COPY on the single node" t_single_load
+
+echo "== every customer's scores: cluster against single node"
+# The coordinator's scoring worker stops first: a full rescore of its own (as of
+# now) after the fixed-time refresh would be the latest scores.
+coord -c "ALTER SYSTEM SET cscopilot.enabled = off" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
+sleep 2
+step "a refresh of the cluster as of $AS_OF" coord -c "SELECT cs._refresh_customers(NULL, '$AS_OF')"
+step "a refresh of the single node as of $AS_OF" single -c "SELECT cs._refresh_customers(NULL, '$AS_OF')"
+step "health, churn risk, alerts and opportunities identical for every customer" t_compare
+
+kill "$watchdog" 2>/dev/null
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,197 @@
+-- Citus: cs.distribute() turns the extension's tables into distributed and
+-- reference tables on a Citus coordinator (README, "Running on Citus").
+--
+-- Which table becomes what is read from the catalog, as 95_security.sql reads
+-- it for row-level security, so that a table added later follows the rule
+-- without an edit here:
+--   cs.customers                  distributed by id;
+--   every table with customer_id  distributed by customer_id, colocated with
+--                                 cs.customers (a customer's rows of every
+--                                 table in the same shard group);
+--   every other table             a reference table (a copy on every node):
+--                                 configuration, models, the statistics that
+--                                 need the whole population, the worker's log.
+-- Reference tables come first, each after the tables it references, then
+-- cs.customers, then the customer-keyed tables, again each after the tables it
+-- references: Citus accepts a foreign key only to a table that is already a
+-- reference table or a colocated distributed table.
+--
+-- The workers' shells.  Citus propagates CREATE EXTENSION cscopilot to every
+-- node, so each worker has the extension's own copy of every table, created
+-- by the same script.  For a table that belongs to an extension Citus creates
+-- no shell on the workers and leaves its foreign keys and partitions alone: the
+-- extension's copy IS the shell (metadata_sync.c, IsTableOwnedByExtension).
+-- It is identical to the coordinator's because every node runs the same
+-- install and update scripts.  What CREATE EXTENSION inserted into the workers'
+-- copies (the shipped configuration rows and model) is never read there once
+-- the table is distributed; it is left there, because the validation triggers
+-- that run on the workers while a table is copied into its shards read the
+-- workers' copies of the configuration (feature catalog) that are not yet
+-- reference tables.
+
+-- True when this database has Citus (the extension, not only the library).
+CREATE OR REPLACE FUNCTION cs._citus_present() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $$ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') $$;
+COMMENT ON FUNCTION cs._citus_present() IS
+    'Internal: true when the Citus extension is installed in this database.';
+
+-- What cs.distribute() makes of every table of cs, in the order it does it.
+CREATE OR REPLACE FUNCTION cs.distribution_plan()
+RETURNS TABLE (step int, table_name regclass, kind text, distribution_column text, colocate_with regclass)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    rels     oid[];
+    kinds    text[];
+    done     oid[] := '{}';
+    progress boolean;
+    i        int;
+    n        int := 0;
+    pass     text;
+BEGIN
+    SELECT array_agg(c.oid ORDER BY c.relname),
+           array_agg(CASE WHEN c.oid = 'cs.customers'::regclass
+                            OR EXISTS (SELECT 1 FROM pg_attribute a
+                                        WHERE a.attrelid = c.oid AND a.attname = 'customer_id' AND NOT a.attisdropped)
+                          THEN 'distributed' ELSE 'reference' END ORDER BY c.relname)
+      INTO rels, kinds
+      FROM pg_class c
+     WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition;
+
+    -- Reference tables, then distributed ones (cs.customers first of them),
+    -- each pass taking every table whose referenced tables are all done.
+    FOREACH pass IN ARRAY ARRAY['reference', 'distributed'] LOOP
+        IF pass = 'distributed' THEN
+            n := n + 1;
+            step := n; table_name := 'cs.customers'::regclass; kind := 'distributed';
+            distribution_column := 'id'; colocate_with := NULL;
+            RETURN NEXT;
+            done := done || 'cs.customers'::regclass::oid;
+        END IF;
+        LOOP
+            progress := false;
+            FOR i IN 1 .. coalesce(array_length(rels, 1), 0) LOOP
+                CONTINUE WHEN kinds[i] <> pass OR rels[i] = ANY (done);
+                CONTINUE WHEN EXISTS (SELECT 1 FROM pg_constraint f
+                                       WHERE f.conrelid = rels[i] AND f.contype = 'f' AND f.confrelid <> rels[i]
+                                         AND f.confrelid = ANY (rels) AND NOT f.confrelid = ANY (done));
+                n := n + 1;
+                step := n; table_name := rels[i]::regclass; kind := pass;
+                distribution_column := CASE WHEN pass = 'distributed' THEN 'customer_id' END;
+                colocate_with := CASE WHEN pass = 'distributed' THEN 'cs.customers'::regclass END;
+                RETURN NEXT;
+                done := done || rels[i];
+                progress := true;
+            END LOOP;
+            EXIT WHEN NOT progress;
+        END LOOP;
+    END LOOP;
+
+    -- Whatever is left references a table it cannot follow (a reference table
+    -- referencing a distributed one, or a cycle): listed last, and
+    -- cs.distribute() lets Citus say why it refuses.
+    FOR i IN 1 .. coalesce(array_length(rels, 1), 0) LOOP
+        CONTINUE WHEN rels[i] = ANY (done);
+        n := n + 1;
+        step := n; table_name := rels[i]::regclass; kind := kinds[i];
+        distribution_column := CASE WHEN kinds[i] = 'distributed' THEN 'customer_id' END;
+        colocate_with := CASE WHEN kinds[i] = 'distributed' THEN 'cs.customers'::regclass END;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs.distribution_plan() IS
+    'What cs.distribute() does on a Citus coordinator, step by step: cs.customers distributed by id, every table with a customer_id column distributed by customer_id colocated with it, every other table of cs a reference table; reference tables first, each table after the tables its foreign keys reference. Needs no Citus.';
+
+-- Distributes the extension's tables on a Citus coordinator; idempotent.
+CREATE OR REPLACE FUNCTION cs.distribute()
+RETURNS TABLE (table_name regclass, kind text, action text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    p        record;
+    current  text;
+    msg      text;
+    state    text;
+    detail   text;
+    hint     text;
+    coordinator   boolean;
+BEGIN
+    IF NOT cs._citus_present() THEN
+        RAISE EXCEPTION 'Citus is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'cs.distribute() makes the tables of cs distributed and reference tables of a Citus cluster.',
+                  HINT = 'On a single server there is nothing to distribute. On a Citus coordinator: shared_preload_libraries = ''citus,cscopilot'', CREATE EXTENSION citus, then cs.distribute().';
+    END IF;
+    IF NOT (SELECT c.relowner = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user)
+                   OR (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user)
+              FROM pg_class c WHERE c.oid = 'cs.customers'::regclass) THEN
+        RAISE EXCEPTION 'only the owner of the extension''s tables may distribute them'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Run cs.distribute() as the role that ran CREATE EXTENSION cscopilot (a superuser).';
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+    IF NOT coordinator THEN
+        RAISE EXCEPTION 'cs.distribute() runs on the Citus coordinator only'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Connect to the coordinator, or register this node with citus_set_coordinator_host() first.';
+    END IF;
+
+    -- One table after another in one transaction: a distributed table with a
+    -- foreign key to a reference table created in the same transaction needs
+    -- sequential shard DDL.  The load triggers, the shipped-rows trigger of
+    -- every table and the validation triggers go to the shards with the tables.
+    PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+
+
+    FOR p IN SELECT * FROM cs.distribution_plan() ORDER BY step LOOP
+        EXECUTE 'SELECT CASE d.partmethod WHEN ''h'' THEN ''distributed'' WHEN ''n'' THEN
+                        CASE WHEN d.repmodel = ''t'' THEN ''reference'' ELSE ''citus local'' END END
+                   FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid = $1'
+           INTO current USING p.table_name;
+        table_name := p.table_name;
+        kind := p.kind;
+        IF current = p.kind THEN
+            action := 'already ' || p.kind;
+            RETURN NEXT;
+            CONTINUE;
+        ELSIF current IS NOT NULL THEN
+            RAISE EXCEPTION 'table % is already a % table of Citus, cs.distribute() makes it a % table', p.table_name, current, p.kind
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Undo it with SELECT undistribute_table(...), then run cs.distribute() again.';
+        END IF;
+        BEGIN
+            IF p.kind = 'reference' THEN
+                EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING p.table_name;
+            ELSE
+                EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
+                    USING p.table_name, p.distribution_column, coalesce(p.colocate_with::text, 'none');
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE, detail = PG_EXCEPTION_DETAIL,
+                                    hint = PG_EXCEPTION_HINT;
+            RAISE EXCEPTION 'cannot make % a % table: %', p.table_name, p.kind, msg
+                USING ERRCODE = state, DETAIL = coalesce(nullif(detail, ''), 'Step ' || p.step || ' of cs.distribution_plan().'),
+                      HINT = coalesce(nullif(hint, ''), 'SELECT * FROM cs.distribution_plan() lists every step.');
+        END;
+        action := 'made ' || p.kind;
+        RETURN NEXT;
+    END LOOP;
+
+    -- The coordinator's own rows were copied into the shards; its copies are
+    -- shells from now on.
+    FOR p IN EXECUTE 'SELECT d.logicalrelid AS rel FROM pg_catalog.pg_dist_partition d
+                        JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
+                       WHERE c.relnamespace = ''cs''::regnamespace AND NOT c.relispartition'
+    LOOP
+        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)' USING p.rel;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs.distribute() IS
+    'On a Citus coordinator, after CREATE EXTENSION cscopilot: makes cs.customers and every table with customer_id distributed tables colocated by customer, and every other table of cs a reference table, in the order of cs.distribution_plan(); returns what it did per table. Idempotent: tables already distributed as planned are left alone. Run by the extension''s owner; refuses with feature_not_supported where Citus is not installed.';
