@@ -40,6 +40,9 @@ static int	cscopilot_retrain_observations = 12;
 static char *cscopilot_admin_role = NULL;
 static double cscopilot_leakage_auc = 0.95;
 static double cscopilot_inapplicable_gain_share = 0.5;
+static double cscopilot_downgrade_share = 0.2;
+static int	cscopilot_payment_overdue_days = 30;
+static double cscopilot_expansion_share = 0.2;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -130,6 +133,17 @@ static const CsSetting CsSettings[] = {
 		NULL, PGC_USERSET, 0,
 		"Share of a model's gain importance on missing or constant inputs at which the model is not applicable.",
 	"An inapplicable champion raises a model alert and no risk alerts (cs.model_applicability)."},
+	/* outcome labels beside churn (35_risk.sql cs._outcome, README "Outcomes beyond churn") */
+	{"cscopilot.downgrade_share", SETTING_REAL, &cscopilot_downgrade_share, 0.2, NULL, 0.01, 1.0, NULL, PGC_USERSET, 0,
+		"Share of MRR (or seats) lost within the horizon, by a customer who stays, that labels a downgrade.",
+	"Labels of cs.build_training_set(kind => 'downgrade') and the outcomes of downgrade models."},
+	{"cscopilot.payment_overdue_days", SETTING_INT, &cscopilot_payment_overdue_days, 30, NULL, 0, 3650, NULL,
+		PGC_USERSET, 0,
+		"Days past its due date an unpaid invoice must reach within the horizon to label a payment problem.",
+	"A failed or uncollectible invoice due within the horizon counts too (kind => 'payment')."},
+	{"cscopilot.expansion_share", SETTING_REAL, &cscopilot_expansion_share, 0.2, NULL, 0.01, 100.0, NULL, PGC_USERSET, 0,
+		"Share of MRR gained within the horizon that labels an expansion.",
+	"Labels of cs.build_training_set(kind => 'expansion'); its target is the MRR gained."},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,

@@ -187,3 +187,8 @@ ALTER TABLE cs.data_sources
 COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
 --@include src/sql/schema/81_crm.sql
 --@include src/sql/setup/81_crm.sql
+
+-- Outcomes beyond churn (issue 21, src/sql/35_risk.sql): training sets label
+-- downgrade, payment and expansion too (a kind argument, and the expansion
+-- amount in a target column).
+DROP FUNCTION cs.build_training_set(date[], interval);
