@@ -192,3 +192,5 @@ COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_i
 -- downgrade, payment and expansion too (a kind argument, and the expansion
 -- amount in a target column).
 DROP FUNCTION cs.build_training_set(date[], interval);
+-- The shipped downgrade, payment and expansion models are loaded by
+-- src/sql/96_outcome_models.sql, re-run by every upgrade (once per name).
