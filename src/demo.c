@@ -875,9 +875,14 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 			c->shrink_fade = RngInt(&o, 30, 75);
 			c->shrink_seats = Max(1, (int) ceil(c->seats0 * RngRange(&o, 0.5, 0.75)));
 			c->shrink_mrr = rint(c->prod_mrr[0] * (c->seats0 - c->shrink_seats) / c->seats0 * 100.0) / 100.0;
+			/*
+			 * The add-on dropped must have started before the cut: an add-on
+			 * bought later in the window (prod_start after the shrink day)
+			 * would otherwise get a line that ends before it starts.
+			 */
 			if (RngUnif(&o) < 0.4)
 				for (int p = NPRODUCTS - 1; p > 0; p--)
-					if (c->has_product[p])
+					if (c->has_product[p] && c->prod_start[p] < a->start_date + c->shrink_day)
 					{
 						c->shrink_product = p;
 						c->shrink_mrr += c->prod_mrr[p];
@@ -1201,11 +1206,19 @@ EmitInvoices(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			Rng			t;
 
 			RngInit(&t, a->seed, c->idx, STREAM_OUTCOMES, seq);
+			/*
+			 * Each branch sets the status with the payment: a write-off drawn
+			 * above must not keep its status once the crisis gives it a
+			 * payment date (paid_at needs status paid).
+			 */
 			if (d < c->trouble_day)
 			{
 				/* the run-up: later and later */
 				if (RngUnif(&t) < 0.75)
+				{
+					status = "paid";
 					pay = issued + net + 1 + (int) ((90 - (c->trouble_day - d)) / 90.0 * 25.0) + RngInt(&t, 0, 8);
+				}
 			}
 			else if (RngUnif(&t) < 0.35)
 			{
@@ -1213,7 +1226,10 @@ EmitInvoices(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 				pay = -1;
 			}
 			else
+			{
+				status = "paid";
 				pay = issued + net + RngInt(&t, 35, 90);
+			}
 		}
 		if (pay >= 0)
 		{
