@@ -5,13 +5,21 @@
 -- the user's own and leaves the shipped model a candidate), so the refresh
 -- scores downgrade and payment risk (cs.risk_assessments) and the expansion
 -- model (kind upsell) is there for opportunities.  Re-runnable: CREATE
--- EXTENSION and every upgrade load a shipped model whose name is not there yet.
+-- EXTENSION (through src/sql/setup/91_outcome_models.sql, once the feature
+-- catalog is there) and every upgrade load a shipped model whose name is not
+-- there yet.
 DO $$
 DECLARE
     dir text := (SELECT setting FROM pg_config WHERE name = 'SHAREDIR') || '/cscopilot/models/';
     s   record;
     model_id int;
 BEGIN
+    -- CREATE EXTENSION runs the re-runnable files before src/sql/setup/ fills
+    -- the feature catalog the models are checked against: there this block
+    -- waits, and src/sql/setup/91_outcome_models.sql runs it again after.
+    IF NOT EXISTS (SELECT 1 FROM cs.feature_catalog) THEN
+        RETURN;
+    END IF;
     FOR s IN SELECT * FROM (VALUES ('downgrade_default', 'downgrade', 'downgrade'),
                                    ('payment_default', 'payment', 'payment'),
                                    ('expansion_default', 'upsell', 'expansion')) v(name, kind, outcome)
