@@ -147,3 +147,38 @@ SELECT m.kind, m.status, m.training_data LIKE '%''payment'')' AS payment_rows,
        (SELECT sum(label) FROM rows_of WHERE kind = 'payment') >= 10 AS enough,
        cs.model_card(m.name, m.version) -> 'label' ->> 'payment_overdue_days' AS card_days
   FROM cs.models m;
+
+------------------------------------------------------------------------------
+-- The generator's contractions, expansions and payment crises stay
+-- consistent, for several seeds and sizes: no line ends before it starts
+-- (an add-on bought after the contraction day is never the one dropped), no
+-- negative MRR or seats, core lines never overlap, a paid invoice has status
+-- paid (a crisis payment replaces an earlier write-off), the customer's MRR
+-- and seats are those of its lines at the end date, and contractions do
+-- happen.
+------------------------------------------------------------------------------
+CREATE TEMP TABLE gen AS
+SELECT s AS seed, n, d FROM generate_series(1, 3) s, (VALUES (800, 365), (1500, 180), (1500, 730)) v(n, d);
+SELECT g.seed, g.n, g.d,
+       (SELECT count(*) FROM cs._demo_subscriptions(g.n, g.d, g.seed, '2026-06-30') s
+         WHERE s.ended_at < s.started_at OR s.mrr < 0 OR s.seats < 0) AS bad_lines,
+       (SELECT count(*) FROM cs._demo_subscriptions(g.n, g.d, g.seed, '2026-06-30') a
+          JOIN cs._demo_subscriptions(g.n, g.d, g.seed, '2026-06-30') b
+            ON a.customer_id = b.customer_id AND a.product = 'core' AND b.product = 'core'
+           AND a.started_at < b.started_at AND (a.ended_at IS NULL OR a.ended_at > b.started_at)) AS overlapping_core,
+       (SELECT count(*) FROM cs._demo_invoices(g.n, g.d, g.seed, '2026-06-30') i
+         WHERE (i.paid_at IS NOT NULL AND i.status <> 'paid') OR i.amount < 0
+            OR i.due_date < i.issued_at OR i.paid_at < i.issued_at) AS bad_invoices,
+       (SELECT count(*) FROM cs._demo_customers(g.n, g.d, g.seed, '2026-06-30') c
+          LEFT JOIN (SELECT s.customer_id, sum(s.mrr) AS mrr, sum(s.seats) FILTER (WHERE s.product = 'core') AS seats
+                       FROM cs._demo_subscriptions(g.n, g.d, g.seed, '2026-06-30') s
+                      WHERE s.ended_at IS NULL OR s.ended_at > '2026-06-30'
+                      GROUP BY s.customer_id) a ON a.customer_id = c.id
+         WHERE c.mrr < 0 OR c.seats_licensed < 0
+            OR (c.churned_at IS NULL AND (abs(c.mrr - a.mrr) > 0.05 OR c.seats_licensed <> a.seats))
+            OR (c.churned_at IS NOT NULL AND a.customer_id IS NOT NULL)) AS inconsistent_customers,
+       (SELECT count(*) FROM cs._demo_subscriptions(g.n, g.d, g.seed, '2026-06-30') a
+          JOIN cs._demo_subscriptions(g.n, g.d, g.seed, '2026-06-30') b
+            ON a.customer_id = b.customer_id AND a.product = 'core' AND b.product = 'core'
+           AND a.ended_at = b.started_at AND b.seats < a.seats) > 0 AS has_contractions
+  FROM gen g ORDER BY 1, 2, 3;
