@@ -41,9 +41,9 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM cs.models m WHERE m.kind = s.kind AND m.status = 'champion') THEN
             PERFORM cs.deploy_model(s.name, (SELECT m.version FROM cs.models m WHERE m.id = model_id));
         END IF;
-        IF EXISTS (SELECT 1 FROM cs.customer_features) THEN
-            PERFORM cs.set_model_reference(s.name, (SELECT m.version FROM cs.models m WHERE m.id = model_id));
-        END IF;
+        -- No drift reference (cs.set_model_reference sets one): at CREATE
+        -- EXTENSION there are no feature vectors, and in an upgrade the stored
+        -- ones still have the old version's length until the next refresh.
     END LOOP;
 END;
 $$;
