@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# make model: trains the shipped churn model (models/churn_default.json)
-# reproducibly on generated demo data, evaluates it on customers generated with
-# another seed (none of them seen in training), and writes models/churn_default.metrics
-# (with the calibration map, "calibration_map", that CREATE EXTENSION stores with the
-# model, and the held-out Brier score before and after it, "calibration_holdout").
+# make model: trains the shipped models reproducibly on generated demo data,
+# evaluates each on customers generated with another seed (none of them seen in
+# training), and writes models/<name>.json and models/<name>.metrics:
+#   churn_default      churn within the horizon
+#   downgrade_default  a downgrade (cscopilot.downgrade_share of MRR or seats lost, still a customer)
+#   payment_default    an invoice failed or more than cscopilot.payment_overdue_days overdue
+#   expansion_default  (kind expansion) an expansion (cscopilot.expansion_share of MRR gained); the
+#                      amount is the classifier's probability times the typical gain, the
+#                      median share of MRR gained by the training expanders (metrics
+#                      expansion_amount), judged by MAE and RMSE on the held-out expanders
+# Every kind is labelled by cs.build_training_set(dates, horizon, kind) on the same
+# customer-dates (the rows of the churn set with cs._outcome of the kind, which is
+# what build_training_set computes), and compared on the held-out seed with the
+# single feature that predicts it best alone (its AUC, either direction).
+# Each .metrics also holds the calibration map cs.train_model fitted on the
+# forward validation rows ("calibration_map", stored with the model by CREATE
+# EXTENSION) and the held-out Brier score before and after it
+# ("calibration_holdout").
 #   MODEL_CUSTOMERS (10000), MODEL_DAYS (365), MODEL_SEED (42), HOLDOUT_SEED (4242)
+#   MODEL_KINDS ("churn downgrade payment expansion")
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -15,6 +29,7 @@ seed=${MODEL_SEED:-42}
 holdout_seed=${HOLDOUT_SEED:-4242}
 end_date=${MODEL_END_DATE:-2026-06-30}
 port=${MODEL_PORT:-54349}
+kinds=${MODEL_KINDS:-churn downgrade payment expansion}
 dir=$(cluster_dir "$top/.model")
 # Monotone constraints (1: the risk never falls as the input grows; -1: never
 # rises), only where the direction is known whatever the product: longer
@@ -42,47 +57,124 @@ cluster_start "$dir" "$port" cscopilot_model
 step "training data: $customers customers x $days days, seed $seed, ending $end_date"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "SELECT cs.generate_demo_data($customers, $days, $seed, '$end_date')"
-"${PSQL[@]}" -c "CREATE TABLE train AS SELECT * FROM cs.build_training_set(($dates), '$horizon')" \
-    -c "SELECT count(*) AS rows, round(avg(label), 4) AS positive_rate FROM train"
+# labels of every kind on the same customer-dates (cs._outcome is build_training_set's labeller)
+label_sets() {
+    "${PSQL[@]}" -c "CREATE TABLE $1 AS SELECT * FROM cs.build_training_set(($dates), '$horizon')"
+    for kind in $kinds; do
+        [ "$kind" = churn ] && continue
+        "${PSQL[@]}" -c "CREATE TABLE ${1}_$kind AS SELECT t.customer_id, t.as_of, t.features, o.label, t.group_key, o.target
+                           FROM $1 t CROSS JOIN LATERAL cs._outcome('$kind', t.customer_id, t.as_of, '$horizon') o"
+    done
+}
+set_of() { [ "$2" = churn ] && echo "$1" || echo "${1}_$2"; }
+name_of() { echo "${1}_default"; }
+model_kind() { echo "$1"; }
+label_sets train
+for kind in $kinds; do
+    "${PSQL[@]}" -c "SELECT '$kind' AS kind, count(*) AS rows, sum(label) AS positives, round(avg(label), 4) AS positive_rate FROM $(set_of train "$kind")"
+done
 
-step "training"
-"${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('churn_default', 'churn', 'SELECT features, label, group_key, as_of FROM train', '$params')"
-"${PSQL[@]}" -c "SELECT metrics ->> 'split' AS split, metrics -> 'split_window' AS window, metrics -> 'leakage_suspects' AS leakage_suspects FROM cs.models WHERE name = 'churn_default'"
-# CREATE EXTENSION deploys the shipped model: a leak would make cs.deploy_model refuse it.
-suspects=$("${PSQL[@]}" -At -c "SELECT metrics -> 'leakage_suspects' FROM cs.models WHERE name = 'churn_default'")
-if [ "$suspects" != "[]" ]; then
-    echo "the leakage audit flags $suspects: not writing a model CREATE EXTENSION would refuse to deploy" >&2
-    exit 1
-fi
-"${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = 'churn_default'" | base64 -d > models/churn_default.json
-"${PSQL[@]}" -c "CREATE TABLE train_metrics AS SELECT metrics, calibration FROM cs.models WHERE name = 'churn_default'"
-# the calibration map cs.train_model fitted on the forward validation rows
-calibration=$("${PSQL[@]}" -At -c "SELECT coalesce(calibration::text, 'null') FROM cs.models WHERE name = 'churn_default'")
+# Monotone constraints per kind, only where the direction is known: for payment,
+# late invoices and days overdue never lower the risk; downgrade and expansion
+# are left free (usage and seats go either way with size).
+monotone_of() {
+    case "$1" in
+        churn) echo "$monotone" ;;
+        payment) echo '{"late_or_failed_invoices_90d": 1, "days_overdue": 1}' ;;
+        *) echo '{}' ;;
+    esac
+}
+for kind in $kinds; do
+    name=$(name_of "$kind")
+    p="{\"max_depth\": 4, \"eta\": 0.05, \"num_round\": 600, \"early_stopping_rounds\": 40, \"min_child_weight\": 5, \"subsample\": 0.8, \"colsample_bytree\": 0.8, \"seed\": 7, \"horizon\": \"$horizon\", \"monotone_constraints\": $(monotone_of "$kind")}"
+    step "training $name ($kind)"
+    "${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('$name', '$(model_kind "$kind")', 'SELECT features, label, group_key, as_of FROM $(set_of train "$kind")', '$p')"
+    "${PSQL[@]}" -c "SELECT metrics ->> 'split' AS split, metrics -> 'split_window' AS window, metrics -> 'leakage_suspects' AS leakage_suspects FROM cs.models WHERE name = '$name'"
+    # CREATE EXTENSION deploys the shipped model: a leak would make cs.deploy_model refuse it.
+    suspects=$("${PSQL[@]}" -At -c "SELECT metrics -> 'leakage_suspects' FROM cs.models WHERE name = '$name'")
+    if [ "$suspects" != "[]" ]; then
+        echo "the leakage audit flags $suspects in $name: not writing a model CREATE EXTENSION would refuse to deploy" >&2
+        exit 1
+    fi
+    "${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = '$name'" | base64 -d > "models/$name.json"
+    # the label's definition, and for expansion the typical gain (median share of
+    # the MRR at the observation date gained by the training expanders)
+    "${PSQL[@]}" -c "CREATE TABLE ${name}_metrics AS SELECT metrics || jsonb_build_object('label', cs.label_definition('$kind', '$horizon'))
+                       || CASE WHEN '$kind' = 'expansion' THEN jsonb_build_object('expansion_amount', (
+                            SELECT jsonb_build_object('median_share_of_mrr', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.target / t.features[fc.position])::numeric, 4),
+                                                      'median_amount', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY t.target)::numeric, 2),
+                                                      'expanders', count(*))
+                              FROM $(set_of train "$kind") t JOIN cs.feature_catalog fc ON fc.name = 'mrr'
+                             WHERE t.label = 1 AND t.features[fc.position] > 0)) ELSE '{}' END
+                       -- the calibration map fitted on the forward validation rows
+                       || jsonb_build_object('calibration_map', calibration) AS metrics
+                       FROM cs.models WHERE name = '$name'"
+done
 
 step "held-out evaluation: customers generated with seed $holdout_seed"
-"${PSQL[@]}" -c "SET client_min_messages = warning" -c "DROP EXTENSION cscopilot CASCADE" -c "DROP TABLE train" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
+"${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE TABLE keep_metrics AS SELECT * FROM (VALUES (NULL::text, NULL::jsonb)) v(name, metrics) WHERE false"
+for kind in $kinds; do
+    "${PSQL[@]}" -c "INSERT INTO keep_metrics SELECT '$(name_of "$kind")', metrics FROM $(name_of "$kind")_metrics"
+done
+"${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE TABLE keep AS SELECT * FROM keep_metrics" \
+    -c "DROP EXTENSION cscopilot CASCADE" -c "CREATE EXTENSION cscopilot" -c "DELETE FROM cs.models"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "SELECT cs.generate_demo_data($customers, $days, $holdout_seed, '$end_date')"
-cp models/churn_default.json "$dir/model.json"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/model.json"
-"${PSQL[@]}" -c "SELECT cs.load_model('churn_default', 'churn', pg_read_binary_file('$dir/model.json'))" >/dev/null
-"${PSQL[@]}" -v map="$calibration" -f - >/dev/null <<'SQL'
-UPDATE cs.models SET calibration = nullif(:'map', 'null')::jsonb WHERE name = 'churn_default';
-SQL
-"${PSQL[@]}" -c "CREATE TABLE holdout AS SELECT t.*, cs.predict('churn_default', t.features) AS p FROM cs.build_training_set(($dates), '$horizon') t"
-holdout=$("${PSQL[@]}" -At -f contrib/model-metrics.sql)
-step "calibration on the held-out seed: Brier score before and after"
-# Neither training nor the calibration saw these customers.
-calibration_holdout=$("${PSQL[@]}" -At -c "SELECT jsonb_build_object('rows', count(*), 'method', (SELECT calibration ->> 'method' FROM cs.models WHERE name = 'churn_default'), 'brier_raw', round(avg((p - label) ^ 2)::numeric, 5), 'brier_calibrated', round(avg((cs.calibrate('churn_default', p) - label) ^ 2)::numeric, 5)) FROM holdout")
-echo "$calibration_holdout"
-# training metrics (validation split, importance, parameters) with the held-out ones
-"${PSQL[@]}" -At -v holdout="$holdout" -v calibration_holdout="$calibration_holdout" -f - > models/churn_default.metrics <<SQL
+label_sets heldout
+for kind in $kinds; do
+    name=$(name_of "$kind")
+    cp "models/$name.json" "$dir/model.json"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/model.json"
+    "${PSQL[@]}" -c "SELECT cs.load_model('$name', '$(model_kind "$kind")', pg_read_binary_file('$dir/model.json'))" >/dev/null
+    "${PSQL[@]}" -c "UPDATE cs.models m SET calibration = nullif(k.metrics -> 'calibration_map', 'null')
+                       FROM keep k WHERE k.name = '$name' AND m.name = '$name'" >/dev/null
+    "${PSQL[@]}" -c "DROP TABLE IF EXISTS holdout" \
+        -c "CREATE TABLE holdout AS SELECT t.*, cs.predict('$name', t.features) AS p FROM $(set_of heldout "$kind") t"
+    holdout=$("${PSQL[@]}" -At -f contrib/model-metrics.sql)
+    # calibration on the held-out seed: neither training nor the map saw these customers
+    calibration_holdout=$("${PSQL[@]}" -At -c "SELECT jsonb_build_object('rows', count(*),
+                              'method', (SELECT calibration ->> 'method' FROM cs.models WHERE name = '$name'),
+                              'brier_raw', round(avg((p - label) ^ 2)::numeric, 5),
+                              'brier_calibrated', round(avg((cs.calibrate('$name', p) - label) ^ 2)::numeric, 5))
+                            FROM holdout")
+    echo "calibration on the held-out seed: $calibration_holdout"
+    # the baseline: the feature that best predicts the label alone (AUC either
+    # direction; a missing value ranks lowest)
+    baseline=$("${PSQL[@]}" -At -c "
+        SELECT jsonb_build_object('feature', fc.name, 'auc', round(greatest(x.auc, 1 - x.auc)::numeric, 4))
+          FROM cs.feature_catalog fc
+         CROSS JOIN LATERAL (SELECT array_agg(CASE WHEN h.features[fc.position] = 'NaN' OR h.features[fc.position] IS NULL
+                                                   THEN -1e30 ELSE h.features[fc.position] END) AS p,
+                                    array_agg(h.label) AS y FROM holdout h) a
+         CROSS JOIN LATERAL cs.classification_metrics(a.p, a.y, 0.5) x
+         WHERE x.auc IS NOT NULL
+         ORDER BY greatest(x.auc, 1 - x.auc) DESC, fc.position LIMIT 1")
+    extra='{}'
+    if [ "$kind" = expansion ]; then
+        # amount given an expansion: the typical share times the MRR at the
+        # observation date, against the median amount of the training expanders
+        extra=$("${PSQL[@]}" -At -c "
+            WITH k AS (SELECT (metrics -> 'expansion_amount' ->> 'median_share_of_mrr')::float8 AS share,
+                              (metrics -> 'expansion_amount' ->> 'median_amount')::float8 AS amount
+                         FROM keep WHERE name = '$name'),
+                 e AS (SELECT h.target, k.share * h.features[fc.position] AS pred, k.amount AS base
+                         FROM holdout h, k, cs.feature_catalog fc WHERE fc.name = 'mrr' AND h.label = 1)
+            SELECT jsonb_build_object('amount', jsonb_build_object(
+                       'expanders', count(*),
+                       'mae', round(avg(abs(e.pred - e.target))::numeric, 2),
+                       'rmse', round(sqrt(avg((e.pred - e.target) ^ 2))::numeric, 2),
+                       'baseline_median_amount_mae', round(avg(abs(e.base - e.target))::numeric, 2),
+                       'baseline_median_amount_rmse', round(sqrt(avg((e.base - e.target) ^ 2))::numeric, 2)))
+              FROM e")
+    fi
+    # training metrics (validation split, importance, parameters) with the held-out ones
+    "${PSQL[@]}" -At -v holdout="$holdout" -v baseline="$baseline" -v extra="$extra" -v calibration_holdout="$calibration_holdout" -f - > "models/$name.metrics" <<SQL
 SELECT jsonb_pretty(metrics || jsonb_build_object(
-         'holdout', :'holdout'::jsonb,
+         'holdout', :'holdout'::jsonb || jsonb_build_object('single_feature_baseline', :'baseline'::jsonb) || :'extra'::jsonb,
          'calibration_holdout', :'calibration_holdout'::jsonb,
-         'calibration_map', calibration,
          'training_set', jsonb_build_object('customers', $customers, 'days', $days, 'seed', $seed,
                                             'end_date', '$end_date', 'horizon', '$horizon',
                                             'holdout_seed', $holdout_seed)))
-  FROM train_metrics;
+  FROM keep WHERE name = '$name';
 SQL
-cat models/churn_default.metrics
-step "wrote models/churn_default.json and models/churn_default.metrics"
+    cat "models/$name.metrics"
+    step "wrote models/$name.json and models/$name.metrics"
+done

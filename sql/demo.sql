@@ -140,7 +140,8 @@ SELECT (SELECT min(occurred_at) >= date :start AND max(occurred_at) < date :end 
        (SELECT bool_and(user_id ~ '^u[0-9]{4}$') AND count(DISTINCT feature) BETWEEN 8 AND 12 FROM cs.usage_events) AS users_and_features,
        (SELECT count(DISTINCT external_id) = count(*) FROM cs.support_tickets) AS ticket_ids_unique;
 
--- segments: shares, seats and MRR ranges (before any expansion)
+-- segments: shares, seats and MRR ranges (before any expansion or contraction:
+-- a contracted customer's core line ended while it stays a customer)
 SELECT c.segment,
        round(count(*) / 1500.0, 1) AS share,
        bool_and(c.seats_licensed BETWEEN lo_seats AND hi_seats) AS seats_in_range,
@@ -152,6 +153,8 @@ SELECT c.segment,
                ('enterprise', 100, 400, 8000, 60000)) r(segment, lo_seats, hi_seats, lo_mrr, hi_mrr)
     ON r.segment = c.segment
  WHERE g.expanded_at IS NULL
+   AND (c.churned_at IS NOT NULL OR NOT EXISTS (SELECT 1 FROM cs.subscriptions s
+                                               WHERE s.customer_id = c.id AND s.product = 'core' AND s.ended_at IS NOT NULL))
  GROUP BY c.segment
  ORDER BY c.segment;
 

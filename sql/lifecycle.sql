@@ -116,7 +116,7 @@ SELECT count(*) AS pairs, count(*) FILTER (WHERE s.risk_score <> a.risk_score) A
        bool_and(s.risk_score = round(cs.predict_calibrated('churn_alt:v1', f.features)::numeric, 2)) AS shadow_is_challenger,
        bool_and(a.risk_score = round(cs.predict('churn_default', f.features)::numeric, 2)) AS served_is_champion
   FROM cs.model_shadow_scores s
-  JOIN cs.risk_assessments a ON a.customer_id = s.customer_id AND a.created_at = s.created_at
+  JOIN cs.risk_assessments a ON a.customer_id = s.customer_id AND a.created_at = s.created_at AND a.risk_type = 'churn'
   JOIN cs.customer_features f ON f.customer_id = s.customer_id;
 SELECT count(*) AS overview_rows, count(*) FILTER (WHERE o.churn_risk IS DISTINCT FROM a.risk_score) AS not_from_champion
   FROM cs.account_health_overview o

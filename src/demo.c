@@ -93,7 +93,9 @@ typedef enum Stream
 	STREAM_C_PROFILE,
 	STREAM_C_PATH,
 	STREAM_C_RENEWAL,
-	STREAM_C_USAGE
+	STREAM_C_USAGE,
+	/* contractions and payment trouble (drawn apart: churn stays as it was) */
+	STREAM_OUTCOMES
 } Stream;
 
 typedef enum DemoKind
@@ -268,6 +270,7 @@ typedef struct DemoUser
 	int			cls;			/* 0 dormant, 1 occasional, 2 regular, 3 power */
 	int			hour;			/* typical hour of day (UTC) */
 	int			join_day;		/* first day the user exists */
+	int			leave_day;		/* first day the user is gone (a contraction), INT_MAX if never */
 	Datum		user_id;
 } DemoUser;
 
@@ -294,6 +297,12 @@ typedef struct Customer
 	int			expand_day;		/* -1 if no expansion in the window */
 	int			expand_product; /* product added, or -1 for more core seats */
 	double		expansion_mrr;
+	int			shrink_day;		/* day of a contraction (fewer seats), -1 if none */
+	int			shrink_fade;	/* days before it over which the cut seats go idle */
+	int			shrink_seats;	/* core seats after it */
+	int			shrink_product; /* add-on dropped with it, or -1 */
+	double		shrink_mrr;		/* MRR lost */
+	int			trouble_day;	/* start of a payment crisis, -1 if none */
 	int			user_pool;		/* users that may appear (exceeds seats for growers) */
 	DateADT		first_start;
 	DateADT		contract_start;
@@ -845,6 +854,47 @@ BuildCustomer(const DemoArgs *a, int idx, Customer *c)
 	else
 		c->user_pool = c->seats0;
 
+	/*
+	 * Contractions and payment trouble, from their own stream.  A tenth of the
+	 * customers who stay (not growing) cut core seats to half to three
+	 * quarters, sometimes dropping an add-on too; the seats cut go idle one by
+	 * one over the one to two and a half months before.  Late payers, and a few
+	 * others, go through a payment crisis: invoices get later over the three
+	 * months before it, then go unpaid for weeks or fail.
+	 */
+	{
+		Rng			o;
+
+		RngInit(&o, a->seed, idx, STREAM_OUTCOMES, 0);
+		c->shrink_day = -1;
+		c->shrink_product = -1;
+		c->trouble_day = -1;
+		if (!IsGone(c, c->churn_day) && c->arch != ARCH_GROWING && c->seats0 >= 4 && RngUnif(&o) < 0.10)
+		{
+			c->shrink_day = RngInt(&o, (int) (a->days * 0.2), Max((int) (a->days * 0.2), a->days - 3));
+			c->shrink_fade = RngInt(&o, 30, 75);
+			c->shrink_seats = Max(1, (int) ceil(c->seats0 * RngRange(&o, 0.5, 0.75)));
+			c->shrink_mrr = rint(c->prod_mrr[0] * (c->seats0 - c->shrink_seats) / c->seats0 * 100.0) / 100.0;
+			/*
+			 * The add-on dropped must have started before the cut: an add-on
+			 * bought later in the window (prod_start after the shrink day)
+			 * would otherwise get a line that ends before it starts.
+			 */
+			if (RngUnif(&o) < 0.4)
+				for (int p = NPRODUCTS - 1; p > 0; p--)
+					if (c->has_product[p] && c->prod_start[p] < a->start_date + c->shrink_day)
+					{
+						c->shrink_product = p;
+						c->shrink_mrr += c->prod_mrr[p];
+						break;
+					}
+			c->seats = c->shrink_seats;
+			c->mrr = c->mrr0 - c->shrink_mrr;
+		}
+		if (RngUnif(&o) < (c->late_payer ? 0.5 : 0.03))
+			c->trouble_day = RngInt(&o, 30, Max(30, a->days - 20));
+	}
+
 	/* the hidden health path: mean-reverting noisy walk around the target */
 	c->nhealth = PRE_DAYS + a->days + 1;
 	c->health = palloc(sizeof(double) * c->nhealth);
@@ -981,9 +1031,22 @@ EmitSubscriptions(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 		if (p == 0 && c->expand_day >= 0 && c->expand_product < 0)
 		{
 			/* more seats: the old core line ends, a larger one starts */
-			PutSubscription(rsinfo, c, 0, c->seats0, c->prod_mrr[0], c->prod_start[0], expand - 1);
+			/* ended_at is the first day without it: no day between the two */
+			PutSubscription(rsinfo, c, 0, c->seats0, c->prod_mrr[0], c->prod_start[0], expand);
 			PutSubscription(rsinfo, c, 0, c->seats, c->prod_mrr[0] + c->expansion_mrr, expand, end);
 		}
+		else if (c->shrink_day >= 0 && p == 0)
+		{
+			/* a contraction: the core line ends, a smaller one starts */
+			DateADT		shrink = a->start_date + c->shrink_day;
+
+			PutSubscription(rsinfo, c, 0, c->seats0, c->prod_mrr[0], c->prod_start[0], shrink);
+			PutSubscription(rsinfo, c, 0, c->shrink_seats,
+							c->prod_mrr[0] - (c->shrink_mrr - (c->shrink_product >= 0 ? c->prod_mrr[c->shrink_product] : 0)),
+							shrink, end);
+		}
+		else if (c->shrink_day >= 0 && p == c->shrink_product)
+			PutSubscription(rsinfo, c, p, seats, c->prod_mrr[p], c->prod_start[p], a->start_date + c->shrink_day);
 		else
 			PutSubscription(rsinfo, c, p, seats, c->prod_mrr[p], c->prod_start[p], end);
 	}
@@ -1116,7 +1179,8 @@ EmitInvoices(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 		v[0] = UUIDPGetDatum(&c->id);
 		snprintf(buf, sizeof(buf), "demo-inv-%06d-%03d", c->idx + 1, seq);
 		v[1] = CStringGetTextDatum(buf);
-		v[2] = MoneyDatum(c->expand_day >= 0 && d >= c->expand_day ? c->mrr : c->mrr0);
+		v[2] = MoneyDatum((c->expand_day >= 0 && d >= c->expand_day) || (c->shrink_day >= 0 && d >= c->shrink_day) ?
+						  c->mrr : c->mrr0);
 		v[3] = DateADTGetDatum(issued);
 		v[4] = DateADTGetDatum(issued + net);
 
@@ -1137,6 +1201,36 @@ EmitInvoices(const DemoArgs *a, const Customer *c, ReturnSetInfo *rsinfo)
 			pay = issued + net + 1 + (int) (8.0 * exp(0.7 * RngNormal(&r)));
 		else
 			pay = issued + RngInt(&r, 0, net);
+		if (c->trouble_day >= 0 && d >= c->trouble_day - 90 && d < c->trouble_day + 75)
+		{
+			Rng			t;
+
+			RngInit(&t, a->seed, c->idx, STREAM_OUTCOMES, seq);
+			/*
+			 * Each branch sets the status with the payment: a write-off drawn
+			 * above must not keep its status once the crisis gives it a
+			 * payment date (paid_at needs status paid).
+			 */
+			if (d < c->trouble_day)
+			{
+				/* the run-up: later and later */
+				if (RngUnif(&t) < 0.75)
+				{
+					status = "paid";
+					pay = issued + net + 1 + (int) ((90 - (c->trouble_day - d)) / 90.0 * 25.0) + RngInt(&t, 0, 8);
+				}
+			}
+			else if (RngUnif(&t) < 0.35)
+			{
+				status = issued < a->end_date - 60 ? "uncollectible" : "failed";
+				pay = -1;
+			}
+			else
+			{
+				status = "paid";
+				pay = issued + net + RngInt(&t, 35, 90);
+			}
+		}
 		if (pay >= 0)
 		{
 			if (gone_ever && pay > a->start_date + c->churn_day && RngUnif(&r) < 0.6)
@@ -1420,6 +1514,10 @@ BuildUsers(const DemoArgs *a, const Customer *c)
 		/* users beyond the original seats join gradually over the window */
 		u->join_day = k < c->seats0 ? INT_MIN :
 			(int) ((double) (k - c->seats0 + 1) / (c->user_pool - c->seats0 + 1) * a->days * 0.85);
+		/* before a contraction the seats to be cut go idle one by one */
+		u->leave_day = c->shrink_day >= 0 && k >= c->shrink_seats ?
+			c->shrink_day - c->shrink_fade +
+			(int) ((double) (k - c->shrink_seats + 1) / (c->seats0 - c->shrink_seats + 1) * c->shrink_fade) : INT_MAX;
 		snprintf(buf, sizeof(buf), "u%04d", k + 1);
 		u->user_id = CStringGetTextDatum(buf);
 	}
@@ -1463,7 +1561,7 @@ EmitUsageDays(const DemoArgs *a, const Customer *c, const DemoUser *users, int d
 						hour;
 			double		q;
 
-			if (d < u->join_day || RngUnif(&r) >= u->p * pw[u->cls])
+			if (d < u->join_day || d >= u->leave_day || RngUnif(&r) >= u->p * pw[u->cls])
 				continue;
 			f = (int) (pow(RngUnif(&r), depth[u->cls]) * nfeat);
 			q = rint(qmean[u->cls] * (0.5 + eff) * exp(0.5 * RngNormal(&r)));

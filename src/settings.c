@@ -41,9 +41,11 @@ static char *cscopilot_admin_role = NULL;
 static double cscopilot_leakage_auc = 0.95;
 static double cscopilot_inapplicable_gain_share = 0.5;
 static int	cscopilot_global_explain_customers = 20000;
-static double cscopilot_expansion_share = 0.1;
+static double cscopilot_expansion_share = 0.2;
 static double cscopilot_expansion_min_score = 0.3;
 static int	cscopilot_history_retention = 400 * 86400;
+static double cscopilot_downgrade_share = 0.2;
+static int	cscopilot_payment_overdue_days = 30;
 
 static const struct config_enum_entry shap_method_options[] = {
 	{"tables", CS_SHAP_TABLES, false},
@@ -140,10 +142,10 @@ static const CsSetting CsSettings[] = {
 		"Customers whose exact SHAP values make a model's global explanation; 0 means all.",
 	"A full refresh explains this many customers per scoring model, a deterministic sample (by md5 of the customer id) when there are more."},
 	/* expansion opportunities (README "Expansion opportunities") */
-	{"cscopilot.expansion_share", SETTING_REAL, &cscopilot_expansion_share, 0.1, NULL, 0.0, 10.0, NULL,
+	{"cscopilot.expansion_share", SETTING_REAL, &cscopilot_expansion_share, 0.2, NULL, 0.01, 100.0, NULL,
 		PGC_USERSET, 0,
 		"Share of its MRR by which a customer's MRR must grow within the horizon to count as an expansion.",
-	"Without a deployed expansion amount model, an expansion opportunity expects MRR x this share x its probability."},
+	"Labels of cs.build_training_set(kind => 'expansion') (its target is the MRR gained); without a deployed expansion amount model, an expansion opportunity expects MRR x this share x its probability."},
 	{"cscopilot.expansion_min_score", SETTING_REAL, &cscopilot_expansion_min_score, 0.3, NULL, 0.0, 1.0, NULL,
 		PGC_USERSET, 0,
 		"Probability from the expansion model at which the refresh raises an expansion opportunity.", NULL},
@@ -152,6 +154,14 @@ static const CsSetting CsSettings[] = {
 		PGC_SIGHUP, GUC_UNIT_S,
 		"Age beyond which the worker drops monthly partitions of score and alert history; 0 keeps everything.",
 	"The daily job retention runs cs.apply_retention(); every customer's latest score is kept whatever its age."},
+	/* outcome labels beside churn (35_risk.sql cs._outcome, README "Outcomes beyond churn") */
+	{"cscopilot.downgrade_share", SETTING_REAL, &cscopilot_downgrade_share, 0.2, NULL, 0.01, 1.0, NULL, PGC_USERSET, 0,
+		"Share of MRR (or seats) lost within the horizon, by a customer who stays, that labels a downgrade.",
+	"Labels of cs.build_training_set(kind => 'downgrade') and the outcomes of downgrade models."},
+	{"cscopilot.payment_overdue_days", SETTING_INT, &cscopilot_payment_overdue_days, 30, NULL, 0, 3650, NULL,
+		PGC_USERSET, 0,
+		"Days past its due date an unpaid invoice must reach within the horizon to label a payment problem.",
+	"A failed or uncollectible invoice due within the horizon counts too (kind => 'payment')."},
 	/* explanations (explain.c) */
 	{"cscopilot.shap_method", SETTING_ENUM, &cscopilot_shap_method, CS_SHAP_TABLES, NULL, 0, 0, shap_method_options,
 		PGC_USERSET, 0,

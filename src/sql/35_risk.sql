@@ -205,13 +205,134 @@ $$;
 COMMENT ON FUNCTION cs._customer_starts() IS
     'Internal: per customer, when it started from its real history (first contract term, contract start, first subscription, first activity), NULL when unknown; never created_at.';
 
+-- The outcome of a customer within a horizon after as_of, for each kind a
+-- model can predict (everything after as_of + horizon is ignored):
+--   churn:     churned_at within (as_of, as_of + horizon];
+--   downgrade: still a customer at as_of + horizon (not churned), and on some
+--              day within the horizon its MRR (or its seats), from the
+--              subscriptions active that day (started_at <= day < ended_at),
+--              is at most (1 - cscopilot.downgrade_share) of what it was at as_of;
+--   payment:   an invoice (not draft or void) failed or uncollectible with its
+--              due date within the horizon, or still unpaid on the day it
+--              becomes more than cscopilot.payment_overdue_days overdue
+--              (due_date + days + 1), that day within the horizon;
+--   expansion: on some day within the horizon its MRR is at least
+--              (1 + cscopilot.expansion_share) of its MRR at as_of (> 0);
+--              target is the largest MRR gained within the horizon (0 when none).
+-- target is NULL for the other kinds.
+CREATE OR REPLACE FUNCTION cs._outcome(kind text, customer_id uuid, as_of timestamptz, horizon interval,
+                                       OUT label int, OUT target float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    d0      date := as_of::date;
+    d1      date := (as_of + horizon)::date;
+    churned boolean;
+    share   float8;
+    late    int;
+    m0      numeric;
+    s0      numeric;
+    mmin    numeric;
+    mmax    numeric;
+    smin    numeric;
+BEGIN
+    SELECT c.churned_at IS NOT NULL AND c.churned_at <= as_of + horizon INTO churned
+      FROM cs.customers c WHERE c.id = _outcome.customer_id;
+    IF kind = 'churn' THEN
+        label := churned::int;
+        RETURN;
+    ELSIF kind = 'payment' THEN
+        late := cs.setting('cscopilot.payment_overdue_days')::int;
+        label := EXISTS (SELECT 1 FROM cs.invoices i
+                          WHERE i.customer_id = _outcome.customer_id AND i.status NOT IN ('draft', 'void')
+                            AND ((i.status IN ('failed', 'uncollectible') AND i.due_date > d0 AND i.due_date <= d1)
+                                 OR (i.due_date + late + 1 > d0 AND i.due_date + late + 1 <= d1
+                                     AND (i.paid_at >= i.due_date + late + 1
+                                          OR (i.paid_at IS NULL AND i.status <> 'paid')))))::int;
+        RETURN;
+    ELSIF kind NOT IN ('downgrade', 'expansion') THEN
+        RAISE EXCEPTION 'unknown outcome kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Kinds: churn, downgrade, payment, expansion.';
+    END IF;
+    -- MRR and seats at as_of, then their lowest and highest on the days they
+    -- change within the horizon (they hold between changes)
+    WITH s AS (
+        SELECT su.mrr, su.seats, su.started_at, su.ended_at FROM cs.subscriptions su
+         WHERE su.customer_id = _outcome.customer_id AND su.started_at <= d1
+    ), pts AS (
+        SELECT d0 AS x
+        UNION SELECT s.started_at FROM s WHERE s.started_at > d0
+        UNION SELECT s.ended_at FROM s WHERE s.ended_at > d0 AND s.ended_at <= d1
+    ), lv AS (
+        SELECT pts.x,
+               coalesce(sum(s.mrr) FILTER (WHERE s.started_at <= pts.x AND (s.ended_at IS NULL OR s.ended_at > pts.x)), 0) AS m,
+               coalesce(sum(s.seats) FILTER (WHERE s.started_at <= pts.x AND (s.ended_at IS NULL OR s.ended_at > pts.x)), 0) AS st
+          FROM pts LEFT JOIN s ON true
+         GROUP BY pts.x
+    )
+    SELECT max(lv.m) FILTER (WHERE lv.x = d0), max(lv.st) FILTER (WHERE lv.x = d0),
+           min(lv.m), max(lv.m), min(lv.st)
+      INTO m0, s0, mmin, mmax, smin
+      FROM lv;
+    IF kind = 'downgrade' THEN
+        share := cs.setting('cscopilot.downgrade_share')::float8;
+        label := (NOT coalesce(churned, false)
+                  AND ((m0 > 0 AND mmin <= m0 * (1 - share)::numeric) OR (s0 > 0 AND smin <= s0 * (1 - share)::numeric)))::int;
+    ELSE
+        share := cs.setting('cscopilot.expansion_share')::float8;
+        label := (m0 > 0 AND mmax >= m0 * (1 + share)::numeric)::int;
+        target := greatest(coalesce(mmax - m0, 0), 0)::float8;
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs._outcome(text, uuid, timestamptz, interval) IS
+    'Internal: the outcome (label 0/1, and target: the MRR gained for expansion, else NULL) of a customer within horizon after as_of, for kind churn, downgrade (MRR or seats down by cscopilot.downgrade_share while staying a customer), payment (an invoice failed or more than cscopilot.payment_overdue_days overdue) or expansion (MRR up by cscopilot.expansion_share). Nothing after as_of + horizon counts.';
+
+-- The definition of a kind's label with the settings in force, for model
+-- cards and training records.
+CREATE OR REPLACE FUNCTION cs.label_definition(kind text, horizon interval DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN jsonb_build_object('kind', kind) || CASE
+        WHEN horizon IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('horizon', horizon::text) END || CASE kind
+        WHEN 'churn' THEN jsonb_build_object('definition', 'churned (cs.customers.churned_at) within the horizon')
+        WHEN 'downgrade' THEN jsonb_build_object(
+            'definition', 'still a customer at the end of the horizon, and on some day within it MRR or seats (active cs.subscriptions) at most (1 - downgrade_share) of their value at the observation date',
+            'downgrade_share', cs.setting('cscopilot.downgrade_share')::float8)
+        WHEN 'payment' THEN jsonb_build_object(
+            'definition', 'an invoice (cs.invoices, not draft or void) failed or uncollectible with its due date within the horizon, or still unpaid when it becomes more than payment_overdue_days overdue, that day within the horizon',
+            'payment_overdue_days', cs.setting('cscopilot.payment_overdue_days')::int)
+        WHEN 'expansion' THEN jsonb_build_object(
+            'definition', 'on some day within the horizon MRR (active cs.subscriptions) at least (1 + expansion_share) of a positive MRR at the observation date; target: the largest MRR gained',
+            'expansion_share', cs.setting('cscopilot.expansion_share')::float8)
+        ELSE NULL END;
+END;
+$$;
+COMMENT ON FUNCTION cs.label_definition(text, interval) IS
+    'The definition of the labels of an outcome kind (churn, downgrade, payment, expansion) with the settings in force (cscopilot.downgrade_share, payment_overdue_days, expansion_share) and the horizon when given, as jsonb; NULL for an unknown kind. Written into model cards.';
+
+-- The outcome kind a model kind is trained and judged on: upsell models
+-- predict expansion.
+CREATE OR REPLACE FUNCTION cs.outcome_kind(model_kind text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE model_kind WHEN 'upsell' THEN 'expansion' WHEN 'expansion' THEN 'expansion'
+                           WHEN 'churn' THEN 'churn' WHEN 'downgrade' THEN 'downgrade' WHEN 'payment' THEN 'payment' END
+$$;
+COMMENT ON FUNCTION cs.outcome_kind(text) IS
+    'The outcome a model kind is trained and judged on: churn, downgrade, payment and expansion their own, upsell expansion; NULL for custom models.';
+
 -- Labelled point-in-time training rows: for each observation date, every
 -- customer that was a customer then (started by then, from its real history:
 -- cs._customer_starts) and had not churned yet, its features as of that date,
--- and label 1 when it churned within the horizon after it.  Customers are the
--- group key, so a split by group holds out whole customers.
-CREATE OR REPLACE FUNCTION cs.build_training_set(observation_dates date[], horizon interval DEFAULT '90 days')
-RETURNS TABLE (customer_id uuid, as_of timestamptz, features float4[], label int, group_key text)
+-- and the label of the kind (cs._outcome) within the horizon after it.
+-- Customers are the group key, so a split by group holds out whole customers.
+CREATE OR REPLACE FUNCTION cs.build_training_set(observation_dates date[], horizon interval DEFAULT '90 days',
+                                                 kind text DEFAULT 'churn')
+RETURNS TABLE (customer_id uuid, as_of timestamptz, features float4[], label int, group_key text, target float8)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
@@ -220,6 +341,7 @@ DECLARE
     starts_ids uuid[];
     starts_at timestamptz[];
     unknown bigint;
+    k text := cs.outcome_kind(kind);
 BEGIN
     IF observation_dates IS NULL OR cardinality(observation_dates) = 0 THEN
         RAISE EXCEPTION 'observation_dates must not be empty' USING ERRCODE = 'invalid_parameter_value';
@@ -229,6 +351,12 @@ BEGIN
     END IF;
     IF array_position(observation_dates, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'observation dates must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF kind = 'expansion' THEN
+        k := 'expansion';
+    ELSIF k IS NULL THEN
+        RAISE EXCEPTION 'unknown label kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Kinds: churn, downgrade, payment, expansion (upsell models train on expansion).';
     END IF;
     SELECT array_agg(s.customer_id ORDER BY s.customer_id) FILTER (WHERE s.started_at IS NOT NULL),
            array_agg(s.started_at ORDER BY s.customer_id) FILTER (WHERE s.started_at IS NOT NULL),
@@ -241,20 +369,31 @@ BEGIN
                   HINT = 'Load contract terms into cs.contract_terms or set cs.customers.contract_start_date for these customers.';
     END IF;
     FOREACH d IN ARRAY observation_dates LOOP
-        RETURN QUERY
-        SELECT f.customer_id, d::timestamptz, f.features,
-               (c.churned_at IS NOT NULL AND c.churned_at <= d + horizon)::int,
-               f.customer_id::text
-          FROM cs.compute_features(
-                   ARRAY(SELECT s.id FROM unnest(starts_ids, starts_at) AS s(id, started_at)
-                          JOIN cs.customers c2 ON c2.id = s.id
-                         WHERE s.started_at <= d::timestamptz
-                           AND (c2.churned_at IS NULL OR c2.churned_at > d)), d::timestamptz) f
-          JOIN cs.customers c ON c.id = f.customer_id;
+        IF k = 'churn' THEN
+            RETURN QUERY
+            SELECT f.customer_id, d::timestamptz, f.features,
+                   (c.churned_at IS NOT NULL AND c.churned_at <= d + horizon)::int,
+                   f.customer_id::text, NULL::float8
+              FROM cs.compute_features(
+                       ARRAY(SELECT s.id FROM unnest(starts_ids, starts_at) AS s(id, started_at)
+                              JOIN cs.customers c2 ON c2.id = s.id
+                             WHERE s.started_at <= d::timestamptz
+                               AND (c2.churned_at IS NULL OR c2.churned_at > d)), d::timestamptz) f
+              JOIN cs.customers c ON c.id = f.customer_id;
+        ELSE
+            RETURN QUERY
+            SELECT f.customer_id, d::timestamptz, f.features, o.label, f.customer_id::text, o.target
+              FROM cs.compute_features(
+                       ARRAY(SELECT s.id FROM unnest(starts_ids, starts_at) AS s(id, started_at)
+                              JOIN cs.customers c2 ON c2.id = s.id
+                             WHERE s.started_at <= d::timestamptz
+                               AND (c2.churned_at IS NULL OR c2.churned_at > d)), d::timestamptz) f
+             CROSS JOIN LATERAL cs._outcome(k, f.customer_id, d::timestamptz, horizon) o;
+        END IF;
     END LOOP;
 END;
 $$;
-COMMENT ON FUNCTION cs.build_training_set(date[], interval) IS
-    'Point-in-time training rows: for each observation date, customers active then (started by then from their real history, not created_at; a NOTICE counts those without any known start), their features as of that date, label 1 if they churned within the horizon after it; group_key is the customer (hold out whole customers).';
+COMMENT ON FUNCTION cs.build_training_set(date[], interval, text) IS
+    'Point-in-time training rows: for each observation date, customers active then (started by then from their real history, not created_at; a NOTICE counts those without any known start), their features as of that date, and the label of kind within the horizon after it: churn (the default), downgrade, payment or expansion (upsell: expansion), defined by cs.label_definition and the settings cscopilot.downgrade_share, payment_overdue_days, expansion_share; target is the MRR gained for expansion, else NULL. group_key is the customer (hold out whole customers).';
 COMMENT ON FUNCTION cs._require_champion(text) IS 'Internal: the champion model name of a kind, or an error saying how to deploy one.';
 COMMENT ON FUNCTION cs._score_risk(uuid[], float8) IS 'Internal: appends risk assessments (score, confidence lowered by stale sources, model version, and the top SHAP factors when the risk is at least explain_min) for the stored feature vectors of the given customers (all when NULL) with every deployed risk champion (inputs picked from each stored vector by the model''s feature names), or its challenger for customers of the A/B share; the score of the model not served goes to cs.model_shadow_scores. A score from a model that does not apply to this data (cs.model_applicability, checked on full refreshes) is written with model_applicable false. Returns the number written.';

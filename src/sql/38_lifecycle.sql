@@ -5,9 +5,11 @@
 --
 -- Outcomes.  A prediction (a row of cs.risk_assessments, or of
 -- cs.model_shadow_scores for the model not served) made at time t is judged
--- once t is at least cscopilot.outcome_horizon days old: its outcome is 1 when
--- the customer churned (cs.customers.churned_at) within the horizon after t,
--- else 0.  Predictions for customers that had churned by t are left out.
+-- once t is at least cscopilot.outcome_horizon days old, on the outcome of its
+-- own kind (cs._outcome): a churn model on churn (cs.customers.churned_at)
+-- within the horizon after t, a downgrade model on a downgrade, a payment
+-- model on a failed or overdue invoice.  Predictions for customers that had
+-- churned by t are left out.
 
 ------------------------------------------------------------------------------
 -- Settings (read with cs.setting(): src/settings.c defines them and their defaults)
@@ -172,13 +174,17 @@ WITH scores AS (
 SELECT DISTINCT ON (m.id, s.customer_id, s.created_at)
        m.name, m.version, m.kind, s.customer_id, s.created_at, s.risk_score::float8 AS risk_score,
        (c.churned_at IS NOT NULL AND c.churned_at <= s.created_at + cs._outcome_horizon())::int AS churned,
-       s.scored
+       s.scored,
+       CASE WHEN m.kind = 'churn'
+            THEN (c.churned_at IS NOT NULL AND c.churned_at <= s.created_at + cs._outcome_horizon())::int
+            ELSE (SELECT o.label FROM cs._outcome(cs.outcome_kind(m.kind), s.customer_id, s.created_at,
+                                                  cs._outcome_horizon()) o) END AS outcome
   FROM scores s
   JOIN cs.models m ON m.name || ':v' || m.version = s.model_version AND m.kind = s.risk_type
   JOIN cs.customers c ON c.id = s.customer_id
  WHERE c.churned_at IS NULL OR c.churned_at > s.created_at
  ORDER BY m.id, s.customer_id, s.created_at, s.scored;
-COMMENT ON VIEW cs.model_outcomes IS 'Predictions old enough to be judged (made at least cscopilot.outcome_horizon ago, customer not churned yet then), served or shadow, with their outcome.';
+COMMENT ON VIEW cs.model_outcomes IS 'Predictions old enough to be judged (made at least cscopilot.outcome_horizon ago, customer not churned yet then), served or shadow, with their churn and the outcome of the model''s own kind.';
 COMMENT ON COLUMN cs.model_outcomes.name IS 'Model name.';
 COMMENT ON COLUMN cs.model_outcomes.version IS 'Model version.';
 COMMENT ON COLUMN cs.model_outcomes.kind IS 'Risk kind the model predicts.';
@@ -187,6 +193,7 @@ COMMENT ON COLUMN cs.model_outcomes.created_at IS 'Point in time of the predicti
 COMMENT ON COLUMN cs.model_outcomes.risk_score IS 'Predicted probability.';
 COMMENT ON COLUMN cs.model_outcomes.churned IS '1 when the customer churned within the horizon after the prediction, else 0.';
 COMMENT ON COLUMN cs.model_outcomes.scored IS 'served (cs.risk_assessments) or shadow (cs.model_shadow_scores).';
+COMMENT ON COLUMN cs.model_outcomes.outcome IS '1 when the outcome of the model''s kind happened within the horizon after the prediction (cs.label_definition: churn, downgrade, payment), else 0; what the model is judged on.';
 
 CREATE OR REPLACE VIEW cs.model_performance WITH (security_invoker = true) AS
 SELECT m.name, m.version, m.kind, m.status,
@@ -197,12 +204,12 @@ SELECT m.name, m.version, m.kind, m.status,
        g.first_prediction, g.last_prediction,
        (m.metrics ->> 'auc')::float8 AS validation_auc
   FROM cs.models m
-  LEFT JOIN LATERAL (SELECT array_agg(o.risk_score) AS p, array_agg(o.churned) AS y,
+  LEFT JOIN LATERAL (SELECT array_agg(o.risk_score) AS p, array_agg(o.outcome) AS y,
                             min(o.created_at) AS first_prediction, max(o.created_at) AS last_prediction
                        FROM cs.model_outcomes o WHERE o.name = m.name AND o.version = m.version) g ON true
   LEFT JOIN LATERAL cs.classification_metrics(g.p, g.y, cs.risk_alert_threshold()) x ON true
  WHERE m.kind IN ('churn', 'downgrade', 'payment');
-COMMENT ON VIEW cs.model_performance IS 'Per risk model version: metrics of its predictions against real outcomes (cs.model_outcomes) beside its validation AUC.';
+COMMENT ON VIEW cs.model_performance IS 'Per risk model version: metrics of its predictions against the real outcomes of its own kind (cs.model_outcomes.outcome: churn, downgrade or payment) beside its validation AUC.';
 COMMENT ON COLUMN cs.model_performance.name IS 'Model name.';
 COMMENT ON COLUMN cs.model_performance.version IS 'Model version.';
 COMMENT ON COLUMN cs.model_performance.kind IS 'churn, downgrade or payment.';
@@ -210,26 +217,26 @@ COMMENT ON COLUMN cs.model_performance.status IS 'candidate, challenger, champio
 COMMENT ON COLUMN cs.model_performance.horizon IS 'Outcome horizon (cscopilot.outcome_horizon): predictions are judged once this old.';
 COMMENT ON COLUMN cs.model_performance.threshold IS 'Alert threshold precision and recall are taken at (cs.risk_alert_threshold()).';
 COMMENT ON COLUMN cs.model_performance.n IS 'Judged predictions.';
-COMMENT ON COLUMN cs.model_performance.positives IS 'Judged predictions whose customer churned within the horizon.';
+COMMENT ON COLUMN cs.model_performance.positives IS 'Judged predictions whose outcome (of the model''s kind) happened within the horizon.';
 COMMENT ON COLUMN cs.model_performance.auc IS 'ROC AUC, tied scores sharing their mean rank; NULL with one class.';
 COMMENT ON COLUMN cs.model_performance.log_loss IS 'Mean log loss (probabilities clamped to 1e-15).';
 COMMENT ON COLUMN cs.model_performance.brier IS 'Brier score: mean squared error of the probability.';
-COMMENT ON COLUMN cs.model_performance."precision" IS 'Share of predictions at or above the threshold that churned.';
-COMMENT ON COLUMN cs.model_performance.recall IS 'Share of churned predictions at or above the threshold.';
-COMMENT ON COLUMN cs.model_performance.lift_top_decile IS 'Churn rate of the top-scored decile over the overall churn rate.';
+COMMENT ON COLUMN cs.model_performance."precision" IS 'Share of predictions at or above the threshold whose outcome happened.';
+COMMENT ON COLUMN cs.model_performance.recall IS 'Share of predictions whose outcome happened that are at or above the threshold.';
+COMMENT ON COLUMN cs.model_performance.lift_top_decile IS 'Outcome rate of the top-scored decile over the overall outcome rate.';
 COMMENT ON COLUMN cs.model_performance.first_prediction IS 'Earliest judged prediction.';
 COMMENT ON COLUMN cs.model_performance.last_prediction IS 'Latest judged prediction.';
 COMMENT ON COLUMN cs.model_performance.validation_auc IS 'AUC on the validation split at training (metrics.auc), for comparison.';
 
--- Predicted against observed churn by decile of the predicted probability
+-- Predicted against the observed outcome of the model's kind by decile of the predicted probability
 -- (ntile over the judged predictions ordered by score, customer, time).
 CREATE OR REPLACE FUNCTION cs.model_calibration(name text, version int)
 RETURNS TABLE (decile int, n bigint, mean_predicted float8, observed_rate float8, min_predicted float8, max_predicted float8)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, cs
 AS $$
-    SELECT b.decile, count(*), avg(b.risk_score), avg(b.churned)::float8, min(b.risk_score), max(b.risk_score)
-      FROM (SELECT o.risk_score, o.churned,
+    SELECT b.decile, count(*), avg(b.risk_score), avg(b.outcome)::float8, min(b.risk_score), max(b.risk_score)
+      FROM (SELECT o.risk_score, o.outcome,
                    ntile(10) OVER (ORDER BY o.risk_score, o.customer_id, o.created_at) AS decile
               FROM cs.model_outcomes o
              WHERE o.name = model_calibration.name AND o.version = model_calibration.version) b
@@ -237,7 +244,7 @@ AS $$
      ORDER BY b.decile;
 $$;
 COMMENT ON FUNCTION cs.model_calibration(text, int) IS
-    'Calibration of a model version on judged predictions: per decile of predicted probability, count, mean predicted, observed churn rate, and the score range.';
+    'Calibration of a model version on judged predictions: per decile of predicted probability, count, mean predicted, observed rate of the outcome of its kind, and the score range.';
 
 ------------------------------------------------------------------------------
 -- Drift
@@ -459,13 +466,13 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH pairs AS (
-        SELECT a.risk_score AS pa, b.risk_score AS pb, a.churned
+        SELECT a.risk_score AS pa, b.risk_score AS pb, a.outcome
           FROM cs.model_outcomes a
           JOIN cs.model_outcomes b ON b.customer_id = a.customer_id AND b.created_at = a.created_at
          WHERE a.name = champ.name AND a.version = champ.version
            AND b.name = chall.name AND b.version = chall.version
     ), agg AS (
-        SELECT array_agg(pairs.pa) AS pa, array_agg(pairs.pb) AS pb, array_agg(pairs.churned) AS y FROM pairs
+        SELECT array_agg(pairs.pa) AS pa, array_agg(pairs.pb) AS pb, array_agg(pairs.outcome) AS y FROM pairs
     )
     SELECT 'champion', champ.name, champ.version, x.*
       FROM agg CROSS JOIN LATERAL cs.classification_metrics(agg.pa, agg.y, cs.risk_alert_threshold()) x
@@ -568,9 +575,9 @@ DECLARE
     pending text;
     err     text;
 BEGIN
-    IF kind NOT IN ('churn', 'downgrade', 'payment') THEN
+    IF kind IS NULL OR kind NOT IN ('churn', 'downgrade', 'payment', 'expansion', 'upsell') THEN
         RAISE EXCEPTION 'cannot retrain kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Scheduled retraining builds churn-labelled sets: use churn (or downgrade, payment with your own labels).';
+              HINT = 'Retraining labels each kind by its own outcome: churn, downgrade, payment, expansion or upsell (expansion).';
     END IF;
     step := 'promotion_policy';
     steps := steps || jsonb_build_array(jsonb_build_object('step', step, 'at', clock_timestamp()) || cs.apply_promotion_policy(kind));
@@ -588,10 +595,11 @@ BEGIN
             DROP TABLE pg_temp.cs_retrain_rows;
         END IF;
         CREATE TEMP TABLE cs_retrain_rows ON COMMIT DROP AS
-            SELECT t.features, t.label, t.group_key, t.as_of FROM cs.build_training_set(dates, horizon) t;
+            SELECT t.features, t.label, t.group_key, t.as_of FROM cs.build_training_set(dates, horizon, cs.outcome_kind(retrain.kind)) t;
         SELECT count(*), coalesce(sum(t.label), 0) INTO nrows, pos FROM pg_temp.cs_retrain_rows t;
         steps := steps || jsonb_build_array(jsonb_build_object('step', step, 'at', clock_timestamp(), 'rows', nrows,
-                                                               'positives', pos, 'observation_dates', to_jsonb(dates),
+                                                               'positives', pos, 'label', cs.label_definition(cs.outcome_kind(retrain.kind), horizon),
+                                                               'observation_dates', to_jsonb(dates),
                                                                'horizon', horizon::text));
         IF pos < 10 OR nrows - pos < 10 THEN
             steps := steps || jsonb_build_array(jsonb_build_object('step', 'train', 'skipped',
@@ -607,9 +615,12 @@ BEGIN
         -- as_of: the forward split, validated on the latest dates
         mid := cs.train_model(mname, kind, 'SELECT features, label, group_key, as_of FROM pg_temp.cs_retrain_rows', params);
         UPDATE cs.models m
-           SET training_data = format('Scheduled retraining: cs.build_training_set(%L, %L)', dates, horizon),
+           SET training_data = format('Scheduled retraining: cs.build_training_set(%L, %L, %L)', dates, horizon,
+                                      cs.outcome_kind(retrain.kind)),
                metrics = m.metrics || jsonb_build_object('training_window',
-                             jsonb_build_object('observation_dates', to_jsonb(dates), 'horizon', horizon::text))
+                             jsonb_build_object('observation_dates', to_jsonb(dates), 'horizon', horizon::text,
+                                                'rows', nrows, 'positives', pos),
+                             'label', cs.label_definition(cs.outcome_kind(retrain.kind), horizon))
          WHERE m.id = mid
         RETURNING m.version INTO v;
         steps := steps || jsonb_build_array(jsonb_build_object('step', step, 'at', clock_timestamp(), 'model', mname,
@@ -634,7 +645,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.retrain(text) IS
-    'One retraining of a kind: promotion policy for a pending challenger, then (unless a challenger is still collecting outcomes) a point-in-time training set of cscopilot.retrain_observations monthly dates, cs.train_model as the next version of the champion''s name with its parameters and the forward split (validated on the latest dates, a gap of one horizon), registered as challenger. Returns {"status", "steps", "error"}; the worker''s retrain job stores it in cs.job_runs.details.';
+    'One retraining of a kind (churn, downgrade, payment or upsell): promotion policy for a pending challenger, then (unless a challenger is still collecting outcomes) a point-in-time training set of cscopilot.retrain_observations monthly dates labelled by the kind''s own outcome (cs.build_training_set with cs.outcome_kind; upsell: expansion), cs.train_model as the next version of the champion''s name with its parameters and the forward split (validated on the latest dates, a gap of one horizon), registered as challenger. Returns {"status", "steps", "error"}; the worker''s retrain job stores it in cs.job_runs.details.';
 
 -- The daily model checks of the worker: drift alerts, then the promotion
 -- policy for every kind with a challenger.
@@ -690,6 +701,7 @@ BEGIN
         'model', m.name, 'version', m.version, 'kind', m.kind, 'status', m.status, 'objective', m.objective,
         'created_at', m.created_at,
         'features', to_jsonb(m.feature_names),
+        'label', coalesce(m.metrics -> 'label', cs.label_definition(cs.outcome_kind(m.kind))),
         'training', jsonb_build_object('data', m.training_data,
                                        'window', m.metrics -> 'training_window',
                                        'rows_train', m.metrics -> 'rows_train', 'rows_valid', m.metrics -> 'rows_valid',
@@ -723,4 +735,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.model_card(text, int) IS
-    'Readable summary of a model version as jsonb: features, training data and window, parameters, validation metrics (with the split: forward or hashed), the leakage audit''s suspects and forced deployments, applicability to this data (cs.model_applicability), outcome metrics (cs.model_performance) and calibration on judged predictions, reliability by decile on the validation rows before and after calibration (with the Brier scores), the top inputs of its global explanation, drift status with the flagged features, and the last promotion decision. jsonb_pretty() prints it.';
+    'Readable summary of a model version as jsonb: features, the label (its outcome''s definition and settings, as trained, else as set now), training data and window, parameters, validation metrics (with the split: forward or hashed), the leakage audit''s suspects and forced deployments, applicability to this data (cs.model_applicability), outcome metrics (cs.model_performance) and calibration on judged predictions, reliability by decile on the validation rows before and after calibration (with the Brier scores), the top inputs of its global explanation, drift status with the flagged features, and the last promotion decision. jsonb_pretty() prints it.';

@@ -313,10 +313,10 @@ BEGIN
     IF name IS NULL OR btrim(name) = '' THEN
         RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF kind IS DISTINCT FROM 'churn' THEN
-        RAISE EXCEPTION 'cs.train_from_history trains churn models, not "%"', kind
+    IF cs.outcome_kind(train_from_history.kind) IS NULL THEN
+        RAISE EXCEPTION 'cs.train_from_history trains churn, downgrade, payment, expansion or upsell models, not "%"', kind
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Its labels are churn within the horizon (cs.build_training_set); for other labels use cs.train_model over your own query with an as_of column.';
+                  HINT = 'Each kind is labelled by its own outcome (cs.build_training_set, cs.label_definition); for other labels use cs.train_model over your own query with an as_of column.';
     END IF;
     IF h <= interval '0' THEN
         RAISE EXCEPTION 'horizon must be positive' USING ERRCODE = 'invalid_parameter_value';
@@ -365,27 +365,30 @@ BEGIN
         DROP TABLE pg_temp.cs_history_rows;
     END IF;
     CREATE TEMP TABLE cs_history_rows ON COMMIT DROP AS
-        SELECT t.customer_id, t.as_of, t.features, t.label, t.group_key FROM cs.build_training_set(dates, h) t;
+        SELECT t.customer_id, t.as_of, t.features, t.label, t.group_key FROM cs.build_training_set(dates, h, cs.outcome_kind(train_from_history.kind)) t;
     SELECT count(*), coalesce(sum(t.label), 0) INTO nrows, pos FROM pg_temp.cs_history_rows t;
     IF pos < 10 OR nrows - pos < 10 THEN
-        RAISE EXCEPTION 'too few rows of each class to train on: % churned and % stayed', pos, nrows - pos
+        RAISE EXCEPTION 'too few rows of each class to train on: % with the outcome (%) and % without', pos,
+                        cs.outcome_kind(train_from_history.kind), nrows - pos
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('%s observation dates from %s to %s, churn within %s.', cardinality(dates), dates[1],
-                                  dates[cardinality(dates)], h),
+                  DETAIL = format('%s observation dates from %s to %s, %s within %s.', cardinality(dates), dates[1],
+                                  dates[cardinality(dates)], cs.outcome_kind(train_from_history.kind), h),
                   HINT = 'A model needs at least 10 of each: load the churned customers (cs.customers.churned_at) and more history, or use a longer horizon.';
     END IF;
 
     mid := cs.train_model(name, kind, 'SELECT features, label, group_key, as_of FROM pg_temp.cs_history_rows', p);
     UPDATE cs.models m
-       SET training_data = format('cs.train_from_history: %s observation dates from %s to %s every %s, churn within %s; %s rows, %s churned',
-                                  cardinality(dates), dates[1], dates[cardinality(dates)], step, h, nrows, pos),
+       SET training_data = format('cs.train_from_history: %s observation dates from %s to %s every %s, %s within %s; %s rows, %s positive',
+                                  cardinality(dates), dates[1], dates[cardinality(dates)], step, cs.outcome_kind(train_from_history.kind), h,
+                                  nrows, pos),
            metrics = m.metrics || jsonb_build_object('training_window',
                          jsonb_build_object('observation_dates', to_jsonb(dates), 'horizon', h::text, 'step', step::text,
-                                            'rows', nrows, 'positives', pos))
+                                            'rows', nrows, 'positives', pos),
+                         'label', cs.label_definition(cs.outcome_kind(train_from_history.kind), h))
      WHERE m.id = mid;
     DROP TABLE pg_temp.cs_history_rows;
     RETURN mid;
 END;
 $$;
 COMMENT ON FUNCTION cs.train_from_history(text, text, interval, jsonb, int) IS
-    'Trains a churn model on this database''s own history in one call: observation dates weekly (every horizon when it is a week or less) back from one horizon before the latest fact (at most 52, or observations), labels churn within the horizon (cs.build_training_set), the forward split with a gap of one horizon (cs.train_model with as_of), leakage audit; registers the model as a candidate and returns its cs.models id. Errors with object_not_in_prerequisite_state when there is too little history or fewer than 10 rows of a class.';
+    'Trains a churn, downgrade, payment, expansion or upsell (expansion) model on this database''s own history in one call: observation dates weekly (every horizon when it is a week or less) back from one horizon before the latest fact (at most 52, or observations), labels the kind''s own outcome within the horizon (cs.build_training_set, cs.label_definition), the forward split with a gap of one horizon (cs.train_model with as_of), leakage audit; registers the model as a candidate and returns its cs.models id. Errors with object_not_in_prerequisite_state when there is too little history or fewer than 10 rows of a class.';

@@ -400,3 +400,9 @@ ALTER TABLE cs.job_runs DROP CONSTRAINT job_runs_job_check,
 COMMENT ON COLUMN cs.job_runs.job IS 'batch (failed batches only), full_rescore, daily_snapshot, partitions, action_outcomes, model_checks, retrain, data_quality or retention.';
 COMMENT ON COLUMN cs.job_runs.customers IS 'Customers the run refreshed (partitions it created, for partitions; problems found, for data_quality; partitions dropped or swept, for retention); NULL when not applicable.';
 COMMENT ON COLUMN cs.job_runs.details IS 'What the run did, step by step: for retrain the steps of cs.retrain (policy, training set, training, registration), for model_checks the drift checks and promotion decisions, for retention the partitions dropped (cs.apply_retention).';
+-- Outcomes beyond churn (issue 21, src/sql/35_risk.sql): training sets label
+-- downgrade, payment and expansion too (a kind argument, and the expansion
+-- amount in a target column).
+DROP FUNCTION cs.build_training_set(date[], interval);
+-- The shipped downgrade, payment and expansion models are loaded by
+-- src/sql/96_outcome_models.sql, re-run by every upgrade (once per name).

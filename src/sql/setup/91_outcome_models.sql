@@ -1,0 +1,5 @@
+-- The shipped downgrade, payment and expansion models, at CREATE EXTENSION:
+-- src/sql/96_outcome_models.sql again, now that src/sql/setup/10_features.sql
+-- has filled the feature catalog they are checked against (and the churn
+-- model of 90_default_model.sql is there).  An upgrade runs 96 itself.
+--@include src/sql/96_outcome_models.sql
