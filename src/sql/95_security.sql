@@ -167,7 +167,9 @@ RETURN ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              -- training on the user's own history (src/sql/39_training.sql)
              'train_from_history', '_check_applicability', 'check_model_applicability',
              -- schema drift of data sources (src/sql/84_source_fields.sql)
-             'accept_source_fields'];
+             'accept_source_fields',
+             -- survival training rows (src/sql/36_survival.sql)
+             'build_survival_set'];
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';
 

@@ -187,3 +187,15 @@ ALTER TABLE cs.data_sources
 COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_invoice_csv (Dashboard export), zendesk_ticket (API JSON), hubspot_company, hubspot_contact (CSV exports), mixpanel, amplitude (NDJSON exports), csv (generic, with a column mapping in options), salesforce_account, salesforce_contact, salesforce_opportunity, salesforce_task (REST API JSON or Data Loader CSV), intercom_conversation or intercom_company (REST API JSON and webhooks), stripe_subscription, stripe_customer, chargebee_customer, chargebee_subscription, chargebee_invoice (API JSON and webhooks).';
 --@include src/sql/schema/81_crm.sql
 --@include src/sql/setup/81_crm.sql
+
+-- Time to churn (src/sql/36_survival.sql): survival models get their own kind,
+-- the renewal forecast a column (its return type changes: dropped here,
+-- recreated by the re-runnable scripts), and the shipped survival model.
+ALTER TABLE cs.models DROP CONSTRAINT models_kind_check;
+ALTER TABLE cs.models
+    ADD CONSTRAINT models_kind_check
+        CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'survival', 'custom'));
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, survival (time to churn, objective survival:aft) or custom.';
+DROP VIEW cs.renewal_forecast;
+DROP FUNCTION cs.renewal_forecast_as_of(date);
+--@include src/sql/setup/91_survival_model.sql
