@@ -189,13 +189,10 @@ COMMENT ON COLUMN cs.data_sources.format IS 'stripe_invoice (API JSON), stripe_i
 --@include src/sql/setup/81_crm.sql
 
 -- Time to churn (src/sql/36_survival.sql): survival models get their own kind,
--- the renewal forecast a column (its return type changes: dropped here,
--- recreated by the re-runnable scripts), and the shipped survival model.
+-- and the shipped survival model is deployed.
 ALTER TABLE cs.models DROP CONSTRAINT models_kind_check;
 ALTER TABLE cs.models
     ADD CONSTRAINT models_kind_check
         CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'survival', 'custom'));
 COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, survival (time to churn, objective survival:aft) or custom.';
-DROP VIEW cs.renewal_forecast;
-DROP FUNCTION cs.renewal_forecast_as_of(date);
 --@include src/sql/setup/91_survival_model.sql
