@@ -591,6 +591,8 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 				 errmsg("training query returned too many rows")));
 
 	threshold = (uint64) (p->validation_fraction * (double) PG_UINT32_MAX);
+	td->ytrain_upper = td->yvalid_upper = NULL;
+	td->censored_at_split = 0;
 	is_valid = MemoryContextAlloc(mcxt, sizeof(char) * n);
 	if (acol > 0)
 		asof = MemoryContextAllocHuge(mcxt, sizeof(TimestampTz) * n);
