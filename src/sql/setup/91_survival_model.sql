@@ -20,9 +20,11 @@ BEGIN
                training_data = 'Generated demo data (cs.generate_demo_data), monthly observation dates, cs.build_survival_set (365 days at most); see models/README.md.'
          WHERE m.id = model_id;
     END IF;
-    PERFORM cs.deploy_model('survival_default', (SELECT m.version FROM cs.models m WHERE m.id = model_id));
-    IF EXISTS (SELECT 1 FROM cs.customer_features) THEN
-        PERFORM cs.set_model_reference('survival_default', (SELECT m.version FROM cs.models m WHERE m.id = model_id));
-    END IF;
+    -- The first survival model anywhere (a new kind, on install and on upgrade):
+    -- champion directly, as cs.deploy_model would make it; the upgrade runs
+    -- this before the re-runnable scripts define cs.deploy_model(name, version, force).
+    UPDATE cs.models m SET status = 'champion' WHERE m.id = model_id;
+    -- No drift reference: its training rows are not shipped, and stored vectors
+    -- met on an upgrade may be of an older layout (cs.set_model_reference sets one).
 END;
 $$;
