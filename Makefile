@@ -6,7 +6,7 @@ MODULE_big  = cscopilot
 OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o \
               src/model.o src/modelcache.o src/modelparse.o src/modeleval.o src/explain.o src/train.o \
               src/demo.o src/worker.o src/lifecycle.o src/ingest.o src/settings.o \
-              src/metrics.o src/encode.o src/calibrate.o src/search.o
+              src/metrics.o src/encode.o src/calibrate.o src/search.o src/survival.o
 
 # SQL sources (README, "SQL sources and upgrades"), each directory in name order:
 #   src/sql/pre_install/  re-runnable functions that table definitions need
@@ -88,9 +88,10 @@ $(UPGRADES): $(EXTENSION)--%.sql: src/sql/updates/%.sql $(SQL_PRE) $(SQL_SCHEMA)
 	@$(call assemble_sql,ALTER EXTENSION $(EXTENSION) UPDATE TO '$(EXTVERSION)',$(SQL_PRE) $< $(SQL_RERUN))
 
 # PGXS tracks no header dependencies: spell out the shared ones.
-src/model.o src/modelcache.o src/explain.o src/train.o src/lifecycle.o src/settings.o src/encode.o src/calibrate.o src/search.o: src/model.h src/modelcore.h
+src/model.o src/modelcache.o src/explain.o src/train.o src/lifecycle.o src/settings.o src/encode.o src/calibrate.o src/search.o src/survival.o: src/model.h src/modelcore.h
 src/train.o src/encode.o: src/encode.h
 src/train.o src/calibrate.o src/search.o: src/calibrate.h
+src/train.o src/survival.o: src/survival.h
 src/modelparse.o src/modeleval.o: src/modelcore.h
 $(filter-out src/modelparse.o src/modeleval.o,$(OBJS)): src/cscopilot.h
 

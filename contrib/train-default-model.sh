@@ -3,6 +3,9 @@
 # evaluates each on customers generated with another seed (none of them seen in
 # training), and writes models/<name>.json and models/<name>.metrics:
 #   churn_default      churn within the horizon
+#   survival_default   the time to churn (kind survival, objective survival:aft), judged by
+#                      its concordance on the later period of the held-out seed; trained
+#                      with the churn model (MODEL_KINDS must include churn)
 #   downgrade_default  a downgrade (cscopilot.downgrade_share of MRR or seats lost, still a customer)
 #   payment_default    an invoice failed or more than cscopilot.payment_overdue_days overdue
 #   expansion_default  (kind expansion) an expansion (cscopilot.expansion_share of MRR gained); the
@@ -47,6 +50,13 @@ params="{\"max_depth\": 4, \"eta\": 0.05, \"num_round\": 600, \"early_stopping_r
 # Observation dates: monthly, from 120 days after the start (enough history for
 # every feature window) to one horizon before the end (labels are complete).
 dates="SELECT array_agg(d::date ORDER BY d) FROM generate_series(date '$end_date' - $days + 120, date '$end_date' - 90, interval '30 days') d"
+
+# Survival: monthly observation dates up to 30 days before the end (censoring
+# covers the rows whose churn is not known yet), followed up to 365 days.
+surv_dates="SELECT array_agg(d::date ORDER BY d) FROM generate_series(date '$end_date' - $days + 120, date '$end_date' - 30, interval '30 days') d"
+surv_params='{"objective": "survival:aft", "aft_loss_distribution": "normal", "aft_loss_distribution_scale": 1.0, "max_depth": 4, "eta": 0.05, "num_round": 400, "early_stopping_rounds": 30, "min_child_weight": 5, "subsample": 0.8, "colsample_bytree": 0.8, "seed": 7}'
+# The held-out C-index is on the later period: the last three dates.
+surv_later="SELECT array_agg(d::date ORDER BY d) FROM generate_series(date '$end_date' - 90, date '$end_date' - 30, interval '30 days') d"
 
 step() { printf '\n== %s\n' "$*"; }
 trap 'cluster_stop "$dir"' EXIT
@@ -110,6 +120,10 @@ for kind in $kinds; do
                        || jsonb_build_object('calibration_map', calibration) AS metrics
                        FROM cs.models WHERE name = '$name'"
 done
+
+step "survival training rows (seed $seed), kept for after the churn evaluation"
+"${PSQL[@]}" -c "CREATE TABLE surv_train AS SELECT * FROM cs.build_survival_set(($surv_dates), 365, date '$end_date' + 1)" \
+    -c "SELECT count(*) AS rows, count(*) FILTER (WHERE churned) AS churned FROM surv_train"
 
 step "held-out evaluation: customers generated with seed $holdout_seed"
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE TABLE keep_metrics AS SELECT * FROM (VALUES (NULL::text, NULL::jsonb)) v(name, metrics) WHERE false"
@@ -178,3 +192,31 @@ SQL
     cat "models/$name.metrics"
     step "wrote models/$name.json and models/$name.metrics"
 done
+
+if [[ " $kinds " == *" churn "* ]]; then
+step "survival model: training on the seed $seed rows"
+"${PSQL[@]}" -c "\timing on" -c "SELECT cs.train_model('survival_default', 'survival', 'SELECT features, label_lower, label_upper, group_key, as_of FROM surv_train', '$surv_params')"
+"${PSQL[@]}" -At -c "SELECT encode(model, 'base64') FROM cs.models WHERE name = 'survival_default'" | base64 -d > models/survival_default.json
+cp models/survival_default.json "$dir/survival.json"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/survival.json"
+step "survival model: concordance on the later period of seed $holdout_seed"
+"${PSQL[@]}" -c "SET client_min_messages = warning" \
+    -c "CREATE TABLE surv_holdout AS SELECT s.*, cs.predict('survival_default', s.features) AS predicted_days, cs.predict('churn_default', s.features) AS churn_risk, s.features[array_position(cs.feature_names(), 'days_since_last_activity')] AS inactive_days FROM cs.build_survival_set(($surv_later), 365, date '$end_date' + 1) s"
+# Baselines ordered the same way (a higher risk or longer inactivity: sooner).
+"${PSQL[@]}" -At -f - > models/survival_default.metrics <<SQL
+SELECT jsonb_pretty(m.metrics || jsonb_build_object(
+         'holdout', (SELECT jsonb_build_object(
+                        'rows', count(*), 'churned', count(*) FILTER (WHERE churned),
+                        'observation_dates', ($surv_later),
+                        'concordance_index', round(cs.concordance_index(array_agg(predicted_days), array_agg(label_lower), array_agg(churned))::numeric, 4),
+                        'baseline_churn_model_concordance', round(cs.concordance_index(array_agg(-churn_risk), array_agg(label_lower), array_agg(churned))::numeric, 4),
+                        'baseline_days_since_last_activity_concordance', round(cs.concordance_index(array_agg(-coalesce(nullif(inactive_days, 'NaN'), 1e6)::float8), array_agg(label_lower), array_agg(churned))::numeric, 4),
+                        'median_predicted_days', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY predicted_days)::numeric, 1))
+                       FROM surv_holdout),
+         'training_set', jsonb_build_object('customers', $customers, 'days', $days, 'seed', $seed,
+                                            'end_date', '$end_date', 'max_days', 365,
+                                            'holdout_seed', $holdout_seed)))
+  FROM cs.models m WHERE m.name = 'survival_default';
+SQL
+cat models/survival_default.metrics
+step "wrote models/survival_default.json and models/survival_default.metrics"
+fi

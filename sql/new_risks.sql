@@ -15,6 +15,10 @@ SELECT name, alert_type, condition, base_severity FROM cs.alert_rules
 SELECT name, answers FROM cs.playbooks WHERE name IN ('billing_review', 'value_review', 'expansion_upsell') ORDER BY name;
 SELECT s FROM unnest(cs.condition_scores()) s WHERE s ~ 'downgrade|payment_risk|expansion' ORDER BY s;
 
+-- the shipped downgrade, payment and expansion models step aside: this test
+-- deploys its own, and judges the fallback without any
+SELECT name, kind, status FROM cs.models WHERE kind IN ('downgrade', 'payment', 'expansion') ORDER BY name;
+DELETE FROM cs.models WHERE kind IN ('downgrade', 'payment', 'expansion');
 SELECT cs.generate_demo_data(60, 200, 11) > 0 AS generated;
 SELECT cs.refresh_all() > 0 AS refreshed;
 
@@ -77,7 +81,7 @@ SELECT bool_and(a.risk_score = round(cs.predict_calibrated(CASE a.risk_type WHEN
 SELECT count(*) > 0 AS expansions,
        bool_and(o.score >= 0.3) AS from_min_score,
        bool_and(o.score = round(cs.predict_calibrated('expansion_default', f.features)::numeric, 3)) AS score_is_probability,
-       bool_and(o.expected_mrr = round(o.score * c.mrr * 0.1, 2)) AS fallback_amount,
+       bool_and(o.expected_mrr = round(o.score * c.mrr * current_setting('cscopilot.expansion_share')::numeric, 2)) AS fallback_amount,
        bool_and(o.reasons ->> 'amount_by' = 'probability x mrr x expansion_share') AS amount_by,
        bool_and(o.reasons ->> 'scored_by' = 'model expansion_default:v1') AS scored_by,
        bool_and(jsonb_array_length(o.reasons -> 'factors') = 5) AS five_factors

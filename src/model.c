@@ -397,7 +397,7 @@ CsModelFeaturesFromArray(CsModel *model, ArrayType *features)
 static void
 CheckKind(const char *kind)
 {
-	static const char *const kinds[] = {"churn", "downgrade", "payment", "upsell", "expansion", "custom"};
+	static const char *const kinds[] = {"churn", "downgrade", "payment", "upsell", "expansion", "survival", "custom"};
 
 	for (int i = 0; i < lengthof(kinds); i++)
 		if (strcmp(kind, kinds[i]) == 0)
@@ -405,7 +405,7 @@ CheckKind(const char *kind)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid model kind \"%s\"", kind),
-			 errhint("Use churn, downgrade, payment, upsell, expansion or custom.")));
+			 errhint("Use churn, downgrade, payment, upsell, expansion, survival or custom.")));
 }
 
 /* Checks model name, feature names and catalog, then inserts a new version. */

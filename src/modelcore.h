@@ -62,8 +62,17 @@ typedef struct CsTreeNode
 typedef enum CsModelLink
 {
 	CS_LINK_IDENTITY,
-	CS_LINK_LOGISTIC
+	CS_LINK_LOGISTIC,
+	CS_LINK_EXP					/* survival:aft: a predicted time */
 } CsModelLink;
+
+/* The distribution of the AFT error term (survival:aft). */
+typedef enum CsAftDistribution
+{
+	CS_AFT_NORMAL,
+	CS_AFT_LOGISTIC,
+	CS_AFT_EXTREME
+} CsAftDistribution;
 
 /* A compiled model: metadata, flat tree arrays and a lazily made booster. */
 typedef struct CsModel
@@ -76,6 +85,9 @@ typedef struct CsModel
 
 	float		base_margin;	/* base_score in margin space */
 	CsModelLink link;
+	/* survival:aft: ln T = margin + aft_scale * Z, Z of aft_distribution */
+	CsAftDistribution aft_distribution;
+	double		aft_scale;
 	int			num_trees;
 	int32_t    *roots;			/* index of each tree's root in nodes */
 	int32_t    *depths;			/* depth of each tree (0: a single leaf) */
@@ -161,7 +173,36 @@ CsModelNativeTransform(const CsModel *m, float margin)
 {
 	if (m->link == CS_LINK_LOGISTIC)
 		return (double) (1.0f / (1.0f + expf(-margin)));
+	if (m->link == CS_LINK_EXP)
+		return (double) expf(margin);
 	return (double) margin;
+}
+
+/*
+ * survival:aft: the probability that the time is at most t (t > 0, in the
+ * label's unit) given the margin, the CDF of the AFT distribution at
+ * (ln t - margin) / scale, in double (xgboost's aft_loss.h).
+ */
+static inline double
+CsAftCdf(CsAftDistribution dist, double scale, double margin, double t)
+{
+	double		z;
+
+	if (!(t > 0))
+		return 0.0;
+	if (isinf(t))
+		return 1.0;
+	z = (log(t) - margin) / scale;
+	switch (dist)
+	{
+		case CS_AFT_LOGISTIC:
+			return 1.0 / (1.0 + exp(-z));
+		case CS_AFT_EXTREME:
+			return 1.0 - exp(-exp(z));
+		case CS_AFT_NORMAL:
+		default:
+			return 0.5 * erfc(-z / sqrt(2.0));
+	}
 }
 
 #endif							/* CS_MODELCORE_H */

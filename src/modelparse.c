@@ -48,7 +48,7 @@ typedef struct ObjectiveInfo
 {
 	const char *name;
 	bool		logit_base;		/* base_score is a probability */
-	CsModelLink link;
+	CsModelLink link;			/* CS_LINK_EXP: base_score is a time, its log the margin */
 } ObjectiveInfo;
 
 static const ObjectiveInfo Objectives[] = {
@@ -56,6 +56,7 @@ static const ObjectiveInfo Objectives[] = {
 	{"reg:logistic", true, CS_LINK_LOGISTIC},
 	{"binary:logitraw", false, CS_LINK_IDENTITY},
 	{"reg:squarederror", false, CS_LINK_IDENTITY},
+	{"survival:aft", false, CS_LINK_EXP},
 };
 
 /* One compilation: the model, where results and errors go, the growing node arrays. */
@@ -955,6 +956,43 @@ CompileTree(ParseState *ps, json_t *tree, int t)
 	return true;
 }
 
+/* Reads survival:aft's distribution and scale (aft_loss_param). */
+static bool
+CompileAftParam(ParseState *ps, json_t *obj)
+{
+	CsModel    *m = ps->m;
+	CsModelError *err = ps->err;
+	json_t	   *aft;
+	const char *dist;
+	const char *scale_str;
+	char	   *end;
+
+	if ((aft = JsonObjectMember(err, obj, "aft_loss_param", "learner.objective.aft_loss_param")) == NULL)
+		return false;
+	dist = json_string_value(json_object_get(aft, "aft_loss_distribution"));
+	if (dist == NULL)
+		return ModelJsonError(err, "learner.objective.aft_loss_param.aft_loss_distribution", "a string");
+	if (strcmp(dist, "normal") == 0)
+		m->aft_distribution = CS_AFT_NORMAL;
+	else if (strcmp(dist, "logistic") == 0)
+		m->aft_distribution = CS_AFT_LOGISTIC;
+	else if (strcmp(dist, "extreme") == 0)
+		m->aft_distribution = CS_AFT_EXTREME;
+	else
+		return ModelJsonError(err, "learner.objective.aft_loss_param.aft_loss_distribution",
+							  "normal, logistic or extreme");
+	scale_str = json_string_value(json_object_get(aft, "aft_loss_distribution_scale"));
+	if (scale_str == NULL)
+		return ModelJsonError(err, "learner.objective.aft_loss_param.aft_loss_distribution_scale",
+							  "a number in a string");
+	errno = 0;
+	m->aft_scale = strtod(scale_str, &end);
+	if (errno != 0 || end == scale_str || *end != '\0' || !isfinite(m->aft_scale) || !(m->aft_scale > 0))
+		return ModelJsonError(err, "learner.objective.aft_loss_param.aft_loss_distribution_scale",
+							  "a positive number in a string");
+	return true;
+}
+
 /* Reads the learner's objective, feature count, base score and feature names. */
 static bool
 CompileLearner(ParseState *ps, json_t *learner, json_t *gb)
@@ -992,11 +1030,13 @@ CompileLearner(ParseState *ps, json_t *learner, json_t *gb)
 			oi = &Objectives[i];
 	if (oi == NULL)
 		return Fail(err, CS_MODEL_UNSUPPORTED,
-					"Supported objectives are binary:logistic, binary:logitraw, reg:logistic and reg:squarederror.",
+					"Supported objectives are binary:logistic, binary:logitraw, reg:logistic, reg:squarederror and survival:aft.",
 					"objective \"%s\" is not supported", objname);
 	if ((m->objective = ResultStrdup(ps, objname)) == NULL)
 		return false;
 	m->link = oi->link;
+	if (oi->link == CS_LINK_EXP && !CompileAftParam(ps, obj))
+		return false;
 
 	if ((lmp = JsonObjectMember(err, learner, "learner_model_param", "learner.learner_model_param")) == NULL ||
 		!JsonIntMember(err, lmp, "num_class", "learner.learner_model_param.num_class", 0, &num_class) ||
@@ -1026,6 +1066,13 @@ CompileLearner(ParseState *ps, json_t *learner, json_t *gb)
 			return Invalid(err, "base_score %g is not a probability strictly between 0 and 1.", base_score);
 		/* XGBoost's ProbToMargin, in float. */
 		m->base_margin = -logf(1.0f / base_score - 1.0f);
+	}
+	else if (oi->link == CS_LINK_EXP)
+	{
+		if (!(base_score > 0.0f))
+			return Invalid(err, "base_score %g of a survival model is not a positive time.", base_score);
+		/* AFT's ProbToMargin, in float. */
+		m->base_margin = logf(base_score);
 	}
 	else
 		m->base_margin = base_score;

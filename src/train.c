@@ -19,6 +19,16 @@
  * loss and Brier score are computed in C with the same native evaluator that
  * cs.predict uses.
  *
+ * Survival.  With objective survival:aft the query gives label_lower and
+ * label_upper (days from as_of to churn; equal for a churn seen, upper
+ * +Infinity or NULL for a customer still there at the end of the data)
+ * instead of label; they go to libxgboost as label_lower_bound and
+ * label_upper_bound.  With as_of, no row is dropped for a gap: the training
+ * rows' labels are censored at the first validation date instead, so nothing
+ * the validation period revealed reaches training.  Early stopping follows
+ * aft-nloglik, and the metrics add the validation concordance index
+ * (survival.c) and the AFT distribution and scale.
+ *
  * Leakage audit.  For a 0/1 label, every feature is scored alone on the
  * training rows: max(AUC, 1 - AUC) of its raw value, missing values forming
  * their own rank group (put below and above every value; the larger is kept).
@@ -54,6 +64,7 @@
 #include "model.h"
 #include "encode.h"
 #include "calibrate.h"
+#include "survival.h"
 
 /* The server's json_object() shadows jansson's: make objects with json_pack. */
 #define CsJsonNewObject() json_pack("{}")
@@ -93,6 +104,9 @@ typedef struct TrainData
 	float	   *ytrain;
 	float	   *xvalid;
 	float	   *yvalid;
+	float	   *ytrain_upper;	/* survival: upper bounds (y* are the lower ones) */
+	float	   *yvalid_upper;
+	int			censored_at_split;	/* survival: training labels cut at valid_from */
 	double		positive_rate;
 	bool		forward;		/* split by as_of (else hashed) */
 	TimestampTz train_from;
@@ -108,6 +122,7 @@ static const char *const PassThrough[] = {
 	"colsample_bylevel", "colsample_bynode", "min_child_weight", "lambda", "reg_lambda",
 	"alpha", "reg_alpha", "gamma", "max_bin", "tree_method", "scale_pos_weight",
 	"base_score", "max_delta_step", "grow_policy", "max_leaves",
+	"aft_loss_distribution", "aft_loss_distribution_scale",
 };
 
 /* Raises the error for a bad params value. */
@@ -197,8 +212,9 @@ ParseParams(TrainParams *p, const char *params_text)
 				const char *s = json_string_value(v);
 
 				if (s == NULL || (strcmp(s, "binary:logistic") != 0 && strcmp(s, "reg:logistic") != 0 &&
-								  strcmp(s, "binary:logitraw") != 0 && strcmp(s, "reg:squarederror") != 0))
-					ParamError(key, "one of binary:logistic, binary:logitraw, reg:logistic and reg:squarederror");
+								  strcmp(s, "binary:logitraw") != 0 && strcmp(s, "reg:squarederror") != 0 &&
+								  strcmp(s, "survival:aft") != 0))
+					ParamError(key, "one of binary:logistic, binary:logitraw, reg:logistic, reg:squarederror and survival:aft");
 				p->objective = pstrdup(s);
 				continue;
 			}
@@ -286,7 +302,7 @@ ParseParams(TrainParams *p, const char *params_text)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown training parameter \"%s\"", key),
-						 errhint("Use num_round, early_stopping_rounds, validation_fraction, horizon, monotone_constraints, calibration, search, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight or base_score.")));
+						 errhint("Use num_round, early_stopping_rounds, validation_fraction, horizon, monotone_constraints, calibration, search, objective, eval_metric, feature_names, max_depth, eta, seed, nthread, subsample, colsample_bytree, min_child_weight, lambda, alpha, gamma, max_bin, tree_method, scale_pos_weight, base_score, aft_loss_distribution or aft_loss_distribution_scale.")));
 			if (json_is_integer(v))
 				SetXgbParam(p, key, psprintf("%lld", (long long) json_integer_value(v)));
 			else if (json_is_real(v))
@@ -304,9 +320,17 @@ ParseParams(TrainParams *p, const char *params_text)
 	PG_END_TRY();
 
 	if (p->eval_metric == NULL)
-		p->eval_metric = strcmp(p->objective, "reg:squarederror") == 0 ? "rmse" : "logloss";
+		p->eval_metric = strcmp(p->objective, "survival:aft") == 0 ? "aft-nloglik" :
+			strcmp(p->objective, "reg:squarederror") == 0 ? "rmse" : "logloss";
 	SetXgbParam(p, "objective", p->objective);
 	SetXgbParam(p, "eval_metric", p->eval_metric);
+}
+
+/* Whether the objective is a survival one (labels are time bounds). */
+static bool
+IsSurvival(const TrainParams *p)
+{
+	return strcmp(p->objective, "survival:aft") == 0;
 }
 
 /* Converts a label datum of a supported type to double. */
@@ -411,6 +435,106 @@ ForwardSplit(const TimestampTz *asof, uint64 n, double fraction, Interval *horiz
 	pfree(sorted);
 }
 
+/*
+ * Survival: the columns of the time bounds, label_lower (read like label)
+ * and label_upper.
+ */
+static void
+SurvivalColumns(TupleDesc desc, int *lcol, int *ucol)
+{
+	*lcol = SPI_fnumber(desc, "label_lower");
+	*ucol = SPI_fnumber(desc, "label_upper");
+	if (*lcol <= 0 || *ucol <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("a survival training query must return columns \"features\", \"label_lower\" and \"label_upper\""),
+				 errdetail("label_lower and label_upper bound the time to the event from as_of, in days: equal when the event was seen, label_upper +Infinity (or NULL) when the row is censored."),
+				 errhint("cs.build_survival_set returns them.")));
+}
+
+/*
+ * Survival: reads label_upper of every row (NULL or +Infinity: censored),
+ * checks lower <= upper and lower >= 0, and returns the upper bounds; the
+ * positive rate becomes the share of rows with the event seen.
+ */
+static float *
+ReadUpperBounds(TupleDesc desc, int ucol, const float *lower, uint64 n, MemoryContext mcxt, TrainData *td)
+{
+	Oid			utype = SPI_gettypeid(desc, ucol);
+	float	   *upper = MemoryContextAllocHuge(mcxt, sizeof(float) * n);
+	uint64		events = 0;
+
+	if (utype != INT2OID && utype != INT4OID && utype != INT8OID &&
+		utype != FLOAT4OID && utype != FLOAT8OID && utype != NUMERICOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"label_upper\" of the training query must be numeric, not %s",
+						format_type_be(utype))));
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], desc, ucol, &isnull);
+		double		u = isnull ? INFINITY : LabelValue(d, utype);
+
+		/* compared in float, as libxgboost will see them */
+		if (isnan(u) || (float) u < lower[r] || lower[r] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("survival labels of training row %llu are [%g, %g]",
+							(unsigned long long) r + 1, lower[r], u),
+					 errhint("label_lower must be at least 0 and label_upper at least label_lower (+Infinity when censored).")));
+		upper[r] = (float) u;
+		if (isfinite(u))
+			events++;
+	}
+	if (events == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("all %llu survival training rows are censored", (unsigned long long) n),
+				 errdetail("A survival model needs some rows whose event was seen (a finite label_upper).")));
+	td->positive_rate = (double) events / (double) n;
+	return upper;
+}
+
+/*
+ * Survival, forward split: censors each training row's time at the first
+ * validation date, so training learns nothing the validation period
+ * revealed (instead of dropping the rows whose window overlaps it).
+ */
+static void
+CensorAtSplit(const TimestampTz *asof, float *lower, float *upper, const char *split, uint64 n, TrainData *td)
+{
+	td->censored_at_split = 0;
+	for (uint64 r = 0; r < n; r++)
+	{
+		float		window;
+
+		if (split[r] != 0)
+			continue;
+		window = (float) ((double) (td->valid_from - asof[r]) / (double) USECS_PER_DAY);
+		if (upper[r] > window)
+		{
+			/* still there at the cut: censored there */
+			lower[r] = Min(lower[r], window);
+			upper[r] = INFINITY;
+			td->censored_at_split++;
+		}
+	}
+}
+
+/* Sets the labels of a matrix: label, or the survival time bounds. */
+static void
+SetLabels(DMatrixHandle dm, const float *y, const float *y_upper, int n)
+{
+	if (y_upper == NULL)
+	{
+		CsXgbCheck(XGDMatrixSetFloatInfo(dm, "label", y, n), "set labels");
+		return;
+	}
+	CsXgbCheck(XGDMatrixSetFloatInfo(dm, "label_lower_bound", y, n), "set label lower bounds");
+	CsXgbCheck(XGDMatrixSetFloatInfo(dm, "label_upper_bound", y_upper, n), "set label upper bounds");
+}
+
 /* Runs the training query and splits its rows; allocations go to mcxt. */
 static void
 ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext mcxt, bool binary,
@@ -429,6 +553,8 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 	char	   *is_valid;		/* 0 training, 1 validation, 2 dropped */
 	float	   *x;
 	float	   *y;
+	float	   *yu = NULL;		/* survival: upper bounds */
+	int			ucol = 0;
 	int			positives = 0;
 	double		first_label = 0;
 	bool		varied = false;
@@ -442,6 +568,8 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 	desc = SPI_tuptable->tupdesc;
 	fcol = SPI_fnumber(desc, "features");
 	lcol = SPI_fnumber(desc, "label");
+	if (IsSurvival(p) && fcol > 0)
+		SurvivalColumns(desc, &lcol, &ucol);
 	gcol = SPI_fnumber(desc, "group_key");
 	acol = SPI_fnumber(desc, "as_of");
 	if (acol > 0)
@@ -482,6 +610,8 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 				 errmsg("training query returned too many rows")));
 
 	threshold = (uint64) (p->validation_fraction * (double) PG_UINT32_MAX);
+	td->ytrain_upper = td->yvalid_upper = NULL;
+	td->censored_at_split = 0;
 	is_valid = MemoryContextAlloc(mcxt, sizeof(char) * n);
 	if (acol > 0)
 		asof = MemoryContextAllocHuge(mcxt, sizeof(TimestampTz) * n);
@@ -589,9 +719,13 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 				 errmsg("all %llu training labels are %g", (unsigned long long) n, first_label),
 				 errdetail("A model needs both classes (or varied values) to learn from.")));
 	td->positive_rate = (double) positives / (double) n;
+	if (IsSurvival(p))
+		yu = ReadUpperBounds(desc, ucol, y, n, mcxt, td);
 	td->forward = acol > 0;
 	if (td->forward)
 		ForwardSplit(asof, n, p->validation_fraction, horizon, is_valid, td);
+	if (yu && td->forward)
+		CensorAtSplit(asof, y, yu, is_valid, n, td);
 
 	/* Split into two contiguous matrices. */
 	td->ntrain = td->nvalid = 0;
@@ -620,6 +754,11 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 	td->xvalid = MemoryContextAllocHuge(mcxt, sizeof(float) * td->nvalid * td->nf);
 	td->ytrain = MemoryContextAllocHuge(mcxt, sizeof(float) * td->ntrain);
 	td->yvalid = MemoryContextAllocHuge(mcxt, sizeof(float) * td->nvalid);
+	if (yu)
+	{
+		td->ytrain_upper = MemoryContextAllocHuge(mcxt, sizeof(float) * td->ntrain);
+		td->yvalid_upper = MemoryContextAllocHuge(mcxt, sizeof(float) * td->nvalid);
+	}
 	{
 		int			t = 0,
 					v = 0;
@@ -631,17 +770,23 @@ ReadTrainingData(const char *query, TrainParams *p, TrainData *td, MemoryContext
 			if (is_valid[r] == 1)
 			{
 				memcpy(td->xvalid + (size_t) v * td->nf, x + r * td->nf, sizeof(float) * td->nf);
+				if (yu)
+					td->yvalid_upper[v] = yu[r];
 				td->yvalid[v++] = y[r];
 			}
 			else
 			{
 				memcpy(td->xtrain + (size_t) t * td->nf, x + r * td->nf, sizeof(float) * td->nf);
+				if (yu)
+					td->ytrain_upper[t] = yu[r];
 				td->ytrain[t++] = y[r];
 			}
 		}
 	}
 	pfree(x);
 	pfree(y);
+	if (yu)
+		pfree(yu);
 	pfree(is_valid);
 	if (asof)
 		pfree(asof);
@@ -832,6 +977,43 @@ JsonNum(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/*
+ * Survival metrics of the validation rows: the concordance index of the
+ * predicted times (Harrell's C: a seen event time against later times), the
+ * counts, and the AFT distribution and scale that turn a margin into a
+ * probability (cs.survival_probability reads them from the model itself).
+ */
+static void
+AddSurvivalMetrics(json_t *root, CsModel *m, TrainData *td)
+{
+	double	   *pred = palloc(sizeof(double) * Max(td->nvalid, 1));
+	double	   *time = palloc(sizeof(double) * Max(td->nvalid, 1));
+	bool	   *event = palloc(sizeof(bool) * Max(td->nvalid, 1));
+	int			events = 0;
+	double		sum_days = 0;
+	static const char *const dist[] = {"normal", "logistic", "extreme"};
+
+	for (int i = 0; i < td->nvalid; i++)
+	{
+		pred[i] = CsModelPredict(m, td->xvalid + (size_t) i * td->nf, td->nf);
+		time[i] = td->yvalid[i];
+		event[i] = isfinite(td->yvalid_upper[i]);
+		events += event[i];
+		sum_days += pred[i];
+	}
+	json_object_set_new(root, "concordance_index",
+						JsonNum(CsConcordanceIndex(pred, time, event, td->nvalid)));
+	json_object_set_new(root, "valid_events", json_integer(events));
+	json_object_set_new(root, "valid_censored", json_integer(td->nvalid - events));
+	json_object_set_new(root, "mean_predicted_days", JsonNum(td->nvalid ? sum_days / td->nvalid : NAN));
+	json_object_set_new(root, "aft_loss_distribution", json_string(dist[m->aft_distribution]));
+	json_object_set_new(root, "aft_loss_distribution_scale", JsonNum(m->aft_scale));
+	json_object_set_new(root, "train_censored_at_split", json_integer(td->censored_at_split));
+	pfree(pred);
+	pfree(time);
+	pfree(event);
+}
+
 /* Builds the metrics object of a trained model as JSON text. */
 static char *
 BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double best_score,
@@ -843,7 +1025,7 @@ BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double be
 	double		logloss = 0,
 				brier = 0,
 				sq = 0;
-	bool		binary = strcmp(p->objective, "reg:squarederror") != 0;
+	bool		binary = strcmp(p->objective, "reg:squarederror") != 0 && !IsSurvival(p);
 	bool		labels01 = true;
 	json_t	   *volatile root = NULL;
 	char	   *volatile text = NULL;
@@ -881,7 +1063,10 @@ BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double be
 			json_object_set_new(root, "logloss", JsonNum(logloss / td->nvalid));
 			json_object_set_new(root, "brier", JsonNum(brier / td->nvalid));
 		}
-		json_object_set_new(root, "rmse", JsonNum(sqrt(sq / td->nvalid)));
+		if (IsSurvival(p))
+			AddSurvivalMetrics(root, m, td);
+		else
+			json_object_set_new(root, "rmse", JsonNum(sqrt(sq / td->nvalid)));
 		json_object_set_new(root, "best_iteration", json_integer(best_iter));
 		json_object_set_new(root, "num_trees", json_integer(m->num_trees));
 		json_object_set_new(root, "eval_metric", json_string(p->eval_metric));
@@ -941,6 +1126,27 @@ BuildMetrics(CsModel *m, TrainData *td, TrainParams *p, int best_iter, double be
 	return result;
 }
 
+/*
+ * Kind survival goes with objective survival:aft and back; its forward split
+ * has no gap (training labels are censored at the validation start).
+ */
+static void
+CheckSurvivalKind(const char *kind, TrainParams *p, Interval **horizon, char **horizon_text)
+{
+	bool		survival_kind = strcmp(kind, "survival") == 0;
+
+	if (survival_kind != IsSurvival(p) && strcmp(kind, "custom") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model kind \"%s\" does not go with objective %s", kind, p->objective),
+				 errhint(survival_kind ? "Train a survival model with params {\"objective\": \"survival:aft\"}."
+						 : "Objective survival:aft trains a model of kind survival (or custom).")));
+	if (!IsSurvival(p))
+		return;
+	*horizon = palloc0(sizeof(Interval));
+	*horizon_text = "none: training labels are censored at the first validation date";
+}
+
 /* cs.train_model(name, kind, training_query, params): trains and registers a model. */
 Datum
 cs_train_model(PG_FUNCTION_ARGS)
@@ -993,13 +1199,15 @@ cs_train_model(PG_FUNCTION_ARGS)
 	horizon = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(horizon_text),
 													ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 	horizon_text = DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(horizon)));
-	binary = strcmp(p.objective, "reg:squarederror") != 0;
+	binary = strcmp(p.objective, "reg:squarederror") != 0 && !IsSurvival(&p);
 	if (strcmp(kind, "churn") != 0 && strcmp(kind, "downgrade") != 0 && strcmp(kind, "payment") != 0 &&
-		strcmp(kind, "upsell") != 0 && strcmp(kind, "expansion") != 0 && strcmp(kind, "custom") != 0)
+		strcmp(kind, "upsell") != 0 && strcmp(kind, "expansion") != 0 && strcmp(kind, "custom") != 0 &&
+		strcmp(kind, "survival") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model kind \"%s\"", kind),
-				 errhint("Use churn, downgrade, payment, upsell, expansion or custom.")));
+				 errhint("Use churn, downgrade, payment, upsell, expansion, survival or custom.")));
+	CheckSurvivalKind(kind, &p, &horizon, &horizon_text);
 
 	ReadTrainingData(query, &p, &td, CurrentMemoryContext, binary, horizon);
 
@@ -1116,12 +1324,12 @@ cs_train_model(PG_FUNCTION_ARGS)
 
 		CsXgbCheck(XGDMatrixCreateFromMat(td.xtrain, td.ntrain, td.nf, NAN, (DMatrixHandle *) &dtrain),
 				   "create the training matrix");
-		CsXgbCheck(XGDMatrixSetFloatInfo(dtrain, "label", td.ytrain, td.ntrain), "set labels");
+		SetLabels(dtrain, td.ytrain, td.ytrain_upper, td.ntrain);
 		CsXgbCheck(XGDMatrixSetStrFeatureInfo(dtrain, "feature_name", (const char **) names, nnames),
 				   "set feature names");
 		CsXgbCheck(XGDMatrixCreateFromMat(td.xvalid, td.nvalid, td.nf, NAN, (DMatrixHandle *) &dvalid),
 				   "create the validation matrix");
-		CsXgbCheck(XGDMatrixSetFloatInfo(dvalid, "label", td.yvalid, td.nvalid), "set labels");
+		SetLabels(dvalid, td.yvalid, td.yvalid_upper, td.nvalid);
 		CsXgbCheck(XGDMatrixSetStrFeatureInfo(dvalid, "feature_name", (const char **) names, nnames),
 				   "set feature names");
 		dmats[0] = dtrain;

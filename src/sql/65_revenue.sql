@@ -369,12 +369,15 @@ COMMENT ON COLUMN cs.revenue_retention.grr IS 'Gross revenue retention of the mo
 CREATE OR REPLACE FUNCTION cs.renewal_forecast_as_of(as_of date)
 RETURNS TABLE (customer_id uuid, external_id text, name text, csm text, segment text, renewal_date date,
                days_to_renewal int, horizon_days int, mrr numeric, churn_risk numeric, risk_weighted_mrr numeric,
-               expected_mrr numeric, band text)
+               expected_mrr numeric, band text, churn_probability_by_renewal numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 -- compiling the plan costs more than running it
 SET jit = off
 AS $$
+DECLARE
+    -- the time-to-churn model (cs.time_to_churn), when one is deployed
+    surv text := cs.champion('survival');
 BEGIN
     PERFORM cs._check_report_window(as_of, 1, 1);
     RETURN QUERY
@@ -385,7 +388,8 @@ BEGIN
            r.risk_score::numeric,
            round(coalesce(c.mrr, 0) * r.risk_score, 2),
            round(coalesce(c.mrr, 0) * (1 - r.risk_score), 2),
-           h.band
+           h.band,
+           round(s.p::numeric, 2)
       FROM cs.customers c
       LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x
                           WHERE x.customer_id = c.id AND x.risk_type = 'churn' AND x.created_at < as_of + 1
@@ -393,13 +397,21 @@ BEGIN
       LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s
                           WHERE s.customer_id = c.id AND s.calculated_at < as_of + 1
                           ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+      -- churn before the renewal date, from the stored vector dated by as_of
+      LEFT JOIN LATERAL (SELECT cs.survival_probability(surv, cs._pick_features(f.features, pos.positions),
+                                    extract(epoch FROM c.contract_end_date::timestamptz - f.as_of)::float8 / 86400) AS p
+                           FROM cs.customer_features f
+                           JOIN cs._model_layout_positions(surv) pos ON pos.layout = coalesce(f.layout, 0)
+                          WHERE surv IS NOT NULL AND f.customer_id = c.id
+                            AND f.as_of < renewal_forecast_as_of.as_of + 1
+                            AND f.as_of::date < c.contract_end_date) s ON true
      WHERE c.contract_end_date BETWEEN as_of AND as_of + 90
        AND (c.churned_at IS NULL OR c.churned_at > as_of)
      ORDER BY c.contract_end_date, c.mrr DESC NULLS LAST, c.id;
 END;
 $$;
 COMMENT ON FUNCTION cs.renewal_forecast_as_of(date) IS
-    'Active customers whose contract ends within 90 days of as_of, with their MRR, latest churn risk and band at as_of, and the risk-weighted MRR (MRR x churn risk, the expected loss) and expected renewal MRR.';
+    'Active customers whose contract ends within 90 days of as_of, with their MRR, latest churn risk and band at as_of, the risk-weighted MRR (MRR x churn risk, the expected loss) and expected renewal MRR, and the probability of churning before the renewal date by the survival model (cs.time_to_churn).';
 
 CREATE OR REPLACE VIEW cs.renewal_forecast WITH (security_invoker = true) AS
 SELECT * FROM cs.renewal_forecast_as_of(current_date);
@@ -417,6 +429,7 @@ COMMENT ON COLUMN cs.renewal_forecast.churn_risk IS 'Latest churn risk 0-1 at as
 COMMENT ON COLUMN cs.renewal_forecast.risk_weighted_mrr IS 'MRR x churn risk: the MRR expected to be lost; NULL without a churn risk.';
 COMMENT ON COLUMN cs.renewal_forecast.expected_mrr IS 'MRR x (1 - churn risk): the MRR expected to renew; NULL without a churn risk.';
 COMMENT ON COLUMN cs.renewal_forecast.band IS 'Latest health band at as_of.';
+COMMENT ON COLUMN cs.renewal_forecast.churn_probability_by_renewal IS 'The risk of this renewal: probability 0-1 that the customer churns before the renewal date, by the champion survival model on its stored feature vector (cs.time_to_churn; days counted from the vector''s date); NULL without a deployed survival model or a stored vector dated before the renewal and by as_of.';
 
 CREATE OR REPLACE FUNCTION cs.renewal_forecast_summary_as_of(as_of date)
 RETURNS TABLE (horizon_days int, dimension text, dimension_value text, renewals bigint, renewing_mrr numeric,

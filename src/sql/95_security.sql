@@ -187,7 +187,9 @@ SELECT ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              -- history partitions and retention (src/sql/61_history.sql)
              'ensure_history_partitions', 'apply_retention',
              -- Citus (src/sql/92_distribute.sql)
-             'distribute']
+             'distribute',
+             -- survival training rows (src/sql/36_survival.sql)
+             'build_survival_set']
 $$;
 COMMENT ON FUNCTION cs.admin_only_functions() IS
     'Names of the functions of cs only cscopilot_admin may execute; every other function is executable by cscopilot_viewer and above.';

@@ -6,7 +6,7 @@ CREATE TABLE cs.models (
     id          int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL,
     version     int NOT NULL CHECK (version >= 1),
-    kind        text NOT NULL CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'custom')),
+    kind        text NOT NULL CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'survival', 'custom')),
     objective   text NOT NULL,
     feature_names text[] NOT NULL,
     model       bytea NOT NULL,
@@ -31,7 +31,7 @@ CREATE UNIQUE INDEX models_one_challenger_per_kind ON cs.models (kind, (kind = '
     WHERE status = 'challenger' AND kind <> 'custom';
 CREATE UNIQUE INDEX models_one_challenger_per_custom_name ON cs.models (name) WHERE status = 'challenger' AND kind = 'custom';
 COMMENT ON TABLE cs.models IS 'Model registry: XGBoost models (JSON or UBJ bytes) with their features, metrics and status.';
-COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion, survival (time to churn, objective survival:aft) or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
 COMMENT ON COLUMN cs.models.objective IS 'XGBoost objective, for example binary:logistic.';
 COMMENT ON COLUMN cs.models.feature_names IS 'Input feature names in order; for scoring kinds the first names of cs.feature_catalog (all of them, or a prefix for a model registered before the catalog grew).';
 COMMENT ON COLUMN cs.models.model IS 'The model as XGBoost JSON or UBJ bytes.';

@@ -406,3 +406,11 @@ COMMENT ON COLUMN cs.job_runs.details IS 'What the run did, step by step: for re
 DROP FUNCTION cs.build_training_set(date[], interval);
 -- The shipped downgrade, payment and expansion models are loaded by
 -- src/sql/96_outcome_models.sql, re-run by every upgrade (once per name).
+-- Time to churn (src/sql/36_survival.sql): survival models get their own kind,
+-- and the shipped survival model is deployed.
+ALTER TABLE cs.models DROP CONSTRAINT models_kind_check;
+ALTER TABLE cs.models
+    ADD CONSTRAINT models_kind_check
+        CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'survival', 'custom'));
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, survival (time to churn, objective survival:aft) or custom.';
+--@include src/sql/setup/91_survival_model.sql
