@@ -49,3 +49,38 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- The churn model shipped with 0.2.0 (md5 below) is replaced by this
+-- version's models/churn_default.json, registered as the next version of
+-- churn_default with its metrics and calibration, wherever it is still the
+-- champion; a champion of the user's own stays.  A champion that is already
+-- this version's file (an upgrade from 0.1.0 loads the current file) gets the
+-- calibration it was shipped with.  No-op at CREATE EXTENSION (no churn model
+-- yet: src/sql/setup/90_default_model.sql loads it) and once done.
+DO $$
+DECLARE
+    f        text := (SELECT setting FROM pg_config WHERE name = 'SHAREDIR') || '/cscopilot/models/churn_default';
+    champion cs.models;
+    shipped  jsonb;
+    model_id int;
+BEGIN
+    SELECT * INTO champion FROM cs.models m WHERE m.kind = 'churn' AND m.status = 'champion';
+    IF champion.name IS DISTINCT FROM 'churn_default' OR (pg_stat_file(f || '.json', true)).size IS NULL
+       OR (pg_stat_file(f || '.metrics', true)).size IS NULL THEN
+        RETURN;
+    END IF;
+    shipped := pg_read_file(f || '.metrics')::jsonb;
+    IF md5(champion.model) = 'cc4b08661cf27860b7e70691968eab23' THEN
+        model_id := cs.load_model_file('churn_default', 'churn', 'churn_default.json');
+        UPDATE cs.models m
+           SET metrics = shipped,
+               calibration = nullif(shipped -> 'calibration_map', 'null'),
+               training_data = 'Generated demo data (cs.generate_demo_data), monthly observation dates, 90-day churn horizon; see models/README.md.'
+         WHERE m.id = model_id;
+        PERFORM cs.deploy_model('churn_default', (SELECT m.version FROM cs.models m WHERE m.id = model_id));
+    ELSIF champion.calibration IS NULL AND md5(champion.model) = md5(pg_read_binary_file(f || '.json')) THEN
+        UPDATE cs.models m SET calibration = nullif(shipped -> 'calibration_map', 'null'), metrics = shipped
+         WHERE m.id = champion.id;
+    END IF;
+END;
+$$;

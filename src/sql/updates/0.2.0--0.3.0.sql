@@ -411,6 +411,6 @@ DROP FUNCTION cs.build_training_set(date[], interval);
 ALTER TABLE cs.models DROP CONSTRAINT models_kind_check;
 ALTER TABLE cs.models
     ADD CONSTRAINT models_kind_check
-        CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'survival', 'custom'));
-COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, survival (time to churn, objective survival:aft) or custom.';
+        CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'survival', 'custom'));
+COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion, survival (time to churn, objective survival:aft) or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
 --@include src/sql/setup/91_survival_model.sql
