@@ -114,7 +114,7 @@ SELECT cs._score_risk(NULL) AS scored;
 -- the shadow scores differ from the served ones, and none reaches the views
 SELECT count(*) AS pairs, count(*) FILTER (WHERE s.risk_score <> a.risk_score) AS differ,
        bool_and(s.risk_score = round(cs.predict_calibrated('churn_alt:v1', f.features)::numeric, 2)) AS shadow_is_challenger,
-       bool_and(a.risk_score = round(cs.predict('churn_default', f.features)::numeric, 2)) AS served_is_champion
+       bool_and(a.risk_score = round(cs.predict_calibrated('churn_default', f.features)::numeric, 2)) AS served_is_champion
   FROM cs.model_shadow_scores s
   JOIN cs.risk_assessments a ON a.customer_id = s.customer_id AND a.created_at = s.created_at AND a.risk_type = 'churn'
   JOIN cs.customer_features f ON f.customer_id = s.customer_id;

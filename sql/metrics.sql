@@ -122,11 +122,11 @@ UPDATE cs.usage_metrics SET enabled = true;
 -- and through the refresh: stored risk of the default model equals its score on the 36 features
 SELECT cs.refresh_all() > 0 AS refreshed;
 SELECT count(*) AS assessed,
-       count(*) FILTER (WHERE r.risk_score = round(cs.predict('churn_default', f.features[1:36])::numeric, 2)) AS same_risk
+       count(*) FILTER (WHERE r.risk_score = round(cs.predict_calibrated('churn_default', f.features[1:36])::numeric, 2)) AS same_risk
   FROM cs.risk_assessments r JOIN cs.customer_features f USING (customer_id)
  WHERE r.model_version LIKE 'churn_default%' AND r.created_at = f.as_of;
 SELECT round(cs.churn_risk('00000000-0000-0000-0000-0000000000a1')::numeric, 6)
-     = round(cs.predict('churn_default', (cs.features('00000000-0000-0000-0000-0000000000a1'))[1:36])::numeric, 6) AS churn_risk_same;
+     = round(cs.predict_calibrated('churn_default', (cs.features('00000000-0000-0000-0000-0000000000a1'))[1:36])::numeric, 6) AS churn_risk_same;
 
 -- A model trained on names that include a metric scores through the name
 -- mapping, also after a new metric shifts the positions.
