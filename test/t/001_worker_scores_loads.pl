@@ -86,7 +86,7 @@ ok($node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT 1 FROM cs.dirt
 # The scheduled jobs ran once and are recorded.
 is($node->safe_psql('postgres', q{
 	SELECT string_agg(job || ':' || status, ',' ORDER BY job) FROM cs.job_runs}),
-	'action_outcomes:succeeded,data_quality:succeeded,full_rescore:succeeded,model_checks:succeeded,partitions:succeeded',
+	'action_outcomes:succeeded,data_quality:succeeded,full_rescore:succeeded,model_checks:succeeded,partitions:succeeded,retention:succeeded',
 	'scheduled jobs recorded in cs.job_runs');
 
 $node->stop;

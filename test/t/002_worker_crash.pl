@@ -22,7 +22,7 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION cscopilot');
 ok($node->poll_query_until('postgres', "SELECT state = 'idle' FROM cs.worker_status"), 'worker idle');
 # Let the once-a-day jobs finish before the load, so that only batches write scores.
-ok($node->poll_query_until('postgres', "SELECT count(*) = 5 FROM cs.job_runs WHERE status <> 'running'"),
+ok($node->poll_query_until('postgres', "SELECT count(*) = 6 FROM cs.job_runs WHERE status <> 'running'"),
 	'daily jobs done');
 
 # Slow scoring: 25 ms per stored score, so a batch of 40 takes about a second.

@@ -22,7 +22,7 @@ max_worker_processes = 16
 $node->start;
 # No churn model: this test times health scoring alone (see the slow trigger).
 $node->safe_psql('postgres', 'CREATE EXTENSION cscopilot; DELETE FROM cs.models;');
-ok($node->poll_query_until('postgres', "SELECT count(*) = 5 FROM cs.job_runs WHERE status <> 'running'"),
+ok($node->poll_query_until('postgres', "SELECT count(*) = 6 FROM cs.job_runs WHERE status <> 'running'"),
 	'daily jobs done');
 
 # 50 ms per score, one customer takes a whole second.

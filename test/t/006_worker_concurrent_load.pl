@@ -18,7 +18,7 @@ max_worker_processes = 16
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION cscopilot');
-ok($node->poll_query_until('postgres', "SELECT count(*) = 5 FROM cs.job_runs WHERE status <> 'running'"),
+ok($node->poll_query_until('postgres', "SELECT count(*) = 6 FROM cs.job_runs WHERE status <> 'running'"),
 	'daily jobs done');
 
 $node->safe_psql('postgres', q{

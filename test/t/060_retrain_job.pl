@@ -39,7 +39,7 @@ is($node->safe_psql('postgres', q{
 	'succeeded promotion_policy,build_training_set,train,register',
 	'every step of the run is recorded');
 is($node->safe_psql('postgres', q{
-	SELECT string_agg(name || ':v' || version || ' ' || status, ', ' ORDER BY version) FROM cs.models}),
+	SELECT string_agg(name || ':v' || version || ' ' || status, ', ' ORDER BY version) FROM cs.models WHERE kind = 'churn'}),
 	'churn_default:v1 champion, churn_default:v2 challenger',
 	'the new version is the challenger; the champion stays');
 ok($node->safe_psql('postgres', q{
