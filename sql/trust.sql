@@ -31,7 +31,27 @@ SELECT cs.train_model('w_bad', 'custom', 'SELECT features, label, as_of FROM row
 
 -- Class weighting with isotonic calibration (auto: enough rows of each class)
 SELECT cs.train_model('weighted', 'custom', 'SELECT features, label, as_of FROM rows WHERE g <= 4000',
+                      '{"scale_pos_weight": 4, "max_depth": 3, "eta": 0.1, "num_round": 200, "horizon": "30 days",
+                        "calibration": "isotonic"}') > 0 AS trained;
+-- auto on the same rows: the method with the lower cross-fitted Brier score, both recorded
+SELECT cs.train_model('weighted_auto', 'custom', 'SELECT features, label, as_of FROM rows WHERE g <= 4000',
                       '{"scale_pos_weight": 4, "max_depth": 3, "eta": 0.1, "num_round": 200, "horizon": "30 days"}') > 0 AS trained;
+SELECT metrics -> 'calibration' ->> 'method' AS chosen,
+       (metrics -> 'calibration' ->> 'brier_calibrated')::float8
+         = least((metrics -> 'calibration' -> 'auto_candidates' ->> 'platt')::float8,
+                 (metrics -> 'calibration' -> 'auto_candidates' ->> 'isotonic')::float8) AS chose_the_lower,
+       (metrics -> 'calibration' ->> 'brier_calibrated')::float8 < (metrics -> 'calibration' ->> 'brier_raw')::float8 AS lower_than_raw
+  FROM cs.models WHERE name = 'weighted_auto';
+-- a model whose raw probabilities no method improves keeps none
+SELECT cs.train_model('plain_auto', 'custom', 'SELECT features, label, as_of FROM rows WHERE g <= 4000',
+                      '{"max_depth": 3, "eta": 0.1, "num_round": 200, "horizon": "30 days"}') > 0 AS trained;
+SELECT coalesce(calibration ->> 'method', 'none') AS method,
+       metrics -> 'calibration' ->> 'method' AS metrics_method,
+       (metrics -> 'calibration' ->> 'skipped') IS NOT NULL
+         = (least((metrics -> 'calibration' -> 'auto_candidates' ->> 'platt')::float8,
+                  coalesce((metrics -> 'calibration' -> 'auto_candidates' ->> 'isotonic')::float8, 'Infinity'))
+            >= (metrics -> 'calibration' ->> 'brier_raw')::float8) AS none_exactly_when_no_gain
+  FROM cs.models WHERE name = 'plain_auto';
 SELECT calibration ->> 'method' AS method, metrics -> 'calibration' ->> 'method' AS metrics_method,
        metrics ->> 'split' AS split,
        (metrics -> 'calibration' ->> 'brier_calibrated')::float8 < (metrics -> 'calibration' ->> 'brier_raw')::float8

@@ -10,9 +10,11 @@
  * raw probability, mean label) and interpolates linearly between knots,
  * flat beyond the first and the last (as scikit-learn's IsotonicRegression).
  * "platt": p' = 1 / (1 + exp(-(a * logit(p) + b))), a and b by Newton's
- * method on Platt's smoothed targets.  "auto" (the default) is isotonic when
- * the validation rows hold at least CALIBRATION_ISOTONIC_MIN rows of each
- * class, else Platt: isotonic needs many rows not to overfit.
+ * method on Platt's smoothed targets.  "auto" (the default) takes the one
+ * whose cross-fitted Brier score on the validation rows is lowest (isotonic
+ * only with at least CALIBRATION_ISOTONIC_MIN rows of each class: it needs
+ * many rows not to overfit), and none when neither beats the raw
+ * probabilities.
  *
  * Honest figures.  The Brier score and the reliability table written to the
  * metrics are cross-fitted: the rows are split in two by position, each half
@@ -344,7 +346,7 @@ CsCalibrationMethodFromName(const char *s)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid training parameter \"calibration\""),
-			 errdetail("It must be isotonic, platt, none or auto (isotonic with at least %d validation rows of each class, else platt).",
+			 errdetail("It must be isotonic, platt, none or auto (the one with the lower cross-fitted Brier score, isotonic only with at least %d validation rows of each class; none when neither lowers it).",
 					   CALIBRATION_ISOTONIC_MIN)));
 	return CS_CALIBRATION_NONE;
 }
@@ -375,6 +377,32 @@ Brier(const double *q, const float *y, int n)
 }
 
 /*
+ * Cross-fitted calibration of the validation rows by a method: each half of
+ * the rows is calibrated by the map fitted on the other half, into q.
+ * Returns the Brier score of q.
+ */
+static double
+CrossFitted(CsCalibrationMethod method, const double *p, const float *y, int n,
+			int *const half[2], const int nhalf[2], double *q)
+{
+	for (int h = 0; h < 2; h++)
+	{
+		CsCalibration other;
+
+		if (nhalf[1 - h] == 0)
+		{
+			for (int i = 0; i < nhalf[h]; i++)
+				q[half[h][i]] = p[half[h][i]];
+			continue;
+		}
+		CalibrationFit(method, p, y, half[1 - h], nhalf[1 - h], &other);
+		for (int i = 0; i < nhalf[h]; i++)
+			q[half[h][i]] = CsCalibrationApply(&other, p[half[h][i]]);
+	}
+	return Brier(q, y, n);
+}
+
+/*
  * Fits the calibration of a trained model on its validation rows: predicts
  * them with m, chooses the method, measures the Brier score and the
  * reliability by decile before and after (cross-fitted), adds them to
@@ -398,6 +426,8 @@ CsCalibrationTrain(CsModel *m, bool logitraw, CsCalibrationMethod method,
 	char	   *volatile text = NULL;
 	char	   *map_text = NULL;
 	const char *reason = NULL;
+	double		auto_platt = NAN,
+				auto_isotonic = NAN;
 
 	half[0] = palloc(sizeof(int) * Max(n, 1));
 	half[1] = palloc(sizeof(int) * Max(n, 1));
@@ -415,9 +445,37 @@ CsCalibrationTrain(CsModel *m, bool logitraw, CsCalibrationMethod method,
 		else
 			nneg++;
 	}
-	if (chosen == CS_CALIBRATION_AUTO)
-		chosen = npos >= CALIBRATION_ISOTONIC_MIN && nneg >= CALIBRATION_ISOTONIC_MIN
-			? CS_CALIBRATION_ISOTONIC : CS_CALIBRATION_PLATT;
+	if (chosen == CS_CALIBRATION_AUTO && npos > 0 && nneg > 0)
+	{
+		/*
+		 * The method whose cross-fitted Brier score on the validation rows is
+		 * lowest: Platt, or isotonic when there are enough rows of each class
+		 * not to overfit; none when neither beats the raw probabilities (a
+		 * model already calibrated is left alone rather than made worse).
+		 */
+		double		best = Brier(p, y, n);
+
+		chosen = CS_CALIBRATION_NONE;
+		auto_platt = CrossFitted(CS_CALIBRATION_PLATT, p, y, n, half, nhalf, q);
+		if (auto_platt < best)
+		{
+			best = auto_platt;
+			chosen = CS_CALIBRATION_PLATT;
+		}
+		if (npos >= CALIBRATION_ISOTONIC_MIN && nneg >= CALIBRATION_ISOTONIC_MIN)
+		{
+			auto_isotonic = CrossFitted(CS_CALIBRATION_ISOTONIC, p, y, n, half, nhalf, q);
+			if (auto_isotonic < best)
+			{
+				best = auto_isotonic;
+				chosen = CS_CALIBRATION_ISOTONIC;
+			}
+		}
+		if (chosen == CS_CALIBRATION_NONE)
+			reason = "no method lowers the cross-fitted Brier score of the validation rows";
+	}
+	else if (chosen == CS_CALIBRATION_AUTO)
+		chosen = CS_CALIBRATION_PLATT;	/* one class: refused below */
 	if (chosen != CS_CALIBRATION_NONE && (npos == 0 || nneg == 0))
 	{
 		if (method != CS_CALIBRATION_AUTO)
@@ -442,27 +500,22 @@ CsCalibrationTrain(CsModel *m, bool logitraw, CsCalibrationMethod method,
 		json_object_set_new(summary, "brier_raw", CalJsonNum(Brier(p, y, n)));
 		if (reason)
 			json_object_set_new(summary, "skipped", json_string(reason));
+		if (method == CS_CALIBRATION_AUTO && !isnan(auto_platt))
+		{
+			json_t	   *cand = json_pack("{s:o}", "platt", CalJsonNum(auto_platt));
+
+			if (!isnan(auto_isotonic))
+				json_object_set_new(cand, "isotonic", CalJsonNum(auto_isotonic));
+			json_object_set_new(summary, "auto_candidates", cand);
+		}
 		if (chosen != CS_CALIBRATION_NONE)
 		{
 			CsCalibration fitted;
 			json_t	   *rel = json_array();
 
 			/* cross-fitted: each half calibrated by the map of the other */
-			for (int h = 0; h < 2; h++)
-			{
-				CsCalibration other;
-
-				if (nhalf[1 - h] == 0)
-				{
-					for (int i = 0; i < nhalf[h]; i++)
-						q[half[h][i]] = p[half[h][i]];
-					continue;
-				}
-				CalibrationFit(chosen, p, y, half[1 - h], nhalf[1 - h], &other);
-				for (int i = 0; i < nhalf[h]; i++)
-					q[half[h][i]] = CsCalibrationApply(&other, p[half[h][i]]);
-			}
-			json_object_set_new(summary, "brier_calibrated", CalJsonNum(Brier(q, y, n)));
+			json_object_set_new(summary, "brier_calibrated",
+								CalJsonNum(CrossFitted(chosen, p, y, n, half, nhalf, q)));
 			json_object_set_new(summary, "cross_fitted", json_true());
 
 			/* reliability by decile of the raw probability */
