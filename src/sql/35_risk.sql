@@ -144,8 +144,9 @@ BEGIN
             INSERT INTO cs.risk_assessments (customer_id, risk_type, risk_score, risk_factors, confidence_score,
                                              model_version, created_at, model_applicable)
             SELECT f.customer_id, m.kind, round(e.p::numeric, 2),
-                   -- exact SHAP (about 35 us a row): stored only where a CSM will look
-                   CASE WHEN e.p >= explain_min THEN cs.explain_json(served, v.x, 5) -> 'factors' END,
+                   -- exact SHAP (about 35 us a row): stored only where a CSM will look,
+                   -- judged on the stored (rounded, calibrated) risk
+                   CASE WHEN round(e.p::numeric, 2) >= explain_min THEN cs.explain_json(served, v.x, 5) -> 'factors' END,
                    round(cs.risk_confidence(v.x, e.p, fresh)::numeric, 2), served_label, f.as_of,
                    CASE WHEN arm THEN ch_ok ELSE ok END
               FROM cs.customer_features f
