@@ -102,6 +102,10 @@ SELECT calibration IS NULL AS no_map, metrics -> 'calibration' ->> 'method' AS m
 UPDATE cs.models SET calibration = '{"method": "isotonic", "x": [0.5, 0.2], "y": [0, 1]}' WHERE name = 'raw';
 SELECT cs.calibrate('raw', 0.35);
 UPDATE cs.models SET calibration = NULL WHERE name = 'raw';
+-- a value that is not a probability is refused, not mapped to nonsense
+SELECT cs.calibrate('platt', 1.5);
+SELECT cs.calibrate('platt', -0.1);
+SELECT cs.calibrate('platt', 'NaN');
 
 -- Parameter search: every trial recorded, the chosen one the best by the validation metric
 SELECT cs.train_model('searched', 'custom', 'SELECT features, label, as_of FROM rows WHERE g <= 4000',

@@ -618,8 +618,15 @@ cs_calibrate(PG_FUNCTION_ARGS)
 {
 	text	   *name = PG_GETARG_TEXT_PP(0);
 	double		p = PG_GETARG_FLOAT8(1);
-	CsModel    *m = CsModelForCall(fcinfo, name);
+	CsModel    *m;
 
+	/* a probability: outside [0, 1] the Platt map's logit is undefined */
+	if (isnan(p) || p < 0.0 || p > 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("probability %g is not in [0, 1]", p),
+				 errhint("Pass a raw probability, as cs.predict returns for a probability objective.")));
+	m = CsModelForCall(fcinfo, name);
 	PG_RETURN_FLOAT8(CsCalibrationForModel(m, p));
 }
 

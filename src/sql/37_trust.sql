@@ -7,7 +7,7 @@
 CREATE OR REPLACE FUNCTION cs.calibrate(model text, p float8) RETURNS float8
     AS 'MODULE_PATHNAME', 'cs_calibrate' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION cs.calibrate(text, float8) IS
-    'The calibrated probability of a raw one (cs.predict) by the map stored with the model (cs.models.calibration: isotonic or Platt, fitted at training on the validation rows); p itself when the model has none. The model is resolved as by cs.predict (champion, else latest version; name:vN for one version).';
+    'The calibrated probability of a raw one (cs.predict) by the map stored with the model (cs.models.calibration: isotonic or Platt, fitted at training on the validation rows); p itself when the model has none; p outside [0, 1] or NaN is an error (22003). The model is resolved as by cs.predict (champion, else latest version; name:vN for one version).';
 
 -- Calibrated probability of a feature vector: cs.calibrate(model, cs.predict(model, features)).
 CREATE OR REPLACE FUNCTION cs.predict_calibrated(model text, features float4[]) RETURNS float8
