@@ -210,6 +210,14 @@ SELECT regress_dg_try($$SELECT count(*) FROM cs.outbox$$) AS csm_reads;
 SELECT regress_dg_try($$SELECT cs.outbox_claim('me')$$) AS csm_claims;
 RESET ROLE;
 
+-- Deleting an alert keeps the tasks made for it, without the alert (the
+-- trigger tasks_forget_alert, which stands for ON DELETE SET NULL)
+INSERT INTO cs.tasks (customer_id, title, due_at, assigned_to, created_by, alert_id)
+SELECT a.customer_id, 'About ' || a.title, now() + interval '1 day', 'regress_dg_ann', 'regress_dg_ann', a.id
+  FROM cs.alerts a WHERE a.customer_id IS NOT NULL ORDER BY a.title LIMIT 1;
+DELETE FROM cs.alerts a WHERE a.id = (SELECT t.alert_id FROM cs.tasks t WHERE t.title LIKE 'About %');
+SELECT count(*) AS tasks_kept, count(alert_id) AS still_with_alert FROM cs.tasks WHERE title LIKE 'About %';
+
 DROP TABLE dg, pending;
 DROP FUNCTION public.regress_dg_try(text);
 DROP EXTENSION cscopilot CASCADE;

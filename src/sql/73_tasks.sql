@@ -260,3 +260,22 @@ END;
 $$;
 COMMENT ON FUNCTION cs.reopen_task(uuid, timestamptz) IS
     'Reopens a done task (object_not_in_prerequisite_state otherwise), optionally with a new due date; it raises an overdue alert again once past due. Returns the task.';
+
+-- A deleted alert leaves its tasks, without the alert (what ON DELETE SET NULL
+-- (alert_id) did before issue 19: Citus refuses SET NULL on a foreign key that
+-- includes the distribution column).  One customer's rows: on a cluster a
+-- query on the colocated shard of cs.tasks.
+CREATE OR REPLACE FUNCTION cs._tasks_forget_alert() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    UPDATE cs.tasks t SET alert_id = NULL
+     WHERE t.customer_id = OLD.customer_id AND t.alert_id = OLD.id;
+    RETURN OLD;
+END;
+$$;
+COMMENT ON FUNCTION cs._tasks_forget_alert() IS
+    'Internal: before an alert is deleted, clears alert_id of the tasks made for it (the tasks stay).';
+CREATE OR REPLACE TRIGGER tasks_forget_alert BEFORE DELETE ON cs.alerts
+    FOR EACH ROW EXECUTE FUNCTION cs._tasks_forget_alert();

@@ -19,8 +19,10 @@ CREATE TABLE cs.tasks (
     playbook     text REFERENCES cs.playbooks (name) ON UPDATE CASCADE,
     step         int CHECK (step > 0),
     PRIMARY KEY (customer_id, id),
-    CONSTRAINT tasks_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id)
-        ON DELETE SET NULL (alert_id),
+    -- No ON DELETE SET NULL (alert_id): Citus refuses SET NULL on a key that
+    -- includes the distribution column; the trigger tasks_forget_alert on
+    -- cs.alerts (src/sql/73_tasks.sql) clears alert_id instead.
+    CONSTRAINT tasks_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id),
     CHECK ((status = 'done') = (completed_at IS NOT NULL)),
     CHECK (step IS NULL OR playbook IS NOT NULL)
 );
