@@ -1,27 +1,61 @@
 -- What happens when data is loaded: monthly partitions of cs.usage_events,
 -- the dirty queue that load triggers fill, and the rules for deleting customers.
 
+-- The customers of ids that exist, in id order.  A query by the
+-- distribution column only: inside a trigger on a shard of a Citus cluster it
+-- reads the colocated shard of cs.customers on the same node (Citus refuses
+-- joins of a trigger's transition table with a distributed table there, and
+-- any query that needs another node).
+-- PL/pgSQL, not SQL: Citus cannot plan a query of a SQL function's body that
+-- uses the function's parameters.
+CREATE OR REPLACE FUNCTION cs._existing_customers(ids uuid[]) RETURNS uuid[]
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}') FROM cs.customers c WHERE c.id = ANY (ids));
+END;
+$$;
+COMMENT ON FUNCTION cs._existing_customers(uuid[]) IS
+    'Internal: the ids among the given ones that are rows of cs.customers, in id order (load triggers check and mark customers with it).';
+
+-- Raises foreign_key_violation naming the first customer of ids that does
+-- not exist (one set-based check per statement instead of a per-row foreign
+-- key, which would dominate the cost of a bulk COPY).
+CREATE OR REPLACE FUNCTION cs._require_customers(ids uuid[], what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    known   uuid[] := cs._existing_customers(ids);
+    unknown uuid;
+BEGIN
+    IF cardinality(known) = (SELECT count(DISTINCT x) FROM unnest(ids) x WHERE x IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    SELECT x INTO unknown FROM unnest(ids) x WHERE x IS NOT NULL AND x <> ALL (known) ORDER BY x LIMIT 1;
+    RAISE EXCEPTION '% for unknown customer %', what, unknown
+        USING ERRCODE = 'foreign_key_violation',
+              DETAIL = format('Every %s must reference a row of cs.customers; nothing of this statement was loaded.', what),
+              HINT = 'Load the customer first, or map the source id to cs.customers.id.';
+END;
+$$;
+COMMENT ON FUNCTION cs._require_customers(uuid[], text) IS
+    'Internal: raises foreign_key_violation when one of the ids is not a row of cs.customers (the usage-event load triggers'' check).';
+
 -- Marks the customers of the inserted usage events dirty, after checking that
--- every one of them exists (one set-based check per statement instead of a
--- per-row foreign key, which would dominate the cost of a bulk COPY).
+-- every one of them exists.
 CREATE OR REPLACE FUNCTION cs._usage_events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    unknown uuid;
+    ids    uuid[];
+    stamps timestamptz[];
 BEGIN
-    SELECT d.customer_id INTO unknown
-      FROM (SELECT DISTINCT customer_id FROM new_rows) d
-     WHERE NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = d.customer_id)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'usage event for unknown customer %', unknown
-            USING ERRCODE = 'foreign_key_violation',
-                  DETAIL = 'Every usage event must reference a row of cs.customers; nothing of this statement was loaded.',
-                  HINT = 'Load the customer first, or map the source id to cs.customers.id.';
-    END IF;
-    PERFORM cs._mark_dirty(array_agg(customer_id), array_agg(occurred_at)) FROM new_rows;
+    SELECT array_agg(customer_id), array_agg(occurred_at) INTO ids, stamps FROM new_rows;
+    PERFORM cs._require_customers(ids, 'usage event');
+    PERFORM cs._mark_dirty(ids, stamps);
     RETURN NULL;
 END;
 $$;
@@ -32,20 +66,16 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    unknown uuid;
+    ids    uuid[];
+    stamps timestamptz[];
 BEGIN
-    SELECT d.customer_id INTO unknown
-      FROM (SELECT DISTINCT customer_id FROM new_rows) d
-     WHERE NOT EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = d.customer_id)
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'usage event for unknown customer %', unknown
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    PERFORM cs._mark_dirty(array_agg(x.customer_id), array_agg(x.occurred_at))
-       FROM (SELECT customer_id, occurred_at FROM new_rows
-             UNION ALL
-             SELECT customer_id, NULL FROM old_rows) x;
+    SELECT array_agg(customer_id) INTO ids FROM new_rows;
+    PERFORM cs._require_customers(ids, 'usage event');
+    SELECT array_agg(x.customer_id), array_agg(x.occurred_at) INTO ids, stamps
+      FROM (SELECT customer_id, occurred_at FROM new_rows
+            UNION ALL
+            SELECT customer_id, NULL FROM old_rows) x;
+    PERFORM cs._mark_dirty(ids, stamps);
     RETURN NULL;
 END;
 $$;
@@ -76,6 +106,7 @@ DECLARE
     m_now    boolean[];
     m_first  timestamptz[];
     m_latest timestamptz[];
+    lower_ids uuid[];
 BEGIN
     SELECT array_agg(m.id ORDER BY m.id), array_agg(m.present ORDER BY m.id),
            array_agg(m.first ORDER BY m.id), array_agg(m.latest ORDER BY m.id)
@@ -88,15 +119,22 @@ BEGIN
     IF m_ids IS NULL THEN
         RETURN;
     END IF;
+    -- Every query below names the customers by the distribution column
+    -- (c.id = ANY (m_ids)): inside a trigger on a shard of a Citus cluster
+    -- they are the customers of that shard, and the queries read and write
+    -- the colocated shards on the same node, as Citus requires there.
     IF stamps IS NOT NULL THEN
-        UPDATE cs.customers c SET first_seen_at = l.first
-          FROM (SELECT k.id, m.first
-                  FROM unnest(m_ids, m_first) AS m(id, first)
-                  JOIN cs.customers k ON k.id = m.id
-                 WHERE m.first IS NOT NULL AND (k.first_seen_at IS NULL OR k.first_seen_at > m.first)
-                 ORDER BY k.id
-                   FOR NO KEY UPDATE OF k) l
-         WHERE c.id = l.id;
+        SELECT array_agg(k.id ORDER BY k.id) INTO lower_ids
+          FROM cs.customers k
+          JOIN unnest(m_ids, m_first) AS m(id, first) ON m.id = k.id
+         WHERE k.id = ANY (m_ids) AND m.first IS NOT NULL AND (k.first_seen_at IS NULL OR k.first_seen_at > m.first);
+        IF lower_ids IS NOT NULL THEN
+            PERFORM 1 FROM cs.customers k WHERE k.id = ANY (lower_ids) ORDER BY k.id FOR NO KEY UPDATE;
+            UPDATE cs.customers c SET first_seen_at = m.first
+              FROM unnest(m_ids, m_first) AS m(id, first)
+             WHERE c.id = ANY (lower_ids) AND c.id = m.id
+               AND (c.first_seen_at IS NULL OR c.first_seen_at > m.first);
+        END IF;
     END IF;
     INSERT INTO cs.dirty_customers AS d (customer_id, marked_at, due_at, covered_at)
     SELECT m.id, now_ts,
@@ -134,9 +172,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
-    PERFORM cs._mark_dirty(array_agg(o.customer_id), NULL)
-       FROM old_rows o
-      WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id);
+    PERFORM cs._mark_dirty(cs._existing_customers(array_agg(o.customer_id)), NULL) FROM old_rows o;
     RETURN NULL;
 END;
 $$;
@@ -152,7 +188,7 @@ BEGIN
           FROM (SELECT customer_id, %s AS ts FROM new_rows
                 UNION ALL
                 SELECT o.customer_id, NULL FROM old_rows o
-                 WHERE EXISTS (SELECT 1 FROM cs.customers c WHERE c.id = o.customer_id)) x$q$,
+                 WHERE o.customer_id = ANY (cs._existing_customers((SELECT array_agg(customer_id) FROM old_rows)))) x$q$,
         coalesce(quote_ident(TG_ARGV[0]), 'NULL::timestamptz'));
     RETURN NULL;
 END;
@@ -241,10 +277,12 @@ AS $$
 DECLARE
     victim text;
 BEGIN
+    -- by the distribution column only (a trigger on a shard of a Citus
+    -- cluster reads the colocated shard of cs.usage_events)
     SELECT o.external_id INTO victim
       FROM old_rows o
-     WHERE EXISTS (SELECT 1 FROM cs.usage_events e WHERE e.customer_id = o.id)
-     LIMIT 1;
+     WHERE o.id = (SELECT e.customer_id FROM cs.usage_events e
+                    WHERE e.customer_id = ANY ((SELECT array_agg(id) FROM old_rows)::uuid[]) LIMIT 1);
     IF FOUND THEN
         RAISE EXCEPTION 'customer % still has usage events', victim
             USING ERRCODE = 'foreign_key_violation',

@@ -171,6 +171,7 @@ SELECT ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              '_user_sees_customer', '_refresh_text_signals',
              '_refresh_opportunity_stats', '_refresh_lock', '_store_features', '_refresh_statistics',
              '_settle_marks', '_score_opportunities', '_mark_dirty', '_next_stamp_after', '_exec_kept_plan',
+             '_existing_customers', '_require_customers',
              -- tasks, outbox and digest (src/sql/73_tasks.sql, 77_outbox.sql, 78_digest.sql)
              '_task_alerts', '_task_for', '_task_assignee', '_outbox_alerts', 'outbox_claim', 'outbox_ack',
              'outbox_purge', 'enqueue_digest', '_check_health_profile',
@@ -325,8 +326,11 @@ AS $$
 DECLARE
     differs boolean;
 BEGIN
-    -- Cheap exits first: this runs before every INSERT and COPY statement.
-    IF current_setting('row_security') <> 'off' OR current_query() !~* '^\s*copy\s' THEN
+    -- Cheap exits first: this runs before every INSERT and COPY statement,
+    -- and on a Citus cluster on every shard (<table>_<shard id>), which a
+    -- restore never writes directly.
+    IF current_setting('row_security') <> 'off' OR current_query() !~* '^\s*copy\s'
+       OR TG_TABLE_NAME ~ '_[0-9]+$' THEN
         RETURN NULL;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM cs._shipped_rows s WHERE s.tab = TG_TABLE_NAME) THEN
