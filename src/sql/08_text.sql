@@ -65,21 +65,36 @@ COMMENT ON FUNCTION cs._text_category_rules_check() IS 'Internal: validates a cs
 CREATE OR REPLACE TRIGGER text_category_rules_check BEFORE INSERT OR UPDATE ON cs.text_category_rules
     FOR EACH ROW EXECUTE FUNCTION cs._text_category_rules_check();
 
--- Rebuilds cs.text_category_filters from the rules.
+-- Rebuilds cs.text_category_filters from the rules.  On a Citus cluster both
+-- are reference tables and the trigger fires on every node's placement of the
+-- rules (TG_TABLE_NAME is then the placement, text_category_rules_<shard>):
+-- each node rebuilds its own placement of the filters from its own placement
+-- of the rules, in the same distributed transaction.  A write to the
+-- reference table itself from there would be a distributed write nested in a
+-- shard's statement, which Citus refuses.
 CREATE OR REPLACE FUNCTION cs._text_category_filters_rebuild() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
+DECLARE
+    rules   text := 'cs.text_category_rules';
+    filters text := 'cs.text_category_filters';
 BEGIN
-    DELETE FROM cs.text_category_filters;
-    INSERT INTO cs.text_category_filters (category, query)
-    SELECT category, string_agg('(' || query::text || ')', ' | ' ORDER BY kind, term)::tsquery
-      FROM cs.text_category_rules WHERE weight > 0
-     GROUP BY category;
+    IF TG_TABLE_NAME <> 'text_category_rules' THEN
+        rules := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+        EXECUTE 'SELECT format(''%I.%I'', ''cs'', ''text_category_filters_'' || s.shardid)
+                   FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = ''cs.text_category_filters''::regclass'
+           INTO filters;
+    END IF;
+    EXECUTE format('DELETE FROM %s', filters);
+    EXECUTE format('INSERT INTO %s (category, query)
+                    SELECT category, string_agg(''('' || query::text || '')'', '' | '' ORDER BY kind, term)::tsquery
+                      FROM %s WHERE weight > 0
+                     GROUP BY category', filters, rules);
     RETURN NULL;
 END;
 $$;
-COMMENT ON FUNCTION cs._text_category_filters_rebuild() IS 'Internal: rebuilds cs.text_category_filters after a change of cs.text_category_rules.';
+COMMENT ON FUNCTION cs._text_category_filters_rebuild() IS 'Internal: rebuilds cs.text_category_filters after a change of cs.text_category_rules (on a Citus cluster, each node''s placement from that node''s placement of the rules).';
 CREATE OR REPLACE TRIGGER text_category_filters_rebuild AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.text_category_rules
     FOR EACH STATEMENT EXECUTE FUNCTION cs._text_category_filters_rebuild();
 

@@ -147,6 +147,14 @@ BEGIN
     -- every table and the validation triggers go to the shards with the tables.
     PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
     PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    -- A reference table that a local table still references (alerts ->
+    -- alert_rules before alerts is distributed) is made a reference table
+    -- without Citus turning the local tables of its foreign-key graph into
+    -- Citus local tables (which the extension's views and policies forbid);
+    -- the referencing tables are distributed right after, in the same
+    -- transaction, and their foreign keys then hold as distributed ->
+    -- reference keys.
+    PERFORM set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
 
 
     FOR p IN SELECT * FROM cs.distribution_plan() ORDER BY step LOOP
