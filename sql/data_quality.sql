@@ -207,3 +207,17 @@ INSERT INTO cs.tasks (customer_id, title, due_at, assigned_to, created_by)
 VALUES ('00000000-0000-0000-0000-0000000000f2', 'Call the champion', '2026-06-01', 'csm_01', 'csm_01');
 SELECT cs.merge_customers('00000000-0000-0000-0000-0000000000f1', '00000000-0000-0000-0000-0000000000f2') ->> 'tasks' AS tasks_moved;
 SELECT customer_id, title FROM cs.tasks WHERE title = 'Call the champion';
+
+-- Account families the triggers of cs.customers guard on a single node but
+-- cannot on the shards of a Citus cluster: with the triggers off (as on a
+-- shard), a parent that is no customer and a two-customer cycle are findings.
+SELECT check_name, subject, detail FROM cs.data_quality WHERE check_name IN ('orphan_parent', 'parent_cycle');
+ALTER TABLE cs.customers DISABLE TRIGGER customers_parent_exists, DISABLE TRIGGER customers_refuse_parent_cycle;
+INSERT INTO cs.customers (id, external_id, name, parent_id) VALUES
+    ('00000000-0000-0000-0000-0000000000a1', 'fam-orphan', 'Orphan Co', '00000000-0000-0000-0000-0000000000a9'),
+    ('00000000-0000-0000-0000-0000000000a2', 'fam-x', 'X Co', '00000000-0000-0000-0000-0000000000a3'),
+    ('00000000-0000-0000-0000-0000000000a3', 'fam-y', 'Y Co', '00000000-0000-0000-0000-0000000000a2'),
+    ('00000000-0000-0000-0000-0000000000a4', 'fam-z', 'Z Co', '00000000-0000-0000-0000-0000000000a2');
+ALTER TABLE cs.customers ENABLE TRIGGER customers_parent_exists, ENABLE TRIGGER customers_refuse_parent_cycle;
+SELECT check_name, subject, ok, severity, detail FROM cs.data_quality
+ WHERE check_name IN ('orphan_parent', 'parent_cycle') ORDER BY check_name, subject;

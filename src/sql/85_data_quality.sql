@@ -53,6 +53,66 @@ $$;
 COMMENT ON FUNCTION cs.data_freshness_factor() IS
     'Confidence factor 0-1 from source freshness: 1 - stale_confidence_penalty * stale/monitored sources; 1 when nothing is monitored. cs._score_risk multiplies risk confidence by it.';
 
+-- Account families that the triggers of cs.customers cannot guard on a Citus
+-- cluster (a parent may live on another node): customers whose parent_id
+-- names no customer, and customers that are their own ancestor.  On a single
+-- node the triggers refuse both and this finds nothing.  The pairs with a
+-- parent are read once (a query any node can answer), the ancestors walked in
+-- memory: no recursive query, which Citus cannot distribute.
+CREATE OR REPLACE FUNCTION cs._parent_problems()
+RETURNS TABLE (check_name text, subject text, detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    ids     uuid[];
+    parents uuid[];
+    names   text[];
+    known   uuid[];
+    pos     jsonb := '{}';
+    i       int;
+    j       int;
+    steps   int;
+    path    text;
+BEGIN
+    SELECT array_agg(c.id ORDER BY c.id), array_agg(c.parent_id ORDER BY c.id), array_agg(c.external_id::text ORDER BY c.id)
+      INTO ids, parents, names
+      FROM cs.customers c WHERE c.parent_id IS NOT NULL;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(c.id) INTO known FROM cs.customers c WHERE c.id = ANY (parents);
+    FOR i IN 1 .. cardinality(ids) LOOP
+        pos := pos || jsonb_build_object(ids[i]::text, i);
+    END LOOP;
+    FOR i IN 1 .. cardinality(ids) LOOP
+        IF NOT parents[i] = ANY (coalesce(known, '{}')) THEN
+            check_name := 'orphan_parent'; subject := 'customers:' || names[i];
+            detail := format('customer %s names parent %s, which is not a customer', names[i], parents[i]);
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        -- walk up at most as many steps as there are children
+        j := i; steps := 0; path := names[i];
+        LOOP
+            j := (pos ->> parents[j]::text)::int;
+            EXIT WHEN j IS NULL;
+            steps := steps + 1;
+            path := path || ' -> ' || names[j];
+            IF j = i THEN
+                check_name := 'parent_cycle'; subject := 'customers:' || names[i];
+                detail := format('customer %s is its own ancestor: %s', names[i], path);
+                RETURN NEXT;
+                EXIT;
+            END IF;
+            EXIT WHEN steps > cardinality(ids);
+        END LOOP;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cs._parent_problems() IS
+    'Internal: customers whose parent_id names no customer (orphan_parent) and customers that are their own ancestor (parent_cycle), for cs.data_quality; what the triggers of cs.customers refuse on a single node and cannot check on the shards of a Citus cluster.';
+
 CREATE OR REPLACE VIEW cs.data_quality WITH (security_invoker = true) AS
 WITH active AS (
     SELECT c.* FROM cs.customers c WHERE c.churned_at IS NULL
@@ -156,9 +216,13 @@ UNION ALL
 -- schema drift: fields a source's latest batch lacks or adds (cs.source_drift)
 SELECT 'schema_drift', d.source, d.source, cardinality(d.missing) + cardinality(d.new_fields), 0, false,
        CASE WHEN cardinality(d.missing) > 0 THEN 'high' ELSE 'low' END, d.detail
-  FROM cs.source_drift d;
-COMMENT ON VIEW cs.data_quality IS 'Every data-quality check and its result: freshness per monitored source, completeness of customers, duplicates (source ids, contacts), near-duplicate customers, out-of-range times, recent rejects, volume per source and schema drift (fields a source stopped or started delivering). Rows with ok = false are problems; cs.check_data_quality() alerts on them.';
-COMMENT ON COLUMN cs.data_quality.check_name IS 'freshness, completeness, duplicates, near_duplicate_customers, out_of_range, rejects, volume or schema_drift.';
+  FROM cs.source_drift d
+UNION ALL
+-- account families: a parent that is no customer, a customer its own ancestor
+SELECT p.check_name, NULL, p.subject, 1, 0, false, 'high', p.detail
+  FROM cs._parent_problems() p;
+COMMENT ON VIEW cs.data_quality IS 'Every data-quality check and its result: freshness per monitored source, completeness of customers, duplicates (source ids, contacts), near-duplicate customers, out-of-range times, recent rejects, volume per source, schema drift (fields a source stopped or started delivering) and broken account families (orphan_parent, parent_cycle: what the triggers of cs.customers cannot check on a Citus cluster). Rows with ok = false are problems; cs.check_data_quality() alerts on them.';
+COMMENT ON COLUMN cs.data_quality.check_name IS 'freshness, completeness, duplicates, near_duplicate_customers, out_of_range, rejects, volume, schema_drift, orphan_parent or parent_cycle.';
 COMMENT ON COLUMN cs.data_quality.source IS 'Data source concerned, when there is one.';
 COMMENT ON COLUMN cs.data_quality.subject IS 'What was checked (source, measure, duplicated key); with check_name it identifies the alert.';
 COMMENT ON COLUMN cs.data_quality.value IS 'Measured value: hours since the last row, share, count, rows in the last 24 hours, or missing plus new fields.';
