@@ -202,14 +202,15 @@ BEGIN
            sentiment = excluded.sentiment, categories = excluded.categories;
     GET DIAGNOSTICS n = ROW_COUNT;
 
+    -- The ids still wanted are read first (on a Citus cluster the signal
+    -- tables are distributed and this cache a reference table, which a
+    -- DELETE may not join with them).
     DELETE FROM cs.text_signals s
      WHERE s.source = 'ticket'
-       AND NOT EXISTS (SELECT 1 FROM cs.support_tickets t
-                        WHERE t.id = s.id AND t.opened_at > now() - interval '97 days');
+       AND s.id <> ALL (ARRAY(SELECT t.id FROM cs.support_tickets t WHERE t.opened_at > now() - interval '97 days'));
     DELETE FROM cs.text_signals s
      WHERE s.source = 'nps_comment'
-       AND NOT EXISTS (SELECT 1 FROM cs.nps_responses r
-                        WHERE r.id = s.id AND r.responded_at > now() - interval '97 days');
+       AND s.id <> ALL (ARRAY(SELECT r.id FROM cs.nps_responses r WHERE r.responded_at > now() - interval '97 days'));
     RETURN n;
 END;
 $$;
