@@ -94,17 +94,26 @@ $$;
 COMMENT ON FUNCTION cs._check_time(text, timestamptz) IS 'Internal: the time unchanged, or an out-of-range error when it is before 2000 or more than a day in the future.';
 
 -- Records a key of a system for a customer, unless it maps elsewhere already.
+-- The look-up first keeps one customer per key where no unique index across
+-- customers does (Citus: the primary key holds customer_id); on a single node
+-- customer_keys_key_global_key stops a concurrent learner of the same key.
 CREATE OR REPLACE FUNCTION cs._learn_key(source text, key_kind text, key text, customer_id uuid)
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
+BEGIN
+    IF _learn_key.key IS NULL OR _learn_key.customer_id IS NULL
+       OR EXISTS (SELECT 1 FROM cs.customer_keys k
+                   WHERE k.source = _learn_key.source AND k.key_kind = _learn_key.key_kind AND k.key = _learn_key.key) THEN
+        RETURN;
+    END IF;
     INSERT INTO cs.customer_keys (source, key_kind, key, customer_id)
-    SELECT _learn_key.source, _learn_key.key_kind, _learn_key.key, _learn_key.customer_id
-     WHERE _learn_key.key IS NOT NULL AND _learn_key.customer_id IS NOT NULL
+    VALUES (_learn_key.source, _learn_key.key_kind, _learn_key.key, _learn_key.customer_id)
     ON CONFLICT DO NOTHING;
+END;
 $$;
-COMMENT ON FUNCTION cs._learn_key(text, text, text, uuid) IS 'Internal: records a key of a system for a customer unless the key is mapped already.';
+COMMENT ON FUNCTION cs._learn_key(text, text, text, uuid) IS 'Internal: records a key of a system for a customer unless the key is mapped already (to any customer).';
 
 -- Counts rows received by a source in the current hour.
 CREATE OR REPLACE FUNCTION cs._note_activity(source text, accepted bigint, rejected bigint)
@@ -198,7 +207,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    ins boolean;
+    ins   boolean;
+    moved boolean;
 BEGIN
     IF amount IS NULL THEN
         PERFORM cs._unmappable('no amount');
@@ -211,19 +221,22 @@ BEGIN
         PERFORM cs._unmappable('no invoice date');
     END IF;
     PERFORM cs._check_time('invoice date', issued_at);
+    -- An invoice of another customer in the source moves: deleted there, inserted here (one update).
+    DELETE FROM cs.invoices i WHERE i.external_id = _upsert_invoice.external_id AND i.customer_id <> _upsert_invoice.customer_id;
+    moved := FOUND;
     INSERT INTO cs.invoices AS i (customer_id, external_id, amount, issued_at, due_date, paid_at, status, source)
     VALUES (customer_id, external_id, amount, issued_at, coalesce(due_date, issued_at), paid_at, status, src)
     ON CONFLICT ON CONSTRAINT invoices_external_id_key DO UPDATE
-       SET customer_id = excluded.customer_id, amount = excluded.amount, issued_at = excluded.issued_at,
+       SET amount = excluded.amount, issued_at = excluded.issued_at,
            due_date = excluded.due_date, paid_at = excluded.paid_at, status = excluded.status, source = excluded.source
-     WHERE (i.customer_id, i.amount, i.issued_at, i.due_date, i.paid_at, i.status)
-           IS DISTINCT FROM (excluded.customer_id, excluded.amount, excluded.issued_at, excluded.due_date, excluded.paid_at, excluded.status)
+     WHERE (i.amount, i.issued_at, i.due_date, i.paid_at, i.status)
+           IS DISTINCT FROM (excluded.amount, excluded.issued_at, excluded.due_date, excluded.paid_at, excluded.status)
     RETURNING (xmax = 0) INTO ins;
-    RETURN CASE WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
+    RETURN CASE WHEN moved THEN 'updated' WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
 END;
 $$;
 COMMENT ON FUNCTION cs._upsert_invoice(text, uuid, text, numeric, date, date, date, text) IS
-    'Internal: range checks and upserts an invoice on its external id; returns inserted, updated or unchanged.';
+    'Internal: range checks and upserts an invoice on its external id and customer (an invoice that moved to another customer is deleted under the old one first); returns inserted, updated or unchanged.';
 
 -- The customer of a Stripe invoice: the Stripe customer id mapping, the
 -- metadata key holding our external_id, then the email domain.  A match by
@@ -352,6 +365,7 @@ DECLARE
     closed  timestamptz;
     v_csat  smallint;
     ins     boolean;
+    moved   boolean;
 BEGIN
     IF coalesce(p ->> 'id', '') = '' OR p ->> 'created_at' IS NULL THEN
         PERFORM cs._unmappable('not a Zendesk ticket (id and created_at are required)');
@@ -374,17 +388,20 @@ BEGIN
                            cs._parse_time(p ->> 'updated_at'));
     END IF;
     v_csat := CASE p -> 'satisfaction_rating' ->> 'score' WHEN 'good' THEN 5 WHEN 'bad' THEN 1 END;
+    -- A ticket of another organization's customer in the source moves: deleted there, inserted here.
+    DELETE FROM cs.support_tickets t WHERE t.external_id = 'zendesk:' || (p ->> 'id') AND t.customer_id <> c;
+    moved := FOUND;
     INSERT INTO cs.support_tickets AS t (customer_id, external_id, opened_at, closed_at, priority, status, csat, subject, body, source)
     VALUES (c, 'zendesk:' || (p ->> 'id'), opened, closed, pr, st, v_csat, p ->> 'subject', p ->> 'description', s.name)
     ON CONFLICT ON CONSTRAINT support_tickets_external_id_key DO UPDATE
-       SET customer_id = excluded.customer_id, opened_at = excluded.opened_at, closed_at = excluded.closed_at,
+       SET opened_at = excluded.opened_at, closed_at = excluded.closed_at,
            priority = excluded.priority, status = excluded.status, csat = excluded.csat, subject = excluded.subject,
            body = excluded.body, source = excluded.source
-     WHERE (t.customer_id, t.opened_at, t.closed_at, t.priority, t.status, t.csat, t.subject, t.body)
-           IS DISTINCT FROM (excluded.customer_id, excluded.opened_at, excluded.closed_at, excluded.priority,
+     WHERE (t.opened_at, t.closed_at, t.priority, t.status, t.csat, t.subject, t.body)
+           IS DISTINCT FROM (excluded.opened_at, excluded.closed_at, excluded.priority,
                              excluded.status, excluded.csat, excluded.subject, excluded.body)
     RETURNING (xmax = 0) INTO ins;
-    RETURN CASE WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
+    RETURN CASE WHEN moved THEN 'updated' WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_zendesk_ticket(cs.data_sources, jsonb) IS
@@ -475,6 +492,7 @@ DECLARE
     nm    text := nullif(btrim(concat_ws(' ', nullif(btrim(p ->> 'First Name'), ''), nullif(btrim(p ->> 'Last Name'), ''))), '');
     c     uuid;
     ins   boolean;
+    moved boolean;
 BEGIN
     IF rid IS NULL THEN
         PERFORM cs._unmappable('no Record ID');
@@ -490,13 +508,16 @@ BEGIN
         PERFORM cs._unmappable(format('unknown customer: contact %s (company %s, email %s) maps to no customer',
                                       rid, coalesce(comp, '(none)'), coalesce(v_email, '(none)')));
     END IF;
+    -- A contact that moved to another company in the source: deleted under the old customer, inserted here.
+    DELETE FROM cs.contacts t WHERE t.source = s.name AND t.source_id = rid AND t.customer_id <> c;
+    moved := FOUND;
     INSERT INTO cs.contacts AS t (customer_id, name, email, role, source, source_id)
     VALUES (c, coalesce(nm, v_email, 'contact ' || rid), v_email, nullif(btrim(p ->> 'Job Title'), ''), s.name, rid)
-    ON CONFLICT (source, source_id) WHERE source IS NOT NULL DO UPDATE
-       SET customer_id = excluded.customer_id, name = excluded.name, email = excluded.email, role = excluded.role
-     WHERE (t.customer_id, t.name, t.email, t.role) IS DISTINCT FROM (excluded.customer_id, excluded.name, excluded.email, excluded.role)
+    ON CONFLICT (source, source_id, customer_id) WHERE source IS NOT NULL DO UPDATE
+       SET name = excluded.name, email = excluded.email, role = excluded.role
+     WHERE (t.name, t.email, t.role) IS DISTINCT FROM (excluded.name, excluded.email, excluded.role)
     RETURNING (xmax = 0) INTO ins;
-    RETURN CASE WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
+    RETURN CASE WHEN moved THEN 'updated' WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_hubspot_contact(cs.data_sources, jsonb) IS
@@ -576,6 +597,10 @@ DECLARE
     setl  text;
     ins   boolean;
     existed boolean;
+    moved boolean := false;
+    gone  bigint;
+    same  text;
+    kept  text[];
 BEGIN
     -- Mapped, checked against vocabularies, missing headers refused (src/sql/84_source_fields.sql).
     SELECT jsonb_object_agg(e.key, cs._csv_value(s, e.key, e.value, p)), array_agg(e.key ORDER BY e.key)
@@ -596,20 +621,48 @@ BEGIN
         rec := rec || jsonb_build_object('source', s.name);
         cols := cols || ARRAY['source'];
     END IF;
-    conflict := CASE tgt WHEN 'customers' THEN '(external_id)'
+    -- Every key holds the customer (Citus distributes by it): a customer is
+    -- upserted on its id, found by external_id first; a row on its source's
+    -- id and the customer.  The same source row under another customer
+    -- moved: it is deleted there first and counted as one update.
+    IF tgt = 'customers' THEN
+        SELECT c2.id INTO c FROM cs.customers c2 WHERE c2.external_id = rec ->> 'external_id';
+        IF FOUND THEN
+            rec := rec || jsonb_build_object('id', c);
+            cols := cols || ARRAY['id'];
+        END IF;
+    END IF;
+    conflict := CASE tgt WHEN 'customers' THEN '(id)'
                          WHEN 'support_tickets' THEN 'ON CONSTRAINT support_tickets_external_id_key'
                          WHEN 'invoices' THEN 'ON CONSTRAINT invoices_external_id_key'
-                         WHEN 'usage_events' THEN '(source, source_id, occurred_at) WHERE source IS NOT NULL'
+                         WHEN 'usage_events' THEN '(source, source_id, occurred_at, customer_id) WHERE source IS NOT NULL'
                          -- subscriptions keep history (src/sql/schema/82_billing.sql)
                          WHEN 'subscriptions' THEN 'ON CONSTRAINT subscriptions_source_key'
-                         ELSE '(source, source_id) WHERE source IS NOT NULL' END;
-    SELECT string_agg(format('%I = excluded.%I', x, x), ', ') INTO setl FROM unnest(cols) x;
+                         -- a customer's terms are keyed by their start
+                         WHEN 'contract_terms' THEN '(customer_id, term_start)'
+                         ELSE '(source, source_id, customer_id) WHERE source IS NOT NULL' END;
+    -- the columns that say which row it is in the source (NULL: none)
+    same := CASE tgt WHEN 'support_tickets' THEN 'external_id = $1 ->> ''external_id'''
+                     WHEN 'invoices' THEN 'external_id = $1 ->> ''external_id'''
+                     WHEN 'usage_events' THEN 'source = $1 ->> ''source'' AND source_id = $1 ->> ''source_id'' AND occurred_at = ($1 ->> ''occurred_at'')::timestamptz'
+                     WHEN 'subscriptions' THEN 'source = $1 ->> ''source'' AND source_id = $1 ->> ''source_id'' AND product = $1 ->> ''product'' AND started_at = ($1 ->> ''started_at'')::date'
+                     WHEN 'customers' THEN NULL
+                     WHEN 'contract_terms' THEN NULL
+                     ELSE 'source = $1 ->> ''source'' AND source_id = $1 ->> ''source_id''' END;
     -- A partitioned table has no xmax to RETURN: look for the event first.
     IF tgt = 'usage_events' THEN
         existed := EXISTS (SELECT 1 FROM cs.usage_events e
                             WHERE e.source = s.name AND e.source_id = rec ->> 'source_id'
-                              AND e.occurred_at = (rec ->> 'occurred_at')::timestamptz);
+                              AND e.occurred_at = (rec ->> 'occurred_at')::timestamptz AND e.customer_id = c);
     END IF;
+    IF same IS NOT NULL THEN
+        EXECUTE format('DELETE FROM cs.%I WHERE %s AND customer_id <> ($1 ->> ''customer_id'')::uuid', tgt, same) USING rec;
+        GET DIAGNOSTICS gone = ROW_COUNT;
+        moved := gone > 0;
+    END IF;
+    -- The row's key is never updated (customer_id, the distribution column, least of all).
+    kept := ARRAY(SELECT x FROM unnest(cols) x WHERE x NOT IN ('id', 'customer_id'));
+    SELECT string_agg(format('%I = excluded.%I', x, x), ', ') INTO setl FROM unnest(kept) x;
     EXECUTE format('INSERT INTO cs.%1$I AS t (%2$s) SELECT %2$s FROM jsonb_populate_record(NULL::cs.%1$I, $1)
                     ON CONFLICT %3$s DO UPDATE SET %4$s
                     WHERE (%5$s) IS DISTINCT FROM (%6$s)
@@ -617,18 +670,18 @@ BEGIN
                    tgt,
                    (SELECT string_agg(format('%I', x), ', ') FROM unnest(cols) x),
                    conflict, setl,
-                   (SELECT string_agg(format('t.%I', x), ', ') FROM unnest(cols) x),
-                   (SELECT string_agg(format('excluded.%I', x), ', ') FROM unnest(cols) x),
+                   (SELECT string_agg(format('t.%I', x), ', ') FROM unnest(kept) x),
+                   (SELECT string_agg(format('excluded.%I', x), ', ') FROM unnest(kept) x),
                    CASE WHEN tgt = 'usage_events' THEN 'true' ELSE '(xmax = 0)' END)
        INTO ins USING rec;
     IF ins IS NOT NULL AND tgt = 'usage_events' THEN
         ins := NOT existed;
     END IF;
-    RETURN CASE WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
+    RETURN CASE WHEN moved THEN 'updated' WHEN ins IS NULL THEN 'unchanged' WHEN ins THEN 'inserted' ELSE 'updated' END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_csv(cs.data_sources, jsonb) IS
-    'Internal: loads one row of a generic CSV into the source''s target table through its mapping and value mapping (values converted by the column types, constraints checked; a mapped header missing from the batch rejects the row); upserts on external_id or (source, source_id).';
+    'Internal: loads one row of a generic CSV into the source''s target table through its mapping and value mapping (values converted by the column types, constraints checked; a mapped header missing from the batch rejects the row); upserts a customer on its id found by external_id, other rows on external_id or (source, source_id) with the customer; a row that moved to another customer in the source is deleted under the old one first and counted as updated.';
 
 ------------------------------------------------------------------------------
 -- Events (the hot path: parsed in C)
@@ -719,6 +772,16 @@ BEGIN
       FROM (SELECT DISTINCT x.source_id, x.occurred_at FROM cs_ingest_events_parsed x WHERE x.error IS NULL) g
      WHERE EXISTS (SELECT 1 FROM cs.usage_events e
                     WHERE e.source = ingest_events.source AND e.source_id = g.source_id AND e.occurred_at = g.occurred_at);
+    -- An event whose customer changed in the source (its key maps elsewhere
+    -- now) moves: deleted under the old customer here, inserted under the new
+    -- one below, so that no key changes its customer_id (Citus distributes by
+    -- it); it counts once, as updated.
+    DELETE FROM cs.usage_events e
+     USING (SELECT DISTINCT ON (x.source_id, x.occurred_at) x.source_id, x.occurred_at, x.customer_id
+              FROM cs_ingest_events_parsed x WHERE x.error IS NULL
+             ORDER BY x.source_id, x.occurred_at, x.line DESC) g
+     WHERE e.source = ingest_events.source AND e.source_id = g.source_id AND e.occurred_at = g.occurred_at
+       AND e.customer_id <> g.customer_id;
     WITH good AS (
         SELECT DISTINCT ON (x.source_id, x.occurred_at) x.*
           FROM cs_ingest_events_parsed x WHERE x.error IS NULL
@@ -726,11 +789,11 @@ BEGIN
     ), up AS (
         INSERT INTO cs.usage_events AS e (customer_id, user_id, event, feature, quantity, occurred_at, source, source_id)
         SELECT g.customer_id, g.user_id, g.event, g.feature, g.quantity, g.occurred_at, ingest_events.source, g.source_id FROM good g
-        ON CONFLICT (source, source_id, occurred_at) WHERE source IS NOT NULL DO UPDATE
-           SET customer_id = excluded.customer_id, user_id = excluded.user_id, event = excluded.event,
+        ON CONFLICT (source, source_id, occurred_at, customer_id) WHERE source IS NOT NULL DO UPDATE
+           SET user_id = excluded.user_id, event = excluded.event,
                feature = excluded.feature, quantity = excluded.quantity
-         WHERE (e.customer_id, e.user_id, e.event, e.feature, e.quantity)
-               IS DISTINCT FROM (excluded.customer_id, excluded.user_id, excluded.event, excluded.feature, excluded.quantity)
+         WHERE (e.user_id, e.event, e.feature, e.quantity)
+               IS DISTINCT FROM (excluded.user_id, excluded.event, excluded.feature, excluded.quantity)
         RETURNING 1
     )
     SELECT count(*) INTO res.updated FROM up;
@@ -752,7 +815,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.ingest_events(text, text) IS
-    'Loads a chunk of NDJSON events (Mixpanel or Amplitude export) into cs.usage_events: parsed in C, customers resolved by cs.customer_keys (kind customer) or external_id, upserted on (source, $insert_id or uuid or a hash of the line, time); lines that cannot be loaded go to cs.ingest_rejects. Returns the counts.';
+    'Loads a chunk of NDJSON events (Mixpanel or Amplitude export) into cs.usage_events: parsed in C, customers resolved by cs.customer_keys (kind customer) or external_id, upserted on (source, $insert_id or uuid or a hash of the line, time) and the customer (an event whose customer changed is moved: deleted, then inserted; counted as updated); lines that cannot be loaded go to cs.ingest_rejects. Returns the counts.';
 
 ------------------------------------------------------------------------------
 -- The entry points

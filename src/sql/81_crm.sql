@@ -288,6 +288,7 @@ DECLARE
     nm      text := coalesce(cs._sf(p, 'name'), nullif(concat_ws(' ', cs._sf(p, 'firstname'), cs._sf(p, 'lastname')), ''));
     c       uuid;
     ins     boolean;
+    moved   boolean;
 BEGIN
     IF sid IS NULL THEN
         PERFORM cs._unmappable('no Id (not a Salesforce Contact record)');
@@ -307,13 +308,16 @@ BEGIN
         PERFORM cs._unmappable(format('unknown customer: contact %s (account %s, email %s) maps to no customer',
                                       sid, coalesce(acct, '(none)'), coalesce(v_email, '(none)')));
     END IF;
+    -- A contact of another account in the source moves: deleted under the old customer, inserted here.
+    DELETE FROM cs.contacts t WHERE t.source = s.name AND t.source_id = sid AND t.customer_id <> c;
+    moved := FOUND;
     INSERT INTO cs.contacts AS t (customer_id, name, email, role, source, source_id)
     VALUES (c, coalesce(nm, v_email, 'contact ' || sid), v_email, cs._sf(p, 'title'), s.name, sid)
-    ON CONFLICT (source, source_id) WHERE source IS NOT NULL DO UPDATE
-       SET customer_id = excluded.customer_id, name = excluded.name, email = excluded.email, role = excluded.role
-     WHERE (t.customer_id, t.name, t.email, t.role) IS DISTINCT FROM (excluded.customer_id, excluded.name, excluded.email, excluded.role)
+    ON CONFLICT (source, source_id, customer_id) WHERE source IS NOT NULL DO UPDATE
+       SET name = excluded.name, email = excluded.email, role = excluded.role
+     WHERE (t.name, t.email, t.role) IS DISTINCT FROM (excluded.name, excluded.email, excluded.role)
     RETURNING (xmax = 0) INTO ins;
-    RETURN cs._upsert_outcome(ins);
+    RETURN CASE WHEN moved THEN 'updated' ELSE cs._upsert_outcome(ins) END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_salesforce_contact(cs.data_sources, jsonb) IS
@@ -370,6 +374,8 @@ DECLARE
     v_mrr   numeric;
     c       uuid;
     ins     boolean;
+    moved   boolean;
+    was_created timestamptz;
 BEGIN
     IF sid IS NULL THEN
         PERFORM cs._unmappable('no Id (not a Salesforce Opportunity record)');
@@ -418,24 +424,29 @@ BEGIN
     IF c IS NULL THEN
         PERFORM cs._unmappable(format('unknown customer: opportunity %s (account %s) maps to no customer', sid, coalesce(acct, '(none)')));
     END IF;
+    -- An opportunity of another account in the source moves: deleted under
+    -- the old customer (its creation time kept), inserted here.
+    DELETE FROM cs.opportunities o WHERE o.data_source = s.name AND o.source_id = sid AND o.customer_id <> c
+    RETURNING o.created_at INTO was_created;
+    moved := FOUND;
     INSERT INTO cs.opportunities AS o (customer_id, kind, score, expected_mrr, reasons, status, created_at, source,
                                        won_mrr, closed_at, data_source, source_id)
     VALUES (c, v_kind, round(coalesce(prob, 0) / 100, 3), round(v_mrr * coalesce(prob, 0) / 100, 2),
             jsonb_strip_nulls(jsonb_build_object('name', cs._sf(p, 'name'), 'stage', stage, 'type', typ, 'amount', amount,
                                                  'probability', prob, 'close_date', closing)),
-            st, coalesce(created, now()), 'crm',
+            st, coalesce(created, was_created, now()), 'crm',
             CASE WHEN st = 'won' THEN v_mrr END,
             CASE WHEN st IN ('won', 'lost') THEN closing::timestamp AT TIME ZONE 'UTC' END,
             s.name, sid)
-    ON CONFLICT (data_source, source_id) WHERE data_source IS NOT NULL DO UPDATE
-       SET customer_id = excluded.customer_id, kind = excluded.kind, score = excluded.score,
+    ON CONFLICT (data_source, source_id, customer_id) WHERE data_source IS NOT NULL DO UPDATE
+       SET kind = excluded.kind, score = excluded.score,
            expected_mrr = excluded.expected_mrr, reasons = excluded.reasons, status = excluded.status,
            created_at = coalesce(created, o.created_at), won_mrr = excluded.won_mrr, closed_at = excluded.closed_at
-     WHERE (o.customer_id, o.kind, o.score, o.expected_mrr, o.reasons, o.status, o.created_at, o.won_mrr, o.closed_at)
-           IS DISTINCT FROM (excluded.customer_id, excluded.kind, excluded.score, excluded.expected_mrr, excluded.reasons,
+     WHERE (o.kind, o.score, o.expected_mrr, o.reasons, o.status, o.created_at, o.won_mrr, o.closed_at)
+           IS DISTINCT FROM (excluded.kind, excluded.score, excluded.expected_mrr, excluded.reasons,
                              excluded.status, coalesce(created, o.created_at), excluded.won_mrr, excluded.closed_at)
     RETURNING (xmax = 0) INTO ins;
-    RETURN cs._upsert_outcome(ins);
+    RETURN CASE WHEN moved THEN 'updated' ELSE cs._upsert_outcome(ins) END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_salesforce_opportunity(cs.data_sources, jsonb) IS
@@ -491,6 +502,7 @@ DECLARE
     at       timestamptz;
     c        uuid;
     ins      boolean;
+    moved    boolean;
 BEGIN
     IF sid IS NULL THEN
         PERFORM cs._unmappable('no Id (not a Salesforce Task or Event record)');
@@ -527,14 +539,17 @@ BEGIN
     IF c IS NULL THEN
         PERFORM cs._unmappable(format('unknown customer: activity %s (account %s) maps to no customer', sid, coalesce(acct, '(none)')));
     END IF;
+    -- An activity of another account in the source moves: deleted under the old customer, inserted here.
+    DELETE FROM cs.engagements e WHERE e.source = s.name AND e.source_id = sid AND e.customer_id <> c;
+    moved := FOUND;
     INSERT INTO cs.engagements AS e (customer_id, kind, occurred_at, notes, source, source_id)
     VALUES (c, cs._sf_activity_kind(s, is_event, cs._sf(p, 'type'), cs._sf(p, 'tasksubtype'), subject), at,
             nullif(concat_ws(E'\n', subject, cs._sf(p, 'description')), ''), s.name, sid)
-    ON CONFLICT (source, source_id) WHERE source IS NOT NULL DO UPDATE
-       SET customer_id = excluded.customer_id, kind = excluded.kind, occurred_at = excluded.occurred_at, notes = excluded.notes
-     WHERE (e.customer_id, e.kind, e.occurred_at, e.notes) IS DISTINCT FROM (excluded.customer_id, excluded.kind, excluded.occurred_at, excluded.notes)
+    ON CONFLICT (source, source_id, customer_id) WHERE source IS NOT NULL DO UPDATE
+       SET kind = excluded.kind, occurred_at = excluded.occurred_at, notes = excluded.notes
+     WHERE (e.kind, e.occurred_at, e.notes) IS DISTINCT FROM (excluded.kind, excluded.occurred_at, excluded.notes)
     RETURNING (xmax = 0) INTO ins;
-    RETURN cs._upsert_outcome(ins);
+    RETURN CASE WHEN moved THEN 'updated' ELSE cs._upsert_outcome(ins) END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_salesforce_task(cs.data_sources, jsonb) IS
@@ -565,6 +580,7 @@ DECLARE
     c        uuid;
     k        text;
     ins      boolean;
+    moved    boolean;
 BEGIN
     IF p ->> 'type' IS DISTINCT FROM 'conversation' OR cid IS NULL THEN
         PERFORM cs._unmappable(format('not an Intercom conversation (type must be "conversation" with an id, not %s)',
@@ -606,18 +622,21 @@ BEGIN
     FOREACH k IN ARRAY contacts LOOP
         PERFORM cs._learn_key(s.system, 'contact', k, c);
     END LOOP;
+    -- A conversation of another customer in the source moves: deleted there, inserted here.
+    DELETE FROM cs.support_tickets t WHERE t.external_id = 'intercom:' || cid AND t.customer_id <> c;
+    moved := FOUND;
     INSERT INTO cs.support_tickets AS t (customer_id, external_id, opened_at, closed_at, priority, status, csat, subject, body, source)
     VALUES (c, 'intercom:' || cid, opened, closed, pr, st, rating::smallint,
             cs._strip_html(coalesce(nullif(p #>> '{source,subject}', ''), p ->> 'title')), cs._strip_html(p #>> '{source,body}'), s.name)
     ON CONFLICT ON CONSTRAINT support_tickets_external_id_key DO UPDATE
-       SET customer_id = excluded.customer_id, opened_at = excluded.opened_at, closed_at = excluded.closed_at,
+       SET opened_at = excluded.opened_at, closed_at = excluded.closed_at,
            priority = excluded.priority, status = excluded.status, csat = excluded.csat, subject = excluded.subject,
            body = excluded.body, source = excluded.source
-     WHERE (t.customer_id, t.opened_at, t.closed_at, t.priority, t.status, t.csat, t.subject, t.body)
-           IS DISTINCT FROM (excluded.customer_id, excluded.opened_at, excluded.closed_at, excluded.priority,
+     WHERE (t.opened_at, t.closed_at, t.priority, t.status, t.csat, t.subject, t.body)
+           IS DISTINCT FROM (excluded.opened_at, excluded.closed_at, excluded.priority,
                              excluded.status, excluded.csat, excluded.subject, excluded.body)
     RETURNING (xmax = 0) INTO ins;
-    RETURN cs._upsert_outcome(ins);
+    RETURN CASE WHEN moved THEN 'updated' ELSE cs._upsert_outcome(ins) END;
 END;
 $$;
 COMMENT ON FUNCTION cs._ingest_intercom_conversation(cs.data_sources, jsonb) IS

@@ -342,10 +342,19 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     counts := counts || jsonb_build_object('alerts', n);
     -- Keys: the merged customer's keys and external id now name the kept one.
-    UPDATE cs.customer_keys ck SET customer_id = keep WHERE ck.customer_id = merge;
+    -- A key that names another customer is deleted and inserted again, never
+    -- updated in place (customer_id is the distribution column on Citus).
+    WITH gone AS (
+        DELETE FROM cs.customer_keys ck WHERE ck.customer_id = merge
+        RETURNING ck.source, ck.key_kind, ck.key, ck.created_at
+    )
+    INSERT INTO cs.customer_keys (source, key_kind, key, customer_id, created_at)
+    SELECT g.source, g.key_kind, g.key, keep, g.created_at FROM gone g;
     GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM cs.customer_keys ck
+     WHERE ck.source = 'any' AND ck.key_kind = 'external_id' AND ck.key = m.external_id AND ck.customer_id <> keep;
     INSERT INTO cs.customer_keys (source, key_kind, key, customer_id) VALUES ('any', 'external_id', m.external_id, keep)
-    ON CONFLICT (source, key_kind, key) DO UPDATE SET customer_id = excluded.customer_id;
+    ON CONFLICT DO NOTHING;
     counts := counts || jsonb_build_object('customer_keys', n + 1);
     UPDATE cs.customers c SET parent_id = keep WHERE c.parent_id = merge AND c.id <> keep;
     GET DIAGNOSTICS n = ROW_COUNT;

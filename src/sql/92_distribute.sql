@@ -37,6 +37,40 @@ AS $$ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') $$;
 COMMENT ON FUNCTION cs._citus_present() IS
     'Internal: true when the Citus extension is installed in this database.';
 
+-- Uniqueness across customers.  Citus refuses a unique index of a distributed
+-- table that lacks the distribution column, so every key of a customer-keyed
+-- table holds customer_id; where a rule must hold across customers (one
+-- customer per cs.customers.external_id and per cs.customer_keys key, one row
+-- per source record: external_id of tickets and invoices, (source, source_id)
+-- of the signal tables and CRM opportunities) a single node keeps it by a
+-- unique index named <table>_<what>_global_key as well.  cs.distribute() drops
+-- those before it distributes a table; on the cluster the loaders keep the
+-- rules themselves: a customer is created only when its external_id resolves
+-- to none, a key is learnt only when unmapped, and a record whose customer
+-- changed in the source is deleted under the old customer before it is
+-- inserted under the new one (README, "Keys across customers").
+CREATE OR REPLACE FUNCTION cs._global_unique_indexes()
+RETURNS TABLE (table_name regclass, index_name regclass)
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $$
+    SELECT t.oid::regclass, i.indexrelid::regclass
+      FROM pg_index i
+      JOIN pg_class t ON t.oid = i.indrelid
+      JOIN pg_class x ON x.oid = i.indexrelid
+     WHERE t.relnamespace = 'cs'::regnamespace AND t.relkind IN ('r', 'p') AND NOT t.relispartition
+       AND i.indisunique
+       -- distributed-to-be, as cs.distribution_plan() reads it, and lacking its distribution column
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = t.oid AND NOT a.attisdropped AND a.attnum = ANY (i.indkey::int2[])
+                          AND a.attname = CASE WHEN t.oid = 'cs.customers'::regclass THEN 'id' ELSE 'customer_id' END)
+       AND (t.oid = 'cs.customers'::regclass
+            OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'customer_id' AND NOT a.attisdropped))
+     ORDER BY t.relname, x.relname
+$$;
+COMMENT ON FUNCTION cs._global_unique_indexes() IS
+    'Internal: every unique index of a table cs.distribute() distributes (cs.customers, and every table with customer_id) that lacks the distribution column: the <table>_<what>_global_key indexes that keep a key unique across customers on a single node (one customer per external_id and per customer key, one row per source record). cs.distribute() drops them, Citus cannot keep them; on a cluster the loaders keep those rules. Empty once they are dropped.';
+
 -- What cs.distribute() makes of every table of cs, in the order it does it.
 CREATE OR REPLACE FUNCTION cs.distribution_plan()
 RETURNS TABLE (step int, table_name regclass, kind text, distribution_column text, colocate_with regclass)

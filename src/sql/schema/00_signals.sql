@@ -8,7 +8,7 @@
 
 CREATE TABLE cs.customers (
     id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    external_id         varchar(255) NOT NULL UNIQUE,
+    external_id         varchar(255) NOT NULL,
     name                varchar(255) NOT NULL,
     industry            varchar(100),
     size                varchar(50),
@@ -28,6 +28,12 @@ CREATE TABLE cs.customers (
     CONSTRAINT customers_not_own_parent_check CHECK (parent_id <> id),
     CONSTRAINT customers_name_not_blank_check CHECK (btrim(name) <> '')
 );
+-- One customer per external_id on a single node; a Citus cluster cannot keep
+-- a unique index without the distribution column (id): cs.distribute() drops
+-- it (cs._global_unique_indexes()) and the loaders, which resolve a customer
+-- by external_id before they create one, keep the rule.
+CREATE UNIQUE INDEX customers_external_id_global_key ON cs.customers (external_id);
+CREATE INDEX customers_external_id_idx ON cs.customers (external_id);
 CREATE INDEX customers_csm_idx ON cs.customers (csm);
 -- A CSM's accounts, largest first (the account overview's page).
 CREATE INDEX customers_csm_mrr_idx ON cs.customers (csm, mrr DESC);
@@ -35,7 +41,7 @@ CREATE INDEX customers_segment_idx ON cs.customers (segment);
 CREATE INDEX customers_parent_idx ON cs.customers (parent_id) WHERE parent_id IS NOT NULL;
 COMMENT ON TABLE cs.customers IS 'One row per customer account (the CRM account). Load by COPY or INSERT; other tables reference id.';
 COMMENT ON COLUMN cs.customers.id IS 'Surrogate key, generated when not given.';
-COMMENT ON COLUMN cs.customers.external_id IS 'The account id in the source system (CRM); unique, used by loaders to resolve customers.';
+COMMENT ON COLUMN cs.customers.external_id IS 'The account id in the source system (CRM); one customer per external_id (a unique index on a single node, the loaders on a Citus cluster), used by loaders to resolve customers.';
 COMMENT ON COLUMN cs.customers.name IS 'Account name, not blank.';
 COMMENT ON COLUMN cs.customers.industry IS 'Industry of the account, free text.';
 COMMENT ON COLUMN cs.customers.size IS 'Company size band as the CRM states it (for example 11-50).';
@@ -80,14 +86,19 @@ CREATE TABLE cs.support_tickets (
     subject     text,
     body        text,
     CONSTRAINT support_tickets_closed_after_opened_check CHECK (closed_at IS NULL OR closed_at >= opened_at),
-    CONSTRAINT support_tickets_external_id_key UNIQUE (external_id),
+    -- Scoped by the customer (Citus: every key holds the distribution column);
+    -- external_id first, so that it finds a row by external_id alone as well.
+    CONSTRAINT support_tickets_external_id_key UNIQUE (external_id, customer_id),
     PRIMARY KEY (customer_id, id)
 );
+-- One row per external_id across customers on a single node (dropped by
+-- cs.distribute() on Citus, where the loaders keep it: README, "Keys").
+CREATE UNIQUE INDEX support_tickets_external_id_global_key ON cs.support_tickets (external_id);
 CREATE INDEX support_tickets_customer_time_idx ON cs.support_tickets (customer_id, opened_at);
 COMMENT ON TABLE cs.support_tickets IS 'Support tickets (Zendesk, Intercom, ...).';
 COMMENT ON COLUMN cs.support_tickets.id IS 'Surrogate key.';
 COMMENT ON COLUMN cs.support_tickets.customer_id IS 'The customer (cs.customers.id).';
-COMMENT ON COLUMN cs.support_tickets.external_id IS 'Ticket id in the source system; unique when given.';
+COMMENT ON COLUMN cs.support_tickets.external_id IS 'Ticket id in the source system; one row per ticket id when given (unique with customer_id, and across customers on a single node).';
 COMMENT ON COLUMN cs.support_tickets.opened_at IS 'When the ticket was opened.';
 COMMENT ON COLUMN cs.support_tickets.closed_at IS 'When it was closed, not before opened_at; NULL while open.';
 COMMENT ON COLUMN cs.support_tickets.priority IS 'low, normal, high or urgent.';
@@ -107,14 +118,19 @@ CREATE TABLE cs.invoices (
     status      text NOT NULL DEFAULT 'open' CHECK (status IN ('draft', 'open', 'paid', 'failed', 'void', 'uncollectible')),
     CONSTRAINT invoices_due_after_issue_check CHECK (due_date >= issued_at),
     CONSTRAINT invoices_paid_status_check CHECK (paid_at IS NULL OR status = 'paid'),
-    CONSTRAINT invoices_external_id_key UNIQUE (external_id),
+    -- Scoped by the customer (Citus: every key holds the distribution column);
+    -- external_id first, so that it finds a row by external_id alone as well.
+    CONSTRAINT invoices_external_id_key UNIQUE (external_id, customer_id),
     PRIMARY KEY (customer_id, id)
 );
+-- One row per external_id across customers on a single node (dropped by
+-- cs.distribute() on Citus, where the loaders keep it: README, "Keys").
+CREATE UNIQUE INDEX invoices_external_id_global_key ON cs.invoices (external_id);
 CREATE INDEX invoices_customer_time_idx ON cs.invoices (customer_id, issued_at);
 COMMENT ON TABLE cs.invoices IS 'Invoices and their payment (Stripe, Chargebee, ...).';
 COMMENT ON COLUMN cs.invoices.id IS 'Surrogate key.';
 COMMENT ON COLUMN cs.invoices.customer_id IS 'The customer (cs.customers.id).';
-COMMENT ON COLUMN cs.invoices.external_id IS 'Invoice id in the billing system; unique when given.';
+COMMENT ON COLUMN cs.invoices.external_id IS 'Invoice id in the billing system; one row per invoice id when given (unique with customer_id, and across customers on a single node).';
 COMMENT ON COLUMN cs.invoices.amount IS 'Invoice total, non-negative.';
 COMMENT ON COLUMN cs.invoices.issued_at IS 'Issue date.';
 COMMENT ON COLUMN cs.invoices.due_date IS 'Due date, not before the issue date.';

@@ -37,14 +37,18 @@ CREATE TABLE cs.customer_keys (
     key         text NOT NULL,
     customer_id uuid NOT NULL REFERENCES cs.customers (id) ON DELETE CASCADE,
     created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, key_kind, key)
+    -- Scoped by the customer (Citus); the key first, for lookups by key alone.
+    PRIMARY KEY (source, key_kind, key, customer_id)
 );
+-- One customer per key on a single node (dropped by cs.distribute() on Citus,
+-- where a key is only ever learnt when unmapped, and moved by delete and insert).
+CREATE UNIQUE INDEX customer_keys_key_global_key ON cs.customer_keys (source, key_kind, key);
 CREATE INDEX customer_keys_customer_idx ON cs.customer_keys (customer_id);
 COMMENT ON TABLE cs.customer_keys IS 'Maps the keys other systems use for a customer (Stripe customer, Zendesk organization, HubSpot company, email domain, old external ids) to cs.customers.id.';
 COMMENT ON COLUMN cs.customer_keys.source IS 'System the key belongs to (cs.data_sources.system), or any for keys valid everywhere (domain, external_id).';
 COMMENT ON COLUMN cs.customer_keys.key_kind IS 'What the key is: customer (stripe), organization (zendesk), company (hubspot), domain, external_id, or any name a csv source uses.';
 COMMENT ON COLUMN cs.customer_keys.key IS 'The key value; domains in lower case.';
-COMMENT ON COLUMN cs.customer_keys.customer_id IS 'The customer it maps to.';
+COMMENT ON COLUMN cs.customer_keys.customer_id IS 'The customer it maps to; a key maps to one customer (a unique index on a single node, the loaders on a Citus cluster).';
 COMMENT ON COLUMN cs.customer_keys.created_at IS 'When the mapping was added (by hand or learnt by a loader).';
 
 CREATE TABLE cs.ingest_rejects (
@@ -89,6 +93,12 @@ COMMENT ON COLUMN cs.customers.domain IS 'Web domain of the account, lower case 
 
 -- Source ids on the signal tables without an external_id of their own.
 -- Partial unique indexes: rows loaded directly (source NULL) cost nothing.
+-- Each key holds customer_id (Citus distributes by it), after the source's
+-- id so that a loader finds a row by its source id alone; one row per source
+-- id across customers is the _global_key, which cs.distribute() drops on Citus
+-- (the loaders keep the rule there: a row that moves to another customer is
+-- deleted under the old one first).  Subscriptions keep history under the
+-- source id (src/sql/schema/82_billing.sql): no global key.
 ALTER TABLE cs.support_tickets ADD COLUMN source text;
 ALTER TABLE cs.invoices ADD COLUMN source text;
 DO $$
@@ -101,13 +111,18 @@ BEGIN
                        t, t || '_source_check');
         IF t = 'usage_events' THEN
             -- A unique index of a partitioned table must contain the partition key.
-            EXECUTE 'CREATE UNIQUE INDEX usage_events_source_key ON cs.usage_events (source, source_id, occurred_at)
+            EXECUTE 'CREATE UNIQUE INDEX usage_events_source_global_key ON cs.usage_events (source, source_id, occurred_at)
                       WHERE source IS NOT NULL';
+            EXECUTE 'CREATE UNIQUE INDEX usage_events_source_key ON cs.usage_events (source, source_id, occurred_at, customer_id)
+                      WHERE source IS NOT NULL';
+        ELSIF t = 'subscriptions' THEN
+            EXECUTE 'CREATE UNIQUE INDEX subscriptions_source_key ON cs.subscriptions (source, source_id) WHERE source IS NOT NULL';
         ELSE
-            EXECUTE format('CREATE UNIQUE INDEX %I ON cs.%I (source, source_id) WHERE source IS NOT NULL', t || '_source_key', t);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON cs.%I (source, source_id) WHERE source IS NOT NULL', t || '_source_global_key', t);
+            EXECUTE format('CREATE UNIQUE INDEX %I ON cs.%I (source, source_id, customer_id) WHERE source IS NOT NULL', t || '_source_key', t);
         END IF;
         EXECUTE format('COMMENT ON COLUMN cs.%I.source IS %L', t, 'Data source the row was loaded from (cs.data_sources.name); NULL when loaded directly.');
-        EXECUTE format('COMMENT ON COLUMN cs.%I.source_id IS %L', t, 'The row''s id in the source; loaders upsert on (source, source_id).');
+        EXECUTE format('COMMENT ON COLUMN cs.%I.source_id IS %L', t, 'The row''s id in the source; loaders upsert on (source, source_id, customer_id), one row per source id across customers.');
     END LOOP;
 END;
 $$;

@@ -12,10 +12,14 @@ ALTER TABLE cs.opportunities
     ADD COLUMN source_id text,
     ADD CONSTRAINT opportunities_data_source_check CHECK ((data_source IS NULL) = (source_id IS NULL)),
     ADD CONSTRAINT opportunities_crm_source_check CHECK ((source = 'crm') = (data_source IS NOT NULL));
-CREATE UNIQUE INDEX opportunities_source_key ON cs.opportunities (data_source, source_id) WHERE data_source IS NOT NULL;
+-- Scoped by the customer (Citus), the CRM's id first for lookups by it alone;
+-- one row per CRM id across customers is the _global_key on a single node
+-- (dropped by cs.distribute() on Citus, where the loader keeps the rule).
+CREATE UNIQUE INDEX opportunities_source_global_key ON cs.opportunities (data_source, source_id) WHERE data_source IS NOT NULL;
+CREATE UNIQUE INDEX opportunities_source_key ON cs.opportunities (data_source, source_id, customer_id) WHERE data_source IS NOT NULL;
 COMMENT ON COLUMN cs.opportunities.source IS 'system for opportunities cs.refresh_opportunities generates (replaced on refresh while open), csm for ones entered by hand, crm for ones loaded from a CRM (data_source, source_id).';
 COMMENT ON COLUMN cs.opportunities.data_source IS 'For source crm: the data source the row was loaded from (cs.data_sources.name); NULL otherwise.';
-COMMENT ON COLUMN cs.opportunities.source_id IS 'For source crm: the opportunity''s id in the CRM; loaders upsert on (data_source, source_id).';
+COMMENT ON COLUMN cs.opportunities.source_id IS 'For source crm: the opportunity''s id in the CRM; loaders upsert on (data_source, source_id, customer_id), one row per CRM id across customers.';
 
 -- A loaded account whose parent account has not been loaded yet: the parent
 -- is set when it arrives (account exports come in no particular order).

@@ -414,3 +414,43 @@ ALTER TABLE cs.models
         CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'survival', 'custom'));
 COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion, survival (time to churn, objective survival:aft) or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
 --@include src/sql/setup/91_survival_model.sql
+-- Citus (issue 19): every key of a customer-keyed table holds customer_id
+-- (src/sql/schema/00_signals.sql, 80_integrations.sql, 81_crm.sql); the keys
+-- that must hold across customers become the <table>_<what>_global_key unique
+-- indexes, which cs.distribute() drops on a cluster (cs._global_unique_indexes()).
+-- An old unique index becomes the global one by a rename (no rebuild), its
+-- partitions' indexes keep their names as a fresh install gives them.
+ALTER TABLE cs.customers DROP CONSTRAINT customers_external_id_key;
+CREATE UNIQUE INDEX customers_external_id_global_key ON cs.customers (external_id);
+CREATE INDEX customers_external_id_idx ON cs.customers (external_id);
+COMMENT ON COLUMN cs.customers.external_id IS 'The account id in the source system (CRM); one customer per external_id (a unique index on a single node, the loaders on a Citus cluster), used by loaders to resolve customers.';
+ALTER TABLE cs.support_tickets DROP CONSTRAINT support_tickets_external_id_key;
+ALTER TABLE cs.support_tickets ADD CONSTRAINT support_tickets_external_id_key UNIQUE (external_id, customer_id);
+CREATE UNIQUE INDEX support_tickets_external_id_global_key ON cs.support_tickets (external_id);
+COMMENT ON COLUMN cs.support_tickets.external_id IS 'Ticket id in the source system; one row per ticket id when given (unique with customer_id, and across customers on a single node).';
+ALTER TABLE cs.invoices DROP CONSTRAINT invoices_external_id_key;
+ALTER TABLE cs.invoices ADD CONSTRAINT invoices_external_id_key UNIQUE (external_id, customer_id);
+CREATE UNIQUE INDEX invoices_external_id_global_key ON cs.invoices (external_id);
+COMMENT ON COLUMN cs.invoices.external_id IS 'Invoice id in the billing system; one row per invoice id when given (unique with customer_id, and across customers on a single node).';
+ALTER INDEX cs.usage_events_source_key RENAME TO usage_events_source_global_key;
+CREATE UNIQUE INDEX usage_events_source_key ON cs.usage_events (source, source_id, occurred_at, customer_id)
+    WHERE source IS NOT NULL;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['usage_events', 'contacts', 'engagements', 'nps_responses', 'subscriptions'] LOOP
+        IF t NOT IN ('usage_events', 'subscriptions') THEN
+            EXECUTE format('ALTER INDEX cs.%I RENAME TO %I', t || '_source_key', t || '_source_global_key');
+            EXECUTE format('CREATE UNIQUE INDEX %I ON cs.%I (source, source_id, customer_id) WHERE source IS NOT NULL', t || '_source_key', t);
+        END IF;
+        EXECUTE format('COMMENT ON COLUMN cs.%I.source_id IS %L', t, 'The row''s id in the source; loaders upsert on (source, source_id, customer_id), one row per source id across customers.');
+    END LOOP;
+END;
+$$;
+COMMENT ON COLUMN cs.subscriptions.source_id IS 'The subscription''s id in the source; billing loaders keep one row per product and version of it, unique with the customer, product and start.';
+-- (cs.opportunities' keys are new in this version: src/sql/schema/81_crm.sql, included above.)
+ALTER TABLE cs.customer_keys DROP CONSTRAINT customer_keys_pkey;
+ALTER TABLE cs.customer_keys ADD PRIMARY KEY (source, key_kind, key, customer_id);
+CREATE UNIQUE INDEX customer_keys_key_global_key ON cs.customer_keys (source, key_kind, key);
+COMMENT ON COLUMN cs.customer_keys.customer_id IS 'The customer it maps to; a key maps to one customer (a unique index on a single node, the loaders on a Citus cluster).';
