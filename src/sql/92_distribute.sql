@@ -191,6 +191,21 @@ BEGIN
     PERFORM set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
 
 
+    -- The unique indexes that keep a key unique across customers on a single
+    -- node (cs._global_unique_indexes()): Citus can only keep keys that
+    -- include the distribution column; on a cluster the loaders keep them.
+    -- Only those the table does not depend on as a constraint: Citus says why
+    -- it refuses anything else.
+    FOR p IN SELECT g.table_name AS rel, g.index_name AS idx FROM cs._global_unique_indexes() g
+              WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = g.index_name)
+    LOOP
+        EXECUTE format('DROP INDEX %s', p.idx);
+        table_name := p.rel;
+        kind := 'distributed';
+        action := 'dropped the global unique index ' || p.idx::text;
+        RETURN NEXT;
+    END LOOP;
+
     FOR p IN SELECT * FROM cs.distribution_plan() ORDER BY step LOOP
         EXECUTE 'SELECT CASE d.partmethod WHEN ''h'' THEN ''distributed'' WHEN ''n'' THEN
                         CASE WHEN d.repmodel = ''t'' THEN ''reference'' ELSE ''citus local'' END END
@@ -226,13 +241,16 @@ BEGIN
     END LOOP;
 
     -- The coordinator's own rows were copied into the shards; its copies are
-    -- shells from now on.
+    -- shells from now on (emptied quietly: one NOTICE per cascaded table).
+    msg := current_setting('client_min_messages');
+    PERFORM set_config('client_min_messages', 'warning', true);
     FOR p IN EXECUTE 'SELECT d.logicalrelid AS rel FROM pg_catalog.pg_dist_partition d
                         JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
                        WHERE c.relnamespace = ''cs''::regnamespace AND NOT c.relispartition'
     LOOP
         EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)' USING p.rel;
     END LOOP;
+    PERFORM set_config('client_min_messages', msg, true);
 END;
 $$;
 COMMENT ON FUNCTION cs.distribute() IS
