@@ -373,3 +373,12 @@ SELECT cs._raise_alerts(ARRAY[ROW(NULL, NULL, 'risk', 'high', 'risk without a cu
 INSERT INTO cs.system_alerts (alert_type, severity, title, risk_factors)
 VALUES ('model', 'low', 'a second open drift alert', '{"model": "m:v1", "drift": "watch"}');
 \set VERBOSITY terse
+
+-- Merging customers moves the merged one's alerts with their events in one
+-- statement (the events reference the alert's (customer_id, id))
+SELECT count(*) AS alerts, (SELECT count(*) FROM cs.alert_events e WHERE e.customer_id = '00000000-0000-0000-0000-000000000013') AS events
+  FROM cs.alerts WHERE customer_id = '00000000-0000-0000-0000-000000000013';
+SELECT cs.merge_customers('00000000-0000-0000-0000-000000000009', '00000000-0000-0000-0000-000000000013') ->> 'alerts' AS alerts_moved;
+SELECT (SELECT count(*) FROM cs.alerts WHERE customer_id = '00000000-0000-0000-0000-000000000013') AS left_behind,
+       (SELECT count(*) FROM cs.alert_events e JOIN cs.alerts a ON a.customer_id = e.customer_id AND a.id = e.alert_id
+         WHERE e.customer_id = '00000000-0000-0000-0000-000000000009') AS events_of_kept;
