@@ -316,3 +316,69 @@ UNION ALL SELECT 'opportunity', * FROM pg_temp.event_log_faults('opportunity');
 
 UNLISTEN cs_alerts;
 \! rm -f notify.txt
+
+------------------------------------------------------------------------------
+-- Alerts without a customer (model and data alerts) are in cs.system_alerts,
+-- raised, escalated and worked through the same functions as customer alerts
+------------------------------------------------------------------------------
+SELECT outcome FROM cs._raise_alerts(ARRAY[
+    ROW(NULL, NULL, 'model', 'medium', 'Input drift (watch) for model m:v1', 'Inputs moved.',
+        '{"model": "m:v1", "drift": "watch"}', NULL, 'cs_admin', NULL, NULL, NULL)::cs.alert_firing,
+    ROW(NULL, NULL, 'data', 'low', 'Data quality: freshness s', 'Source s is late.',
+        '{"check": "freshness", "subject": "s"}', NULL, 'cs_admin', NULL, NULL, NULL)::cs.alert_firing]) ORDER BY 1;
+-- a worse firing of the same model escalates its one unresolved alert
+SELECT outcome FROM cs._raise_alerts(ARRAY[
+    ROW(NULL, NULL, 'model', 'high', 'Input drift (act) for model m:v1', 'Inputs moved more.',
+        '{"model": "m:v1", "drift": "act"}', NULL, 'cs_admin', NULL, NULL, NULL)::cs.alert_firing]);
+SELECT alert_type, severity, title, status, assigned_to, fire_count FROM cs.system_alerts ORDER BY alert_type;
+-- none of them in cs.alerts; the views list and count them, without a customer
+SELECT count(*) AS customer_alerts_of_type_model_or_data FROM cs.alerts WHERE alert_type NOT IN ('risk', 'opportunity', 'task');
+SELECT alert_type, customer_id, rule_id, mrr_at_risk, severity, status FROM cs.all_alerts
+ WHERE customer_id IS NULL ORDER BY alert_type;
+SELECT (SELECT count(*) FROM cs.all_alerts) = (SELECT count(*) FROM cs.alerts) + 2 AS all_listed;
+SELECT alert_type, severity, status, alerts, mrr_at_risk FROM cs.metrics_alerts
+ WHERE alert_type IN ('model', 'data') AND alerts > 0 ORDER BY 1;
+-- the outbox has a message for each
+SELECT recipient, subject, payload ->> 'alert_type' AS alert_type, payload -> 'customer_id' AS customer_id,
+       payload -> 'mrr_at_risk' AS mrr_at_risk
+  FROM cs.outbox WHERE topic = 'alert' AND payload ->> 'alert_type' IN ('model', 'data') ORDER BY 3;
+-- the lifecycle functions take their ids and return them as rows of cs.alerts
+SELECT (a).alert_type, (a).status, (a).customer_id, (a).rule_id, (a).mrr_at_risk, (a).severity
+  FROM (SELECT cs.acknowledge_alert(id, 'on it') AS a FROM cs.system_alerts WHERE alert_type = 'model') x;
+SELECT (cs.reassign_alert(id, 'cs_data')).assigned_to FROM cs.system_alerts WHERE alert_type = 'data';
+SELECT (cs.snooze_alert(id, now() + interval '1 day')).status FROM cs.system_alerts WHERE alert_type = 'data';
+SELECT (cs.dismiss_alert(id, 'known outage')).status FROM cs.system_alerts WHERE alert_type = 'data';
+SELECT (cs.resolve_alert(id, 'retrained')).status FROM cs.system_alerts WHERE alert_type = 'model';
+SELECT alert_type, status, resolved_at IS NOT NULL AS resolved_at_set, snoozed_until, assigned_to, updated_by = current_user AS by_me
+  FROM cs.system_alerts ORDER BY alert_type;
+-- every event in their own log, none in the customers' one
+SELECT a.alert_type, e.event, e.from_status, e.to_status, e.note, e.details - 'until' AS details, e.actor = current_user AS by_me
+  FROM cs.system_alert_events e JOIN cs.system_alerts a ON a.id = e.alert_id ORDER BY a.alert_type, e.id;
+SELECT count(*) AS customer_events_of_system_alerts FROM cs.alert_events e JOIN cs.system_alerts a ON a.id = e.alert_id;
+-- the problem again after the resolution: a new alert
+SELECT outcome FROM cs._raise_alerts(ARRAY[
+    ROW(NULL, NULL, 'model', 'medium', 'Input drift (watch) for model m:v1', 'Inputs moved.',
+        '{"model": "m:v1", "drift": "watch"}', NULL, 'cs_admin', NULL, NULL, NULL)::cs.alert_firing]);
+SELECT status, count(*) FROM cs.system_alerts WHERE alert_type = 'model' GROUP BY status ORDER BY status;
+\set VERBOSITY sqlstate
+-- a resolved alert stays resolved (55000)
+SELECT cs.resolve_alert(id) FROM cs.system_alerts WHERE alert_type = 'model' AND status = 'resolved';
+-- an alert of cs.alerts needs its customer (23502)
+INSERT INTO cs.alerts (alert_type, severity, title) VALUES ('risk', 'high', 'no customer');
+-- a customer alert cannot be of type model or data (23514), nor can an alert without a customer be a risk alert
+INSERT INTO cs.alerts (customer_id, alert_type, severity, title)
+VALUES ('00000000-0000-0000-0000-000000000013', 'model', 'high', 'model alert of a customer');
+SELECT cs._raise_alerts(ARRAY[ROW(NULL, NULL, 'risk', 'high', 'risk without a customer', NULL, '{}', NULL, NULL, NULL, NULL, NULL)::cs.alert_firing]);
+-- one unresolved alert per key (23505)
+INSERT INTO cs.system_alerts (alert_type, severity, title, risk_factors)
+VALUES ('model', 'low', 'a second open drift alert', '{"model": "m:v1", "drift": "watch"}');
+\set VERBOSITY terse
+
+-- Merging customers moves the merged one's alerts with their events in one
+-- statement (the events reference the alert's (customer_id, id))
+SELECT count(*) AS alerts, (SELECT count(*) FROM cs.alert_events e WHERE e.customer_id = '00000000-0000-0000-0000-000000000013') AS events
+  FROM cs.alerts WHERE customer_id = '00000000-0000-0000-0000-000000000013';
+SELECT cs.merge_customers('00000000-0000-0000-0000-000000000009', '00000000-0000-0000-0000-000000000013') ->> 'alerts' AS alerts_moved;
+SELECT (SELECT count(*) FROM cs.alerts WHERE customer_id = '00000000-0000-0000-0000-000000000013') AS left_behind,
+       (SELECT count(*) FROM cs.alert_events e JOIN cs.alerts a ON a.customer_id = e.customer_id AND a.id = e.alert_id
+         WHERE e.customer_id = '00000000-0000-0000-0000-000000000009') AS events_of_kept;

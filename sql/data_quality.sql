@@ -13,7 +13,7 @@ CREATE FUNCTION data_alerts() RETURNS TABLE (chk text, subject text, severity te
 LANGUAGE sql AS $$
     SELECT a.risk_factors ->> 'check', a.risk_factors ->> 'subject', a.severity::text, a.status::text,
            a.assigned_to::text, a.customer_id IS NOT NULL, a.fire_count
-      FROM cs.alerts a WHERE a.alert_type = 'data' ORDER BY 1, 2, a.created_at;
+      FROM cs.all_alerts a WHERE a.alert_type = 'data' ORDER BY 1, 2, a.created_at;
 $$;
 
 CREATE OR REPLACE FUNCTION pg_temp.event_log_faults(kind text) RETURNS TABLE (alerts bigint, status_not_last_event bigint, broken_chain bigint)
@@ -22,12 +22,12 @@ LANGUAGE sql AS $$
     -- last event, and every event after the creation starts from the status
     -- the one before it left
     SELECT count(*),
-           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e
+           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.system_alert_events e
                                                               WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1)),
            coalesce(sum((SELECT count(*) FROM (SELECT e.event, e.from_status, lag(e.to_status) OVER (ORDER BY e.id) AS prev
-                                                  FROM cs.alert_events e WHERE e.alert_id = a.id) x
+                                                  FROM cs.system_alert_events e WHERE e.alert_id = a.id) x
                           WHERE x.event <> 'created' AND x.from_status IS DISTINCT FROM x.prev)), 0)
-      FROM cs.alerts a WHERE a.alert_type = kind;
+      FROM cs.system_alerts a WHERE a.alert_type = kind;
 $$;
 
 -- Clean data: three complete customers, fresh monitored sources with a steady volume
@@ -128,21 +128,27 @@ SELECT check_name, subject, detail FROM problems() WHERE check_name = 'near_dupl
 -- every problem raises one data alert for the admin role, without a customer
 SELECT cs.check_data_quality() AS problems_found;
 SELECT * FROM data_alerts();
+-- they are alerts without a customer: in cs.system_alerts, none in cs.alerts
+-- (whose customer_id is NOT NULL), with one created event each in their own log
+SELECT (SELECT count(*) FROM cs.system_alerts WHERE alert_type = 'data') AS system_alerts,
+       (SELECT count(*) FROM cs.alerts) AS customer_alerts,
+       (SELECT count(*) FROM cs.system_alert_events WHERE event = 'created') AS created_events,
+       (SELECT count(*) FROM cs.alert_events) AS customer_events;
 -- the lists of duplicates raise one alert per check, with examples
-SELECT title, description FROM cs.alerts WHERE risk_factors ->> 'check' = 'duplicates';
+SELECT title, description FROM cs.system_alerts WHERE risk_factors ->> 'check' = 'duplicates';
 -- checking again raises nothing new
 SELECT cs.check_data_quality() AS problems_found;
-SELECT count(*) AS data_alerts, max(fire_count) AS max_fire_count FROM cs.alerts WHERE alert_type = 'data';
+SELECT count(*) AS data_alerts, max(fire_count) AS max_fire_count FROM cs.system_alerts WHERE alert_type = 'data';
 
 -- Data alerts take the path of every alert (src/sql/60_alerts.sql): an
 -- acknowledge and a snooze stay through re-firing, and an alert less severe
 -- than its problem is now escalates, as a rule alert does.
-SELECT status FROM cs.acknowledge_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'check' = 'freshness'));
-SELECT status FROM cs.snooze_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'check' = 'rejects'), now() + interval '7 days');
-UPDATE cs.alerts SET severity = 'low' WHERE risk_factors ->> 'check' = 'volume' AND risk_factors ->> 'subject' = 'mixpanel';
+SELECT status, customer_id, acknowledge_alert.alert_type FROM cs.acknowledge_alert((SELECT id FROM cs.system_alerts WHERE risk_factors ->> 'check' = 'freshness'));
+SELECT status FROM cs.snooze_alert((SELECT id FROM cs.system_alerts WHERE risk_factors ->> 'check' = 'rejects'), now() + interval '7 days');
+UPDATE cs.system_alerts SET severity = 'low' WHERE risk_factors ->> 'check' = 'volume' AND risk_factors ->> 'subject' = 'mixpanel';
 SELECT cs.check_data_quality() AS problems_found;
 SELECT chk, subject, severity, status, fire_count FROM data_alerts() WHERE chk IN ('freshness', 'rejects', 'volume');
-SELECT e.event, e.from_status, e.to_status, e.details FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+SELECT e.event, e.from_status, e.to_status, e.details FROM cs.system_alert_events e JOIN cs.system_alerts a ON a.id = e.alert_id
  WHERE a.risk_factors ->> 'check' = 'volume' AND a.risk_factors ->> 'subject' = 'mixpanel' ORDER BY e.id;
 SELECT * FROM pg_temp.event_log_faults('data');
 
@@ -175,13 +181,13 @@ VALUES ('00000000-0000-0000-0000-000000000004', 'u1', 'login', now() - interval 
 SELECT * FROM problems();
 SELECT cs.check_data_quality() AS problems_found;
 SELECT chk, subject, status FROM data_alerts();
-SELECT event, count(*) FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+SELECT event, count(*) FROM cs.system_alert_events e JOIN cs.system_alerts a ON a.id = e.alert_id
  WHERE a.alert_type = 'data' GROUP BY event ORDER BY event;
 -- the acknowledged and the snoozed alert resolve from the status they had,
 -- and the snooze is over
 SELECT a.risk_factors ->> 'check' AS chk, e.from_status, e.to_status, a.status, a.snoozed_until IS NULL AS no_snooze,
        a.resolved_at IS NOT NULL AS resolved_at_set
-  FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
+  FROM cs.system_alerts a JOIN cs.system_alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
  WHERE a.risk_factors ->> 'check' IN ('freshness', 'rejects') ORDER BY 1;
 SELECT * FROM pg_temp.event_log_faults('data');
 SELECT cs.data_freshness_factor();

@@ -211,28 +211,28 @@ SET cscopilot.admin_role = 'cs_admin';
 UPDATE cs.models SET status = 'challenger' WHERE name = 'churn_default';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
 SELECT alert_type, customer_id, severity, title, assigned_to, status, fire_count, risk_factors -> 'features' -> 0 ->> 'feature' AS top
-  FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
+  FROM cs.all_alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
-SELECT fire_count FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
+SELECT fire_count FROM cs.system_alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 -- Model alerts take the path of every alert (src/sql/60_alerts.sql): a
 -- snooze stays through re-firing, and an alert less severe than its drift is
 -- now escalates, as a rule alert does.
-SELECT status FROM cs.snooze_alert((SELECT id FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift'),
+SELECT status FROM cs.snooze_alert((SELECT id FROM cs.system_alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift'),
                                    now() + interval '7 days');
-UPDATE cs.alerts SET severity = 'medium' WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
+UPDATE cs.system_alerts SET severity = 'medium' WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
-SELECT severity, status, fire_count, escalated_at IS NOT NULL AS escalated FROM cs.alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
-SELECT e.event, e.from_status, e.to_status, e.details FROM cs.alert_events e JOIN cs.alerts a ON a.id = e.alert_id
+SELECT severity, status, fire_count, escalated_at IS NOT NULL AS escalated FROM cs.system_alerts WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
+SELECT e.event, e.from_status, e.to_status, e.details FROM cs.system_alert_events e JOIN cs.system_alerts a ON a.id = e.alert_id
  WHERE a.risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift' AND e.event = 'escalated';
 SELECT count(*) AS model_alerts_in_risk_view FROM cs.risk_alerts;
 -- the data is back to the reference: the alert resolves
 UPDATE cs.customer_features SET features = (SELECT r.features FROM ref_rows r WHERE r.features[1] = customer_features.features[1]);
 SELECT * FROM cs.check_model_drift() WHERE model = 'churn_default:v1';
-SELECT status, (SELECT array_agg(e.event ORDER BY e.id) FROM cs.alert_events e WHERE e.alert_id = a.id) AS events
-  FROM cs.alerts a WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
+SELECT status, (SELECT array_agg(e.event ORDER BY e.id) FROM cs.system_alert_events e WHERE e.alert_id = a.id) AS events
+  FROM cs.system_alerts a WHERE risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 -- resolved from the status it had (snoozed), the snooze over
 SELECT e.from_status, e.to_status, a.snoozed_until IS NULL AS no_snooze, a.resolved_at IS NOT NULL AS resolved_at_set
-  FROM cs.alerts a JOIN cs.alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
+  FROM cs.system_alerts a JOIN cs.system_alert_events e ON e.alert_id = a.id AND e.event = 'auto_resolved'
  WHERE a.risk_factors ->> 'model' = 'churn_default:v1' AND risk_factors ? 'drift';
 CREATE OR REPLACE FUNCTION pg_temp.event_log_faults(kind text) RETURNS TABLE (alerts bigint, status_not_last_event bigint, broken_chain bigint)
 LANGUAGE sql AS $$
@@ -240,12 +240,12 @@ LANGUAGE sql AS $$
     -- last event, and every event after the creation starts from the status
     -- the one before it left
     SELECT count(*),
-           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e
+           count(*) FILTER (WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.system_alert_events e
                                                               WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1)),
            coalesce(sum((SELECT count(*) FROM (SELECT e.event, e.from_status, lag(e.to_status) OVER (ORDER BY e.id) AS prev
-                                                  FROM cs.alert_events e WHERE e.alert_id = a.id) x
+                                                  FROM cs.system_alert_events e WHERE e.alert_id = a.id) x
                           WHERE x.event <> 'created' AND x.from_status IS DISTINCT FROM x.prev)), 0)
-      FROM cs.alerts a WHERE a.alert_type = kind;
+      FROM cs.system_alerts a WHERE a.alert_type = kind;
 $$;
 SELECT * FROM pg_temp.event_log_faults('model');
 RESET cscopilot.admin_role;

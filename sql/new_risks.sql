@@ -203,7 +203,7 @@ SELECT count(*) FILTER (WHERE kind = 'expansion' AND status = 'open') AS expansi
 SELECT count(*) AS expansion_alerts FROM cs.alerts a JOIN cs.alert_rules r ON r.id = a.rule_id
  WHERE r.name = 'expansion_likely' AND a.status = 'open';
 -- a model alert says each does not apply
-SELECT title FROM cs.alerts WHERE alert_type = 'model' AND status = 'open' ORDER BY title;
+SELECT title FROM cs.system_alerts WHERE alert_type = 'model' AND status = 'open' ORDER BY title;
 
 -- the new scores in conditions are checked like the others
 INSERT INTO cs.alert_rules (name, alert_type, condition) VALUES ('bad', 'risk', '{"score": "downgrade_rsk", "op": ">", "value": 0.5}');

@@ -106,7 +106,7 @@ SELECT pg_temp.fields_digest('helpdesk') = :'digest_before' AS fields_unchanged;
 SELECT count(*) AS rejects, max(times_seen) AS times_seen FROM cs.ingest_rejects WHERE source = 'helpdesk';
 SELECT * FROM drift;
 SELECT cs.check_data_quality() >= 0 AS checked;
-SELECT count(*) AS data_alerts FROM cs.alerts WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
+SELECT count(*) AS data_alerts FROM cs.system_alerts WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
 
 -- a mapping for the unknown word lets its row load, and removes its reject
 UPDATE cs.data_sources SET options = jsonb_set(options, '{values,status,Escalated}', '"open"') WHERE name = 'helpdesk';
@@ -128,14 +128,14 @@ SELECT * FROM drift;
 SELECT source, missing, new_fields, renamed FROM cs.source_drift;
 -- the data alert, through the one alert path
 SELECT cs.check_data_quality() > 0 AS problems;
-SELECT severity, title, description, status, assigned_to FROM cs.alerts
+SELECT customer_id, severity, title, description, status, assigned_to FROM cs.all_alerts
  WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
 -- the same renamed file again: no new finding, no second alert
 SELECT * FROM pg_temp.load_stage('helpdesk');
 SELECT * FROM drift;
 SELECT cs.check_data_quality() > 0 AS problems;
 SELECT count(*) AS data_alerts, count(*) FILTER (WHERE status = 'open') AS open
-  FROM cs.alerts WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
+  FROM cs.system_alerts WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
 
 ------------------------------------------------------------------------------
 -- The field comes back (and a new one appears): only the new one is reported
@@ -146,15 +146,16 @@ SELECT * FROM pg_temp.load_stage('helpdesk');
 SELECT external_id, status, priority FROM tickets WHERE external_id = 'HD-101';
 SELECT * FROM drift;
 SELECT cs.check_data_quality() > 0 AS problems;
-SELECT severity, description, status FROM cs.alerts WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
+SELECT severity, description, status FROM cs.system_alerts WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
 
 -- accepting the change: Channel joins the baseline, Prio is forgotten
 SELECT cs.accept_source_fields('helpdesk');
 SELECT * FROM fields WHERE source = 'helpdesk' ORDER BY position;
 SELECT * FROM drift;
 SELECT cs.check_data_quality() >= 0 AS checked;
-SELECT status, resolved_at IS NOT NULL AS resolved FROM cs.alerts
- WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
+SELECT status, resolved_at IS NOT NULL AS resolved,
+       (SELECT array_agg(e.event ORDER BY e.id) FROM cs.system_alert_events e WHERE e.alert_id = a.id) AS events
+  FROM cs.system_alerts a WHERE alert_type = 'data' AND risk_factors ->> 'check' = 'schema_drift';
 -- now a file without Channel is the drift
 UPDATE stage SET c7 = NULL;
 SELECT * FROM pg_temp.load_stage('helpdesk');

@@ -210,7 +210,7 @@ SELECT taken_by, playbook FROM cs.actions;
 
 -- a malicious CSM: nothing outside the portfolio, no configuration, no SQL text, no escalation
 SELECT a.id AS bobs_alert FROM cs.alerts a WHERE a.customer_id = '00000000-0000-0000-0000-00000000000c' \gset
-INSERT INTO cs.alerts (id, alert_type, severity, title)
+INSERT INTO cs.system_alerts (id, alert_type, severity, title)
 VALUES ('00000000-0000-0000-0000-0000000000f1', 'model', 'high', 'Model drift') RETURNING id AS model_alert \gset
 SET ROLE regress_cs_alice;
 \set VERBOSITY default
@@ -223,6 +223,11 @@ SELECT cs.reassign_alert(:'bobs_alert', 'regress_cs_alice');
 SELECT cs.record_action(:'bobs_alert', 'executive_sponsor_call');
 SELECT cs.record_feedback(:'bobs_alert', 'accuracy', 1);
 SELECT cs.acknowledge_alert(:'model_alert');
+-- alerts without a customer are admins' only: a CSM reads none, the views
+-- that list them too
+SELECT (SELECT count(*) FROM cs.system_alerts) AS system_alerts, (SELECT count(*) FROM cs.system_alert_events) AS events,
+       (SELECT count(*) FROM cs.all_alerts WHERE customer_id IS NULL) AS listed,
+       (SELECT sum(alerts) FROM cs.metrics_alerts WHERE alert_type = 'model') AS counted;
 -- no direct writes, not even to the own alerts: no skipped transition, no forged history
 UPDATE cs.alerts SET status = 'dismissed' WHERE id = :'bobs_alert';
 UPDATE cs.alerts SET status = 'open', resolved_at = NULL WHERE customer_id = '00000000-0000-0000-0000-00000000000a';
@@ -271,6 +276,8 @@ SELECT count(*) AS feedback, (SELECT count(*) FROM cs.actions) AS actions FROM c
 -- an alert without a customer (model, data) is the admins' to work
 SET ROLE regress_cs_boss;
 SELECT (cs.acknowledge_alert(:'model_alert', 'looking')).status, (cs.resolve_alert(:'model_alert')).updated_by;
+SELECT event, from_status, to_status, actor, note FROM cs.system_alert_events WHERE alert_id = :'model_alert' ORDER BY id;
+SELECT customer_id, alert_type, status, updated_by FROM cs.all_alerts WHERE id = :'model_alert';
 RESET ROLE;
 
 -- the group role itself owns no customer

@@ -201,7 +201,7 @@ SELECT count(*) AS scores, count(*) FILTER (WHERE NOT model_applicable) AS flagg
 SELECT count(*) AS churn_alerts FROM cs.alerts a JOIN cs.alert_rules r ON r.id = a.rule_id WHERE r.name = 'churn_risk_high';
 -- a model alert says so, in the card and the worker status too
 SELECT alert_type, severity, title, risk_factors ->> 'check' AS "check", risk_factors -> 'features' AS features, status
-  FROM cs.alerts WHERE alert_type = 'model';
+  FROM cs.system_alerts WHERE alert_type = 'model';
 SELECT cs.model_card('nps_model', 1) -> 'applicability' ->> 'verdict' AS card_verdict;
 SELECT champion_applicability FROM cs.worker_status;
 
@@ -219,6 +219,6 @@ SELECT DISTINCT verdict FROM cs.model_applicability('activity_model', 1);
 SELECT count(*) AS scores, count(*) FILTER (WHERE NOT model_applicable) AS flagged
   FROM cs.risk_assessments WHERE model_version = 'activity_model:v1';
 SELECT count(*) > 0 AS churn_alerts FROM cs.alerts a JOIN cs.alert_rules r ON r.id = a.rule_id WHERE r.name = 'churn_risk_high';
-SELECT title, status FROM cs.alerts WHERE alert_type = 'model';
+SELECT title, status FROM cs.system_alerts WHERE alert_type = 'model';
 SELECT champion_applicability FROM cs.worker_status;
 SELECT model, verdict FROM cs.check_model_applicability();

@@ -83,6 +83,22 @@ BEGIN
     INSERT INTO cs.alert_rules (name, alert_type, condition) VALUES ('custom_red', 'risk', '{"band": "red"}');
     INSERT INTO cs.alerts (customer_id, alert_type, severity, title)
     VALUES ('00000000-0000-0000-0000-000000000002', 'risk', 'high', 'Open before the upgrade');
+    -- alerts without a customer (model, data), two of them unresolved for the
+    -- same model, with their events and a rating
+    INSERT INTO cs.alerts (id, alert_type, severity, title, risk_factors, status, created_at) VALUES
+     ('00000000-0000-0000-0000-0000000000a1', 'model', 'high', 'Input drift (act) for model m:v1',
+      '{"model": "m:v1", "drift": "act"}', 'open', now() - interval '2 days'),
+     ('00000000-0000-0000-0000-0000000000a2', 'model', 'medium', 'Input drift (watch) for model m:v1',
+      '{"model": "m:v1", "drift": "watch"}', 'acknowledged', now() - interval '1 day'),
+     ('00000000-0000-0000-0000-0000000000a3', 'data', 'low', 'Data quality: freshness s',
+      '{"check": "freshness", "subject": "s"}', 'resolved', now() - interval '3 days');
+    INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, at) VALUES
+     ('00000000-0000-0000-0000-0000000000a1', 'created', NULL, 'open', now() - interval '2 days'),
+     ('00000000-0000-0000-0000-0000000000a2', 'created', NULL, 'open', now() - interval '1 day'),
+     ('00000000-0000-0000-0000-0000000000a2', 'acknowledged', 'open', 'acknowledged', now() - interval '1 hour'),
+     ('00000000-0000-0000-0000-0000000000a3', 'created', NULL, 'open', now() - interval '3 days'),
+     ('00000000-0000-0000-0000-0000000000a3', 'resolved', 'open', 'resolved', now() - interval '2 days');
+    INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating) VALUES ('00000000-0000-0000-0000-0000000000a1', 'accuracy', 4);
     RETURN cs.refresh_all();
 END;
 $$;
@@ -119,6 +135,22 @@ SELECT (SELECT count(*) FROM cs.customers) AS customers, (SELECT count(*) FROM c
 SELECT name, version, status, cardinality(feature_names) AS features FROM cs.models ORDER BY name, version;
 -- an open alert's MRR at risk (a new column) is the customer's MRR, as cs.risk_alerts showed in 0.1.0
 SELECT name, title, mrr_at_risk FROM cs.risk_alerts ORDER BY name COLLATE "C", title COLLATE "C";
+-- alerts without a customer moved to cs.system_alerts with their ids and
+-- events (the older of two unresolved alerts of one model resolved); every
+-- alert left in cs.alerts has its customer
+CREATE FUNCTION pg_temp.system_alerts() RETURNS TABLE (id uuid, alert_type text, status text, events text[], customer_alerts bigint,
+                                                      feedback bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    SELECT s.id, s.alert_type::text, s.status::text,
+           ARRAY(SELECT e.event || ':' || coalesce(e.from_status, '') || '>' || e.to_status
+                   FROM cs.system_alert_events e WHERE e.alert_id = s.id ORDER BY e.id),
+           (SELECT count(*) FROM cs.alerts), (SELECT count(*) FROM cs.alert_feedback f WHERE f.alert_id = s.id)
+      FROM cs.system_alerts s ORDER BY s.id;
+END;
+$$;
+SELECT * FROM pg_temp.system_alerts();
 
 CREATE TEMP TABLE upgraded AS SELECT '0.1.0' AS path, * FROM cs_objects;
 CREATE TEMP TABLE upgraded_rows AS
@@ -147,6 +179,7 @@ SELECT (SELECT count(*) FROM cs.customers) AS customers, (SELECT count(*) FROM c
        (SELECT count(*) FROM cs.alert_rules WHERE name = 'custom_red') AS custom_rule,
        (SELECT count(*) FROM cs.customer_health_scores) AS health_rows;
 SELECT name, version, status, cardinality(feature_names) AS features FROM cs.models ORDER BY name, version;
+SELECT * FROM pg_temp.system_alerts();
 INSERT INTO upgraded SELECT '0.2.0', * FROM cs_objects;
 INSERT INTO upgraded_rows SELECT '0.2.0', * FROM pg_temp.shipped_rows() AS r WHERE r.row ->> 'name' IS DISTINCT FROM 'custom_red';
 

@@ -426,9 +426,9 @@ BEGIN
                                               jsonb_build_object('model', label, 'drift', st, 'features', flagged),
                                               NULL, cs._admin_role(), NULL, NULL, NULL)::cs.alert_firing]) r;
         ELSIF st = 'ok' THEN
-            SELECT al.id INTO open_id FROM cs.alerts al
-             WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.rule_id IS NULL
-               AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) = jsonb_build_array('model', label)
+            SELECT al.id INTO open_id FROM cs.system_alerts al
+             WHERE al.alert_type = 'model'
+               AND cs._alert_key(al.alert_type, NULL, al.risk_factors) = jsonb_build_array('model', label)
                AND al.status IN ('open', 'acknowledged', 'snoozed');
             IF FOUND AND cs._resolve_alerts(ARRAY[open_id], 'drift cleared') > 0 THEN
                 alert := 'resolved';
@@ -439,7 +439,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.check_model_drift() IS
-    'Checks the drift of every champion and challenger: raises a model alert (customer NULL, assigned to cscopilot.admin_role) at watch (medium) or act (high), escalates or re-fires an open one, resolves it when the drift cleared. Returns one row per model.';
+    'Checks the drift of every champion and challenger: raises a model alert (cs.system_alerts, assigned to cscopilot.admin_role) at watch (medium) or act (high), escalates or re-fires an open one, resolves it when the drift cleared. Returns one row per model.';
 
 ------------------------------------------------------------------------------
 -- Comparison and promotion

@@ -225,8 +225,8 @@ BEGIN
         RETURN verdict;
     END IF;
     -- the alerts of champions since replaced are over
-    PERFORM cs._resolve_alerts(ARRAY(SELECT al.id FROM cs.alerts al
-                                      WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.rule_id IS NULL
+    PERFORM cs._resolve_alerts(ARRAY(SELECT al.id FROM cs.system_alerts al
+                                      WHERE al.alert_type = 'model'
                                         AND al.risk_factors ->> 'check' = 'applicability'
                                         AND al.status IN ('open', 'acknowledged', 'snoozed')
                                         AND NOT EXISTS (SELECT 1 FROM cs.models x
@@ -243,9 +243,9 @@ BEGIN
                                                               'unusable_gain_share', share, 'features', missing),
                                            NULL, cs._admin_role(), NULL, NULL, NULL)::cs.alert_firing]);
     ELSE
-        SELECT al.id INTO open_id FROM cs.alerts al
-         WHERE al.alert_type = 'model' AND al.customer_id IS NULL AND al.rule_id IS NULL
-           AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) = jsonb_build_array('model', label, 'applicability')
+        SELECT al.id INTO open_id FROM cs.system_alerts al
+         WHERE al.alert_type = 'model'
+           AND cs._alert_key(al.alert_type, NULL, al.risk_factors) = jsonb_build_array('model', label, 'applicability')
            AND al.status IN ('open', 'acknowledged', 'snoozed');
         IF FOUND THEN
             PERFORM cs._resolve_alerts(ARRAY[open_id], 'model applicable');

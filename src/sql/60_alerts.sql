@@ -285,53 +285,65 @@ COMMENT ON FUNCTION cs.alert_severity(jsonb, jsonb, text, jsonb) IS
 -- true: from_status is the status the alert had, to_status the status it has,
 -- and the last event's to_status is the alert's status.
 --
---   cs._raise_alerts(cs.alert_firing[])  the only INSERT INTO cs.alerts
+--   cs._raise_alerts(cs.alert_firing[])  the only INSERT INTO cs.alerts and cs.system_alerts
 --   cs._resolve_alerts(uuid[], note)     auto-resolution
---   cs._log_alert_events(...)            the only INSERT INTO cs.alert_events
+--   cs._log_alert_events(...)            the only INSERT INTO cs.alert_events and cs.system_alert_events
 --
+-- A firing with a customer writes cs.alerts, one without (model and data
+-- alerts) cs.system_alerts; an alert id names an alert of either table.
 -- An alert's key: (customer, rule) for rule alerts, where the partial unique
 -- index alerts_one_open_per_rule holds at most one unresolved alert per key;
--- cs._alert_key for model and data alerts (no customer, no rule).  Callers
+-- cs._alert_key for task alerts (with their customer) and for model and data
+-- alerts (no customer, no rule; the unique index system_alerts_one_open_per_key).  Callers
 -- take the refresh lock first (cs._refresh_lock), as every writer of
 -- results does; these functions take it too, which costs nothing then.
 ------------------------------------------------------------------------------
 
--- The key of a model or data alert among the unresolved ones (NULL for rule alerts).
-CREATE OR REPLACE FUNCTION cs._alert_key(alert_type text, rule_id int, risk_factors jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-SELECT CASE WHEN rule_id IS NULL THEN
-            CASE alert_type WHEN 'model' THEN
-                                 CASE WHEN risk_factors ? 'check'
-                                      THEN jsonb_build_array('model', risk_factors -> 'model', risk_factors -> 'check')
-                                      ELSE jsonb_build_array('model', risk_factors -> 'model') END
-                            WHEN 'data' THEN jsonb_build_array('data', risk_factors -> 'check', risk_factors -> 'subject')
-                            WHEN 'task' THEN jsonb_build_array('task', risk_factors -> 'task_id') END
-       END
-$$;
-COMMENT ON FUNCTION cs._alert_key(text, int, jsonb) IS
-    'Internal: the key that identifies a model alert (risk_factors model, and check when there is one: applicability), data alert (risk_factors check and subject) or task alert (risk_factors task_id, with its customer) among the unresolved ones; NULL for rule alerts, whose key is (customer_id, rule_id).';
+-- The key of a model, data or task alert: cs._alert_key (src/sql/pre_install/60_alerts.sql).
 
--- Appends events to cs.alert_events and notifies cs_alerts of created and
--- escalated alerts.
+-- An alert without a customer as a row of cs.alerts (customer_id and rule_id
+-- NULL, mrr_at_risk 0): what the lifecycle functions return for it.
+CREATE OR REPLACE FUNCTION cs._as_alert(s cs.system_alerts) RETURNS cs.alerts
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    -- by name, whatever the order of the columns of an upgraded cs.alerts
+    SELECT jsonb_populate_record(NULL::cs.alerts, to_jsonb(s) || '{"mrr_at_risk": 0}');
+$$;
+COMMENT ON FUNCTION cs._as_alert(cs.system_alerts) IS
+    'Internal: a model or data alert (cs.system_alerts) as a row of type cs.alerts, customer_id and rule_id NULL and mrr_at_risk 0, as the lifecycle functions return it.';
+
+-- Appends events to cs.alert_events (customer alerts) and
+-- cs.system_alert_events (model and data alerts), and notifies cs_alerts of
+-- created and escalated alerts.
 CREATE OR REPLACE FUNCTION cs._log_alert_events(alert_ids uuid[], events text[], from_statuses text[], note text,
                                                 details jsonb[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE sql
 SET search_path = pg_catalog, cs
 AS $$
-    WITH e AS MATERIALIZED (
-        SELECT x.alert_id, x.event, x.from_status, x.details, x.ord,
-               al.status, al.customer_id, al.rule_id, al.severity, al.title, al.alert_type, al.assigned_to
+    WITH x AS MATERIALIZED (
+        SELECT x.*
           FROM unnest(_log_alert_events.alert_ids, _log_alert_events.events, _log_alert_events.from_statuses,
                       _log_alert_events.details) WITH ORDINALITY AS x (alert_id, event, from_status, details, ord)
-          JOIN cs.alerts al ON al.id = x.alert_id
+    ), e AS MATERIALIZED (
+        SELECT x.alert_id, x.event, x.from_status, x.details, x.ord,
+               al.status, al.customer_id, al.rule_id, al.severity, al.title, al.alert_type, al.assigned_to
+          FROM x JOIN cs.alerts al ON al.id = x.alert_id
+        UNION ALL
+        SELECT x.alert_id, x.event, x.from_status, x.details, x.ord,
+               sa.status, NULL::uuid, NULL::int, sa.severity, sa.title, sa.alert_type, sa.assigned_to
+          FROM x JOIN cs.system_alerts sa ON sa.id = x.alert_id
     ), ins AS (
         -- to_status is read from the alert: what it is now, after the change
         INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details, customer_id)
         SELECT e.alert_id, e.event, e.from_status, e.status, cs.acting_user(), _log_alert_events.note, e.details,
                e.customer_id
-          FROM e ORDER BY e.customer_id, e.rule_id, e.ord
+          FROM e WHERE e.customer_id IS NOT NULL ORDER BY e.customer_id, e.rule_id, e.ord
+        RETURNING 1
+    ), ins_system AS (
+        INSERT INTO cs.system_alert_events (alert_id, event, from_status, to_status, actor, note, details)
+        SELECT e.alert_id, e.event, e.from_status, e.status, cs.acting_user(), _log_alert_events.note, e.details
+          FROM e WHERE e.customer_id IS NULL ORDER BY e.ord
         RETURNING 1
     ), notified AS (
         SELECT pg_notify('cs_alerts', jsonb_build_object('event', n.event, 'alert_id', n.alert_id,
@@ -341,10 +353,10 @@ AS $$
           FROM (SELECT * FROM e WHERE event IN ('created', 'escalated') ORDER BY customer_id, rule_id, ord) n
     )
     -- (data-modifying CTEs always run; notified is read so that it runs too)
-    SELECT (SELECT count(*) FROM ins) + 0 * (SELECT count(*) FROM notified);
+    SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM ins_system) + 0 * (SELECT count(*) FROM notified);
 $$;
 COMMENT ON FUNCTION cs._log_alert_events(uuid[], text[], text[], text, jsonb[]) IS
-    'Internal, the only writer of cs.alert_events: logs event i of alert_ids[i] with from_statuses[i] and details[i], to_status the alert''s status now, actor cs.acting_user(), customer_id the alert''s, in (customer, rule) order; sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit). Returns the events logged.';
+    'Internal, the only writer of cs.alert_events and cs.system_alert_events: logs event i of alert_ids[i] (an alert of a customer or without one) with from_statuses[i] and details[i], to_status the alert''s status now, actor cs.acting_user(), customer_id the alert''s, in (customer, rule) order; sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit). Returns the events logged.';
 
 -- Raises alerts: re-fires (and escalates) the unresolved alert of each
 -- firing's key, creates one where there is none (unless the rule's cooldown
@@ -371,18 +383,26 @@ BEGIN
     ), cur AS (
         -- the unresolved alert of each firing's key
         SELECT f.ord, f.severity, f.title, f.description, f.risk_factors, f.suggested_actions, f.mrr_at_risk,
-               al.id, al.severity AS old_severity
+               al.id, al.severity AS old_severity, false AS system
           FROM f JOIN cs.alerts al ON al.customer_id = f.customer_id AND al.rule_id = f.rule_id
          WHERE al.status IN ('open', 'acknowledged', 'snoozed')
         UNION ALL
         SELECT f.ord, f.severity, f.title, f.description, f.risk_factors, f.suggested_actions, f.mrr_at_risk,
-               al.id, al.severity
-          FROM f JOIN cs.alerts al ON al.alert_type = f.alert_type
+               al.id, al.severity, false
+          FROM f JOIN cs.alerts al ON al.customer_id = f.customer_id AND al.alert_type = f.alert_type
                                   AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors)
                                       = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
-         WHERE f.rule_id IS NULL AND al.rule_id IS NULL AND al.customer_id IS NOT DISTINCT FROM f.customer_id
+         WHERE f.rule_id IS NULL AND al.rule_id IS NULL
            AND al.status IN ('open', 'acknowledged', 'snoozed')
-    ), up AS (
+        UNION ALL
+        -- alerts without a customer (model and data): cs.system_alerts
+        SELECT f.ord, f.severity, f.title, f.description, f.risk_factors, f.suggested_actions, f.mrr_at_risk,
+               sa.id, sa.severity, true
+          FROM f JOIN cs.system_alerts sa ON sa.alert_type = f.alert_type
+                                         AND cs._alert_key(sa.alert_type, NULL, sa.risk_factors)
+                                             = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
+         WHERE f.customer_id IS NULL AND sa.status IN ('open', 'acknowledged', 'snoozed')
+    ), up_customer AS (
         -- Re-fire: the severity never goes down; the status and an assignee
         -- a CSM set stay.  (A status changed meanwhile by a lifecycle call is
         -- checked again by the UPDATE.)
@@ -401,8 +421,28 @@ BEGIN
                fire_count = al.fire_count + 1,
                mrr_at_risk = coalesce(cur.mrr_at_risk, 0)
           FROM cur
-         WHERE al.id = cur.id AND al.status IN ('open', 'acknowledged', 'snoozed')
+         WHERE NOT cur.system AND al.id = cur.id AND al.status IN ('open', 'acknowledged', 'snoozed')
         RETURNING al.id, cur.ord, al.status, cur.old_severity, al.severity
+    ), up_system AS (
+        -- the same for alerts without a customer (no MRR)
+        UPDATE cs.system_alerts al
+           SET severity = CASE WHEN cs.severity_rank(cur.severity) > cs.severity_rank(al.severity)
+                               THEN cur.severity ELSE al.severity END,
+               escalated_at = CASE WHEN cs.severity_rank(cur.severity) > cs.severity_rank(al.severity)
+                                   THEN now() ELSE al.escalated_at END,
+               updated_at = CASE WHEN cs.severity_rank(cur.severity) > cs.severity_rank(al.severity)
+                                 THEN now() ELSE al.updated_at END,
+               title = left(coalesce(cur.title, al.title), 255),
+               description = coalesce(cur.description, al.description),
+               risk_factors = cur.risk_factors,
+               suggested_actions = cur.suggested_actions,
+               last_fired_at = now(),
+               fire_count = al.fire_count + 1
+          FROM cur
+         WHERE cur.system AND al.id = cur.id AND al.status IN ('open', 'acknowledged', 'snoozed')
+        RETURNING al.id, cur.ord, al.status, cur.old_severity, al.severity
+    ), up AS (
+        SELECT * FROM up_customer UNION ALL SELECT * FROM up_system
     ), s AS MATERIALIZED (
         -- A new alert for every other key.  Ids of rule alerts come from the
         -- sequence in (customer, rule) order, as a fresh database replays
@@ -426,11 +466,25 @@ BEGIN
                s.risk_factors, s.suggested_actions, 'open', s.assigned_to, now(), now(), current_user, now(), 1,
                coalesce(s.mrr_at_risk, 0)
           FROM s
-         WHERE NOT EXISTS (SELECT 1 FROM up WHERE up.ord = s.ord)
+         WHERE s.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM up WHERE up.ord = s.ord)
          ORDER BY s.customer_id, s.rule_id, s.ord
         -- (every writer holds the refresh lock: no other creates an alert
         -- meanwhile; if one did, its alert stands and this firing is dropped)
         ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO NOTHING
+        RETURNING al.id
+    ), ins_system AS (
+        -- (a firing without a customer has no rule: the CHECK on alert_type
+        -- refuses any but model and data; a concurrent alert of the same key
+        -- stands, as above)
+        INSERT INTO cs.system_alerts AS al (id, alert_type, severity, title, description, risk_factors,
+                                            suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                            last_fired_at, fire_count)
+        SELECT s.id, s.alert_type, s.severity, left(s.title, 255), s.description, s.risk_factors,
+               s.suggested_actions, 'open', s.assigned_to, now(), now(), current_user, now(), 1
+          FROM s
+         WHERE s.customer_id IS NULL AND NOT EXISTS (SELECT 1 FROM up WHERE up.ord = s.ord)
+         ORDER BY s.ord
+        ON CONFLICT DO NOTHING
         RETURNING al.id
     ), done AS (
         SELECT up.id, up.ord,
@@ -440,7 +494,7 @@ BEGIN
           FROM up
         UNION ALL
         SELECT s.id, s.ord, 'created', NULL, jsonb_build_object('severity', s.severity) || coalesce(s.details, '{}')
-          FROM ins JOIN s ON s.id = ins.id
+          FROM (SELECT ins.id FROM ins UNION ALL SELECT ins_system.id FROM ins_system) i JOIN s ON s.id = i.id
     )
     SELECT array_agg(d.id ORDER BY d.ord), array_agg(d.outcome ORDER BY d.ord),
            array_agg(d.from_status ORDER BY d.ord), array_agg(d.details ORDER BY d.ord)
@@ -454,7 +508,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._raise_alerts(cs.alert_firing[]) IS
-    'Internal, the only writer of new alerts (rules, model drift, data quality): for each firing re-fires the unresolved alert of its key (customer and rule; model; data check and subject), escalating its severity when the firing is more severe and keeping its status and assignee, or creates an open alert unless the rule''s cooldown since its last resolved or dismissed alert has not passed; logs created and escalated events (cs._log_alert_events). Returns each alert written and created, escalated or refired.';
+    'Internal, the only writer of new alerts (rules, model drift, data quality): for each firing re-fires the unresolved alert of its key (customer and rule; task; model; data check and subject; firings without a customer in cs.system_alerts), escalating its severity when the firing is more severe and keeping its status and assignee, or creates an open alert unless the rule''s cooldown since its last resolved or dismissed alert has not passed; logs created and escalated events (cs._log_alert_events). Returns each alert written and created, escalated or refired.';
 
 -- Auto-resolves alerts that are still unresolved: the condition that raised
 -- them is gone.
@@ -470,21 +524,37 @@ BEGIN
     PERFORM cs._refresh_lock();
     -- Locked in id order; the status read is the one the alert has under the
     -- lock (a CSM may have acknowledged or snoozed it meanwhile).
-    WITH cur AS (
+    WITH k AS MATERIALIZED (
+        SELECT DISTINCT x FROM unnest(alert_ids) x
+    ), cur AS (
         SELECT al.id, al.status
           FROM cs.alerts al
-          JOIN (SELECT DISTINCT x FROM unnest(alert_ids) x) k ON k.x = al.id
+          JOIN k ON k.x = al.id
          WHERE al.status IN ('open', 'acknowledged', 'snoozed')
          ORDER BY al.id
            FOR UPDATE OF al
+    ), cur_system AS (
+        SELECT sa.id, sa.status
+          FROM cs.system_alerts sa
+          JOIN k ON k.x = sa.id
+         WHERE sa.status IN ('open', 'acknowledged', 'snoozed')
+         ORDER BY sa.id
+           FOR UPDATE OF sa
     ), res AS (
         UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
                                 updated_at = now(), updated_by = current_user
           FROM cur
          WHERE al.id = cur.id
         RETURNING al.id, cur.status AS was
+    ), res_system AS (
+        UPDATE cs.system_alerts sa SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                       updated_at = now(), updated_by = current_user
+          FROM cur_system
+         WHERE sa.id = cur_system.id
+        RETURNING sa.id, cur_system.status AS was
     )
-    SELECT array_agg(res.id), array_agg(res.was) INTO ids, froms FROM res;
+    SELECT array_agg(r.id), array_agg(r.was) INTO ids, froms
+      FROM (SELECT * FROM res UNION ALL SELECT * FROM res_system) r;
     IF ids IS NULL THEN
         RETURN 0;
     END IF;
@@ -493,7 +563,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._resolve_alerts(uuid[], text) IS
-    'Internal, the one auto-resolution of alerts (rules, churned or merged customers, model drift, data quality): resolves those of the given alerts that are still open, acknowledged or snoozed (clearing the snooze, stamping resolved_at), and logs auto_resolved events from the status each had, with the note. Returns how many it resolved.';
+    'Internal, the one auto-resolution of alerts (rules, churned or merged customers, model drift, data quality): resolves those of the given alerts (of customers or without one) that are still open, acknowledged or snoozed (clearing the snooze, stamping resolved_at), and logs auto_resolved events from the status each had, with the note. Returns how many it resolved.';
 
 CREATE OR REPLACE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
@@ -518,8 +588,13 @@ BEGIN
         UPDATE cs.alerts al SET status = 'open', snoozed_until = NULL, updated_at = now(), updated_by = current_user
          WHERE al.status = 'snoozed' AND al.snoozed_until <= now()
            AND (ids IS NULL OR al.customer_id = ANY (ids))
-        RETURNING al.id)
-    SELECT array_agg(re.id) INTO aids FROM re;
+        RETURNING al.id
+    ), re_system AS (
+        -- alerts without a customer: on a full evaluation
+        UPDATE cs.system_alerts sa SET status = 'open', snoozed_until = NULL, updated_at = now(), updated_by = current_user
+         WHERE ids IS NULL AND sa.status = 'snoozed' AND sa.snoozed_until <= now()
+        RETURNING sa.id)
+    SELECT array_agg(r.id) INTO aids FROM (SELECT re.id FROM re UNION ALL SELECT re_system.id FROM re_system) r;
     IF aids IS NOT NULL THEN
         reopened := cs._log_alert_events(aids, array_fill('reopened'::text, ARRAY[cardinality(aids)]),
                                          array_fill('snoozed'::text, ARRAY[cardinality(aids)]), 'snooze ended');
@@ -668,7 +743,7 @@ END;
 $$;
 COMMENT ON FUNCTION cs.evaluate_alerts(uuid[]) IS
     'Evaluates the enabled risk and opportunity rules for the given customers (all when NULL) over their stored features, latest health, latest churn, downgrade and payment risks (each none when the model that scored it does not apply to this data) and open opportunities (expansion_score and expansion_mrr: those of kind expansion): '
-    'reopens alerts whose snooze has passed, resolves those of churned customers, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
+    'reopens alerts whose snooze has passed (those without a customer too, when ids is NULL), resolves those of churned customers, raises new alerts (unless a resolved or dismissed one is within the rule''s cooldown), updates and escalates open ones, '
     'and resolves open alerts of auto-resolving rules whose condition is now false. New and escalated alerts NOTIFY cs_alerts. Returns the counts.';
 
 ------------------------------------------------------------------------------
@@ -698,6 +773,7 @@ SET search_path = pg_catalog, cs, pg_temp
 AS $$
 DECLARE
     a    cs.alerts;
+    sa   cs.system_alerts;
     prev text;
     details jsonb;
     who  name;
@@ -711,7 +787,12 @@ BEGIN
     -- An alert the caller may not see is neither locked nor found.
     SELECT * INTO a FROM cs.alerts al WHERE al.id = alert_id AND cs._user_sees_customer(who, al.customer_id) FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+        -- an alert without a customer (model, data): admins only
+        SELECT * INTO sa FROM cs.system_alerts x WHERE x.id = alert_id AND cs._user_sees_customer(who, NULL) FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+        END IF;
+        a := cs._as_alert(sa);
     END IF;
     IF NOT a.status = ANY (allowed) THEN
         RAISE EXCEPTION 'cannot % alert %: it is %',
@@ -723,22 +804,36 @@ BEGIN
     prev := a.status;
     details := CASE ev WHEN 'snoozed' THEN jsonb_build_object('until', until)
                        WHEN 'reassigned' THEN jsonb_build_object('from', a.assigned_to, 'to', assignee) END;
-    UPDATE cs.alerts al
-       SET status = coalesce(new_status, al.status),
-           resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE al.resolved_at END,
-           snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
-                                WHEN new_status IS NULL THEN al.snoozed_until END,
-           assigned_to = coalesce(assignee, al.assigned_to),
-           updated_at = now(),
-           updated_by = who
-     WHERE al.id = alert_id
-    RETURNING al.* INTO a;
+    IF a.customer_id IS NOT NULL THEN
+        UPDATE cs.alerts al
+           SET status = coalesce(new_status, al.status),
+               resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE al.resolved_at END,
+               snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
+                                    WHEN new_status IS NULL THEN al.snoozed_until END,
+               assigned_to = coalesce(assignee, al.assigned_to),
+               updated_at = now(),
+               updated_by = who
+         WHERE al.customer_id = a.customer_id AND al.id = alert_id
+        RETURNING al.* INTO a;
+    ELSE
+        UPDATE cs.system_alerts x
+           SET status = coalesce(new_status, x.status),
+               resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE x.resolved_at END,
+               snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
+                                    WHEN new_status IS NULL THEN x.snoozed_until END,
+               assigned_to = coalesce(assignee, x.assigned_to),
+               updated_at = now(),
+               updated_by = who
+         WHERE x.id = alert_id
+        RETURNING x.* INTO sa;
+        a := cs._as_alert(sa);
+    END IF;
     PERFORM cs._log_alert_events(ARRAY[a.id], ARRAY[ev], ARRAY[prev], note, ARRAY[details]);
     RETURN a;
 END;
 $$;
 COMMENT ON FUNCTION cs._alert_transition(uuid, text, text[], text, text, timestamptz, text) IS
-    'Internal, called by the SECURITY DEFINER lifecycle functions: for a CSM who may see the alert''s customer (insufficient_privilege for others; an alert they may not see does not exist, no_data_found), moves the alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
+    'Internal, called by the SECURITY DEFINER lifecycle functions: for a CSM who may see the alert''s customer (insufficient_privilege for others; an alert they may not see does not exist, no_data_found; an alert without a customer, of cs.system_alerts, admins only), moves the alert to a new status (NULL keeps it) if its current status allows it (object_not_in_prerequisite_state otherwise), stamps who and when, and logs the event.';
 
 CREATE OR REPLACE FUNCTION cs.acknowledge_alert(id uuid, note text DEFAULT NULL) RETURNS cs.alerts
 LANGUAGE sql
@@ -850,3 +945,39 @@ COMMENT ON COLUMN cs.risk_alerts.suggested_actions IS 'Ranked playbooks with ren
 COMMENT ON COLUMN cs.risk_alerts.snoozed_until IS 'End of the snooze, for snoozed alerts.';
 COMMENT ON COLUMN cs.risk_alerts.created_at IS 'When the alert was raised.';
 COMMENT ON COLUMN cs.risk_alerts.updated_at IS 'Last change of the alert.';
+
+-- Every alert, of a customer (cs.alerts) or without one (cs.system_alerts:
+-- customer_id and rule_id NULL, mrr_at_risk 0), with the columns of cs.alerts.
+-- Row-level security applies to both: a CSM sees the alerts of their
+-- customers, an admin every alert.
+CREATE OR REPLACE VIEW cs.all_alerts WITH (security_invoker = true) AS
+SELECT a.id, a.customer_id, a.rule_id, a.alert_type, a.severity, a.title, a.description, a.risk_factors,
+       a.suggested_actions, a.status, a.assigned_to, a.snoozed_until, a.created_at, a.updated_at, a.updated_by,
+       a.resolved_at, a.last_fired_at, a.escalated_at, a.fire_count, a.mrr_at_risk
+  FROM cs.alerts a
+UNION ALL
+SELECT s.id, NULL::uuid, NULL::int, s.alert_type, s.severity, s.title, s.description, s.risk_factors,
+       s.suggested_actions, s.status, s.assigned_to, s.snoozed_until, s.created_at, s.updated_at, s.updated_by,
+       s.resolved_at, s.last_fired_at, s.escalated_at, s.fire_count, 0::numeric(10,2)
+  FROM cs.system_alerts s;
+COMMENT ON VIEW cs.all_alerts IS 'Every alert: those of customers (cs.alerts) and those without a customer (model and data alerts, cs.system_alerts, admins only), with the columns of cs.alerts; the lifecycle functions take the id of either.';
+COMMENT ON COLUMN cs.all_alerts.id IS 'The alert.';
+COMMENT ON COLUMN cs.all_alerts.customer_id IS 'The customer; NULL for model and data alerts.';
+COMMENT ON COLUMN cs.all_alerts.rule_id IS 'Rule that raised the alert; NULL for task, model and data alerts.';
+COMMENT ON COLUMN cs.all_alerts.alert_type IS 'risk, opportunity, task, model or data.';
+COMMENT ON COLUMN cs.all_alerts.severity IS 'low, medium, high or critical.';
+COMMENT ON COLUMN cs.all_alerts.title IS 'Alert title.';
+COMMENT ON COLUMN cs.all_alerts.description IS 'What the alert is about.';
+COMMENT ON COLUMN cs.all_alerts.risk_factors IS 'Why the alert fired.';
+COMMENT ON COLUMN cs.all_alerts.suggested_actions IS 'Ranked playbooks with rendered messages.';
+COMMENT ON COLUMN cs.all_alerts.status IS 'open, acknowledged, snoozed, resolved or dismissed.';
+COMMENT ON COLUMN cs.all_alerts.assigned_to IS 'Role the alert is assigned to.';
+COMMENT ON COLUMN cs.all_alerts.snoozed_until IS 'End of the snooze.';
+COMMENT ON COLUMN cs.all_alerts.created_at IS 'When the alert was raised.';
+COMMENT ON COLUMN cs.all_alerts.updated_at IS 'Last change of the alert.';
+COMMENT ON COLUMN cs.all_alerts.updated_by IS 'Role that made the last change.';
+COMMENT ON COLUMN cs.all_alerts.resolved_at IS 'When the alert was resolved or dismissed.';
+COMMENT ON COLUMN cs.all_alerts.last_fired_at IS 'Last evaluation or check that found the condition true.';
+COMMENT ON COLUMN cs.all_alerts.escalated_at IS 'Last time a re-firing raised the severity.';
+COMMENT ON COLUMN cs.all_alerts.fire_count IS 'Firings while the alert was unresolved.';
+COMMENT ON COLUMN cs.all_alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired; 0 for model and data alerts.';

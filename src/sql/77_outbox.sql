@@ -19,24 +19,30 @@ BEGIN
     IF current_setting('row_security') = 'off' AND current_query() ~* '^\s*copy\s' THEN
         RETURN NULL;
     END IF;
+    -- The alerts of cs.alerts and of cs.system_alerts (no customer_id, no
+    -- mrr_at_risk: null and 0 in the message), read by column name.
     INSERT INTO cs.outbox (topic, recipient, subject, payload)
     SELECT 'alert', n.assigned_to, left(format('[%s] %s', n.severity, n.title), 255),
-           jsonb_build_object('alert_id', n.id, 'customer_id', n.customer_id, 'customer', c.name,
+           jsonb_build_object('alert_id', n.id, 'customer_id', j.j -> 'customer_id', 'customer', c.name,
                               'alert_type', n.alert_type, 'severity', n.severity, 'title', n.title,
                               'description', n.description, 'assigned_to', n.assigned_to,
                               'suggested_playbook', n.suggested_actions -> 0 ->> 'playbook',
-                              'mrr_at_risk', n.mrr_at_risk, 'created_at', n.created_at)
+                              'mrr_at_risk', coalesce(j.j -> 'mrr_at_risk', '0'), 'created_at', n.created_at)
       FROM new_alerts n
-      LEFT JOIN cs.customers c ON c.id = n.customer_id
+     CROSS JOIN LATERAL (SELECT to_jsonb(n) AS j) j
+      LEFT JOIN cs.customers c ON c.id = (j.j ->> 'customer_id')::uuid
      ORDER BY n.created_at, n.id;
     RETURN NULL;
 END;
 $$;
 COMMENT ON FUNCTION cs._outbox_alerts() IS
-    'Internal, statement trigger on cs.alerts: enqueues a message of topic alert in cs.outbox for every inserted alert (recipient its assignee); not when a restore COPYs alerts back.';
+    'Internal, statement trigger on cs.alerts and cs.system_alerts: enqueues a message of topic alert in cs.outbox for every inserted alert (recipient its assignee); not when a restore COPYs alerts back.';
 CREATE OR REPLACE TRIGGER outbox_alerts AFTER INSERT ON cs.alerts
     REFERENCING NEW TABLE AS new_alerts FOR EACH STATEMENT EXECUTE FUNCTION cs._outbox_alerts();
 COMMENT ON TRIGGER outbox_alerts ON cs.alerts IS 'Enqueues new alerts in cs.outbox for external senders.';
+CREATE OR REPLACE TRIGGER outbox_alerts AFTER INSERT ON cs.system_alerts
+    REFERENCING NEW TABLE AS new_alerts FOR EACH STATEMENT EXECUTE FUNCTION cs._outbox_alerts();
+COMMENT ON TRIGGER outbox_alerts ON cs.system_alerts IS 'Enqueues new model and data alerts in cs.outbox for external senders.';
 
 CREATE OR REPLACE FUNCTION cs.outbox_claim(consumer text, max int DEFAULT 100, lease interval DEFAULT '5 minutes',
                                            topics text[] DEFAULT NULL, as_of timestamptz DEFAULT now())

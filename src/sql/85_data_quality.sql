@@ -276,9 +276,9 @@ BEGIN
                    NULL, admin, NULL, NULL, jsonb_build_object('check', p.check_name))::cs.alert_firing
           FROM cs_dq_problems p ORDER BY p.check_name, p.subject));
     PERFORM cs._resolve_alerts(ARRAY(
-        SELECT al.id FROM cs.alerts al
+        SELECT al.id FROM cs.system_alerts al
          WHERE al.alert_type = 'data' AND al.status IN ('open', 'acknowledged', 'snoozed')
-           AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) NOT IN
+           AND cs._alert_key(al.alert_type, NULL, al.risk_factors) NOT IN
                (SELECT cs._alert_key('data', NULL, jsonb_build_object('check', x.check_name, 'subject', x.subject))
                   FROM cs_dq_problems x)),
         'the data-quality problem is gone');
@@ -287,7 +287,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs.check_data_quality() IS
-    'Evaluates cs.data_quality: raises one alert of type data (no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one (one per check for duplicates and near_duplicate_customers), refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
+    'Evaluates cs.data_quality: raises one alert of type data (in cs.system_alerts: no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one (one per check for duplicates and near_duplicate_customers), refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
 
 -- Moves everything of customer merge to customer keep and deletes merge.
 CREATE OR REPLACE FUNCTION cs.merge_customers(keep uuid, merge uuid)
@@ -338,8 +338,14 @@ BEGIN
            AND EXISTS (SELECT 1 FROM cs.alerts b WHERE b.customer_id = keep AND b.rule_id = a.rule_id
                           AND b.status IN ('open', 'acknowledged', 'snoozed'))),
         'customer merged');
-    UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    -- The events follow in the same statement: their foreign key to the
+    -- alert's (customer_id, id) is checked at its end.
+    WITH moved AS (
+        UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge RETURNING a.id
+    ), events AS (
+        UPDATE cs.alert_events e SET customer_id = keep WHERE e.customer_id = merge RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM moved) + 0 * (SELECT count(*) FROM events) INTO n;
     counts := counts || jsonb_build_object('alerts', n);
     -- Keys: the merged customer's keys and external id now name the kept one.
     -- A key that names another customer is deleted and inserted again, never

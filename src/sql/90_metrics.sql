@@ -86,7 +86,7 @@ SELECT current_database()::text AS database,
        pg_stat_get_tuples_inserted('cs.risk_assessments'::regclass) AS risk_assessments_total,
        pg_stat_get_tuples_inserted('cs.customer_features'::regclass) + pg_stat_get_tuples_updated('cs.customer_features'::regclass) AS feature_vectors_total,
        pg_stat_get_tuples_inserted('cs.opportunities'::regclass) AS opportunities_total,
-       pg_stat_get_tuples_inserted('cs.alerts'::regclass) AS alerts_raised_total;
+       pg_stat_get_tuples_inserted('cs.alerts'::regclass) + pg_stat_get_tuples_inserted('cs.system_alerts'::regclass) AS alerts_raised_total;
 COMMENT ON VIEW cs.metrics_scoring IS 'Prometheus metrics of scoring (namespace cscopilot_scoring): customers, the dirty queue, and counters of result rows written (from the statistics of pg_stat_user_tables, so they reset with the statistics, as Prometheus counters may).';
 COMMENT ON COLUMN cs.metrics_scoring.database IS 'Label: the database.';
 COMMENT ON COLUMN cs.metrics_scoring.active_customers IS 'Gauge: customers not churned.';
@@ -95,17 +95,20 @@ COMMENT ON COLUMN cs.metrics_scoring.health_scores_total IS 'Counter: health sco
 COMMENT ON COLUMN cs.metrics_scoring.risk_assessments_total IS 'Counter: risk assessments written.';
 COMMENT ON COLUMN cs.metrics_scoring.feature_vectors_total IS 'Counter: feature vectors written (rows inserted or updated in cs.customer_features).';
 COMMENT ON COLUMN cs.metrics_scoring.opportunities_total IS 'Counter: opportunities written.';
-COMMENT ON COLUMN cs.metrics_scoring.alerts_raised_total IS 'Counter: alerts raised (rows inserted into cs.alerts; a re-firing alert updates its row).';
+COMMENT ON COLUMN cs.metrics_scoring.alerts_raised_total IS 'Counter: alerts raised (rows inserted into cs.alerts and cs.system_alerts; a re-firing alert updates its row).';
 
 -- Every type x severity x unresolved status is a row, zero when there is no
 -- such alert, so a series drops to 0 instead of disappearing.
 CREATE OR REPLACE VIEW cs.metrics_alerts WITH (security_invoker = true) AS
 WITH unresolved AS (
-    -- one pass over the unresolved alerts (index alerts_status_idx)
+    -- one pass over the unresolved alerts (indexes alerts_status_idx and system_alerts_status_idx)
     SELECT a.alert_type::text AS alert_type, a.severity::text AS severity, a.status::text AS status,
            count(*) AS alerts, sum(a.mrr_at_risk) AS mrr_at_risk
-      FROM cs.alerts a
-     WHERE a.status IN ('open', 'acknowledged', 'snoozed')
+      FROM (SELECT x.alert_type, x.severity, x.status, x.mrr_at_risk FROM cs.alerts x
+             WHERE x.status IN ('open', 'acknowledged', 'snoozed')
+            UNION ALL
+            SELECT x.alert_type, x.severity, x.status, 0 FROM cs.system_alerts x
+             WHERE x.status IN ('open', 'acknowledged', 'snoozed')) a
      GROUP BY 1, 2, 3
 )
 SELECT t.alert_type,

@@ -293,6 +293,27 @@ BEGIN
 END;
 $$;
 
+-- Alerts without a customer (cs.system_alerts and their events, src/sql/schema/62_system_alerts.sql):
+-- admins only, as the model and data alerts were when cs.alerts held them.
+-- Viewers keep SELECT (views such as cs.all_alerts and cs.metrics_alerts read
+-- the tables with the user's rights) and see no row: row-level security with
+-- a policy for admins alone (the loop above gives system_alert_events, which
+-- has alert_id, a customer_scope policy: dropped here).
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['cs.system_alerts', 'cs.system_alert_events'] LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS customer_scope ON %s', t);
+        EXECUTE format('DROP POLICY IF EXISTS admin_all ON %s', t);
+        EXECUTE format('CREATE POLICY admin_all ON %s TO cscopilot_admin USING (true) WITH CHECK (true)', t);
+        EXECUTE format('COMMENT ON POLICY admin_all ON %s IS %L', t,
+                       'Alerts without a customer: members of cscopilot_admin alone see and change them.');
+    END LOOP;
+END;
+$$;
+
 ------------------------------------------------------------------------------
 -- pg_dump: every table of the extension keeps its rows
 ------------------------------------------------------------------------------

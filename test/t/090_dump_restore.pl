@@ -29,6 +29,10 @@ SELECT cs.refresh_all();
 -- the alert lifecycle and feedback
 SELECT cs.acknowledge_alert(id, 'on it') FROM cs.alerts WHERE status = 'open' ORDER BY id LIMIT 3;
 SELECT cs.record_feedback(id, 'accuracy', 4) FROM cs.alerts WHERE status = 'acknowledged' ORDER BY id LIMIT 2;
+-- alerts without a customer (cs.system_alerts, unique on an expression of cs._alert_key) and their events
+SELECT cs._raise_alerts(ARRAY[ROW(NULL, NULL, 'data', 'low', 'Data quality: freshness s', NULL,
+                                  '{"check": "freshness", "subject": "s"}', NULL, 'cs_admin', NULL, NULL, NULL)::cs.alert_firing]);
+SELECT cs.acknowledge_alert(id, 'looking') FROM cs.system_alerts WHERE risk_factors ->> 'subject' = 's' AND status = 'open';
 });
 
 my $dump = $src->basedir . '/scored.dump';

@@ -105,12 +105,12 @@ cmp_ok($done, '>', 0, "CSMs acknowledged and resolved alerts ($done, $moved expe
 
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM (SELECT customer_id, rule_id FROM cs.alerts WHERE status IN ('open', 'acknowledged', 'snoozed')
-                          AND customer_id IS NOT NULL
                        GROUP BY 1, 2 HAVING count(*) > 1) d}), '0', 'no duplicate unresolved alert');
-# alerts without a customer (data quality, model drift) are one per check and subject, or model
+# alerts without a customer (data quality, model drift: cs.system_alerts) are
+# one per check and subject, or model
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM (SELECT alert_type, risk_factors ->> 'check', risk_factors ->> 'subject', risk_factors ->> 'model'
-                        FROM cs.alerts WHERE status IN ('open', 'acknowledged', 'snoozed') AND customer_id IS NULL
+                        FROM cs.system_alerts WHERE status IN ('open', 'acknowledged', 'snoozed')
                        GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d}), '0', 'no duplicate unresolved data or model alert');
 
 # Every lifecycle change a CSM committed is in the event log, by that CSM,
@@ -122,8 +122,10 @@ SELECT count(*) FROM bench_log b
                      AND e.event = CASE b.action WHEN 'ack' THEN 'acknowledged' ELSE 'resolved' END)}),
 	'0', 'no lost acknowledgement or resolution');
 is($node->safe_psql('postgres', q{
-SELECT count(*) FROM cs.alerts a
- WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1)}),
+SELECT (SELECT count(*) FROM cs.alerts a
+         WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.alert_events e WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1))
+     + (SELECT count(*) FROM cs.system_alerts a
+         WHERE a.status IS DISTINCT FROM (SELECT e.to_status FROM cs.system_alert_events e WHERE e.alert_id = a.id ORDER BY e.id DESC LIMIT 1))}),
 	'0', 'every alert is in the state its last event says');
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM bench_log b JOIN cs.customers c ON c.id = (SELECT customer_id FROM cs.alerts WHERE id = b.alert_id)

@@ -31,10 +31,10 @@ COMMENT ON COLUMN cs.alert_rules.cooldown IS 'Minimum time before a resolved ale
 COMMENT ON COLUMN cs.alert_rules.auto_resolve IS 'Resolve the open alert when the condition clears.';
 
 CREATE TABLE cs.alerts (
-    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    customer_id       uuid REFERENCES cs.customers (id),
+    id                uuid NOT NULL DEFAULT gen_random_uuid(),
+    customer_id       uuid NOT NULL REFERENCES cs.customers (id),
     rule_id           int REFERENCES cs.alert_rules (id),
-    alert_type        varchar(50) NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'model', 'data', 'task')),
+    alert_type        varchar(50) NOT NULL CHECK (alert_type IN ('risk', 'opportunity', 'task')),
     severity          varchar(20) NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
     title             varchar(255) NOT NULL,
     description       text,
@@ -51,24 +51,28 @@ CREATE TABLE cs.alerts (
     last_fired_at     timestamptz,
     escalated_at      timestamptz,
     fire_count        int NOT NULL DEFAULT 1,
-    mrr_at_risk       numeric(10,2) NOT NULL DEFAULT 0 CHECK (mrr_at_risk >= 0)
+    mrr_at_risk       numeric(10,2) NOT NULL DEFAULT 0 CHECK (mrr_at_risk >= 0),
+    -- Keyed by the customer (issue 19): actions, tasks and the events
+    -- reference (customer_id, id).  Alerts without a customer are in
+    -- cs.system_alerts (src/sql/schema/62_system_alerts.sql).
+    CONSTRAINT alerts_pkey PRIMARY KEY (customer_id, id)
 );
 -- At most one unresolved alert per (customer, rule).
 CREATE UNIQUE INDEX alerts_one_open_per_rule ON cs.alerts (customer_id, rule_id)
     WHERE status IN ('open', 'acknowledged', 'snoozed');
 CREATE INDEX alerts_status_idx ON cs.alerts (status, severity);
--- The key that actions and tasks reference with their customer, so that the
--- foreign keys include the distribution column (issue 19).
-ALTER TABLE cs.alerts ADD CONSTRAINT alerts_customer_id_id_key UNIQUE (customer_id, id);
+-- The lifecycle functions, the event logger and feedback find an alert by id alone.
+CREATE INDEX alerts_id_idx ON cs.alerts (id);
 -- Cooldown checks and per-customer lookups of resolved alerts.
 CREATE INDEX alerts_customer_rule_idx ON cs.alerts (customer_id, rule_id, resolved_at);
-COMMENT ON TABLE cs.alerts IS 'Alerts raised by rules; at most one unresolved alert per customer and rule.';
-COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity, model, data, or task (an overdue task, cs._task_alerts).';
+COMMENT ON TABLE cs.alerts IS 'Alerts of a customer raised by rules and overdue tasks; at most one unresolved alert per customer and rule. Model and data alerts, which have no customer, are in cs.system_alerts.';
+COMMENT ON COLUMN cs.alerts.customer_id IS 'The customer the alert is about.';
+COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity or task (an overdue task, cs._task_alerts); model and data alerts are in cs.system_alerts.';
 COMMENT ON COLUMN cs.alerts.severity IS 'low, medium, high or critical.';
 COMMENT ON COLUMN cs.alerts.status IS 'open, acknowledged, snoozed, resolved or dismissed.';
 COMMENT ON COLUMN cs.alerts.assigned_to IS 'Role name of the CSM the alert is assigned to.';
 COMMENT ON COLUMN cs.alerts.risk_factors IS 'Why the alert fired: the condition''s features and scores (source rule), the churn model''s factors (churn_model) and the health drivers (health).';
-COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired (0 without a customer or MRR); stored so that the alert pages read the most severe, largest alerts from an index.';
+COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired (0 without MRR); stored so that the alert pages read the most severe, largest alerts from an index.';
 COMMENT ON COLUMN cs.alerts.suggested_actions IS 'Playbooks answering the alert''s factors, ranked by learned effectiveness, with the rendered message.';
 COMMENT ON COLUMN cs.alerts.snoozed_until IS 'End of the snooze; the next evaluation after it reopens the alert.';
 COMMENT ON COLUMN cs.alerts.updated_by IS 'Role that made the last change.';
@@ -88,17 +92,16 @@ CREATE TABLE cs.alert_events (
     at          timestamptz NOT NULL DEFAULT now(),
     note        text,
     details     jsonb,
-    customer_id uuid
+    customer_id uuid NOT NULL
 ) PARTITION BY RANGE (at);
--- Keyed by the customer and the partition column (src/sql/schema/61_history.sql).
--- Model and data alerts have no customer, so customer_id may be NULL and the
--- key is a unique constraint, not a primary key.
+-- Keyed by the customer and the partition column (src/sql/schema/61_history.sql);
+-- the events of model and data alerts are in cs.system_alert_events.
 ALTER TABLE cs.alert_events
-    ADD CONSTRAINT alert_events_key UNIQUE (customer_id, id, at),
-    ADD CONSTRAINT alert_events_alert_id_fkey FOREIGN KEY (alert_id) REFERENCES cs.alerts (id) ON DELETE CASCADE;
+    ADD CONSTRAINT alert_events_pkey PRIMARY KEY (customer_id, id, at),
+    ADD CONSTRAINT alert_events_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id) ON DELETE CASCADE;
 CREATE TABLE cs.alert_events_default PARTITION OF cs.alert_events DEFAULT;
 CREATE INDEX alert_events_alert_idx ON cs.alert_events (alert_id, id);
-COMMENT ON TABLE cs.alert_events IS 'Audit trail of alerts: every creation, escalation and lifecycle transition, with who and when.  Range-partitioned by month on at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest event of every alert.';
+COMMENT ON TABLE cs.alert_events IS 'Audit trail of the alerts of customers (cs.alerts; model and data alerts log to cs.system_alert_events): every creation, escalation and lifecycle transition, with who and when.  Range-partitioned by month on at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest event of every alert.';
 COMMENT ON COLUMN cs.alert_events.id IS 'Surrogate key, in event order.';
 COMMENT ON COLUMN cs.alert_events.alert_id IS 'The alert (deleted with it).';
 COMMENT ON COLUMN cs.alert_events.event IS 'created, escalated, acknowledged, snoozed, reopened, resolved, auto_resolved, dismissed or reassigned.';
@@ -108,7 +111,7 @@ COMMENT ON COLUMN cs.alert_events.actor IS 'Role that caused the event (current_
 COMMENT ON COLUMN cs.alert_events.at IS 'When it happened.';
 COMMENT ON COLUMN cs.alert_events.note IS 'Note given with the transition.';
 COMMENT ON COLUMN cs.alert_events.details IS 'Event details: severities of an escalation, snooze end, assignees.';
-COMMENT ON COLUMN cs.alert_events.customer_id IS 'The alert''s customer (NULL for model and data alerts), copied when the event is logged: the key and row-level security of the events follow the customer.';
+COMMENT ON COLUMN cs.alert_events.customer_id IS 'The alert''s customer, copied when the event is logged: the key, the foreign key and row-level security of the events follow the customer.';
 
 -- The open alerts pages (cs.risk_alerts): most severe, then largest, first.
 CREATE INDEX alerts_open_rank_idx ON cs.alerts (alert_type, cs.severity_rank(severity) DESC, mrr_at_risk DESC, created_at, id)

@@ -24,7 +24,9 @@ COMMENT ON COLUMN cs.playbooks.outcome_window IS 'How long after the action its 
 
 CREATE TABLE cs.alert_feedback (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    alert_id      uuid NOT NULL REFERENCES cs.alerts (id),
+    -- no foreign key: cs.alerts is keyed by (customer_id, id) (issue 19) and
+    -- cs.record_feedback checks that the alert exists
+    alert_id      uuid NOT NULL,
     user_id       varchar(255) NOT NULL DEFAULT current_user,
     feedback_type varchar(50) NOT NULL CHECK (feedback_type IN ('accuracy', 'relevance', 'priority')),
     rating        int NOT NULL CHECK (rating BETWEEN 1 AND 5),

@@ -454,3 +454,69 @@ ALTER TABLE cs.customer_keys DROP CONSTRAINT customer_keys_pkey;
 ALTER TABLE cs.customer_keys ADD PRIMARY KEY (source, key_kind, key, customer_id);
 CREATE UNIQUE INDEX customer_keys_key_global_key ON cs.customer_keys (source, key_kind, key);
 COMMENT ON COLUMN cs.customer_keys.customer_id IS 'The customer it maps to; a key maps to one customer (a unique index on a single node, the loaders on a Citus cluster).';
+
+-- Alerts without a customer (issue 19): model and data alerts move from
+-- cs.alerts to cs.system_alerts (and their events to cs.system_alert_events),
+-- keeping their ids, so that cs.alerts.customer_id is NOT NULL and cs.alerts
+-- and cs.alert_events are keyed by the customer (src/sql/schema/60_alerts.sql,
+-- 62_system_alerts.sql).
+--@include src/sql/schema/62_system_alerts.sql
+-- At most one unresolved alert per key (the unique index of cs.system_alerts):
+-- an older unresolved duplicate is resolved first, with its event.
+WITH dup AS (
+    SELECT a.id, a.status
+      FROM (SELECT al.id, al.status,
+                   row_number() OVER (PARTITION BY cs._alert_key(al.alert_type, NULL, al.risk_factors)
+                                      ORDER BY al.created_at DESC, al.id DESC) AS n
+              FROM cs.alerts al
+             WHERE al.customer_id IS NULL AND al.status IN ('open', 'acknowledged', 'snoozed')) a
+     WHERE a.n > 1
+), res AS (
+    UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                            updated_at = now(), updated_by = current_user
+      FROM dup WHERE al.id = dup.id
+    RETURNING al.id, dup.status AS was
+)
+INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, note)
+SELECT res.id, 'auto_resolved', res.was, 'resolved', 'duplicate of a newer alert (upgrade to 0.3.0)' FROM res;
+INSERT INTO cs.system_alerts (id, alert_type, severity, title, description, risk_factors, suggested_actions, status,
+                              assigned_to, snoozed_until, created_at, updated_at, updated_by, resolved_at,
+                              last_fired_at, escalated_at, fire_count)
+SELECT a.id, a.alert_type, a.severity, a.title, a.description, a.risk_factors, a.suggested_actions, a.status,
+       a.assigned_to, a.snoozed_until, a.created_at, a.updated_at, a.updated_by, a.resolved_at,
+       a.last_fired_at, a.escalated_at, a.fire_count
+  FROM cs.alerts a WHERE a.customer_id IS NULL
+ ORDER BY a.created_at, a.id;
+INSERT INTO cs.system_alert_events (alert_id, event, from_status, to_status, actor, at, note, details)
+SELECT e.alert_id, e.event, e.from_status, e.to_status, e.actor, e.at, e.note, e.details
+  FROM cs.alert_events e JOIN cs.system_alerts s ON s.id = e.alert_id
+ ORDER BY e.id;
+DELETE FROM cs.alert_events e USING cs.system_alerts s WHERE e.alert_id = s.id;
+-- Feedback keeps its rows (the alert_id of a model or data alert now names a
+-- row of cs.system_alerts); cs.alerts (id) is no longer a key it can reference.
+ALTER TABLE cs.alert_feedback DROP CONSTRAINT alert_feedback_alert_id_fkey;
+DELETE FROM cs.alerts a WHERE a.customer_id IS NULL;
+-- The keys: (customer_id, id), with the foreign keys that reference it.
+ALTER TABLE cs.actions DROP CONSTRAINT actions_alert_id_fkey;
+ALTER TABLE cs.tasks DROP CONSTRAINT tasks_alert_id_fkey;
+ALTER TABLE cs.alert_events DROP CONSTRAINT alert_events_alert_id_fkey, DROP CONSTRAINT alert_events_key;
+ALTER TABLE cs.alerts DROP CONSTRAINT alerts_pkey, DROP CONSTRAINT alerts_customer_id_id_key;
+ALTER TABLE cs.alerts ALTER COLUMN customer_id SET NOT NULL,
+    ADD CONSTRAINT alerts_pkey PRIMARY KEY (customer_id, id),
+    DROP CONSTRAINT alerts_alert_type_check,
+    ADD CONSTRAINT alerts_alert_type_check CHECK (alert_type IN ('risk', 'opportunity', 'task'));
+CREATE INDEX alerts_id_idx ON cs.alerts (id);
+ALTER TABLE cs.alert_events ALTER COLUMN customer_id SET NOT NULL;
+ALTER TABLE cs.alert_events
+    ADD CONSTRAINT alert_events_pkey PRIMARY KEY (customer_id, id, at),
+    ADD CONSTRAINT alert_events_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id) ON DELETE CASCADE;
+ALTER TABLE cs.actions
+    ADD CONSTRAINT actions_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id);
+ALTER TABLE cs.tasks
+    ADD CONSTRAINT tasks_alert_id_fkey FOREIGN KEY (customer_id, alert_id) REFERENCES cs.alerts (customer_id, id);
+COMMENT ON TABLE cs.alerts IS 'Alerts of a customer raised by rules and overdue tasks; at most one unresolved alert per customer and rule. Model and data alerts, which have no customer, are in cs.system_alerts.';
+COMMENT ON COLUMN cs.alerts.customer_id IS 'The customer the alert is about.';
+COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity or task (an overdue task, cs._task_alerts); model and data alerts are in cs.system_alerts.';
+COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired (0 without MRR); stored so that the alert pages read the most severe, largest alerts from an index.';
+COMMENT ON TABLE cs.alert_events IS 'Audit trail of the alerts of customers (cs.alerts; model and data alerts log to cs.system_alert_events): every creation, escalation and lifecycle transition, with who and when.  Range-partitioned by month on at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest event of every alert.';
+COMMENT ON COLUMN cs.alert_events.customer_id IS 'The alert''s customer, copied when the event is logged: the key, the foreign key and row-level security of the events follow the customer.';
