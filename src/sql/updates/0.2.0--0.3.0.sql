@@ -414,3 +414,24 @@ ALTER TABLE cs.models
         CHECK (kind IN ('churn', 'downgrade', 'payment', 'upsell', 'expansion', 'survival', 'custom'));
 COMMENT ON COLUMN cs.models.kind IS 'churn, downgrade, payment, upsell, expansion, survival (time to churn, objective survival:aft) or custom. Kind expansion has two roles, each with its own champion: the classifier (probability of an MRR increase of at least cscopilot.expansion_share within the horizon) and, with a reg: objective, the amount model (the MRR increase).';
 --@include src/sql/setup/91_survival_model.sql
+-- Row-level security without subqueries (issue 19, src/sql/93_csm.sql): every
+-- customer-scoped table carries its customer's csm, and alert_feedback its
+-- alert's customer.  Filled here for the rows already stored; the triggers
+-- (created by the re-runnable files after this) keep them right from now on.
+--@include src/sql/schema/93_csm.sql
+UPDATE cs.alert_feedback f SET customer_id = a.customer_id FROM cs.alerts a WHERE a.id = f.alert_id;
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass
+               FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND c.relname <> 'customers'
+                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'csm'
+                               AND NOT a.attisdropped)
+    LOOP
+        EXECUTE format('UPDATE %s t SET csm = c.csm FROM cs.customers c WHERE c.id = t.customer_id AND c.csm IS NOT NULL', t);
+    END LOOP;
+END;
+$$;
