@@ -6,7 +6,8 @@ MODULE_big  = cscopilot
 OBJS        = src/cscopilot.o src/features.o src/health.o src/alerts.o src/text.o \
               src/model.o src/modelcache.o src/modelparse.o src/modeleval.o src/explain.o src/train.o \
               src/demo.o src/worker.o src/lifecycle.o src/ingest.o src/settings.o \
-              src/metrics.o src/encode.o src/calibrate.o src/search.o src/survival.o
+              src/metrics.o src/encode.o src/calibrate.o src/search.o src/survival.o \
+              src/csm_stamp.o
 
 # SQL sources (README, "SQL sources and upgrades"), each directory in name order:
 #   src/sql/pre_install/  re-runnable functions that table definitions need

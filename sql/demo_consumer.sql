@@ -174,7 +174,8 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) = 'f677b31c1076e39a0ab429a63efca30c' A
   SELECT 'c' || (c.id, c.external_id, c.name, c.industry, c.size, c.mrr, c.contract_start_date, c.contract_end_date,
                  c.created_at, c.updated_at, c.segment, c.csm, c.parent_id, c.seats_licensed, c.churned_at)::text x
     FROM cs.customers c
-  UNION ALL SELECT 'g' || g::text FROM cs.demo_ground_truth g
+  UNION ALL SELECT 'g' || (g.customer_id, g.archetype, g.churned_at, g.expanded_at, g.expansion_mrr, g.health_start,
+                           g.health_end)::text FROM cs.demo_ground_truth g
   UNION ALL SELECT 's' || (customer_id, product, seats, mrr, started_at, ended_at)::text FROM cs.subscriptions
   UNION ALL SELECT 'k' || (customer_id, name, email, role, is_champion, left_at)::text FROM cs.contacts
   UNION ALL SELECT 'i' || (customer_id, external_id, amount, issued_at, due_date, paid_at, status)::text FROM cs.invoices
@@ -182,7 +183,8 @@ SELECT md5(string_agg(x, '|' ORDER BY x)) = 'f677b31c1076e39a0ab429a63efca30c' A
     FROM cs.support_tickets
   UNION ALL SELECT 'e' || (customer_id, kind, occurred_at, notes)::text FROM cs.engagements
   UNION ALL SELECT 'n' || (customer_id, score, comment, responded_at)::text FROM cs.nps_responses
-  UNION ALL SELECT 'u' || u::text FROM cs.usage_events u) s;
+  UNION ALL SELECT 'u' || (u.customer_id, u.user_id, u.event, u.feature, u.quantity, u.occurred_at, u.source,
+                           u.source_id)::text FROM cs.usage_events u) s;
 -- the same as naming the profile
 SELECT cs.drop_demo_data() = :b2b_total AS dropped_all;
 SELECT cs.generate_demo_data(60, 45, 11, '2026-06-30', 'b2b') = :b2b_total AS named_profile_same_total;

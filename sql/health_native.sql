@@ -130,7 +130,8 @@ BEGIN
                 WHEN round(t.overall::numeric, 2) < (p.bands ->> 'yellow')::numeric THEN 'yellow'
                 ELSE 'green' END,
            jsonb_build_object('top', coalesce(d.top, '[]'), 'missing', coalesce(d.missing, '[]'),
-                              'redistributed_weight', coalesce(d.redistributed, 0))
+                              'redistributed_weight', coalesce(d.redistributed, 0)),
+           NULL::text  -- csm: stamped by the table's trigger on insert
       FROM cust cu
       JOIN cs.health_profiles p ON p.id = cu.profile_id
       LEFT JOIN tot t USING (customer_id)

@@ -26,6 +26,24 @@ SELECT c.relname AS without_rls
         OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname IN ('customer_id', 'alert_id')
                      AND NOT a.attisdropped))
    AND (NOT c.relrowsecurity OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid));
+-- every policy is subquery-free (Citus refuses subqueries in policies of
+-- distributed tables): customer-scoped tables filter on their own csm column
+SELECT c.relname, p.polname, pg_get_expr(p.polqual, p.polrelid) AS policy_with_subquery
+  FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+ WHERE c.relnamespace = 'cs'::regnamespace
+   AND (pg_get_expr(p.polqual, p.polrelid) ~* 'select' OR pg_get_expr(p.polwithcheck, p.polrelid) ~* 'select');
+SELECT DISTINCT pg_get_expr(p.polqual, p.polrelid) AS customer_scope_predicate
+  FROM pg_policy p WHERE p.polname = 'customer_scope'
+   AND p.polrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'cs'::regnamespace);
+-- every table with customer_id has a csm column stamped by the trigger
+SELECT c.relname AS customer_table_without_csm_stamp
+  FROM pg_class c
+ WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND c.relname <> 'customers'
+   AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'customer_id' AND NOT a.attisdropped)
+   AND (NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'csm' AND NOT a.attisdropped)
+        OR NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'csm_stamp'
+                         AND t.tgfoid = 'cs._stamp_csm()'::regprocedure));
 -- and how many there are (a new one shows up here)
 SELECT count(*) AS rls_tables FROM pg_class c
  WHERE c.relnamespace = 'cs'::regnamespace AND c.relrowsecurity;
@@ -317,6 +335,105 @@ RESET ROLE;
 SET ROLE regress_cs_alice;
 SELECT count(*) FROM cs.text_signals;
 RESET ROLE;
+
+-- The csm on every customer-scoped row follows its customer: moving Beta from
+-- alice to bob moves its health scores, alerts, usage events and
+-- opportunities at once, for both of them.
+INSERT INTO cs.usage_events (customer_id, user_id, event, occurred_at) VALUES
+ ('00000000-0000-0000-0000-00000000000b', 'u1', 'login', '2026-01-01'),
+ ('00000000-0000-0000-0000-00000000000b', 'u2', 'login', '2026-01-02'),
+ ('00000000-0000-0000-0000-00000000000c', 'u3', 'login', '2026-01-03');
+INSERT INTO cs.opportunities (customer_id, kind, score, source)
+VALUES ('00000000-0000-0000-0000-00000000000b', 'upsell', 0.5, 'csm');
+SET ROLE regress_cs_alice;
+SELECT count(cs.record_feedback(a.id, 'priority', 3)) AS alice_feedback FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+RESET ROLE;
+CREATE TEMP VIEW beta_rows WITH (security_invoker = true) AS
+SELECT (SELECT count(*) FROM cs.customer_health_scores WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS health,
+       (SELECT count(*) FROM cs.alerts WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS alerts,
+       (SELECT count(*) FROM cs.alert_events WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS alert_events,
+       (SELECT count(*) FROM cs.alert_feedback WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS feedback,
+       (SELECT count(*) FROM cs.usage_events WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS usage_events,
+       (SELECT count(*) FROM cs.opportunities WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS opportunities,
+       (SELECT count(*) FROM cs.actions WHERE customer_id = '00000000-0000-0000-0000-00000000000b') AS actions;
+GRANT SELECT ON beta_rows TO regress_cs_alice, regress_cs_bob;
+SELECT 'owner' AS who, * FROM beta_rows;
+SET ROLE regress_cs_alice;
+SELECT 'alice before' AS who, * FROM beta_rows;
+RESET ROLE;
+SET ROLE regress_cs_bob;
+SELECT 'bob before' AS who, * FROM beta_rows;
+RESET ROLE;
+UPDATE cs.customers SET csm = 'regress_cs_bob' WHERE id = '00000000-0000-0000-0000-00000000000b';
+SET ROLE regress_cs_alice;
+SELECT 'alice after' AS who, * FROM beta_rows;
+SELECT cs.visible_customer('00000000-0000-0000-0000-00000000000b') AS alice_sees_beta;
+RESET ROLE;
+SET ROLE regress_cs_bob;
+SELECT 'bob after' AS who, * FROM beta_rows;
+SELECT cs.visible_customer('00000000-0000-0000-0000-00000000000b') AS bob_sees_beta;
+RESET ROLE;
+-- the SECURITY DEFINER functions follow the customer too
+SET ROLE regress_cs_bob;
+SELECT count(cs.record_feedback(a.id, 'relevance', 4)) AS bob_feedback FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+RESET ROLE;
+SET ROLE regress_cs_alice;
+SELECT cs.record_feedback(a.id, 'relevance', 1) FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+RESET ROLE;
+-- a writer cannot set another csm: the customer's is stamped (insert and update)
+SET ROLE regress_cs_boss;
+INSERT INTO cs.engagements (customer_id, kind, occurred_at, csm)
+VALUES ('00000000-0000-0000-0000-00000000000b', 'call', '2026-01-05', 'regress_cs_alice') RETURNING csm;
+UPDATE cs.opportunities SET csm = 'regress_cs_alice' WHERE customer_id = '00000000-0000-0000-0000-00000000000b' RETURNING csm;
+INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating, csm)
+SELECT a.id, 'accuracy', 3, 'regress_cs_alice' FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b' RETURNING customer_id, csm;
+-- feedback naming another customer than its alert's is refused (the foreign
+-- key (customer_id, alert_id) -> cs.alerts)
+\set VERBOSITY terse
+INSERT INTO cs.alert_feedback (alert_id, customer_id, feedback_type, rating)
+SELECT a.id, '00000000-0000-0000-0000-00000000000a', 'accuracy', 3 FROM cs.alerts a
+ WHERE a.customer_id = '00000000-0000-0000-0000-00000000000b';
+RESET ROLE;
+-- model and data alerts have no customer: their feedback is not in
+-- cs.alert_feedback (refused: no customer), but in cs.system_alert_feedback,
+-- which an admin writes through cs.record_feedback and only admins read
+INSERT INTO cs.alert_feedback (alert_id, feedback_type, rating) VALUES (:'model_alert', 'accuracy', 2);
+\set VERBOSITY default
+SELECT cs.record_feedback(:'model_alert', 'accuracy', 2) IS NOT NULL AS admin_rated_model_alert;
+SELECT alert_id = :'model_alert' AS on_model_alert, rating FROM cs.system_alert_feedback;
+SET ROLE regress_cs_alice;
+SELECT count(*) AS alice_sees_model_feedback FROM cs.system_alert_feedback;
+RESET ROLE;
+-- every row of every stamped table carries its customer's csm (NULL without one)
+DO $$
+DECLARE
+    t regclass;
+    n bigint;
+BEGIN
+    FOR t IN SELECT c.oid::regclass FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND c.relname <> 'customers'
+                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'csm')
+              ORDER BY c.relname
+    LOOP
+        EXECUTE format('SELECT count(*) FROM %s t LEFT JOIN cs.customers c ON c.id = t.customer_id
+                         WHERE t.csm IS DISTINCT FROM c.csm', t) INTO n;
+        IF n > 0 THEN
+            RAISE NOTICE '% rows of % with another csm than their customer''s', n, t;
+        END IF;
+    END LOOP;
+END;
+$$;
+-- a csm can change only in READ COMMITTED (a transaction snapshot would miss
+-- rows loaded concurrently)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+UPDATE cs.customers SET csm = 'regress_cs_alice' WHERE id = '00000000-0000-0000-0000-00000000000b';
+ROLLBACK;
+DROP VIEW beta_rows;
 
 DROP EXTENSION cscopilot CASCADE;
 -- roles survive DROP EXTENSION (they are cluster-wide); CREATE EXTENSION reuses them

@@ -146,7 +146,7 @@ BEGIN
     SELECT s.id, s.alert_type::text, s.status::text,
            ARRAY(SELECT e.event || ':' || coalesce(e.from_status, '') || '>' || e.to_status
                    FROM cs.system_alert_events e WHERE e.alert_id = s.id ORDER BY e.id),
-           (SELECT count(*) FROM cs.alerts), (SELECT count(*) FROM cs.alert_feedback f WHERE f.alert_id = s.id)
+           (SELECT count(*) FROM cs.alerts), (SELECT count(*) FROM cs.system_alert_feedback f WHERE f.alert_id = s.id)
       FROM cs.system_alerts s ORDER BY s.id;
 END;
 $$;

@@ -1277,13 +1277,22 @@ CheckResultType(TupleDesc desc)
 
 		if (att->attisdropped)
 			continue;
-		if (live >= NUM_COLS || att->atttypid != types[live])
+		if (live >= NUM_COLS)
+		{
+			live++;
+			continue;
+		}
+		if (att->atttypid != types[live])
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("cs._health_of must return the row type of cs.customer_health_scores"),
 					 errhint("Recreate the extension if cs.customer_health_scores was altered.")));
 		live++;
 	}
+	/* 0.3.0 adds csm (text) last; the trigger of the table sets it */
+	if (live == NUM_COLS + 1 && desc->natts == NUM_COLS + 1 &&
+		TupleDescAttr(desc, NUM_COLS)->atttypid == TEXTOID)
+		return;
 	if (live != NUM_COLS || desc->natts != NUM_COLS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -1523,8 +1532,8 @@ cs_health_of(PG_FUNCTION_ARGS)
 	HealthCache *c = (HealthCache *) fcinfo->flinfo->fn_extra;
 	HealthSegment *hs;
 	HealthProfile *p;
-	Datum		values[NUM_COLS];
-	bool		nulls[NUM_COLS];
+	Datum		values[NUM_COLS + 1];	/* + csm, NULL: src/csm_stamp.c stamps it */
+	bool		nulls[NUM_COLS + 1];
 	float8		gw_present = 0.0,
 				weighted = 0.0,
 				overall = 0.0;

@@ -261,6 +261,7 @@ SET search_path = pg_catalog, cs, pg_temp
 AS $$
 DECLARE
     fid uuid;
+    cust uuid;
     who name := cs._require_csm('record feedback');
 BEGIN
     IF alert_id IS NULL OR feedback_type IS NULL OR rating IS NULL THEN
@@ -273,18 +274,27 @@ BEGIN
     IF rating NOT BETWEEN 1 AND 5 THEN
         RAISE EXCEPTION 'rating must be between 1 and 5, not %', rating USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM cs.alerts a WHERE a.id = record_feedback.alert_id
-                      AND cs._user_sees_customer(who, a.customer_id)) THEN
-        RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
+    SELECT a.customer_id INTO cust FROM cs.alerts a
+     WHERE a.id = record_feedback.alert_id AND cs._user_sees_customer(who, a.customer_id);
+    IF FOUND THEN
+        INSERT INTO cs.alert_feedback (customer_id, alert_id, user_id, feedback_type, rating, comments)
+        VALUES (cust, alert_id, who, feedback_type, rating, comments)
+        RETURNING id INTO fid;
+        RETURN fid;
     END IF;
-    INSERT INTO cs.alert_feedback (alert_id, user_id, feedback_type, rating, comments)
-    VALUES (alert_id, who, feedback_type, rating, comments)
-    RETURNING id INTO fid;
-    RETURN fid;
+    -- a model or data alert: admins only, as they alone see it
+    IF EXISTS (SELECT 1 FROM cs.system_alerts s WHERE s.id = record_feedback.alert_id)
+       AND cs._user_sees_customer(who, NULL) THEN
+        INSERT INTO cs.system_alert_feedback (alert_id, user_id, feedback_type, rating, comments)
+        VALUES (alert_id, who, feedback_type, rating, comments)
+        RETURNING id INTO fid;
+        RETURN fid;
+    END IF;
+    RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
 END;
 $$;
 COMMENT ON FUNCTION cs.record_feedback(uuid, text, int, text) IS
-    'Records the current user''s rating (1-5) of an alert''s accuracy, relevance or priority; returns the feedback id.';
+    'Records the current user''s rating (1-5) of an alert''s accuracy, relevance or priority (in cs.alert_feedback; of a model or data alert, by an admin, in cs.system_alert_feedback); returns the feedback id.';
 
 CREATE OR REPLACE VIEW cs.alert_quality WITH (security_invoker = true) AS
 WITH per_alert AS (

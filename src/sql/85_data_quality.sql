@@ -338,14 +338,16 @@ BEGIN
            AND EXISTS (SELECT 1 FROM cs.alerts b WHERE b.customer_id = keep AND b.rule_id = a.rule_id
                           AND b.status IN ('open', 'acknowledged', 'snoozed'))),
         'customer merged');
-    -- The events follow in the same statement: their foreign key to the
+    -- The events and feedback follow in the same statement: their foreign key to the
     -- alert's (customer_id, id) is checked at its end.
     WITH moved AS (
         UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge RETURNING a.id
     ), events AS (
         UPDATE cs.alert_events e SET customer_id = keep WHERE e.customer_id = merge RETURNING 1
+    ), feedback AS (
+        UPDATE cs.alert_feedback f SET customer_id = keep WHERE f.customer_id = merge RETURNING 1
     )
-    SELECT (SELECT count(*) FROM moved) + 0 * (SELECT count(*) FROM events) INTO n;
+    SELECT (SELECT count(*) FROM moved) + 0 * (SELECT count(*) FROM events) + 0 * (SELECT count(*) FROM feedback) INTO n;
     counts := counts || jsonb_build_object('alerts', n);
     -- Keys: the merged customer's keys and external id now name the kept one.
     -- A key that names another customer is deleted and inserted again, never

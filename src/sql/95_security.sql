@@ -45,9 +45,9 @@ COMMENT ON FUNCTION cs.is_admin() IS
     'True when the current user is a member of cscopilot_admin or a superuser: row-level security then shows every customer.';
 
 -- The role names the current user is a member of (itself included): the
--- values of cs.customers.csm it may see.  The row policy of cs.customers calls
--- it without a subquery (Citus refuses subqueries in policies of distributed
--- tables); it has no SET clause and qualified names so that the planner
+-- values of csm it may see.  The row policies of cs.customers and of every
+-- customer-scoped table call it without a subquery (Citus refuses subqueries
+-- in policies of distributed tables); it has no SET clause and qualified names so that the planner
 -- inlines it, and its ARRAY(SELECT ...) then runs once per query (an
 -- InitPlan over the local catalog), not once per row.
 CREATE OR REPLACE FUNCTION cs.member_roles() RETURNS text[]
@@ -230,16 +230,18 @@ COMMENT ON FUNCTION cs.csm_functions() IS
 ------------------------------------------------------------------------------
 -- Row-level security
 ------------------------------------------------------------------------------
--- cs.customers: an admin sees every customer, anybody else the customers whose
--- csm is a role they are a member of.  Every other table with a customer_id
--- column follows cs.customers through a subquery (itself under its policy);
--- tables keyed by alert_id follow cs.alerts.  Admins have a policy of their
--- own, USING (true): permissive policies are OR-ed, so for an admin the
--- planner folds the predicate away (one policy with "is_admin() OR ..." kept
--- the subqueries in the plan, whose estimated cost switched JIT on and made
--- the overview view 6x slower).  A CSM's query hashes the visible ids once (a
--- hashed SubPlan), not one lookup per row.  Rows without a customer (model
--- and data alerts) are visible to admins only.
+-- An admin sees every row, anybody else the rows of the customers whose csm
+-- is a role they are a member of.  cs.customers has the csm itself; every
+-- other table with a customer_id column carries a copy of its customer's csm
+-- (src/sql/93_csm.sql keeps it right), so every policy is the same predicate
+-- on the row itself: no subquery and no function that reads a table, which
+-- Citus refuses in the policies of distributed tables, and a CSM's scan needs
+-- no join or hashed subplan.  Rows without a customer (model and data alerts,
+-- their events and feedback; purged customers) have a NULL csm: admins only.
+-- A table with a customer_id but no csm column (a mistake) gets "false":
+-- admins only, never everyone.  Admins have a policy of their own, USING
+-- (true): permissive policies are OR-ed, so for an admin the planner folds the
+-- predicate away.
 -- Table owners (the superuser who created the extension, and so the
 -- background workers) are not subject to these policies.
 
@@ -248,18 +250,19 @@ LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog
 AS $$
     SELECT CASE
-        WHEN rel = 'cs.customers'::regclass THEN
+        WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'csm'
+                        AND NOT a.attisdropped)
+             AND (rel = 'cs.customers'::regclass
+                  OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'customer_id'
+                                AND NOT a.attisdropped)) THEN
             'csm = ANY (cs.member_roles())'
-        WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'customer_id'
+        WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname IN ('customer_id', 'alert_id')
                         AND NOT a.attisdropped) THEN
-            'customer_id IN (SELECT c.id FROM cs.customers c)'
-        WHEN EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = 'alert_id'
-                        AND NOT a.attisdropped) THEN
-            'alert_id IN (SELECT a.id FROM cs.alerts a)'
+            'false'
         END;
 $$;
 COMMENT ON FUNCTION cs.rls_predicate(regclass) IS
-    'The row-level security predicate of a table of cs for users who are not admins: cs.customers by csm, tables with customer_id through cs.customers, tables with alert_id through cs.alerts; NULL for tables that are not customer-scoped.';
+    'The row-level security predicate of a table of cs for users who are not admins: csm = ANY (cs.member_roles()) for cs.customers and every table with customer_id and csm columns, false (admins only) for a table with customer_id or alert_id but no csm; NULL for tables that are not customer-scoped.';
 
 DO $$
 DECLARE

@@ -75,3 +75,24 @@ COMMENT ON COLUMN cs.system_alert_events.actor IS 'Role that caused the event (c
 COMMENT ON COLUMN cs.system_alert_events.at IS 'When it happened.';
 COMMENT ON COLUMN cs.system_alert_events.note IS 'Note given with the transition.';
 COMMENT ON COLUMN cs.system_alert_events.details IS 'Event details: severities of an escalation, snooze end, assignees.';
+
+-- Feedback on alerts without a customer (admins rate them through
+-- cs.record_feedback as CSMs rate customer alerts, whose feedback is keyed by
+-- customer in cs.alert_feedback).
+CREATE TABLE cs.system_alert_feedback (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    alert_id      uuid NOT NULL REFERENCES cs.system_alerts (id) ON DELETE CASCADE,
+    user_id       varchar(255) NOT NULL DEFAULT current_user,
+    feedback_type varchar(50) NOT NULL CHECK (feedback_type IN ('accuracy', 'relevance', 'priority')),
+    rating        int NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    comments      text,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX system_alert_feedback_alert_idx ON cs.system_alert_feedback (alert_id);
+COMMENT ON TABLE cs.system_alert_feedback IS 'Admins'' feedback on model and data alerts (cs.system_alerts); feedback on customer alerts is in cs.alert_feedback. Visible to admins only.';
+COMMENT ON COLUMN cs.system_alert_feedback.alert_id IS 'The model or data alert rated.';
+COMMENT ON COLUMN cs.system_alert_feedback.user_id IS 'Role that gave the feedback.';
+COMMENT ON COLUMN cs.system_alert_feedback.feedback_type IS 'accuracy, relevance or priority.';
+COMMENT ON COLUMN cs.system_alert_feedback.rating IS 'Rating 1-5.';
+COMMENT ON COLUMN cs.system_alert_feedback.comments IS 'Free-text comment.';
+COMMENT ON COLUMN cs.system_alert_feedback.created_at IS 'When it was given.';

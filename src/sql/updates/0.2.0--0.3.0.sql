@@ -520,3 +520,32 @@ COMMENT ON COLUMN cs.alerts.alert_type IS 'risk, opportunity or task (an overdue
 COMMENT ON COLUMN cs.alerts.mrr_at_risk IS 'MRR of the customer when the alert last fired (0 without MRR); stored so that the alert pages read the most severe, largest alerts from an index.';
 COMMENT ON TABLE cs.alert_events IS 'Audit trail of the alerts of customers (cs.alerts; model and data alerts log to cs.system_alert_events): every creation, escalation and lifecycle transition, with who and when.  Range-partitioned by month on at (a default partition takes any date); cs.apply_retention drops months older than cscopilot.history_retention, keeping the latest event of every alert.';
 COMMENT ON COLUMN cs.alert_events.customer_id IS 'The alert''s customer, copied when the event is logged: the key, the foreign key and row-level security of the events follow the customer.';
+-- Row-level security without subqueries (issue 19, src/sql/93_csm.sql): every
+-- customer-scoped table carries its customer's csm, and alert_feedback its
+-- alert's customer.  Filled here for the rows already stored; the triggers
+-- (created by the re-runnable files after this) keep them right from now on.
+--@include src/sql/schema/93_csm.sql
+UPDATE cs.alert_feedback f SET customer_id = a.customer_id FROM cs.alerts a WHERE a.id = f.alert_id;
+-- Feedback on alerts that moved to cs.system_alerts moves to
+-- cs.system_alert_feedback (ids kept); every other row has its customer, and
+-- the key becomes (customer_id, id).
+INSERT INTO cs.system_alert_feedback (id, alert_id, user_id, feedback_type, rating, comments, created_at)
+SELECT f.id, f.alert_id, f.user_id, f.feedback_type, f.rating, f.comments, f.created_at
+  FROM cs.alert_feedback f JOIN cs.system_alerts s ON s.id = f.alert_id;
+DELETE FROM cs.alert_feedback f USING cs.system_alerts s WHERE s.id = f.alert_id;
+--@include src/sql/schema/94_feedback_keys.sql
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass
+               FROM pg_class c
+              WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND c.relname <> 'customers'
+                AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'csm'
+                               AND NOT a.attisdropped)
+    LOOP
+        EXECUTE format('UPDATE %s t SET csm = c.csm FROM cs.customers c WHERE c.id = t.customer_id AND c.csm IS NOT NULL', t);
+    END LOOP;
+END;
+$$;
