@@ -13,6 +13,11 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
+    -- none: no query (a statement trigger fires for zero rows too, and on a
+    -- cluster a query with nothing to prune on would go to every shard)
+    IF coalesce(cardinality(ids), 0) = 0 THEN
+        RETURN '{}';
+    END IF;
     RETURN (SELECT coalesce(array_agg(c.id ORDER BY c.id), '{}') FROM cs.customers c WHERE c.id = ANY (ids));
 END;
 $$;
@@ -279,6 +284,9 @@ DECLARE
 BEGIN
     -- by the distribution column only (a trigger on a shard of a Citus
     -- cluster reads the colocated shard of cs.usage_events)
+    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
     SELECT o.external_id INTO victim
       FROM old_rows o
      WHERE o.id = (SELECT e.customer_id FROM cs.usage_events e

@@ -18,10 +18,17 @@ SET search_path = pg_catalog, cs
 AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
+    -- On a Citus cluster the refresh's transaction uses one connection per
+    -- node: its stages read what earlier ones wrote to the same shards and
+    -- write reference tables (models, statistics) that distributed tables
+    -- reference, which Citus refuses after a parallel access.
+    IF cs._is_distributed() THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
 END;
 $$;
 COMMENT ON FUNCTION cs._refresh_lock() IS
-    'Internal: takes the refresh lock of this database (a transaction-level advisory lock) that every writer of scores and statistics takes first.';
+    'Internal: takes the refresh lock of this database (a transaction-level advisory lock) that every writer of scores and statistics takes first; on a Citus cluster also makes the transaction use one connection per node.';
 
 -- The order: load -> dirty mark -> features -> health -> risk ->
 -- opportunities -> alerts, in cs._refresh_customers, with the statistics of
@@ -107,6 +114,10 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
+    -- on a Citus cluster, shard group by shard group (src/sql/92_distribute.sql)
+    IF cs._is_distributed() THEN
+        RETURN cs._refresh_distributed(ids, as_of);
+    END IF;
     PERFORM cs._refresh_lock();
     -- the usage metrics changed since the last full refresh: every stored
     -- vector has the old layout, so recompute them all

@@ -100,7 +100,7 @@ BEGIN
         -- days since the last activity of customers silent for 60 days, by index
         SELECT q.id AS customer_id,
                (SELECT extract(epoch FROM $2 - max(e.occurred_at)) / 86400.0 FROM cs.usage_events e
-                 WHERE e.customer_id = q.id AND e.occurred_at <= $2 - interval '60 days') AS days_since
+                 WHERE e.customer_id = q.id AND %10$s AND e.occurred_at <= $2 - interval '60 days') AS days_since
           FROM (SELECT c.id FROM c WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.customer_id = c.id%8$s) OFFSET 0) q
     ), t AS (
         SELECT customer_id,
@@ -122,7 +122,7 @@ BEGIN
         -- one query matching any positive rule of the two categories: the
         -- few texts it matches go through the rules
         SELECT string_agg('(' || query::text || ')', ' | ')::tsquery AS q,
-               cs._text_signals_stamp() AS stamp
+               %11$s::bigint AS stamp
           FROM cs.text_category_filters
          WHERE category IN ('cancellation_intent', 'competitor_mention')
     ), tt AS (
@@ -133,7 +133,15 @@ BEGIN
                CASE WHEN ts.id IS NOT NULL THEN ts.sentiment ELSE cs.sentiment(txt) END AS sent,
                CASE WHEN ts.id IS NOT NULL THEN ts.categories
                     WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
-                    THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
+                    -- cs._text_categories(txt, ...) written out: on a cluster the rules
+                    -- are read in the shard's query, not in a function nested in it
+                    THEN (SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
+                            FROM (SELECT r.category
+                                    FROM to_tsvector('english', cs._text_prefix(txt, 100000)) v,
+                                         cs.text_category_filters f, cs.text_category_rules r
+                                   WHERE f.category IN ('cancellation_intent', 'competitor_mention')
+                                     AND v @@ f.query AND r.category = f.category AND v @@ r.query
+                                   GROUP BY r.category HAVING sum(r.weight) >= 1) m) END AS cats
           FROM (SELECT id, customer_id, opened_at,
                        nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
                   FROM cs.support_tickets
@@ -147,7 +155,13 @@ BEGIN
         SELECT r.customer_id,
                CASE WHEN ts.id IS NOT NULL THEN ts.categories
                     WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
-                    THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END AS cats
+                    THEN (SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
+                            FROM (SELECT r.category
+                                    FROM to_tsvector('english', cs._text_prefix(comment, 100000)) v,
+                                         cs.text_category_filters f, cs.text_category_rules r
+                                   WHERE f.category IN ('cancellation_intent', 'competitor_mention')
+                                     AND v @@ f.query AND r.category = f.category AND v @@ r.query
+                                   GROUP BY r.category HAVING sum(r.weight) >= 1) m) END AS cats
           FROM cs.nps_responses r CROSS JOIN mf
           LEFT JOIN %3$s ts ON ts.source = 'nps_comment' AND ts.id = r.id
                 AND ts.text_hash = hashtextextended(r.comment, 0) AND ts.rules_stamp = mf.stamp
@@ -310,8 +324,19 @@ BEGIN
             THEN format(' || CASE WHEN u.um IS NOT NULL THEN u.um WHEN u.us IS NOT NULL OR uo.days_since IS NOT NULL '
                         'THEN cs._usage_metrics_empty(%s) ELSE array_fill(NULL::float8, ARRAY[%s]) END',
                         spec_lit, cardinality(spec) / 8)
-            ELSE '' END);
-    IF ids IS NULL THEN
+            ELSE '' END,
+       -- the customers again inside the correlated subquery: on a Citus
+       -- cluster every table of a query must name the shard's customers for
+       -- the whole query to go to that shard
+       replace(f, 'customer_id', 'e.customer_id'),
+       -- read here, not inside the query: on a cluster that would be a query
+       -- of reference tables nested in a shard's
+       cs._text_signals_stamp());
+    -- On a Citus cluster the query goes to the shards of the given customers
+    -- with the values of its parameters (Citus cannot plan a kept generic plan
+    -- of a query on distributed tables); the stamp of the text-signal cache is
+    -- read here, not inside the shard's query.
+    IF ids IS NULL OR cs._is_distributed() THEN
         RETURN QUERY EXECUTE q USING ids, as_of;
     ELSE
         -- Given customers: planning the query took 10-60 ms a call where

@@ -136,11 +136,19 @@ BEGIN
                  ELSE 'JOIN (SELECT DISTINCT i FROM unnest($1) i) i ON i.i = f.customer_id' END);
     END IF;
     -- One call per customer; the offset keeps (h).* from calling it once per column.
+    -- The vectors first (MATERIALIZED): on a Citus cluster they are read on
+    -- the shards and the scorer runs where the query began, since it reads the
+    -- profiles and the feature catalog (a query nested in a shard's would be
+    -- refused).
     RETURN QUERY EXECUTE format($q$
+    WITH fv AS MATERIALIZED (
+        SELECT fv.customer_id, c.segment, fv.features, fv.as_of, fv.pops
+          FROM (%s) fv
+          JOIN cs.customers c ON c.id = fv.customer_id
+    )
     SELECT (h).*
-      FROM (SELECT cs._health_of(fv.customer_id, c.segment, fv.features, fv.as_of, fv.pops) AS h
-              FROM (%s) fv
-              JOIN cs.customers c ON c.id = fv.customer_id
+      FROM (SELECT cs._health_of(fv.customer_id, fv.segment, fv.features, fv.as_of, fv.pops) AS h
+              FROM fv
             OFFSET 0) s
      WHERE (h).customer_id IS NOT NULL
     $q$, fv)

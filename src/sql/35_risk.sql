@@ -149,14 +149,16 @@ BEGIN
                    CASE WHEN round(e.p::numeric, 2) >= explain_min THEN cs.explain_json(served, v.x, 5) -> 'factors' END,
                    round(cs.risk_confidence(v.x, e.p, fresh)::numeric, 2), served_label, f.as_of,
                    CASE WHEN arm THEN ch_ok ELSE ok END
-              FROM cs.customer_features f
+              -- the stored vectors through a function: on a Citus cluster they are
+              -- read on the shards, and the model runs where the refresh runs (it
+              -- reads cs.models, which a query nested in a shard's could not)
+              FROM cs._stored_vectors(ids) f
               -- the model's inputs by name, positions once per layout of stored vectors
               JOIN cs._model_layout_positions(served) pos ON pos.layout = coalesce(f.layout, 0)
              CROSS JOIN LATERAL (SELECT cs._pick_features(f.features, pos.positions) AS x) v
              -- the calibrated probability: a CSM reads "35%" literally (src/sql/37_trust.sql)
              CROSS JOIN LATERAL (SELECT cs.calibrate(served, cs.predict(served, v.x)) AS p) e
-             WHERE (ids IS NULL OR f.customer_id = ANY (ids))
-               AND cs.in_challenger_arm(f.customer_id, share) = arm;
+             WHERE cs.in_challenger_arm(f.customer_id, share) = arm;
             GET DIAGNOSTICS added = ROW_COUNT;
             n := n + added;
             CONTINUE WHEN ch.name IS NULL;
@@ -167,10 +169,9 @@ BEGIN
             SELECT f.customer_id, m.kind, other_label,
                    round(cs.calibrate(other, cs.predict(other, cs._pick_features(f.features, pos.positions)))::numeric, 2),
                    f.as_of
-              FROM cs.customer_features f
+              FROM cs._stored_vectors(ids) f
               JOIN cs._model_layout_positions(other) pos ON pos.layout = coalesce(f.layout, 0)
-             WHERE (ids IS NULL OR f.customer_id = ANY (ids))
-               AND cs.in_challenger_arm(f.customer_id, share) = arm;
+             WHERE cs.in_challenger_arm(f.customer_id, share) = arm;
         END LOOP;
         -- a full refresh: what drives each model across the book (cs.global_explanations)
         IF ids IS NULL THEN
@@ -183,6 +184,28 @@ BEGIN
     RETURN n;
 END;
 $$;
+
+-- The stored feature vectors of the given customers (all when NULL).  A
+-- PL/pgSQL function, so that a query that scores them with a model runs where
+-- it was started: on a Citus cluster the vectors come from the shards, and the
+-- model, which reads cs.models, is not run inside a shard's query (Citus
+-- refuses a query nested there).
+CREATE OR REPLACE FUNCTION cs._stored_vectors(ids uuid[])
+RETURNS TABLE (customer_id uuid, features float4[], layout int, as_of timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF ids IS NULL THEN
+        RETURN QUERY SELECT cf.customer_id, cf.features, cf.layout, cf.as_of FROM cs.customer_features cf;
+    ELSE
+        RETURN QUERY SELECT cf.customer_id, cf.features, cf.layout, cf.as_of FROM cs.customer_features cf
+                      WHERE cf.customer_id = ANY (ids);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs._stored_vectors(uuid[]) IS
+    'Internal: the stored feature vectors (cs.customer_features) of the given customers, all when NULL; the scorers read them through it.';
 
 -- When each customer started, from its real history: the earliest of its
 -- first contract term, its current contract's start, its first subscription

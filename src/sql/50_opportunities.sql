@@ -79,6 +79,33 @@ BEGIN
 END;
 $$;
 
+-- The customers an expansion opportunity is scored for (all when ids is NULL):
+-- not churned, with a stored vector, and no expansion opportunity a CSM has in
+-- progress.  A PL/pgSQL function, so that the models scoring them run where
+-- the refresh runs: on a Citus cluster these rows come from the shards, and
+-- cs.predict, which reads cs.models, is not run inside a shard's query.
+CREATE OR REPLACE FUNCTION cs._expansion_candidates(ids uuid[])
+RETURNS TABLE (customer_id uuid, mrr numeric, features float4[], layout int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT c.id, coalesce(c.mrr, 0)::numeric, cf.features, cf.layout
+          FROM cs.customers c
+          JOIN cs.customer_features cf ON cf.customer_id = c.id
+         WHERE c.churned_at IS NULL AND %s
+           AND NOT EXISTS (SELECT 1 FROM cs.opportunities o
+                            WHERE o.customer_id = c.id %s AND o.kind = 'expansion'
+                              AND o.product IS NULL AND o.status = 'in_progress')$q$,
+        CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END,
+        CASE WHEN ids IS NULL THEN '' ELSE 'AND o.customer_id = ANY ($1)' END)
+    USING ids;
+END;
+$$;
+COMMENT ON FUNCTION cs._expansion_candidates(uuid[]) IS
+    'Internal: the customers (all when NULL) the expansion models score: not churned, with a stored feature vector, without an expansion opportunity in progress; with their MRR and vector.';
+
 -- Regenerates the open system opportunities of the given customers (all when
 -- NULL) against the statistics of the last full refresh (taken now when there
 -- are none); the refresh pipeline's stage.
@@ -140,7 +167,7 @@ BEGIN
     q := format($q$
     WITH base AS (
         SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cf.features AS f,
-               (SELECT h.overall_score FROM cs.customer_health_scores h WHERE h.customer_id = c.id
+               (SELECT h.overall_score FROM cs.customer_health_scores h WHERE h.customer_id = c.id /*h*/
                  ORDER BY h.calculated_at DESC LIMIT 1) AS health,
                %s AS model_score
           FROM cs.customers c
@@ -183,7 +210,7 @@ BEGIN
         SELECT s.customer_id, array_agg(DISTINCT s.product) AS products
           FROM cs.subscriptions s
           JOIN b ON b.customer_id = s.customer_id
-         WHERE s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
+         WHERE /*s*/ s.started_at <= current_date AND (s.ended_at IS NULL OR s.ended_at > current_date)
          GROUP BY s.customer_id
     ), cand AS (
         SELECT DISTINCT ON (own.customer_id)
@@ -216,14 +243,23 @@ BEGIN
     SELECT a.customer_id, a.kind, a.score, a.expected_mrr, a.product, a.reasons, 'open', 'system'
       FROM alls a
      WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
-                        WHERE o.customer_id = a.customer_id AND o.kind = a.kind
+                        WHERE o.customer_id = a.customer_id AND o.kind = a.kind /*o*/
                           AND o.product IS NOT DISTINCT FROM a.product AND o.status = 'in_progress')
     $q$, CASE WHEN use_model THEN 'cs.predict_calibrated($2, cs._pick_features(cf.features, pos.positions))::float8' ELSE 'NULL::float8' END,
        -- the model's inputs by name: positions once per layout of stored vectors
        CASE WHEN use_model THEN ' JOIN cs._model_layout_positions($2) pos ON pos.layout = coalesce(cf.layout, 0)' ELSE '' END,
        CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END,
        CASE WHEN ex_ok THEN 'true' ELSE 'false' END);
-    IF ids IS NULL THEN
+    -- Given customers: every table of the query names them, so that on a
+    -- Citus cluster the whole statement goes to their shard.
+    IF ids IS NOT NULL THEN
+        q := replace(replace(replace(q, '/*h*/', 'AND h.customer_id = ANY ($1)'),
+                             '/*s*/', 's.customer_id = ANY ($1) AND'),
+                     '/*o*/', 'AND o.customer_id = ANY ($1)');
+    END IF;
+    -- (on a Citus cluster with the parameters' values: Citus cannot plan a
+    -- kept generic plan of a query on distributed tables)
+    IF ids IS NULL OR cs._is_distributed() THEN
         EXECUTE q USING ids, mname;
         GET DIAGNOSTICS n = ROW_COUNT;
     ELSE
@@ -246,14 +282,12 @@ BEGIN
         -- filter by customer when given; no user text is interpolated
         q := format($q$
         WITH e AS (
-            SELECT c.id AS customer_id, coalesce(c.mrr, 0) AS mrr, v.x,
+            SELECT cf.customer_id, cf.mrr, v.x,
                    -- the calibrated probability, as for the risks a CSM reads
                    cs.predict_calibrated($2 ->> 'model', v.x) AS p, %s AS amount
-              FROM cs.customers c
-              JOIN cs.customer_features cf ON cf.customer_id = c.id
+              FROM cs._expansion_candidates($1) cf
               JOIN cs._model_layout_positions($2 ->> 'model') pos ON pos.layout = coalesce(cf.layout, 0)%s
              CROSS JOIN LATERAL (SELECT cs._pick_features(cf.features, pos.positions) AS x) v
-             WHERE c.churned_at IS NULL AND %s
         ), m AS (
             SELECT e.*, round(e.p::numeric, 3) AS score,
                    round(CASE WHEN e.amount IS NOT NULL THEN greatest(e.amount, 0)::numeric
@@ -271,17 +305,13 @@ BEGIN
                                   'factors', cs.explain_json($2 ->> 'model', m.x, 5) -> 'factors'),
                'open', 'system'
           FROM m
-         WHERE NOT EXISTS (SELECT 1 FROM cs.opportunities o
-                            WHERE o.customer_id = m.customer_id AND o.kind = 'expansion'
-                              AND o.product IS NULL AND o.status = 'in_progress')
         $q$,
            CASE WHEN amt_ok THEN 'cs.predict($2 ->> ''amount'', cs._pick_features(cf.features, apos.positions))'
                 ELSE 'NULL::float8' END,
            CASE WHEN amt_ok
                 THEN ' JOIN cs._model_layout_positions($2 ->> ''amount'') apos ON apos.layout = coalesce(cf.layout, 0)'
-                ELSE '' END,
-           CASE WHEN ids IS NULL THEN 'true' ELSE 'c.id = ANY ($1)' END);
-        IF ids IS NULL THEN
+                ELSE '' END);
+        IF ids IS NULL OR cs._is_distributed() THEN
             EXECUTE q USING ids, ex_args;
             GET DIAGNOSTICS added = ROW_COUNT;
         ELSE

@@ -520,8 +520,55 @@ AS $$
 DECLARE
     ids   uuid[];
     froms text[];
+    r     record;
+    was   text;
 BEGIN
     PERFORM cs._refresh_lock();
+    IF cs._is_distributed() THEN
+        -- On a Citus cluster: each alert of a customer by its key (customer,
+        -- id), in id order, locked and resolved on its own shard; the alerts
+        -- without a customer (a reference table) in one statement.
+        FOR r IN SELECT al.customer_id, al.id FROM cs.alerts al
+                  WHERE al.id = ANY (alert_ids) AND al.status IN ('open', 'acknowledged', 'snoozed')
+                  ORDER BY al.id
+        LOOP
+            WITH cur AS (
+                SELECT al.id, al.status FROM cs.alerts al
+                 WHERE al.customer_id = r.customer_id AND al.id = r.id
+                   AND al.status IN ('open', 'acknowledged', 'snoozed')
+                   FOR UPDATE OF al
+            )
+            UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                    updated_at = now(), updated_by = current_user
+              FROM cur
+             WHERE al.customer_id = r.customer_id AND al.id = cur.id
+            RETURNING cur.status INTO was;
+            IF was IS NOT NULL THEN
+                ids := ids || r.id;
+                froms := froms || was;
+            END IF;
+        END LOOP;
+        FOR r IN WITH cur AS (
+                     SELECT sa.id, sa.status FROM cs.system_alerts sa
+                      WHERE sa.id = ANY (alert_ids) AND sa.status IN ('open', 'acknowledged', 'snoozed')
+                      ORDER BY sa.id
+                        FOR UPDATE OF sa
+                 )
+                 UPDATE cs.system_alerts sa SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
+                                                updated_at = now(), updated_by = current_user
+                   FROM cur
+                  WHERE sa.id = cur.id
+                 RETURNING sa.id, cur.status AS was
+        LOOP
+            ids := ids || r.id;
+            froms := froms || r.was;
+        END LOOP;
+        IF ids IS NULL THEN
+            RETURN 0;
+        END IF;
+        PERFORM cs._log_alert_events(ids, array_fill('auto_resolved'::text, ARRAY[cardinality(ids)]), froms, note);
+        RETURN cardinality(ids);
+    END IF;
     -- Locked in id order; the status read is the one the alert has under the
     -- lock (a CSM may have acknowledged or snoozed it meanwhile).
     WITH k AS MATERIALIZED (

@@ -71,6 +71,22 @@ $$;
 COMMENT ON FUNCTION cs._global_unique_indexes() IS
     'Internal: every unique index of a table cs.distribute() distributes (cs.customers, and every table with customer_id) that lacks the distribution column: the <table>_<what>_global_key indexes that keep a key unique across customers on a single node (one customer per external_id and per customer key, one row per source record). cs.distribute() drops them, Citus cannot keep them; on a cluster the loaders keep those rules. Empty once they are dropped.';
 
+-- True when cs.customers is a distributed table of Citus (cs.distribute() has
+-- run): the refresh then works shard group by shard group.
+CREATE OR REPLACE FUNCTION cs._is_distributed() RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $$
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid = 'cs.customers'::regclass);
+END;
+$$;
+COMMENT ON FUNCTION cs._is_distributed() IS
+    'Internal: true when cs.customers is distributed by Citus (after cs.distribute()).';
+
 -- What cs.distribute() makes of every table of cs, in the order it does it.
 CREATE OR REPLACE FUNCTION cs.distribution_plan()
 RETURNS TABLE (step int, table_name regclass, kind text, distribution_column text, colocate_with regclass)
@@ -255,3 +271,67 @@ END;
 $$;
 COMMENT ON FUNCTION cs.distribute() IS
     'On a Citus coordinator, after CREATE EXTENSION cscopilot: makes cs.customers and every table with customer_id distributed tables colocated by customer, and every other table of cs a reference table, in the order of cs.distribution_plan(); returns what it did per table. Idempotent: tables already distributed as planned are left alone. Run by the extension''s owner; refuses with feature_not_supported where Citus is not installed.';
+
+-- The refresh on a Citus cluster: the same stages as cs._refresh_customers,
+-- run shard group by shard group.  Every query of a stage names the customers
+-- of one shard group (customer_id = ANY (ids)), so Citus sends it whole to the
+-- node that holds them: the events, tickets and invoices are read and
+-- aggregated there, and only per-customer results (feature vectors, scores)
+-- travel.  The population statistics (percentiles, cross-sell lift) are taken
+-- once, between the features and the scores, from the stored vectors.
+CREATE OR REPLACE FUNCTION cs._refresh_distributed(ids uuid[], as_of timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+SET jit = off
+SET max_parallel_workers_per_gather = 0
+AS $$
+DECLARE
+    full_refresh boolean := ids IS NULL;
+    g record;
+    n bigint := 0;
+    stamp timestamptz;
+    lay int;
+BEGIN
+    PERFORM cs._refresh_lock();
+    IF ids IS NOT NULL AND cs._features_stale() THEN
+        full_refresh := true;
+    END IF;
+    IF full_refresh THEN
+        PERFORM cs.ensure_history_partitions(as_of::date, as_of::date);
+        PERFORM cs._refresh_text_signals();
+        FOR g IN SELECT array_agg(c.id ORDER BY c.id) AS ids FROM cs.customers c
+                  GROUP BY pg_catalog.get_shard_id_for_distribution_column('cs.customers', c.id) ORDER BY 1
+        LOOP
+            n := n + cs._store_features(g.ids, as_of);
+        END LOOP;
+        -- values, not functions: Citus runs no volatile function in an UPDATE
+        stamp := clock_timestamp();
+        lay := cs._feature_layout();
+        UPDATE cs.feature_layouts SET full_refresh_at = stamp WHERE layout_id = lay;
+        PERFORM cs._refresh_health_populations();
+        PERFORM cs._refresh_opportunity_stats();
+    END IF;
+    FOR g IN SELECT array_agg(x ORDER BY x) AS ids
+               FROM (SELECT c.id AS x FROM cs.customers c WHERE full_refresh
+                     UNION
+                     SELECT i FROM unnest(ids) i WHERE NOT full_refresh) s
+              GROUP BY pg_catalog.get_shard_id_for_distribution_column('cs.customers', x) ORDER BY 1
+    LOOP
+        IF NOT full_refresh THEN
+            n := n + cs._store_features(g.ids, as_of);
+        END IF;
+        INSERT INTO cs.customer_health_scores (customer_id, overall_score, usage_score, engagement_score, support_score,
+                                               payment_score, calculated_at, version, band, drivers)
+        SELECT h.customer_id, h.overall_score, h.usage_score, h.engagement_score, h.support_score,
+               h.payment_score, h.calculated_at, h.version, h.band, h.drivers
+          FROM cs.compute_health(g.ids) h;
+        PERFORM cs._score_risk(g.ids);
+        PERFORM cs._score_opportunities(g.ids);
+        PERFORM cs.evaluate_alerts(g.ids);
+    END LOOP;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs._refresh_distributed(uuid[], timestamptz) IS
+    'Internal: cs._refresh_customers on a Citus cluster: features, health, risk, opportunities and alerts of the given customers (all when NULL, with the population statistics), one shard group at a time, each stage''s queries sent whole to the node holding the group.';
