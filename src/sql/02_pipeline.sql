@@ -162,7 +162,44 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     n bigint;
+    grp record;
+    mk record;
+    done uuid[];
 BEGIN
+    IF cs._is_distributed() THEN
+        -- On a Citus cluster: shard group by shard group, the marks locked by
+        -- a query on that group's shard (Citus locks rows only in a query on
+        -- one shard); the next stamp of a mark stamped ahead is looked up here,
+        -- not inside the shard's statement.
+        n := 0;
+        FOR grp IN SELECT array_agg(m.id ORDER BY m.id) AS ids, array_agg(m.generation ORDER BY m.id) AS gens
+                   FROM unnest(ids, generations) AS m(id, generation)
+                  GROUP BY pg_catalog.get_shard_id_for_distribution_column('cs.customers', m.id) ORDER BY 1
+        LOOP
+            done := '{}';
+            FOR mk IN SELECT d.customer_id, d.covered_at
+                       FROM cs.dirty_customers d
+                       JOIN unnest(grp.ids, grp.gens) AS m(id, generation)
+                         ON d.customer_id = m.id AND d.generation = m.generation
+                      WHERE d.customer_id = ANY (grp.ids)
+                      ORDER BY d.customer_id
+                        FOR UPDATE OF d SKIP LOCKED
+            LOOP
+                IF mk.covered_at > as_of THEN
+                    UPDATE cs.dirty_customers d
+                       SET due_at = coalesce(cs._next_stamp_after(mk.customer_id, as_of), mk.covered_at)
+                     WHERE d.customer_id = mk.customer_id;
+                ELSE
+                    done := done || mk.customer_id;
+                END IF;
+            END LOOP;
+            IF cardinality(done) > 0 THEN
+                DELETE FROM cs.dirty_customers d WHERE d.customer_id = ANY (done);
+                n := n + cardinality(done);
+            END IF;
+        END LOOP;
+        RETURN n;
+    END IF;
     WITH held AS (
         SELECT d.customer_id, d.covered_at
           FROM cs.dirty_customers d

@@ -318,9 +318,56 @@ COMMENT ON FUNCTION cs._as_alert(cs.system_alerts) IS
 CREATE OR REPLACE FUNCTION cs._log_alert_events(alert_ids uuid[], events text[], from_statuses text[], note text,
                                                 details jsonb[] DEFAULT NULL)
 RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
+DECLARE
+    ev       record;
+    ev_actor text;
+    logged   bigint := 0;
+BEGIN
+    IF cs._is_distributed() THEN
+        -- On a Citus cluster: the alerts read in one query, then each event
+        -- written by its customer's key (one shard per statement), in the
+        -- order of the set-based statement below.
+        ev_actor := cs.acting_user();
+        FOR ev IN
+            WITH x AS (
+                SELECT x.*
+                  FROM unnest(_log_alert_events.alert_ids, _log_alert_events.events, _log_alert_events.from_statuses,
+                              _log_alert_events.details) WITH ORDINALITY AS x (alert_id, event, from_status, details, ord)
+            ), al AS MATERIALIZED (
+                SELECT al.id, al.status, al.customer_id, al.rule_id, al.severity, al.title, al.alert_type, al.assigned_to
+                  FROM cs.alerts al WHERE al.id = ANY (_log_alert_events.alert_ids)
+            ), sa AS MATERIALIZED (
+                SELECT sa.id, sa.status, sa.severity, sa.title, sa.alert_type, sa.assigned_to
+                  FROM cs.system_alerts sa WHERE sa.id = ANY (_log_alert_events.alert_ids)
+            )
+            SELECT x.alert_id, x.event, x.from_status, x.details, x.ord,
+                   coalesce(al.status, sa.status) AS status, al.customer_id, al.rule_id,
+                   coalesce(al.severity, sa.severity) AS severity, coalesce(al.title, sa.title) AS title,
+                   coalesce(al.alert_type, sa.alert_type) AS alert_type, coalesce(al.assigned_to, sa.assigned_to) AS assigned_to
+              FROM x LEFT JOIN al ON al.id = x.alert_id LEFT JOIN sa ON sa.id = x.alert_id
+             WHERE al.id IS NOT NULL OR sa.id IS NOT NULL
+             ORDER BY al.customer_id IS NULL, al.customer_id, al.rule_id, x.ord
+        LOOP
+            IF ev.customer_id IS NOT NULL THEN
+                INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details, customer_id)
+                VALUES (ev.alert_id, ev.event, ev.from_status, ev.status, ev_actor, _log_alert_events.note, ev.details, ev.customer_id);
+            ELSE
+                INSERT INTO cs.system_alert_events (alert_id, event, from_status, to_status, actor, note, details)
+                VALUES (ev.alert_id, ev.event, ev.from_status, ev.status, ev_actor, _log_alert_events.note, ev.details);
+            END IF;
+            logged := logged + 1;
+            IF ev.event IN ('created', 'escalated') THEN
+                PERFORM pg_notify('cs_alerts', jsonb_build_object('event', ev.event, 'alert_id', ev.alert_id,
+                                                                  'customer_id', ev.customer_id, 'severity', ev.severity,
+                                                                  'title', ev.title, 'alert_type', ev.alert_type,
+                                                                  'assigned_to', ev.assigned_to)::text);
+            END IF;
+        END LOOP;
+        RETURN logged;
+    END IF;
     WITH x AS MATERIALIZED (
         SELECT x.*
           FROM unnest(_log_alert_events.alert_ids, _log_alert_events.events, _log_alert_events.from_statuses,
@@ -353,7 +400,10 @@ AS $$
           FROM (SELECT * FROM e WHERE event IN ('created', 'escalated') ORDER BY customer_id, rule_id, ord) n
     )
     -- (data-modifying CTEs always run; notified is read so that it runs too)
-    SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM ins_system) + 0 * (SELECT count(*) FROM notified);
+    SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM ins_system) + 0 * (SELECT count(*) FROM notified)
+      INTO logged;
+    RETURN logged;
+END;
 $$;
 COMMENT ON FUNCTION cs._log_alert_events(uuid[], text[], text[], text, jsonb[]) IS
     'Internal, the only writer of cs.alert_events and cs.system_alert_events: logs event i of alert_ids[i] (an alert of a customer or without one) with from_statuses[i] and details[i], to_status the alert''s status now, actor cs.acting_user(), customer_id the alert''s, in (customer, rule) order; sends NOTIFY cs_alerts for created and escalated alerts (delivered at commit). Returns the events logged.';
@@ -363,6 +413,152 @@ COMMENT ON FUNCTION cs._log_alert_events(uuid[], text[], text[], text, jsonb[]) 
 -- since its last resolved or dismissed alert has not passed), logs created
 -- and escalated events.  One statement writes, whatever the number of
 -- firings; the events follow in a second (to_status read from the alerts).
+-- cs._raise_alerts on a Citus cluster: the same rules, one firing at a time
+-- (in the order of the set-based statement: customer, rule, then as given),
+-- each statement addressing one customer's alert by its key, so that it goes
+-- to that customer's shard; the times and the escalation are computed here,
+-- not by functions inside the statements (Citus runs no function but
+-- immutable ones in a CASE of a distributed UPDATE).
+CREATE OR REPLACE FUNCTION cs._raise_alerts_each(firings cs.alert_firing[])
+RETURNS TABLE (alert_id uuid, outcome text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    f        record;
+    cur      record;
+    ts       timestamptz := now();
+    esc      boolean;
+    new_id   uuid;
+    ids      uuid[];
+    outcomes text[];
+    froms    text[];
+    dets     jsonb[];
+    ords     bigint[];
+    msgs     jsonb[];
+    names    text[];
+BEGIN
+    PERFORM cs._refresh_lock();
+    FOR f IN SELECT x.*
+               FROM unnest(firings) WITH ORDINALITY AS x (customer_id, rule_id, alert_type, severity, title, description,
+                                                          risk_factors, suggested_actions, assigned_to, mrr_at_risk,
+                                                          cooldown, details, ord)
+              ORDER BY x.customer_id, x.rule_id, x.ord
+    LOOP
+        -- the unresolved alert of the firing's key
+        cur := NULL;
+        IF f.customer_id IS NULL THEN
+            SELECT sa.id, sa.severity, sa.status INTO cur FROM cs.system_alerts sa
+             WHERE sa.alert_type = f.alert_type AND sa.status IN ('open', 'acknowledged', 'snoozed')
+               AND cs._alert_key(sa.alert_type, NULL, sa.risk_factors) = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
+               FOR UPDATE;
+        ELSIF f.rule_id IS NOT NULL THEN
+            SELECT al.id, al.severity, al.status INTO cur FROM cs.alerts al
+             WHERE al.customer_id = f.customer_id AND al.rule_id = f.rule_id
+               AND al.status IN ('open', 'acknowledged', 'snoozed')
+               FOR UPDATE;
+        ELSE
+            SELECT al.id, al.severity, al.status INTO cur FROM cs.alerts al
+             WHERE al.customer_id = f.customer_id AND al.rule_id IS NULL AND al.alert_type = f.alert_type
+               AND al.status IN ('open', 'acknowledged', 'snoozed')
+               AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
+               FOR UPDATE;
+        END IF;
+        IF cur.id IS NOT NULL THEN
+            -- re-fire: the severity never goes down; the status and assignee stay
+            esc := cs.severity_rank(f.severity) > cs.severity_rank(cur.severity);
+            IF f.customer_id IS NULL THEN
+                UPDATE cs.system_alerts al
+                   SET severity = CASE WHEN esc THEN f.severity ELSE al.severity END,
+                       escalated_at = CASE WHEN esc THEN ts ELSE al.escalated_at END,
+                       updated_at = CASE WHEN esc THEN ts ELSE al.updated_at END,
+                       title = left(coalesce(f.title, al.title), 255),
+                       description = coalesce(f.description, al.description),
+                       risk_factors = f.risk_factors, suggested_actions = f.suggested_actions,
+                       last_fired_at = ts, fire_count = al.fire_count + 1
+                 WHERE al.id = cur.id;
+            ELSE
+                UPDATE cs.alerts al
+                   SET severity = CASE WHEN esc THEN f.severity ELSE al.severity END,
+                       escalated_at = CASE WHEN esc THEN ts ELSE al.escalated_at END,
+                       updated_at = CASE WHEN esc THEN ts ELSE al.updated_at END,
+                       title = left(coalesce(f.title, al.title), 255),
+                       description = coalesce(f.description, al.description),
+                       risk_factors = f.risk_factors, suggested_actions = f.suggested_actions,
+                       last_fired_at = ts, fire_count = al.fire_count + 1,
+                       mrr_at_risk = coalesce(f.mrr_at_risk, 0)
+                 WHERE al.customer_id = f.customer_id AND al.id = cur.id;
+            END IF;
+            ids := ids || cur.id;
+            outcomes := outcomes || CASE WHEN esc THEN 'escalated' ELSE 'refired' END;
+            froms := froms || cur.status::text;
+            dets := dets || jsonb_build_object('from', cur.severity, 'to', CASE WHEN esc THEN f.severity ELSE cur.severity END);
+            ords := ords || f.ord;
+            -- a re-firing outside the cooldown draws a number too, as in the
+            -- set-based statement
+            IF f.rule_id IS NOT NULL AND (f.cooldown IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM cs.alerts p WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
+                      AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > ts - f.cooldown)) THEN
+                PERFORM nextval('cs.alert_number');
+            END IF;
+            CONTINUE;
+        END IF;
+        -- a new alert, unless the rule's cooldown has not passed
+        IF f.rule_id IS NOT NULL AND f.cooldown IS NOT NULL AND EXISTS (
+               SELECT 1 FROM cs.alerts p WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
+                  AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > ts - f.cooldown) THEN
+            CONTINUE;
+        END IF;
+        new_id := CASE WHEN f.rule_id IS NOT NULL
+                       THEN md5(f.customer_id::text || ':' || f.rule_id || ':' || nextval('cs.alert_number'))::uuid
+                       ELSE gen_random_uuid() END;
+        IF f.customer_id IS NULL THEN
+            INSERT INTO cs.system_alerts AS al (id, alert_type, severity, title, description, risk_factors,
+                                                suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                                last_fired_at, fire_count)
+            VALUES (new_id, f.alert_type, f.severity, left(f.title, 255), f.description, f.risk_factors,
+                    f.suggested_actions, 'open', f.assigned_to, ts, ts, current_user, ts, 1)
+            ON CONFLICT DO NOTHING
+            RETURNING al.id INTO new_id;
+        ELSE
+            INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
+                                         suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                         last_fired_at, fire_count, mrr_at_risk)
+            VALUES (new_id, f.customer_id, f.rule_id, f.alert_type, f.severity, left(f.title, 255), f.description,
+                    f.risk_factors, f.suggested_actions, 'open', f.assigned_to, ts, ts, current_user, ts, 1,
+                    coalesce(f.mrr_at_risk, 0))
+            ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO NOTHING
+            RETURNING al.id INTO new_id;
+        END IF;
+        CONTINUE WHEN new_id IS NULL;
+        -- its outbox message, enqueued after the loop (the statement trigger
+        -- does not enqueue on a shard)
+        msgs := msgs || CASE WHEN f.customer_id IS NULL
+                             THEN (SELECT to_jsonb(sa) FROM cs.system_alerts sa WHERE sa.id = new_id)
+                             ELSE (SELECT to_jsonb(al) FROM cs.alerts al WHERE al.customer_id = f.customer_id AND al.id = new_id) END;
+        names := names || (SELECT c.name::text FROM cs.customers c WHERE c.id = f.customer_id);
+        ids := ids || new_id;
+        outcomes := outcomes || 'created'::text;
+        froms := froms || NULL::text;
+        dets := dets || (jsonb_build_object('severity', f.severity) || coalesce(f.details, '{}'));
+        ords := ords || f.ord;
+    END LOOP;
+    PERFORM cs._enqueue_alert(m.n, m.customer) FROM unnest(msgs, names) AS m (n, customer)
+     ORDER BY m.n ->> 'created_at', m.n ->> 'id';
+    -- in the order of the firings, as the set-based statement returns them
+    SELECT array_agg(x.id ORDER BY x.o), array_agg(x.outcome ORDER BY x.o), array_agg(x.from_status ORDER BY x.o),
+           array_agg(x.details ORDER BY x.o)
+      INTO ids, outcomes, froms, dets
+      FROM unnest(ids, outcomes, froms, dets, ords) AS x (id, outcome, from_status, details, o);
+    PERFORM cs._log_alert_events(array_agg(e.id), array_agg(e.outcome), array_agg(e.from_status), NULL, array_agg(e.details))
+       FROM unnest(ids, outcomes, froms, dets) AS e (id, outcome, from_status, details)
+      WHERE e.outcome <> 'refired';
+    RETURN QUERY SELECT x.id, x.outcome FROM unnest(ids, outcomes) AS x (id, outcome);
+END;
+$$;
+COMMENT ON FUNCTION cs._raise_alerts_each(cs.alert_firing[]) IS
+    'Internal: cs._raise_alerts on a Citus cluster, one firing at a time, each statement on one customer''s shard (or on cs.system_alerts); same outcomes and events.';
+
 CREATE OR REPLACE FUNCTION cs._raise_alerts(firings cs.alert_firing[])
 RETURNS TABLE (alert_id uuid, outcome text)
 LANGUAGE plpgsql
@@ -375,6 +571,10 @@ DECLARE
     dets     jsonb[];
 BEGIN
     PERFORM cs._refresh_lock();
+    IF cs._is_distributed() THEN
+        RETURN QUERY SELECT * FROM cs._raise_alerts_each(firings);
+        RETURN;
+    END IF;
     WITH f AS MATERIALIZED (
         SELECT x.*, x.o AS ord
           FROM unnest(firings) WITH ORDINALITY AS x (customer_id, rule_id, alert_type, severity, title, description,
@@ -520,35 +720,35 @@ AS $$
 DECLARE
     ids   uuid[];
     froms text[];
-    r     record;
-    was   text;
+    ra    record;
+    was_status text;
 BEGIN
     PERFORM cs._refresh_lock();
     IF cs._is_distributed() THEN
         -- On a Citus cluster: each alert of a customer by its key (customer,
         -- id), in id order, locked and resolved on its own shard; the alerts
         -- without a customer (a reference table) in one statement.
-        FOR r IN SELECT al.customer_id, al.id FROM cs.alerts al
+        FOR ra IN SELECT al.customer_id, al.id FROM cs.alerts al
                   WHERE al.id = ANY (alert_ids) AND al.status IN ('open', 'acknowledged', 'snoozed')
                   ORDER BY al.id
         LOOP
             WITH cur AS (
                 SELECT al.id, al.status FROM cs.alerts al
-                 WHERE al.customer_id = r.customer_id AND al.id = r.id
+                 WHERE al.customer_id = ra.customer_id AND al.id = ra.id
                    AND al.status IN ('open', 'acknowledged', 'snoozed')
                    FOR UPDATE OF al
             )
             UPDATE cs.alerts al SET status = 'resolved', resolved_at = now(), snoozed_until = NULL,
                                     updated_at = now(), updated_by = current_user
               FROM cur
-             WHERE al.customer_id = r.customer_id AND al.id = cur.id
-            RETURNING cur.status INTO was;
-            IF was IS NOT NULL THEN
-                ids := ids || r.id;
-                froms := froms || was;
+             WHERE al.customer_id = ra.customer_id AND al.id = cur.id
+            RETURNING cur.status INTO was_status;
+            IF was_status IS NOT NULL THEN
+                ids := ids || ra.id;
+                froms := froms || was_status;
             END IF;
         END LOOP;
-        FOR r IN WITH cur AS (
+        FOR ra IN WITH cur AS (
                      SELECT sa.id, sa.status FROM cs.system_alerts sa
                       WHERE sa.id = ANY (alert_ids) AND sa.status IN ('open', 'acknowledged', 'snoozed')
                       ORDER BY sa.id
@@ -560,8 +760,8 @@ BEGIN
                   WHERE sa.id = cur.id
                  RETURNING sa.id, cur.status AS was
         LOOP
-            ids := ids || r.id;
-            froms := froms || r.was;
+            ids := ids || ra.id;
+            froms := froms || ra.was;
         END LOOP;
         IF ids IS NULL THEN
             RETURN 0;
@@ -611,6 +811,84 @@ END;
 $$;
 COMMENT ON FUNCTION cs._resolve_alerts(uuid[], text) IS
     'Internal, the one auto-resolution of alerts (rules, churned or merged customers, model drift, data quality): resolves those of the given alerts (of customers or without one) that are still open, acknowledged or snoozed (clearing the snooze, stamping resolved_at), and logs auto_resolved events from the status each had, with the note. Returns how many it resolved.';
+
+-- What the alert rules read of each customer not churned (all when ids is
+-- NULL): its row, its stored vector, its latest health score, its latest
+-- churn, downgrade and payment risks (NULL when the model does not apply to
+-- this data) and its open opportunities.  A PL/pgSQL function, so that the
+-- rules run where the evaluation runs: on a Citus cluster these rows come
+-- from the shards (every table names the customers, so the query goes whole
+-- to their shard), and the condition evaluator, which reads the feature
+-- catalog, is not run inside a shard's query.
+CREATE OR REPLACE FUNCTION cs._alert_inputs(ids uuid[])
+RETURNS TABLE (cu cs.customers, features float4[], h cs.customer_health_scores,
+               rk_score numeric, rk_factors jsonb, dg_score numeric, dg_factors jsonb,
+               py_score numeric, py_factors jsonb,
+               o_best numeric, o_total numeric, o_ex_best numeric, o_ex_total numeric, o_kinds jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    f text := CASE WHEN ids IS NULL THEN '' ELSE ' AND %1$s.customer_id = ANY ($1)' END;
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        SELECT cu, cf.features, hh.h, rk.risk_score, rk.risk_factors, dg.risk_score, dg.risk_factors,
+               py.risk_score, py.risk_factors, o.best, o.total, o.ex_best, o.ex_total, o.kinds
+          FROM cs.customers cu
+          LEFT JOIN cs.customer_features cf ON cf.customer_id = cu.id%1$s
+          LEFT JOIN LATERAL (SELECT s AS h FROM cs.customer_health_scores s WHERE s.customer_id = cu.id%2$s
+                              ORDER BY s.calculated_at DESC LIMIT 1) hh ON true
+          -- a score from a model that does not apply to this data raises nothing
+          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
+                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
+                               FROM cs.risk_assessments x
+                              WHERE x.customer_id = cu.id%3$s AND x.risk_type = 'churn'
+                              ORDER BY x.created_at DESC LIMIT 1) rk ON true
+          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
+                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
+                               FROM cs.risk_assessments x
+                              WHERE x.customer_id = cu.id%3$s AND x.risk_type = 'downgrade'
+                              ORDER BY x.created_at DESC LIMIT 1) dg ON true
+          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
+                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
+                               FROM cs.risk_assessments x
+                              WHERE x.customer_id = cu.id%3$s AND x.risk_type = 'payment'
+                              ORDER BY x.created_at DESC LIMIT 1) py ON true
+          LEFT JOIN LATERAL (SELECT max(op.score) AS best, sum(op.expected_mrr) AS total,
+                                    max(op.score) FILTER (WHERE op.kind = 'expansion') AS ex_best,
+                                    sum(op.expected_mrr) FILTER (WHERE op.kind = 'expansion') AS ex_total,
+                                    jsonb_agg(jsonb_build_object('source', 'opportunity', 'kind', op.kind, 'score', op.score,
+                                                                 'expected_mrr', op.expected_mrr, 'product', op.product)
+                                              ORDER BY op.score DESC, op.kind, op.product) AS kinds
+                               FROM cs.opportunities op
+                              WHERE op.customer_id = cu.id%4$s AND op.status IN ('open', 'in_progress')) o ON true
+         WHERE cu.churned_at IS NULL%5$s$q$,
+        format(f, 'cf'), format(f, 's'), format(f, 'x'), format(f, 'op'),
+        CASE WHEN ids IS NULL THEN '' ELSE ' AND cu.id = ANY ($1)' END)
+    USING ids;
+END;
+$$;
+COMMENT ON FUNCTION cs._alert_inputs(uuid[]) IS
+    'Internal: what the alert rules read of each customer not churned (all when NULL): its row, stored vector, latest health score, latest churn, downgrade and payment risks (NULL when the model does not apply) and open opportunities.';
+
+-- The unresolved alerts of the given customers (all when NULL), by rule.
+CREATE OR REPLACE FUNCTION cs._open_alerts(ids uuid[])
+RETURNS TABLE (id uuid, customer_id uuid, rule_id int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF ids IS NULL THEN
+        RETURN QUERY SELECT al.id, al.customer_id, al.rule_id FROM cs.alerts al
+                      WHERE al.status IN ('open', 'acknowledged', 'snoozed');
+    ELSE
+        RETURN QUERY SELECT al.id, al.customer_id, al.rule_id FROM cs.alerts al
+                      WHERE al.customer_id = ANY (ids) AND al.status IN ('open', 'acknowledged', 'snoozed');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs._open_alerts(uuid[]) IS
+    'Internal: the open, acknowledged or snoozed alerts of the given customers (all when NULL), with their rule.';
 
 CREATE OR REPLACE FUNCTION cs.evaluate_alerts(ids uuid[] DEFAULT NULL)
 RETURNS TABLE (created int, escalated int, refired int, resolved int, reopened int)
@@ -672,52 +950,26 @@ BEGIN
         -- each customer's context, and which rules hold for it (in rule id
         -- order): kept with the customer, so the pairs need no join back
         SELECT x.*, h.rule_ids, h.holds, h.autos FROM (
-        SELECT cu.id AS customer_id, cu.csm, coalesce(cu.mrr, 0) AS mrr,
+        SELECT (ai.cu).id AS customer_id, (ai.cu).csm, coalesce((ai.cu).mrr, 0) AS mrr,
                jsonb_build_object(
                  'features', fm.m,
-                 'scores', jsonb_build_object('churn_risk', rk.risk_score, 'overall_score', h.overall_score,
-                                              'usage_score', h.usage_score, 'engagement_score', h.engagement_score,
-                                              'support_score', h.support_score, 'payment_score', h.payment_score,
-                                              'opportunity_score', o.best, 'opportunity_mrr', o.total,
-                                              'downgrade_risk', dg.risk_score, 'payment_risk', py.risk_score,
-                                              'expansion_score', o.ex_best, 'expansion_mrr', o.ex_total),
-                 'band', h.band) AS ctx,
-               rk.risk_factors, h.drivers, o.kinds,
-               jsonb_build_object('downgrade_risk', dg.risk_factors, 'payment_risk', py.risk_factors) AS model_factors,
-               cs._template_values(cu, fm.m, h.overall_score, h.band, h.drivers, rk.risk_score, rk.risk_factors)
-               || cs._more_template_values(dg.risk_score, py.risk_score, o.ex_total) AS vals
-          FROM cs.customers cu
-          LEFT JOIN cs.customer_features cf ON cf.customer_id = cu.id
+                 'scores', jsonb_build_object('churn_risk', ai.rk_score, 'overall_score', (ai.h).overall_score,
+                                              'usage_score', (ai.h).usage_score, 'engagement_score', (ai.h).engagement_score,
+                                              'support_score', (ai.h).support_score, 'payment_score', (ai.h).payment_score,
+                                              'opportunity_score', ai.o_best, 'opportunity_mrr', ai.o_total,
+                                              'downgrade_risk', ai.dg_score, 'payment_risk', ai.py_score,
+                                              'expansion_score', ai.o_ex_best, 'expansion_mrr', ai.o_ex_total),
+                 'band', (ai.h).band) AS ctx,
+               ai.rk_factors AS risk_factors, (ai.h).drivers AS drivers, ai.o_kinds AS kinds,
+               jsonb_build_object('downgrade_risk', ai.dg_factors, 'payment_risk', ai.py_factors) AS model_factors,
+               cs._template_values(ai.cu, fm.m, (ai.h).overall_score, (ai.h).band, (ai.h).drivers, ai.rk_score, ai.rk_factors)
+               || cs._more_template_values(ai.dg_score, ai.py_score, ai.o_ex_total) AS vals
+          -- the customers' inputs through a function: on a Citus cluster they
+          -- are read on the shards, and the rules and the feature catalog are
+          -- read here, not inside a shard's query
+          FROM cs._alert_inputs(ids) ai
          -- OFFSET 0 keeps the map computed once per customer, not once per use
-         CROSS JOIN LATERAL (SELECT cs.feature_map(coalesce(cf.features, '{}')) AS m OFFSET 0) fm
-          LEFT JOIN LATERAL (SELECT s.* FROM cs.customer_health_scores s WHERE s.customer_id = cu.id
-                              ORDER BY s.calculated_at DESC LIMIT 1) h ON true
-          -- a score from a model that does not apply to this data raises nothing
-          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
-                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
-                               FROM cs.risk_assessments x
-                              WHERE x.customer_id = cu.id AND x.risk_type = 'churn'
-                              ORDER BY x.created_at DESC LIMIT 1) rk ON true
-          -- the same for the downgrade and payment risks
-          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
-                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
-                               FROM cs.risk_assessments x
-                              WHERE x.customer_id = cu.id AND x.risk_type = 'downgrade'
-                              ORDER BY x.created_at DESC LIMIT 1) dg ON true
-          LEFT JOIN LATERAL (SELECT CASE WHEN x.model_applicable THEN x.risk_score END AS risk_score,
-                                    CASE WHEN x.model_applicable THEN x.risk_factors END AS risk_factors
-                               FROM cs.risk_assessments x
-                              WHERE x.customer_id = cu.id AND x.risk_type = 'payment'
-                              ORDER BY x.created_at DESC LIMIT 1) py ON true
-          LEFT JOIN LATERAL (SELECT max(op.score) AS best, sum(op.expected_mrr) AS total,
-                                    max(op.score) FILTER (WHERE op.kind = 'expansion') AS ex_best,
-                                    sum(op.expected_mrr) FILTER (WHERE op.kind = 'expansion') AS ex_total,
-                                    jsonb_agg(jsonb_build_object('source', 'opportunity', 'kind', op.kind, 'score', op.score,
-                                                                 'expected_mrr', op.expected_mrr, 'product', op.product)
-                                              ORDER BY op.score DESC, op.kind, op.product) AS kinds
-                               FROM cs.opportunities op
-                              WHERE op.customer_id = cu.id AND op.status IN ('open', 'in_progress')) o ON true
-         WHERE cu.churned_at IS NULL AND (ids IS NULL OR cu.id = ANY (ids))
+         CROSS JOIN LATERAL (SELECT cs.feature_map(coalesce(ai.features, '{}')) AS m OFFSET 0) fm
         OFFSET 0) x
          CROSS JOIN LATERAL (SELECT array_agg(r.id ORDER BY r.id) AS rule_ids,
                                     array_agg(cs.condition_holds(r.condition, x.ctx) ORDER BY r.id) AS holds,
@@ -730,9 +982,9 @@ BEGIN
     ), cleared AS (
         -- auto-resolving rules whose condition is now known to be false
         SELECT al.id
-          FROM cs.alerts al
+          FROM cs._open_alerts(ids) al
           JOIN ev ON ev.customer_id = al.customer_id AND ev.rule_id = al.rule_id
-         WHERE ev.holds IS FALSE AND ev.auto_resolve AND al.status IN ('open', 'acknowledged', 'snoozed')
+         WHERE ev.holds IS FALSE AND ev.auto_resolve
     ), fire AS MATERIALIZED (
         -- Why: the terms of the condition with their current values, and for
         -- risk alerts the churn model's factors and the health drivers; for

@@ -7,6 +7,36 @@
 -- message when they are created (cs._outbox_alerts, one statement trigger);
 -- digests when cs.enqueue_digest runs (src/sql/78_digest.sql).
 
+-- The message of an alert (a row of cs.alerts or cs.system_alerts as jsonb,
+-- read by column name: no customer_id nor mrr_at_risk in a system alert).
+CREATE OR REPLACE FUNCTION cs._alert_message(n jsonb, customer text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT jsonb_build_object('alert_id', n -> 'id', 'customer_id', n -> 'customer_id', 'customer', customer,
+                          'alert_type', n -> 'alert_type', 'severity', n -> 'severity', 'title', n -> 'title',
+                          'description', n -> 'description', 'assigned_to', n -> 'assigned_to',
+                          'suggested_playbook', n -> 'suggested_actions' -> 0 ->> 'playbook',
+                          'mrr_at_risk', coalesce(n -> 'mrr_at_risk', '0'), 'created_at', n -> 'created_at')
+$$;
+COMMENT ON FUNCTION cs._alert_message(jsonb, text) IS
+    'Internal: the payload of the outbox message of an alert (its row as jsonb) about the named customer.';
+
+-- Enqueues the message of one alert (its row as jsonb): on a Citus cluster
+-- cs._raise_alerts_each calls it where the refresh runs, since the statement
+-- trigger below cannot write the outbox (a reference table) from a shard.
+CREATE OR REPLACE FUNCTION cs._enqueue_alert(n jsonb, customer text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    INSERT INTO cs.outbox (topic, recipient, subject, payload)
+    VALUES ('alert', n ->> 'assigned_to', left(format('[%s] %s', n ->> 'severity', n ->> 'title'), 255),
+            cs._alert_message(n, customer));
+END;
+$$;
+COMMENT ON FUNCTION cs._enqueue_alert(jsonb, text) IS
+    'Internal: enqueues the outbox message (topic alert) of one alert given as its row in jsonb.';
+
 -- Enqueues one message per new alert (LISTEN cs_alerts stays for listeners).
 CREATE OR REPLACE FUNCTION cs._outbox_alerts() RETURNS trigger
 LANGUAGE plpgsql
@@ -19,15 +49,17 @@ BEGIN
     IF current_setting('row_security') = 'off' AND current_query() ~* '^\s*copy\s' THEN
         RETURN NULL;
     END IF;
+    -- On a shard of a Citus cluster (<table>_<shard id>): the outbox is a
+    -- reference table, which a shard's trigger cannot write; the writer of
+    -- alerts there (cs._raise_alerts_each) enqueues the messages itself.
+    IF TG_TABLE_NAME ~ '_[0-9]+$' THEN
+        RETURN NULL;
+    END IF;
     -- The alerts of cs.alerts and of cs.system_alerts (no customer_id, no
     -- mrr_at_risk: null and 0 in the message), read by column name.
     INSERT INTO cs.outbox (topic, recipient, subject, payload)
     SELECT 'alert', n.assigned_to, left(format('[%s] %s', n.severity, n.title), 255),
-           jsonb_build_object('alert_id', n.id, 'customer_id', j.j -> 'customer_id', 'customer', c.name,
-                              'alert_type', n.alert_type, 'severity', n.severity, 'title', n.title,
-                              'description', n.description, 'assigned_to', n.assigned_to,
-                              'suggested_playbook', n.suggested_actions -> 0 ->> 'playbook',
-                              'mrr_at_risk', coalesce(j.j -> 'mrr_at_risk', '0'), 'created_at', n.created_at)
+           cs._alert_message(j.j, c.name)
       FROM new_alerts n
      CROSS JOIN LATERAL (SELECT to_jsonb(n) AS j) j
       LEFT JOIN cs.customers c ON c.id = (j.j ->> 'customer_id')::uuid
