@@ -24,6 +24,7 @@ BEGIN
     -- reference, which Citus refuses after a parallel access.
     IF cs._is_distributed() THEN
         PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        PERFORM set_config('citus.max_adaptive_executor_pool_size', '1', true);
     END IF;
 END;
 $$;

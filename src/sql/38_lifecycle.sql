@@ -170,20 +170,25 @@ WITH scores AS (
     SELECT s.model_version, s.risk_type, s.customer_id, s.created_at, s.risk_score, 'shadow'
       FROM cs.model_shadow_scores s
      WHERE s.created_at <= now() - cs._outcome_horizon()
+), judged AS MATERIALIZED (
+    -- the predictions with their customer's churn (on a Citus cluster read
+    -- on the shards; the outcomes of the other kinds, which read the
+    -- customer's history, are taken below, where the query began)
+    SELECT DISTINCT ON (m.id, s.customer_id, s.created_at)
+           m.id AS model_id, m.name, m.version, m.kind, s.customer_id, s.created_at, s.risk_score::float8 AS risk_score,
+           (c.churned_at IS NOT NULL AND c.churned_at <= s.created_at + cs._outcome_horizon())::int AS churned,
+           s.scored
+      FROM scores s
+      JOIN cs.models m ON m.name || ':v' || m.version = s.model_version AND m.kind = s.risk_type
+      JOIN cs.customers c ON c.id = s.customer_id
+     WHERE c.churned_at IS NULL OR c.churned_at > s.created_at
+     ORDER BY m.id, s.customer_id, s.created_at, s.scored
 )
-SELECT DISTINCT ON (m.id, s.customer_id, s.created_at)
-       m.name, m.version, m.kind, s.customer_id, s.created_at, s.risk_score::float8 AS risk_score,
-       (c.churned_at IS NOT NULL AND c.churned_at <= s.created_at + cs._outcome_horizon())::int AS churned,
-       s.scored,
-       CASE WHEN m.kind = 'churn'
-            THEN (c.churned_at IS NOT NULL AND c.churned_at <= s.created_at + cs._outcome_horizon())::int
-            ELSE (SELECT o.label FROM cs._outcome(cs.outcome_kind(m.kind), s.customer_id, s.created_at,
-                                                  cs._outcome_horizon()) o) END AS outcome
-  FROM scores s
-  JOIN cs.models m ON m.name || ':v' || m.version = s.model_version AND m.kind = s.risk_type
-  JOIN cs.customers c ON c.id = s.customer_id
- WHERE c.churned_at IS NULL OR c.churned_at > s.created_at
- ORDER BY m.id, s.customer_id, s.created_at, s.scored;
+SELECT j.name, j.version, j.kind, j.customer_id, j.created_at, j.risk_score, j.churned, j.scored,
+       CASE WHEN j.kind = 'churn' THEN j.churned
+            ELSE (cs._outcome(cs.outcome_kind(j.kind), j.customer_id, j.created_at, cs._outcome_horizon())).label END AS outcome
+  FROM judged j
+ ORDER BY j.model_id, j.customer_id, j.created_at, j.scored;
 COMMENT ON VIEW cs.model_outcomes IS 'Predictions old enough to be judged (made at least cscopilot.outcome_horizon ago, customer not churned yet then), served or shadow, with their churn and the outcome of the model''s own kind.';
 COMMENT ON COLUMN cs.model_outcomes.name IS 'Model name.';
 COMMENT ON COLUMN cs.model_outcomes.version IS 'Model version.';

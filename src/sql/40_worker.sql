@@ -5,16 +5,24 @@
 -- from pg_cron).
 
 -- Runs left 'running' by a worker that died (crash, kill -9) are failed.
+-- (The times of the job log are taken before the statements that write it:
+-- on a Citus cluster it is a reference table, whose UPDATE may call no
+-- volatile function.)
 CREATE OR REPLACE FUNCTION cs._close_interrupted_runs() RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
-    WITH closed AS (
-        UPDATE cs.job_runs SET status = 'failed', finished_at = greatest(started_at, clock_timestamp()),
-                               error = 'interrupted: the worker stopped during the run'
-         WHERE status = 'running' AND database = current_database()
-        RETURNING 1)
-    SELECT count(*) FROM closed;
+DECLARE
+    ts timestamptz := clock_timestamp();
+    db text := current_database();
+    n  bigint;
+BEGIN
+    UPDATE cs.job_runs SET status = 'failed', finished_at = greatest(started_at, ts),
+                           error = 'interrupted: the worker stopped during the run'
+     WHERE status = 'running' AND database = db;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
 $$;
 COMMENT ON FUNCTION cs._close_interrupted_runs() IS 'Marks job runs left running by a worker that stopped as failed; the worker calls it when it starts.';
 
@@ -67,14 +75,15 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     victim uuid;
+    ts     timestamptz := clock_timestamp();
 BEGIN
     IF coalesce(run_id, 0) <> 0 THEN
-        UPDATE cs.job_runs r SET status = 'failed', finished_at = greatest(r.started_at, clock_timestamp()),
+        UPDATE cs.job_runs r SET status = 'failed', finished_at = greatest(r.started_at, ts),
                                  error = _record_failure.error
          WHERE r.id = run_id;
     ELSE
         INSERT INTO cs.job_runs (job, started_at, finished_at, status, error)
-        VALUES (_record_failure.job, now(), greatest(now(), clock_timestamp()), 'failed', _record_failure.error);
+        VALUES (_record_failure.job, now(), greatest(now(), ts), 'failed', _record_failure.error);
     END IF;
     FOR victim IN SELECT d.customer_id FROM cs.dirty_customers d WHERE NOT d.parked AND d.due_at <= now()
                    ORDER BY d.due_at, d.customer_id LIMIT greatest(customers, 0)
@@ -188,6 +197,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
+    finished    timestamptz;
     j      text;
     n      bigint;
     st     text := 'succeeded';
@@ -253,7 +263,8 @@ BEGIN
             RAISE EXCEPTION 'unknown job %', j USING ERRCODE = 'invalid_parameter_value';
         END CASE;
     END IF;
-    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, clock_timestamp()),
+    finished := clock_timestamp();
+    UPDATE cs.job_runs r SET status = st, customers = n, finished_at = greatest(r.started_at, finished),
                              details = job_details, error = err
      WHERE r.id = run_id;
     RETURN st;

@@ -112,22 +112,57 @@ COMMENT ON TRIGGER customers_refuse_parent_cycle ON cs.customers IS
 -- Account families: roll-ups
 ------------------------------------------------------------------------------
 
+-- The members of every account family (a customer and every descendant
+-- through parent_id, with their depth below it): the pairs with a parent read
+-- once, the ancestors walked in memory; no recursive query, which Citus
+-- cannot distribute.  A parent that is no customer (possible on a cluster,
+-- cs.data_quality's orphan_parent) heads a family of its own; a cycle
+-- (parent_cycle) stops the walk where it closes.
+CREATE OR REPLACE FUNCTION cs._family_members()
+RETURNS TABLE (family_id uuid, member_id uuid, level int)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    ids     uuid[];
+    parents uuid[];
+    pos     jsonb := '{}';
+    seen    jsonb;
+    i       int;
+    j       int;
+    depth   int;
+BEGIN
+    SELECT array_agg(c.id ORDER BY c.id), array_agg(c.parent_id ORDER BY c.id) INTO ids, parents
+      FROM cs.customers c WHERE c.parent_id IS NOT NULL;
+    IF ids IS NULL THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(ids) LOOP
+        pos := pos || jsonb_build_object(ids[i]::text, i);
+    END LOOP;
+    FOR i IN 1 .. cardinality(ids) LOOP
+        -- the customer in the family of each of its ancestors
+        j := i; depth := 0; seen := jsonb_build_object(ids[i]::text, true);
+        LOOP
+            depth := depth + 1;
+            EXIT WHEN seen ? parents[j]::text;
+            family_id := parents[j]; member_id := ids[i]; level := depth;
+            RETURN NEXT;
+            seen := seen || jsonb_build_object(parents[j]::text, true);
+            j := (pos ->> parents[j]::text)::int;
+            EXIT WHEN j IS NULL;
+        END LOOP;
+    END LOOP;
+    -- and every family's head, at level 0
+    RETURN QUERY SELECT DISTINCT p, p, 0 FROM unnest(parents) p;
+END;
+$$;
+COMMENT ON FUNCTION cs._family_members() IS
+    'Internal: every account family (a customer with subsidiaries) and its members (itself at level 0, each descendant through parent_id at its depth); no recursive query.';
+
 CREATE OR REPLACE VIEW cs.account_family_health WITH (security_invoker = true) AS
-WITH RECURSIVE tree AS (
-    -- every customer with a parent is a member of its parent's family, and of
-    -- the families of the parent's ancestors
-    SELECT c.parent_id AS family_id, c.id AS member_id, 1 AS level
-      FROM cs.customers c
-     WHERE c.parent_id IS NOT NULL
-    UNION ALL
-    SELECT t.family_id, c.id, t.level + 1
-      FROM tree t
-      JOIN cs.customers c ON c.parent_id = t.member_id
-) CYCLE member_id SET in_cycle USING path,
-members AS (
-    SELECT family_id, member_id, level FROM tree WHERE NOT in_cycle AND member_id <> family_id
-    UNION ALL
-    SELECT DISTINCT family_id, family_id, 0 FROM tree WHERE level = 1
+WITH members AS MATERIALIZED (
+    SELECT f.family_id, f.member_id, f.level FROM cs._family_members() f
 ), facts AS (
     -- each member's latest health, churn risk and unresolved alerts, once
     SELECT c.id, c.mrr, c.churned_at IS NULL AS active,
@@ -391,34 +426,42 @@ DECLARE
     surv text := cs.champion('survival');
 BEGIN
     PERFORM cs._check_report_window(as_of, 1, 1);
+    -- The customers' rows first (MATERIALIZED), the survival model after: on
+    -- a Citus cluster the rows come from the shards and the model, which
+    -- reads cs.models, runs where the query began.
     RETURN QUERY
-    SELECT c.id, c.external_id::text, c.name::text, c.csm, c.segment, c.contract_end_date,
-           c.contract_end_date - as_of,
-           CASE WHEN c.contract_end_date - as_of <= 30 THEN 30 WHEN c.contract_end_date - as_of <= 60 THEN 60 ELSE 90 END,
-           coalesce(c.mrr, 0)::numeric,
-           r.risk_score::numeric,
-           round(coalesce(c.mrr, 0) * r.risk_score, 2),
-           round(coalesce(c.mrr, 0) * (1 - r.risk_score), 2),
-           h.band,
+    WITH b AS MATERIALIZED (
+        SELECT c.id, c.external_id, c.name, c.csm, c.segment, c.contract_end_date, c.mrr,
+               r.risk_score, h.band, f.features, f.layout, f.as_of AS f_as_of
+          FROM cs.customers c
+          LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x
+                              WHERE x.customer_id = c.id AND x.risk_type = 'churn' AND x.created_at < renewal_forecast_as_of.as_of + 1
+                              ORDER BY x.created_at DESC LIMIT 1) r ON true
+          LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s
+                              WHERE s.customer_id = c.id AND s.calculated_at < renewal_forecast_as_of.as_of + 1
+                              ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+          -- the stored vector dated by as_of, before the renewal date
+          LEFT JOIN cs.customer_features f ON f.customer_id = c.id AND surv IS NOT NULL
+                AND f.as_of < renewal_forecast_as_of.as_of + 1 AND f.as_of::date < c.contract_end_date
+         WHERE c.contract_end_date BETWEEN renewal_forecast_as_of.as_of AND renewal_forecast_as_of.as_of + 90
+           AND (c.churned_at IS NULL OR c.churned_at > renewal_forecast_as_of.as_of)
+    )
+    SELECT b.id, b.external_id::text, b.name::text, b.csm, b.segment, b.contract_end_date,
+           b.contract_end_date - as_of,
+           CASE WHEN b.contract_end_date - as_of <= 30 THEN 30 WHEN b.contract_end_date - as_of <= 60 THEN 60 ELSE 90 END,
+           coalesce(b.mrr, 0)::numeric,
+           b.risk_score::numeric,
+           round(coalesce(b.mrr, 0) * b.risk_score, 2),
+           round(coalesce(b.mrr, 0) * (1 - b.risk_score), 2),
+           b.band,
            round(s.p::numeric, 2)
-      FROM cs.customers c
-      LEFT JOIN LATERAL (SELECT x.risk_score FROM cs.risk_assessments x
-                          WHERE x.customer_id = c.id AND x.risk_type = 'churn' AND x.created_at < as_of + 1
-                          ORDER BY x.created_at DESC LIMIT 1) r ON true
-      LEFT JOIN LATERAL (SELECT s.band FROM cs.customer_health_scores s
-                          WHERE s.customer_id = c.id AND s.calculated_at < as_of + 1
-                          ORDER BY s.calculated_at DESC LIMIT 1) h ON true
-      -- churn before the renewal date, from the stored vector dated by as_of
-      LEFT JOIN LATERAL (SELECT cs.survival_probability(surv, cs._pick_features(f.features, pos.positions),
-                                    extract(epoch FROM c.contract_end_date::timestamptz - f.as_of)::float8 / 86400) AS p
-                           FROM cs.customer_features f
-                           JOIN cs._model_layout_positions(surv) pos ON pos.layout = coalesce(f.layout, 0)
-                          WHERE surv IS NOT NULL AND f.customer_id = c.id
-                            AND f.as_of < renewal_forecast_as_of.as_of + 1
-                            AND f.as_of::date < c.contract_end_date) s ON true
-     WHERE c.contract_end_date BETWEEN as_of AND as_of + 90
-       AND (c.churned_at IS NULL OR c.churned_at > as_of)
-     ORDER BY c.contract_end_date, c.mrr DESC NULLS LAST, c.id;
+      FROM b
+      -- churn before the renewal date
+      LEFT JOIN LATERAL (SELECT cs.survival_probability(surv, cs._pick_features(b.features, pos.positions),
+                                    extract(epoch FROM b.contract_end_date::timestamptz - b.f_as_of)::float8 / 86400) AS p
+                           FROM cs._model_layout_positions(surv) pos
+                          WHERE b.features IS NOT NULL AND pos.layout = coalesce(b.layout, 0)) s ON true
+     ORDER BY b.contract_end_date, b.mrr DESC NULLS LAST, b.id;
 END;
 $$;
 COMMENT ON FUNCTION cs.renewal_forecast_as_of(date) IS
@@ -499,14 +542,16 @@ BEGIN
           FROM cs.subscriptions s
          GROUP BY s.customer_id
     ), cust AS (
-        SELECT c.id, x.start_date, date_trunc('month', x.start_date)::date AS cohort,
-               CASE WHEN c.churned_at IS NULL THEN f.subs_end
-                    WHEN f.subs_end IS NULL THEN c.churned_at
-                    ELSE least(c.churned_at, f.subs_end) END AS gone_at,
-               c.churned_at
-          FROM cs.customers c
-          LEFT JOIN firsts f ON f.customer_id = c.id
-         CROSS JOIN LATERAL (SELECT coalesce(f.first_start, c.contract_start_date, c.created_at::date) AS start_date) x
+        -- (the start in a subquery, not a lateral one without FROM: Citus
+        -- pushes down no stable function there)
+        SELECT x.id, x.start_date, date_trunc('month', x.start_date)::date AS cohort, x.gone_at, x.churned_at
+          FROM (SELECT c.id, coalesce(f.first_start, c.contract_start_date, c.created_at::date) AS start_date,
+                       CASE WHEN c.churned_at IS NULL THEN f.subs_end
+                            WHEN f.subs_end IS NULL THEN c.churned_at
+                            ELSE least(c.churned_at, f.subs_end) END AS gone_at,
+                       c.churned_at
+                  FROM cs.customers c
+                  LEFT JOIN firsts f ON f.customer_id = c.id) x
          WHERE x.start_date <= as_of
            AND x.start_date >= date_trunc('month', as_of) - (months - 1) * interval '1 month'
     ), pts AS (

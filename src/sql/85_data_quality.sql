@@ -114,15 +114,16 @@ COMMENT ON FUNCTION cs._parent_problems() IS
     'Internal: customers whose parent_id names no customer (orphan_parent) and customers that are their own ancestor (parent_cycle), for cs.data_quality; what the triggers of cs.customers refuse on a single node and cannot check on the shards of a Citus cluster.';
 
 CREATE OR REPLACE VIEW cs.data_quality WITH (security_invoker = true) AS
-WITH active AS (
-    SELECT c.* FROM cs.customers c WHERE c.churned_at IS NULL
-), completeness AS (
+WITH completeness AS (
+    -- the active customers read directly, not through a CTE: Citus pushes
+    -- the correlated checks down only from a query of the table itself
     SELECT count(*) AS n,
            count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.usage_events e
                                                WHERE e.customer_id = a.id AND e.occurred_at > now() - interval '30 days')) AS no_usage,
            count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM cs.invoices i WHERE i.customer_id = a.id)) AS no_invoices,
            count(*) FILTER (WHERE a.contract_start_date IS NULL OR a.contract_end_date IS NULL) AS no_contract
-      FROM active a
+      FROM cs.customers a
+     WHERE a.churned_at IS NULL
 ), tol AS (
     SELECT now() + make_interval(hours => coalesce(cs._dq_setting('future_tolerance_hours'), 24)::int) AS horizon
 ), volume AS (
@@ -188,13 +189,14 @@ UNION ALL
 -- out of range: signal times in the future (CHECK constraints catch the rest)
 SELECT 'out_of_range', NULL, o.subject, o.n, 0, o.n = 0, 'medium',
        format('%s: %s rows dated in the future', o.tbl, o.n)
-  FROM tol
- CROSS JOIN LATERAL (VALUES
-        ('usage_events.occurred_at', 'cs.usage_events', (SELECT count(*) FROM cs.usage_events u WHERE u.occurred_at > tol.horizon)),
-        ('support_tickets.opened_at', 'cs.support_tickets', (SELECT count(*) FROM cs.support_tickets t WHERE t.opened_at > tol.horizon)),
-        ('invoices.issued_at', 'cs.invoices', (SELECT count(*) FROM cs.invoices i WHERE i.issued_at > tol.horizon)),
-        ('engagements.occurred_at', 'cs.engagements', (SELECT count(*) FROM cs.engagements g WHERE g.occurred_at > tol.horizon)),
-        ('nps_responses.responded_at', 'cs.nps_responses', (SELECT count(*) FROM cs.nps_responses r WHERE r.responded_at > tol.horizon))
+  -- (the horizon by an uncorrelated subquery: on a Citus cluster each count
+  -- then goes to the shards as it is)
+  FROM (VALUES
+        ('usage_events.occurred_at', 'cs.usage_events', (SELECT count(*) FROM cs.usage_events u WHERE u.occurred_at > (SELECT horizon FROM tol))),
+        ('support_tickets.opened_at', 'cs.support_tickets', (SELECT count(*) FROM cs.support_tickets t WHERE t.opened_at > (SELECT horizon FROM tol))),
+        ('invoices.issued_at', 'cs.invoices', (SELECT count(*) FROM cs.invoices i WHERE i.issued_at > (SELECT horizon FROM tol))),
+        ('engagements.occurred_at', 'cs.engagements', (SELECT count(*) FROM cs.engagements g WHERE g.occurred_at > (SELECT horizon FROM tol))),
+        ('nps_responses.responded_at', 'cs.nps_responses', (SELECT count(*) FROM cs.nps_responses r WHERE r.responded_at > (SELECT horizon FROM tol)))
      ) o(subject, tbl, n)
 UNION ALL
 -- rejects of the last 24 hours

@@ -170,6 +170,7 @@ DECLARE
     detail   text;
     hint     text;
     coordinator   boolean;
+    made     text[] := '{}';
 BEGIN
     IF NOT cs._citus_present() THEN
         RAISE EXCEPTION 'Citus is not installed in this database'
@@ -253,6 +254,7 @@ BEGIN
                       HINT = coalesce(nullif(hint, ''), 'SELECT * FROM cs.distribution_plan() lists every step.');
         END;
         action := 'made ' || p.kind;
+        made := made || p.table_name::text;
         RETURN NEXT;
     END LOOP;
 
@@ -260,11 +262,10 @@ BEGIN
     -- shells from now on (emptied quietly: one NOTICE per cascaded table).
     msg := current_setting('client_min_messages');
     PERFORM set_config('client_min_messages', 'warning', true);
-    FOR p IN EXECUTE 'SELECT d.logicalrelid AS rel FROM pg_catalog.pg_dist_partition d
-                        JOIN pg_catalog.pg_class c ON c.oid = d.logicalrelid
-                       WHERE c.relnamespace = ''cs''::regnamespace AND NOT c.relispartition'
-    LOOP
-        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)' USING p.rel;
+    -- Only the tables this call made: a second call takes no lock on the
+    -- shells (the scoring worker may be writing through them).
+    FOREACH current IN ARRAY made LOOP
+        EXECUTE 'SELECT pg_catalog.truncate_local_data_after_distributing_table($1)' USING current::regclass;
     END LOOP;
     PERFORM set_config('client_min_messages', msg, true);
 END;
@@ -311,6 +312,13 @@ BEGIN
         UPDATE cs.feature_layouts SET full_refresh_at = stamp WHERE layout_id = lay;
         PERFORM cs._refresh_health_populations();
         PERFORM cs._refresh_opportunity_stats();
+        -- what a full refresh of a single node checks again once, before the
+        -- scores: whether each deployed model applies to this data (the
+        -- shard groups' stages then read the stored verdicts)
+        PERFORM cs._check_applicability(m.id) FROM cs.models m
+          WHERE (m.status = 'champion' AND m.kind IN ('churn', 'downgrade', 'payment', 'expansion'))
+             OR (m.status = 'challenger' AND m.kind IN ('churn', 'downgrade', 'payment'))
+          ORDER BY m.id;
     END IF;
     FOR g IN SELECT array_agg(x ORDER BY x) AS ids
                FROM (SELECT c.id AS x FROM cs.customers c WHERE full_refresh
@@ -330,6 +338,12 @@ BEGIN
         PERFORM cs._score_opportunities(g.ids);
         PERFORM cs.evaluate_alerts(g.ids);
     END LOOP;
+    IF full_refresh THEN
+        -- and after them, what drives each risk model across the book
+        PERFORM cs.compute_global_explanations(m.name, m.version) FROM cs.models m
+          WHERE m.status IN ('champion', 'challenger') AND m.kind IN ('churn', 'downgrade', 'payment')
+          ORDER BY m.kind, m.status;
+    END IF;
     RETURN n;
 END;
 $$;

@@ -12,7 +12,7 @@ AS $$
     VALUES ('customer_health_scores', 'calculated_at', ARRAY['customer_id']),
            ('risk_assessments', 'created_at', ARRAY['customer_id', 'risk_type']),
            ('model_shadow_scores', 'created_at', ARRAY['customer_id', 'risk_type', 'model_version']),
-           ('alert_events', 'at', ARRAY['alert_id'])
+           ('alert_events', 'at', ARRAY['customer_id', 'alert_id'])
 $$;
 COMMENT ON FUNCTION cs.history_tables() IS
     'The history tables partitioned by month: table name, partition column, and the key whose latest row cs.apply_retention always keeps (the latest health score per customer, risk assessment per customer and risk type, shadow score per customer, risk type and model, event per alert).';
