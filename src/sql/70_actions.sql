@@ -306,7 +306,7 @@ WITH per_alert AS (
       FROM cs.alerts a JOIN cs.customers c ON c.id = a.customer_id
 ), fb AS (
     SELECT a.rule_id, count(*) AS ratings, count(*) FILTER (WHERE f.rating >= 4) AS accurate
-      FROM cs.alert_feedback f JOIN cs.alerts a ON a.id = f.alert_id
+      FROM cs.alert_feedback f JOIN cs.alerts a ON a.customer_id = f.customer_id AND a.id = f.alert_id
      WHERE f.feedback_type = 'accuracy'
      GROUP BY a.rule_id
 )
@@ -341,26 +341,38 @@ COMMENT ON COLUMN cs.alert_quality.outcome_precision IS 'outcome_hits over alert
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE VIEW cs.action_tracking WITH (security_invoker = true) AS
+-- The actions with their customer and rule first, and the playbooks'
+-- effectiveness (an aggregate over every customer's actions) apart, both
+-- materialized: on a Citus cluster each is one distributed query, and the
+-- per-action lookup runs where the query began.
+WITH acts AS MATERIALIZED (
+    SELECT ac.id, ac.alert_id, ac.customer_id, c.name, r.name AS rule, ac.playbook, ac.factors, ac.taken_by,
+           ac.taken_at, ac.taken_at + coalesce(p.outcome_window, interval '30 days') AS outcome_due,
+           ac.outcome, ac.outcome_source, ac.outcome_at
+      FROM cs.actions ac
+      JOIN cs.customers c ON c.id = ac.customer_id
+      LEFT JOIN cs.alerts a ON a.customer_id = ac.customer_id AND a.id = ac.alert_id
+      LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
+      LEFT JOIN cs.playbooks p ON p.name = ac.playbook
+), eff AS MATERIALIZED (
+    SELECT e.playbook, e.factor, e.effectiveness FROM cs.playbook_effectiveness e
+)
 SELECT ac.id AS action_id,
        ac.alert_id,
        ac.customer_id,
-       c.name,
-       r.name AS rule,
+       ac.name,
+       ac.rule,
        ac.playbook,
        ac.factors,
        ac.taken_by,
        ac.taken_at,
-       ac.taken_at + coalesce(p.outcome_window, interval '30 days') AS outcome_due,
+       ac.outcome_due,
        ac.outcome,
        ac.outcome_source,
        ac.outcome_at,
-       (SELECT max(e.effectiveness) FROM cs.playbook_effectiveness e
+       (SELECT max(e.effectiveness) FROM eff e
          WHERE e.playbook = ac.playbook AND e.factor = ANY (ac.factors)) AS playbook_effectiveness
-  FROM cs.actions ac
-  JOIN cs.customers c ON c.id = ac.customer_id
-  LEFT JOIN cs.alerts a ON a.id = ac.alert_id
-  LEFT JOIN cs.alert_rules r ON r.id = a.rule_id
-  LEFT JOIN cs.playbooks p ON p.name = ac.playbook
+  FROM acts ac
  ORDER BY ac.taken_at DESC, ac.id DESC;
 COMMENT ON VIEW cs.action_tracking IS 'Actions CSMs took, their outcome, and how effective their playbook has been for the factors they addressed.';
 COMMENT ON COLUMN cs.action_tracking.action_id IS 'The action.';
