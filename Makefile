@@ -51,7 +51,7 @@ ifeq ($(and $(PGXS),$(wildcard $(PGXS)),$(if $(DEPS_MISSING),,ok)),)
 .DEFAULT_GOAL := all
 # The documented goals are phony here: a file or directory of the same name
 # (test/ is one) must not make them "up to date" before anything is installed.
-FRESH_GOALS = all install installcheck test test-citus demo demo-stop bench bench-text bench-one bench-world2 model fuzz asan leakcheck clean deps
+FRESH_GOALS = all install installcheck test test-citus demo demo-stop bench bench-text bench-one bench-world2 bench-citus model fuzz asan leakcheck clean deps
 .PHONY: $(FRESH_GOALS)
 Makefile: ;
 ifdef CSCOPILOT_DEPS_TRIED
@@ -103,7 +103,7 @@ install-models:
 	$(MKDIR_P) '$(DESTDIR)$(datadir)/$(EXTENSION)/models'
 	$(if $(MODELS),$(INSTALL_DATA) $(MODELS) '$(DESTDIR)$(datadir)/$(EXTENSION)/models/')
 
-.PHONY: deps test test-citus demo bench bench-text bench-one bench-world2 demo-stop install-models model fuzz asan leakcheck
+.PHONY: deps test test-citus demo bench bench-text bench-one bench-world2 bench-citus demo-stop install-models model fuzz asan leakcheck
 deps:
 	@bash contrib/install-deps.sh
 
@@ -142,6 +142,9 @@ bench-one: deps all
 # a private installation; prints a Markdown table, leaves BENCHMARKS.md alone.
 bench-world2: deps all
 	@bash contrib/bench/second-world.sh
+
+bench-citus: deps all
+	@bash contrib/bench/citus-refresh.sh
 
 # libFuzzer over the model parsers, FUZZ_SECONDS (default 60) per target.
 fuzz: deps

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# make bench-citus: where the work of a full refresh happens on a Citus
+# cluster (a coordinator and two workers on loopback, contrib/citus-cluster.sh)
+# against a single node with the same generated data.  For each event volume
+# (BENCH_CITUS_DAYS, default "90 180" days of history for the same customers),
+# it runs cs.refresh_all() twice and measures the second, from every node's
+# pg_stat_database: rows read (tup_returned + tup_fetched) and bytes read
+# through the buffer cache ((blks_hit + blks_read) x 8 kB) by that database.
+# The coordinator's share must not grow with the events: they are read and
+# aggregated on the workers, and only per-customer rows travel.
+#   BENCH_CITUS_CUSTOMERS (2000), BENCH_CITUS_DAYS ("90 180"), CITUS_TIMEOUT (3000 s)
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+# shellcheck source=contrib/citus-cluster.sh
+. contrib/citus-cluster.sh
+citus_installed || { echo "Citus is not installed: nothing to measure"; exit 0; }
+customers=${BENCH_CITUS_CUSTOMERS:-2000}
+days_list=${BENCH_CITUS_DAYS:-90 180}
+work=$(mktemp -d /tmp/cscopilot-bench-citus.XXXXXX)
+trap 'citus_cluster_stop' EXIT
+( sleep "${CITUS_TIMEOUT:-3000}"; kill -TERM $$ ) >/dev/null 2>&1 </dev/null &
+citus_cluster_start "$work" bench || { echo "the cluster did not start"; exit 1; }
+C=${CITUS_PORTS[0]}
+citus_psql "$C" -d bench -c "ALTER SYSTEM SET cscopilot.enabled = off" -c "SELECT pg_reload_conf()" >/dev/null
+citus_psql "$C" -d postgres -c "CREATE DATABASE single" >/dev/null
+
+# rows and bytes read by database db on the node at port p so far
+stats() { citus_psql "$1" -d "$2" -tA -c "SELECT tup_returned + tup_fetched, (blks_hit + blks_read) * 8192 FROM pg_stat_database WHERE datname = '$2'"; }
+measure() {  # label port db: the second of two full refreshes, per node
+    local label=$1 db=$2; shift 2
+    citus_psql "$C" -d "$db" -c "SELECT cs.refresh_all()" >/dev/null
+    sleep 1
+    declare -A before
+    for p in "$@"; do before[$p]=$(stats "$p" "$db"); done
+    local t0 t1; t0=$(date +%s.%N)
+    citus_psql "$C" -d "$db" -c "SELECT cs.refresh_all()" >/dev/null
+    t1=$(date +%s.%N)
+    sleep 1   # the statistics collector
+    for p in "$@"; do
+        local a b r0 b0 r1 b1
+        a=${before[$p]}; b=$(stats "$p" "$db")
+        r0=${a%%|*}; b0=${a##*|}; r1=${b%%|*}; b1=${b##*|}
+        printf '%-28s %-12s %14d rows %10.1f MB   (refresh %.1f s)\n' "$label" "$(node_name "$p")" \
+            $((r1 - r0)) "$(echo "($b1 - $b0) / 1048576" | bc -l)" "$(echo "$t1 - $t0" | bc -l)"
+    done
+}
+node_name() { case $1 in "${CITUS_PORTS[0]}") echo coordinator ;; "${CITUS_PORTS[1]}") echo worker1 ;; *) echo worker2 ;; esac; }
+
+echo "== full refresh of $customers customers: rows and bytes read per node (second of two refreshes)"
+for days in $days_list; do
+    events=""
+    citus_psql "$C" -d bench -q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS cscopilot CASCADE" >/dev/null 2>&1
+    # a fresh database each time (DROP EXTENSION cannot undo cs.distribute())
+    citus_psql "$C" -d postgres -q -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" >/dev/null
+    for p in "${CITUS_PORTS[@]}"; do
+        [ "$p" = "$C" ] || citus_psql "$p" -d postgres -q -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+    done
+    citus_psql "$C" -d postgres -q -c "CREATE DATABASE bench" >/dev/null
+    for p in "${CITUS_PORTS[@]}"; do citus_psql "$p" -d bench -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" >/dev/null; done
+    citus_psql "$C" -d bench -q -c "SET client_min_messages = warning" \
+        -c "SELECT citus_set_coordinator_host('localhost', $C)" \
+        -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[1]})" -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[2]})" \
+        -c "CREATE EXTENSION cscopilot" -c "SELECT count(*) FROM cs.distribute()" \
+        -c "SELECT cs.generate_demo_data($customers, $days, 42, '2026-10-31')" >/dev/null || { echo "cluster load failed"; exit 1; }
+    citus_psql "$C" -d single -q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS cscopilot CASCADE" \
+        -c "CREATE EXTENSION cscopilot" -c "SELECT cs.generate_demo_data($customers, $days, 42, '2026-10-31')" >/dev/null || { echo "single load failed"; exit 1; }
+    events=$(citus_psql "$C" -d single -tA -c "SELECT count(*) FROM cs.usage_events")
+    measure "cluster, $days days ($events events)" bench "${CITUS_PORTS[@]}"
+    measure "single node, $days days" single "$C"
+done
