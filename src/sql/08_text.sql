@@ -98,6 +98,25 @@ COMMENT ON FUNCTION cs._text_category_filters_rebuild() IS 'Internal: rebuilds c
 CREATE OR REPLACE TRIGGER text_category_filters_rebuild AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cs.text_category_rules
     FOR EACH STATEMENT EXECUTE FUNCTION cs._text_category_filters_rebuild();
 
+-- The SQL text of cs._text_categories(body, '{cancellation_intent,
+-- competitor_mention}') written out, for the queries that classify texts by
+-- the thousand (cs.compute_features, cs._refresh_text_signals): on a Citus
+-- cluster those go to the shards, where the rules must be read in the
+-- shard's query itself, not by a function nested in it.
+CREATE OR REPLACE FUNCTION cs._signal_categories_sql(body text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT format($e$(SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
+                    FROM (SELECT r.category
+                            FROM to_tsvector('english', cs._text_prefix(%1$s, 100000)) v,
+                                 cs.text_category_filters f, cs.text_category_rules r
+                           WHERE f.category IN ('cancellation_intent', 'competitor_mention')
+                             AND v @@ f.query AND r.category = f.category AND v @@ r.query
+                           GROUP BY r.category HAVING sum(r.weight) >= 1) m)$e$, body)
+$$;
+COMMENT ON FUNCTION cs._signal_categories_sql(text) IS
+    'Internal: the SQL expression classifying the text expression body into the categories cancellation_intent and competitor_mention, as cs._text_categories does, with the rules read in the query itself.';
+
 -- The categories of a text among the wanted ones (all when NULL), sorted; the
 -- first 100 kB count.
 CREATE OR REPLACE FUNCTION cs._text_categories(body text, wanted text[]) RETURNS text[]
@@ -164,11 +183,12 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM cs._refresh_lock();
+    EXECUTE format($q$
     INSERT INTO cs.text_signals AS s (source, id, text_hash, rules_stamp, sentiment, categories)
-    SELECT x.source, x.id, x.h, stamp, x.sent, x.cats
+    SELECT x.source, x.id, x.h, $1, x.sent, x.cats
       FROM (SELECT 'ticket' AS source, x.id, x.h, cs.sentiment(txt) AS sent,
                    CASE WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
-                        THEN cs._text_categories(txt, '{cancellation_intent,competitor_mention}') END AS cats
+                        THEN %1$s END AS cats
               FROM (SELECT id, txt, hashtextextended(txt, 0) AS h
                       FROM (-- OFFSET 0: each text is built once, not once per use
                             SELECT id,
@@ -182,11 +202,11 @@ BEGIN
                           WHERE category IN ('cancellation_intent', 'competitor_mention')) mf
              WHERE NOT EXISTS (SELECT 1 FROM cs.text_signals c
                                 WHERE c.source = 'ticket' AND c.id = x.id
-                                  AND c.text_hash = x.h AND c.rules_stamp = stamp)
+                                  AND c.text_hash = x.h AND c.rules_stamp = $1)
             UNION ALL
             SELECT 'nps_comment', x.id, x.h, NULL,
                    CASE WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
-                        THEN cs._text_categories(comment, '{cancellation_intent,competitor_mention}') END
+                        THEN %2$s END
               FROM (SELECT id, comment, hashtextextended(comment, 0) AS h
                       FROM cs.nps_responses
                      WHERE responded_at > now() - interval '90 days' AND responded_at <= now()
@@ -196,10 +216,12 @@ BEGIN
                           WHERE category IN ('cancellation_intent', 'competitor_mention')) mf
              WHERE NOT EXISTS (SELECT 1 FROM cs.text_signals c
                                 WHERE c.source = 'nps_comment' AND c.id = x.id
-                                  AND c.text_hash = x.h AND c.rules_stamp = stamp)) x
+                                  AND c.text_hash = x.h AND c.rules_stamp = $1)) x
     ON CONFLICT (source, id) DO UPDATE
        SET text_hash = excluded.text_hash, rules_stamp = excluded.rules_stamp,
-           sentiment = excluded.sentiment, categories = excluded.categories;
+           sentiment = excluded.sentiment, categories = excluded.categories$q$,
+        cs._signal_categories_sql('txt'), cs._signal_categories_sql('comment'))
+    USING stamp;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     -- The ids still wanted are read first (on a Citus cluster the signal

@@ -133,15 +133,8 @@ BEGIN
                CASE WHEN ts.id IS NOT NULL THEN ts.sentiment ELSE cs.sentiment(txt) END AS sent,
                CASE WHEN ts.id IS NOT NULL THEN ts.categories
                     WHEN to_tsvector('english', cs._text_prefix(txt, 100000)) @@ mf.q
-                    -- cs._text_categories(txt, ...) written out: on a cluster the rules
-                    -- are read in the shard's query, not in a function nested in it
-                    THEN (SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
-                            FROM (SELECT r.category
-                                    FROM to_tsvector('english', cs._text_prefix(txt, 100000)) v,
-                                         cs.text_category_filters f, cs.text_category_rules r
-                                   WHERE f.category IN ('cancellation_intent', 'competitor_mention')
-                                     AND v @@ f.query AND r.category = f.category AND v @@ r.query
-                                   GROUP BY r.category HAVING sum(r.weight) >= 1) m) END AS cats
+                    -- (written out, cs._signal_categories_sql: the rules read in this query)
+                    THEN %12$s END AS cats
           FROM (SELECT id, customer_id, opened_at,
                        nullif(btrim(concat_ws('. ', nullif(btrim(subject), ''), nullif(btrim(body), ''))), '') AS txt
                   FROM cs.support_tickets
@@ -155,13 +148,7 @@ BEGIN
         SELECT r.customer_id,
                CASE WHEN ts.id IS NOT NULL THEN ts.categories
                     WHEN to_tsvector('english', cs._text_prefix(comment, 100000)) @@ mf.q
-                    THEN (SELECT coalesce(array_agg(m.category ORDER BY m.category), '{}'::text[])
-                            FROM (SELECT r.category
-                                    FROM to_tsvector('english', cs._text_prefix(comment, 100000)) v,
-                                         cs.text_category_filters f, cs.text_category_rules r
-                                   WHERE f.category IN ('cancellation_intent', 'competitor_mention')
-                                     AND v @@ f.query AND r.category = f.category AND v @@ r.query
-                                   GROUP BY r.category HAVING sum(r.weight) >= 1) m) END AS cats
+                    THEN %13$s END AS cats
           FROM cs.nps_responses r CROSS JOIN mf
           LEFT JOIN %3$s ts ON ts.source = 'nps_comment' AND ts.id = r.id
                 AND ts.text_hash = hashtextextended(r.comment, 0) AND ts.rules_stamp = mf.stamp
@@ -331,7 +318,8 @@ BEGIN
        replace(f, 'customer_id', 'e.customer_id'),
        -- read here, not inside the query: on a cluster that would be a query
        -- of reference tables nested in a shard's
-       cs._text_signals_stamp());
+       cs._text_signals_stamp(),
+       cs._signal_categories_sql('txt'), cs._signal_categories_sql('comment'));
     -- On a Citus cluster the query goes to the shards of the given customers
     -- with the values of its parameters (Citus cannot plan a kept generic plan
     -- of a query on distributed tables); the stamp of the text-signal cache is
