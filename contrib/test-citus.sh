@@ -99,8 +99,13 @@ single() { citus_psql "$single_port" -d "$DB" "$@"; }
 
 # Rows COPYed into both after the first refresh: 40 events for 4 customers, at a
 # time in the generated window's last day (so already due).
+# With them, a ticket whose text the category rules classify (cancellation,
+# competitor), so that the text classification runs on both sides.
 copy_events() {
-    "$1" -c "COPY cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) FROM STDIN" < "$work/events.tsv"
+    "$1" -c "COPY cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at) FROM STDIN" < "$work/events.tsv" || return 1
+    "$1" -c "INSERT INTO cs.support_tickets (customer_id, external_id, opened_at, priority, subject, body)
+             SELECT '$(head -n 1 "$work/events.tsv" | cut -f1)', 'citus-ticket-1', '$END_DATE 09:00+00', 'high',
+                    'Cancellation', 'We will cancel our subscription and switch to a competitor unless this is fixed'"
 }
 
 # What is compared: every customer's health and churn risk of the refresh as of

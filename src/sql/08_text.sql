@@ -183,6 +183,13 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM cs._refresh_lock();
+    -- On a Citus cluster there is no cache: the feature queries classify the
+    -- texts on the shards that hold them (a reference table of every text's
+    -- signals would copy them to every node), and a stale or missing entry
+    -- never changes a feature anyway.
+    IF cs._is_distributed() THEN
+        RETURN 0;
+    END IF;
     EXECUTE format($q$
     INSERT INTO cs.text_signals AS s (source, id, text_hash, rules_stamp, sentiment, categories)
     SELECT x.source, x.id, x.h, $1, x.sent, x.cats
@@ -237,4 +244,4 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._refresh_text_signals() IS
-    'Internal: computes the cs.text_signals entries missing or stale for the tickets and NPS comments of the last 90 days and removes those of rows gone or older than 97 days; returns the number computed.  Called by full refreshes.';
+    'Internal: computes the cs.text_signals entries missing or stale for the tickets and NPS comments of the last 90 days and removes those of rows gone or older than 97 days; returns the number computed.  Called by full refreshes; does nothing on a Citus cluster, where the feature queries classify texts on the shards.';
