@@ -78,6 +78,13 @@ PG_FUNCTION_INFO_V1(cs_workers_available);
 #define MAX_RESTART_DELAY_MS 300000
 /* How often a worker retries a database that lacks the extension. */
 #define NO_EXTENSION_RETRY_MS 30000
+/*
+ * On a Citus cluster the load triggers fire on the workers' shards, whose
+ * commits cannot set this worker's latch on the coordinator: it polls the
+ * dirty queue at least this often instead, which keeps load-to-score under a
+ * second there (BENCHMARKS.md, "Citus").
+ */
+#define DISTRIBUTED_POLL_MS 200
 /* Longest pause of the launcher between checks of its workers. */
 #define LAUNCHER_NAPTIME_MS 5000
 /* Scheduled jobs run per wake-up at most; bounds a loop of failing jobs. */
@@ -726,6 +733,7 @@ RunQuery(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull, in
 typedef struct ExtensionCheck
 {
 	bool		present;
+	bool		distributed;	/* cs.customers is a Citus distributed table */
 } ExtensionCheck;
 
 /* Unit: whether the extension is installed in this database. */
@@ -734,10 +742,22 @@ CheckExtension(void *arg)
 {
 	ExtensionCheck *c = (ExtensionCheck *) arg;
 	bool		isnull;
+	Datum		d = (Datum) 0;
 
 	(void) RunQuery("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cscopilot'",
 					0, NULL, NULL, &isnull, SPI_OK_SELECT);
 	c->present = !isnull;
+	c->distributed = false;
+	/* only where Citus is installed, and an older version of cscopilot lacks the function */
+	if (c->present)
+		d = RunQuery("SELECT pg_catalog.to_regprocedure('cs._is_distributed()') IS NOT NULL "
+					 "AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')",
+					 0, NULL, NULL, &isnull, SPI_OK_SELECT);
+	if (c->present && !isnull && DatumGetBool(d))
+	{
+		d = RunQuery("SELECT cs._is_distributed()", 0, NULL, NULL, &isnull, SPI_OK_SELECT);
+		c->distributed = !isnull && DatumGetBool(d);
+	}
 }
 
 /* Unit: marks job runs left 'running' by a worker that died as failed. */
@@ -1071,6 +1091,7 @@ cs_worker_main(Datum main_arg)
 		timeout = cscopilot_naptime;
 
 		ext.present = false;
+		ext.distributed = false;
 		if (!cscopilot_enabled)
 			SetState(WS_DISABLED);
 		else if (!RunUnit("cscopilot: checking the extension", CheckExtension, &ext, NULL) || !ext.present)
@@ -1098,6 +1119,8 @@ cs_worker_main(Datum main_arg)
 			/* a mark stamped ahead comes due before the naptime is over */
 			if (next_due_ms >= 0)
 				timeout = Max(10, Min(timeout, next_due_ms));
+			if (ext.distributed)
+				timeout = Min(timeout, DISTRIBUTED_POLL_MS);
 		}
 		MemoryContextReset(loop_cxt);
 
