@@ -191,6 +191,21 @@ t_copy_rescored() {
     coord -x -c "SELECT * FROM cs.worker_status" 2>&1 | head -n 30
     return 1
 }
+# Two customers merged the same way on both sides (the 5th into the 6th by id):
+# on the cluster their rows move between shards by copy and delete.
+merge_two() {
+    local ids; ids=$("$1" -tA -c "SELECT string_agg(id::text, ' ' ORDER BY id) FROM (SELECT id FROM cs.customers ORDER BY id OFFSET 4 LIMIT 2) x") || return 1
+    set -- "$1" $ids
+    "$1" -c "SELECT cs.merge_customers('$3', '$2') ->> 'usage_events' AS events_moved"
+}
+t_merge() {
+    local before after
+    before=$(coord_val -c "SELECT count(*) FROM cs.usage_events") || return 1
+    merge_two coord >/dev/null || return 1
+    after=$(coord_val -c "SELECT (SELECT count(*) FROM cs.usage_events)::text || ' ' || (SELECT count(*) FROM cs.customers)::text") || return 1
+    [ "$after" = "$before $((CUSTOMERS - 1))" ] || {
+        echo "after the merge: events and customers '$after', events before $before"; return 1; }
+}
 t_views() {
     local v out fails=0
     for v in $(coord_val -c "SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'cs'::regnamespace AND c.relkind = 'v' ORDER BY 1"); do
@@ -218,6 +233,7 @@ t_refuse_without_citus() {
 t_single_load() {
     single -c "SELECT cs.generate_demo_data($CUSTOMERS, $DAYS, $SEED, '$END_DATE')" -c "SELECT cs.refresh_all()" >/dev/null || return 1
     copy_events single || return 1
+    merge_two single >/dev/null || return 1
     single -c "SELECT cs.refresh()" >/dev/null
 }
 t_compare() {
@@ -255,6 +271,7 @@ while read -r id; do
 done < "$work/ids"
 
 step "a COPY of events is rescored by the coordinator's worker within 30 s" t_copy_rescored
+step "cs.merge_customers moves a customer's rows to another shard, none lost" t_merge
 step "every view of cs answers" t_views
 step "a CSM under row-level security sees exactly her customers" t_csm_rls
 

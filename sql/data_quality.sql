@@ -227,3 +227,14 @@ INSERT INTO cs.customers (id, external_id, name, parent_id) VALUES
 ALTER TABLE cs.customers ENABLE TRIGGER customers_parent_exists, ENABLE TRIGGER customers_refuse_parent_cycle;
 SELECT check_name, subject, ok, severity, detail FROM cs.data_quality
  WHERE check_name IN ('orphan_parent', 'parent_cycle') ORDER BY check_name, subject;
+
+-- A merged customer's contract terms move with it (they would otherwise keep
+-- it from being deleted).
+INSERT INTO cs.customers (id, external_id, name) VALUES
+    ('00000000-0000-0000-0000-0000000000b1', 'merge-term-keep', 'Keep Terms'),
+    ('00000000-0000-0000-0000-0000000000b2', 'merge-term-drop', 'Drop Terms');
+INSERT INTO cs.contract_terms (customer_id, term_start, term_end)
+VALUES ('00000000-0000-0000-0000-0000000000b2', '2025-01-01', '2026-01-01');
+SELECT cs.merge_customers('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000b2') ->> 'contract_terms' AS terms_moved;
+SELECT customer_id, term_start FROM cs.contract_terms
+ WHERE customer_id IN ('00000000-0000-0000-0000-0000000000b1', '00000000-0000-0000-0000-0000000000b2');

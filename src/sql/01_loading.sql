@@ -281,17 +281,19 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     victim text;
+    ids    uuid[];
+    hit    uuid;
 BEGIN
-    -- by the distribution column only (a trigger on a shard of a Citus
-    -- cluster reads the colocated shard of cs.usage_events)
-    IF NOT EXISTS (SELECT 1 FROM old_rows) THEN
+    -- the deleted ids first, then the events by the distribution column only
+    -- (a trigger on a shard of a Citus cluster reads the colocated shard of
+    -- cs.usage_events, and no query there may read the transition table)
+    SELECT array_agg(o.id) INTO ids FROM old_rows o;
+    IF ids IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT o.external_id INTO victim
-      FROM old_rows o
-     WHERE o.id = (SELECT e.customer_id FROM cs.usage_events e
-                    WHERE e.customer_id = ANY ((SELECT array_agg(id) FROM old_rows)::uuid[]) LIMIT 1);
+    SELECT e.customer_id INTO hit FROM cs.usage_events e WHERE e.customer_id = ANY (ids) LIMIT 1;
     IF FOUND THEN
+        SELECT o.external_id INTO victim FROM old_rows o WHERE o.id = hit;
         RAISE EXCEPTION 'customer % still has usage events', victim
             USING ERRCODE = 'foreign_key_violation',
                   DETAIL = 'Deleting a customer would silently drop its history.',

@@ -291,6 +291,35 @@ $$;
 COMMENT ON FUNCTION cs.check_data_quality() IS
     'Evaluates cs.data_quality: raises one alert of type data (in cs.system_alerts: no customer, assigned to the admin_role setting, identified by risk_factors check and subject) per problem without an open one (one per check for duplicates and near_duplicate_customers), refreshes open ones, and resolves those whose problem is gone. Returns the number of problems. The worker runs it hourly.';
 
+-- Copies the rows of one customer in a table of cs to another customer,
+-- every column as it is (identity values too) but customer_id: how
+-- cs.merge_customers moves rows on a Citus cluster, where a row's customer
+-- cannot change.  Returns the rows copied.
+CREATE OR REPLACE FUNCTION cs._copy_customer_rows(tab text, from_id uuid, to_id uuid) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+DECLARE
+    cols text;
+    vals text;
+    n    bigint;
+BEGIN
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           string_agg(CASE WHEN a.attname = 'customer_id' THEN '$2' ELSE 'r.' || quote_ident(a.attname) END, ', '
+                      ORDER BY a.attnum)
+      INTO cols, vals
+      FROM pg_attribute a
+     WHERE a.attrelid = format('cs.%I', tab)::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+    EXECUTE format('INSERT INTO cs.%I (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM cs.%I r WHERE r.customer_id = $1',
+                   tab, cols, vals, tab)
+       USING from_id, to_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION cs._copy_customer_rows(text, uuid, uuid) IS
+    'Internal: copies the rows of customer from_id in table cs.<tab> to customer to_id (identity values kept); cs.merge_customers on a Citus cluster, which deletes the originals after.';
+
 -- Moves everything of customer merge to customer keep and deletes merge.
 CREATE OR REPLACE FUNCTION cs.merge_customers(keep uuid, merge uuid)
 RETURNS jsonb
@@ -325,32 +354,61 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Merge the other way round, or clear parent_id first.';
     END IF;
 
-    -- Signals and history move.
-    FOREACH t IN ARRAY ARRAY['usage_events', 'support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts',
-                             'subscriptions', 'actions', 'opportunities', 'tasks'] LOOP
-        EXECUTE format('UPDATE cs.%I SET customer_id = $1 WHERE customer_id = $2', t) USING keep, merge;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        counts := counts || jsonb_build_object(t, n);
-    END LOOP;
-    -- Open alerts of a rule the kept customer has open already are resolved
-    -- (the path every writer of alerts shares logs it), the rest move.
-    PERFORM cs._resolve_alerts(ARRAY(
-        SELECT a.id FROM cs.alerts a
-         WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
-           AND EXISTS (SELECT 1 FROM cs.alerts b WHERE b.customer_id = keep AND b.rule_id = a.rule_id
-                          AND b.status IN ('open', 'acknowledged', 'snoozed'))),
-        'customer merged');
-    -- The events and feedback follow in the same statement: their foreign key to the
-    -- alert's (customer_id, id) is checked at its end.
-    WITH moved AS (
-        UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge RETURNING a.id
-    ), events AS (
-        UPDATE cs.alert_events e SET customer_id = keep WHERE e.customer_id = merge RETURNING 1
-    ), feedback AS (
-        UPDATE cs.alert_feedback f SET customer_id = keep WHERE f.customer_id = merge RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM moved) + 0 * (SELECT count(*) FROM events) + 0 * (SELECT count(*) FROM feedback) INTO n;
-    counts := counts || jsonb_build_object('alerts', n);
+    IF cs._is_distributed() THEN
+        -- On a Citus cluster a row's customer cannot change (it is the
+        -- distribution column): each table's rows of the merged customer are
+        -- copied under the kept one (ids kept) and then deleted, parents
+        -- before children for the copies and the other way round for the
+        -- deletes, so that every foreign key holds at every step.
+        PERFORM cs._resolve_alerts(ARRAY(
+            SELECT a.id FROM cs.alerts a
+             WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
+               AND a.rule_id = ANY (ARRAY(SELECT b.rule_id FROM cs.alerts b
+                                           WHERE b.customer_id = keep AND b.status IN ('open', 'acknowledged', 'snoozed')))),
+            'customer merged');
+        FOREACH t IN ARRAY ARRAY['usage_events', 'support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts',
+                                 'subscriptions', 'contract_terms', 'opportunities', 'alerts', 'alert_events', 'alert_feedback',
+                                 'actions', 'tasks'] LOOP
+            n := cs._copy_customer_rows(t, merge, keep);
+            IF t NOT IN ('alert_events', 'alert_feedback') THEN
+                counts := counts || jsonb_build_object(t, n);
+            END IF;
+        END LOOP;
+        FOREACH t IN ARRAY ARRAY['tasks', 'actions', 'alert_feedback', 'alert_events', 'alerts', 'opportunities', 'contract_terms',
+                                 'subscriptions', 'contacts', 'nps_responses', 'engagements', 'invoices', 'support_tickets',
+                                 'usage_events'] LOOP
+            EXECUTE format('DELETE FROM cs.%I WHERE customer_id = $1', t) USING merge;
+        END LOOP;
+    ELSE
+        -- Signals and history move.
+        FOREACH t IN ARRAY ARRAY['usage_events', 'support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts',
+                                 'subscriptions', 'contract_terms', 'actions', 'opportunities', 'tasks'] LOOP
+            EXECUTE format('UPDATE cs.%I SET customer_id = $1 WHERE customer_id = $2', t) USING keep, merge;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            counts := counts || jsonb_build_object(t, n);
+        END LOOP;
+        -- Open alerts of a rule the kept customer has open already are resolved
+        -- (the path every writer of alerts shares logs it), the rest move.
+        -- (the kept customer's rules read first: on a Citus cluster the two
+        -- customers' alerts are on different shards)
+        PERFORM cs._resolve_alerts(ARRAY(
+            SELECT a.id FROM cs.alerts a
+             WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
+               AND a.rule_id = ANY (ARRAY(SELECT b.rule_id FROM cs.alerts b
+                                           WHERE b.customer_id = keep AND b.status IN ('open', 'acknowledged', 'snoozed')))),
+            'customer merged');
+        -- The events and feedback follow in the same statement: their foreign key to the
+        -- alert's (customer_id, id) is checked at its end.
+        WITH moved AS (
+            UPDATE cs.alerts a SET customer_id = keep WHERE a.customer_id = merge RETURNING a.id
+        ), events AS (
+            UPDATE cs.alert_events e SET customer_id = keep WHERE e.customer_id = merge RETURNING 1
+        ), feedback AS (
+            UPDATE cs.alert_feedback f SET customer_id = keep WHERE f.customer_id = merge RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM moved) + 0 * (SELECT count(*) FROM events) + 0 * (SELECT count(*) FROM feedback) INTO n;
+        counts := counts || jsonb_build_object('alerts', n);
+    END IF;
     -- Keys: the merged customer's keys and external id now name the kept one.
     -- A key that names another customer is deleted and inserted again, never
     -- updated in place (customer_id is the distribution column on Citus).
@@ -370,7 +428,8 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     counts := counts || jsonb_build_object('subsidiaries', n);
     -- Derived rows are recomputed for the kept customer.
-    FOREACH t IN ARRAY ARRAY['risk_assessments', 'customer_health_scores', 'customer_features', 'dirty_customers'] LOOP
+    FOREACH t IN ARRAY ARRAY['risk_assessments', 'model_shadow_scores', 'customer_health_scores', 'customer_features',
+                             'dirty_customers'] LOOP
         EXECUTE format('DELETE FROM cs.%I WHERE customer_id = $1', t) USING merge;
         GET DIAGNOSTICS n = ROW_COUNT;
         counts := counts || jsonb_build_object(t || '_dropped', n);

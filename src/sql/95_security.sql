@@ -188,7 +188,7 @@ SELECT ARRAY['refresh', 'refresh_all', 'refresh_batch', 'refresh_opportunities',
              -- history partitions and retention (src/sql/61_history.sql)
              'ensure_history_partitions', 'apply_retention',
              -- Citus (src/sql/92_distribute.sql)
-             'distribute', '_refresh_distributed', '_raise_alerts_each', '_enqueue_alert',
+             'distribute', '_refresh_distributed', '_raise_alerts_each', '_enqueue_alert', '_copy_customer_rows',
              -- survival training rows (src/sql/36_survival.sql)
              'build_survival_set']
 $$;
