@@ -322,50 +322,73 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    ev       record;
     ev_actor text;
     logged   bigint := 0;
+    ev_count bigint;
+    e_ids    uuid[];
+    e_events text[];
+    e_froms  text[];
+    e_tos    text[];
+    e_details jsonb[];
+    e_customers uuid[];
+    e_severities text[];
+    e_titles text[];
+    e_types  text[];
+    e_assignees text[];
 BEGIN
     IF cs._is_distributed() THEN
-        -- On a Citus cluster: the alerts read in one query, then each event
-        -- written by its customer's key (one shard per statement), in the
-        -- order of the set-based statement below.
+        -- On a Citus cluster: the alerts read in one query, then the events
+        -- of customers' alerts written in one INSERT (Citus sends each row to
+        -- its customer's shard) and those of model and data alerts in
+        -- another, in the order of the set-based statement below.
         ev_actor := cs.acting_user();
-        FOR ev IN
-            WITH x AS (
-                SELECT x.*
-                  FROM unnest(_log_alert_events.alert_ids, _log_alert_events.events, _log_alert_events.from_statuses,
-                              _log_alert_events.details) WITH ORDINALITY AS x (alert_id, event, from_status, details, ord)
-            ), al AS MATERIALIZED (
-                SELECT al.id, al.status, al.customer_id, al.rule_id, al.severity, al.title, al.alert_type, al.assigned_to
-                  FROM cs.alerts al WHERE al.id = ANY (_log_alert_events.alert_ids)
-            ), sa AS MATERIALIZED (
-                SELECT sa.id, sa.status, sa.severity, sa.title, sa.alert_type, sa.assigned_to
-                  FROM cs.system_alerts sa WHERE sa.id = ANY (_log_alert_events.alert_ids)
-            )
-            SELECT x.alert_id, x.event, x.from_status, x.details, x.ord,
-                   coalesce(al.status, sa.status) AS status, al.customer_id, al.rule_id,
-                   coalesce(al.severity, sa.severity) AS severity, coalesce(al.title, sa.title) AS title,
-                   coalesce(al.alert_type, sa.alert_type) AS alert_type, coalesce(al.assigned_to, sa.assigned_to) AS assigned_to
-              FROM x LEFT JOIN al ON al.id = x.alert_id LEFT JOIN sa ON sa.id = x.alert_id
-             WHERE al.id IS NOT NULL OR sa.id IS NOT NULL
-             ORDER BY al.customer_id IS NULL, al.customer_id, al.rule_id, x.ord
-        LOOP
-            IF ev.customer_id IS NOT NULL THEN
-                INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details, customer_id)
-                VALUES (ev.alert_id, ev.event, ev.from_status, ev.status, ev_actor, _log_alert_events.note, ev.details, ev.customer_id);
-            ELSE
-                INSERT INTO cs.system_alert_events (alert_id, event, from_status, to_status, actor, note, details)
-                VALUES (ev.alert_id, ev.event, ev.from_status, ev.status, ev_actor, _log_alert_events.note, ev.details);
-            END IF;
-            logged := logged + 1;
-            IF ev.event IN ('created', 'escalated') THEN
-                PERFORM pg_notify('cs_alerts', jsonb_build_object('event', ev.event, 'alert_id', ev.alert_id,
-                                                                  'customer_id', ev.customer_id, 'severity', ev.severity,
-                                                                  'title', ev.title, 'alert_type', ev.alert_type,
-                                                                  'assigned_to', ev.assigned_to)::text);
-            END IF;
-        END LOOP;
+        WITH x AS (
+            SELECT x.*
+              FROM unnest(_log_alert_events.alert_ids, _log_alert_events.events, _log_alert_events.from_statuses,
+                          _log_alert_events.details) WITH ORDINALITY AS x (alert_id, event, from_status, details, ord)
+        ), al AS MATERIALIZED (
+            SELECT al.id, al.status, al.customer_id, al.rule_id, al.severity, al.title, al.alert_type, al.assigned_to
+              FROM cs.alerts al WHERE al.id = ANY (_log_alert_events.alert_ids)
+        ), sa AS MATERIALIZED (
+            SELECT sa.id, sa.status, sa.severity, sa.title, sa.alert_type, sa.assigned_to
+              FROM cs.system_alerts sa WHERE sa.id = ANY (_log_alert_events.alert_ids)
+        )
+        SELECT array_agg(y.alert_id ORDER BY y.o), array_agg(y.event ORDER BY y.o), array_agg(y.from_status ORDER BY y.o),
+               array_agg(y.status ORDER BY y.o), array_agg(y.details ORDER BY y.o), array_agg(y.customer_id ORDER BY y.o),
+               array_agg(y.severity ORDER BY y.o), array_agg(y.title ORDER BY y.o), array_agg(y.alert_type ORDER BY y.o),
+               array_agg(y.assigned_to ORDER BY y.o)
+          INTO e_ids, e_events, e_froms, e_tos, e_details, e_customers, e_severities, e_titles, e_types, e_assignees
+          FROM (SELECT x.alert_id, x.event, x.from_status, x.details,
+                       coalesce(al.status, sa.status) AS status, al.customer_id,
+                       coalesce(al.severity, sa.severity) AS severity, coalesce(al.title, sa.title) AS title,
+                       coalesce(al.alert_type, sa.alert_type) AS alert_type,
+                       coalesce(al.assigned_to, sa.assigned_to) AS assigned_to,
+                       row_number() OVER (ORDER BY al.customer_id IS NULL, al.customer_id, al.rule_id, x.ord) AS o
+                  FROM x LEFT JOIN al ON al.id = x.alert_id LEFT JOIN sa ON sa.id = x.alert_id
+                 WHERE al.id IS NOT NULL OR sa.id IS NOT NULL) y;
+        INSERT INTO cs.alert_events (alert_id, event, from_status, to_status, actor, note, details, customer_id)
+        SELECT e.alert_id, e.event, e.from_status, e.to_status, ev_actor, _log_alert_events.note, e.details, e.customer_id
+          FROM unnest(e_ids, e_events, e_froms, e_tos, e_details, e_customers) WITH ORDINALITY
+               AS e (alert_id, event, from_status, to_status, details, customer_id, i)
+         WHERE e.customer_id IS NOT NULL
+         ORDER BY e.i;
+        GET DIAGNOSTICS logged = ROW_COUNT;
+        INSERT INTO cs.system_alert_events (alert_id, event, from_status, to_status, actor, note, details)
+        SELECT e.alert_id, e.event, e.from_status, e.to_status, ev_actor, _log_alert_events.note, e.details
+          FROM unnest(e_ids, e_events, e_froms, e_tos, e_details, e_customers) WITH ORDINALITY
+               AS e (alert_id, event, from_status, to_status, details, customer_id, i)
+         WHERE e.customer_id IS NULL
+         ORDER BY e.i;
+        GET DIAGNOSTICS ev_count = ROW_COUNT;
+        logged := logged + ev_count;
+        PERFORM pg_notify('cs_alerts', jsonb_build_object('event', e.event, 'alert_id', e.alert_id,
+                                                          'customer_id', e.customer_id, 'severity', e.severity,
+                                                          'title', e.title, 'alert_type', e.alert_type,
+                                                          'assigned_to', e.assigned_to)::text)
+           FROM unnest(e_ids, e_events, e_customers, e_severities, e_titles, e_types, e_assignees) WITH ORDINALITY
+                AS e (alert_id, event, customer_id, severity, title, alert_type, assigned_to, i)
+          WHERE e.event IN ('created', 'escalated')
+          ORDER BY e.i;
         RETURN logged;
     END IF;
     WITH x AS MATERIALIZED (
@@ -413,12 +436,22 @@ COMMENT ON FUNCTION cs._log_alert_events(uuid[], text[], text[], text, jsonb[]) 
 -- since its last resolved or dismissed alert has not passed), logs created
 -- and escalated events.  One statement writes, whatever the number of
 -- firings; the events follow in a second (to_status read from the alerts).
--- cs._raise_alerts on a Citus cluster: the same rules, one firing at a time
--- (in the order of the set-based statement: customer, rule, then as given),
--- each statement addressing one customer's alert by its key, so that it goes
--- to that customer's shard; the times and the escalation are computed here,
--- not by functions inside the statements (Citus runs no function but
--- immutable ones in a CASE of a distributed UPDATE).
+-- cs._raise_alerts on a Citus cluster: the same rules and outcomes as the
+-- set-based statement, in statements Citus can run where the alerts are:
+--   1. one read of the unresolved alerts of the firings' customers, and of
+--      those resolved within the longest cooldown (no lock: every writer of
+--      new alerts holds the refresh lock, and the UPDATE checks the status
+--      again);
+--   2. the matching, the escalations and the new ids, here, over those rows
+--      (the ids of rule alerts from the sequence in (customer, rule) order, as
+--      the set-based statement draws them);
+--   3. one UPDATE of the re-fired alerts per shard group (a modification
+--      joined with its values must target one shard), then one INSERT of the
+--      new alerts, which Citus routes to their shards.
+-- Firings without a customer (model and data alerts, a few a day) go to the
+-- reference table cs.system_alerts one at a time.  The times are computed here,
+-- not by functions in the statements (Citus runs no volatile function in a
+-- distributed UPDATE).
 CREATE OR REPLACE FUNCTION cs._raise_alerts_each(firings cs.alert_firing[])
 RETURNS TABLE (alert_id uuid, outcome text)
 LANGUAGE plpgsql
@@ -427,9 +460,24 @@ AS $$
 DECLARE
     f        record;
     cur      record;
+    g        record;
+    arow     cs.alerts;
     ts       timestamptz := now();
     esc      boolean;
     new_id   uuid;
+    pre      cs.alerts[];
+    cids     uuid[];
+    longest  interval;
+    cool_since timestamptz;
+    -- per firing of a customer, in (customer, rule, given) order
+    fo       bigint[];
+    f_cur    uuid[];
+    f_sev    text[];
+    f_old    text[];
+    f_cool   boolean[];
+    f_new    uuid[];
+    upd      bigint[] := '{}';
+    upd_status text[] := '{}';
     ids      uuid[];
     outcomes text[];
     froms    text[];
@@ -437,112 +485,192 @@ DECLARE
     ords     bigint[];
     msgs     jsonb[];
     names    text[];
+    name_ids uuid[];
 BEGIN
     PERFORM cs._refresh_lock();
+
+    -- 1. the customers' alerts that decide a firing: unresolved ones, and the
+    --    resolved or dismissed ones that may hold a rule's cooldown
+    SELECT array_agg(DISTINCT x.customer_id), max(x.cooldown)
+      INTO cids, longest
+      FROM unnest(firings) x WHERE x.customer_id IS NOT NULL;
+    -- (a value, not an expression of parameters: Citus sends it typed)
+    cool_since := ts - longest;
+    IF cids IS NOT NULL THEN
+        -- (EXECUTE: Citus sends the values typed to the shards, which it
+        -- cannot do for the variables of a multi-shard query)
+        EXECUTE 'SELECT array_agg(al) FROM cs.alerts al
+                  WHERE al.customer_id = ANY ($1)
+                    AND (al.status IN (''open'', ''acknowledged'', ''snoozed'')
+                         OR (al.status IN (''resolved'', ''dismissed'') AND al.resolved_at > $2))'
+           INTO pre USING cids, cool_since;
+    END IF;
+
+    -- 2. per firing of a customer: its unresolved alert, whether the rule's
+    --    cooldown holds, the escalation; a number for every rule firing
+    --    outside its cooldown (a re-firing too), then the new alert's id
+    SELECT array_agg(m.ord ORDER BY m.customer_id, m.rule_id, m.ord),
+           array_agg(m.cur_id ORDER BY m.customer_id, m.rule_id, m.ord),
+           array_agg(m.severity ORDER BY m.customer_id, m.rule_id, m.ord),
+           array_agg(m.old_severity ORDER BY m.customer_id, m.rule_id, m.ord),
+           array_agg(m.cooling ORDER BY m.customer_id, m.rule_id, m.ord)
+      INTO fo, f_cur, f_sev, f_old, f_cool
+      FROM (SELECT x.customer_id, x.rule_id, x.ord, x.severity, c.id AS cur_id, c.severity AS old_severity,
+                   x.rule_id IS NOT NULL AND x.cooldown IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM unnest(pre) p
+                                WHERE p.customer_id = x.customer_id AND p.rule_id = x.rule_id
+                                  AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > ts - x.cooldown) AS cooling
+              FROM unnest(firings) WITH ORDINALITY AS x (customer_id, rule_id, alert_type, severity, title, description,
+                                                         risk_factors, suggested_actions, assigned_to, mrr_at_risk,
+                                                         cooldown, details, ord)
+              LEFT JOIN LATERAL (
+                  SELECT p.id, p.severity FROM unnest(pre) p
+                   WHERE p.customer_id = x.customer_id AND p.status IN ('open', 'acknowledged', 'snoozed')
+                     AND CASE WHEN x.rule_id IS NOT NULL THEN p.rule_id = x.rule_id
+                              ELSE p.rule_id IS NULL AND p.alert_type = x.alert_type
+                                   AND cs._alert_key(p.alert_type, p.rule_id, p.risk_factors)
+                                       = cs._alert_key(x.alert_type, x.rule_id, x.risk_factors) END
+                   ORDER BY p.created_at, p.id LIMIT 1) c ON true
+             WHERE x.customer_id IS NOT NULL) m;
+    -- (the sequence in that order, one number per rule firing outside its
+    -- cooldown; a firing without a rule gets a random id)
+    SELECT array_agg(CASE WHEN fz.rule_id IS NULL THEN gen_random_uuid()
+                          WHEN fz.cooling THEN NULL
+                          ELSE md5(fz.customer_id::text || ':' || fz.rule_id || ':' || nextval('cs.alert_number'))::uuid END
+                     ORDER BY fz.i)
+      INTO f_new
+      FROM (SELECT z.i, (firings[z.o]).customer_id, (firings[z.o]).rule_id, z.cooling
+              FROM unnest(fo, f_cool) WITH ORDINALITY AS z (o, cooling, i)
+             ORDER BY z.i) fz;
+
+    -- 3a. re-fire: one UPDATE per shard group; the severity never goes down,
+    --     the status and assignee stay (a status changed meanwhile by a
+    --     lifecycle call is checked again here)
+    FOR g IN SELECT array_agg(DISTINCT (firings[z.o]).customer_id) AS gids
+               FROM unnest(fo, f_cur) AS z (o, cur_id)
+              WHERE z.cur_id IS NOT NULL
+              GROUP BY pg_catalog.get_shard_id_for_distribution_column('cs.customers', (firings[z.o]).customer_id)
+              ORDER BY 1
+    LOOP
+        FOR cur IN
+            UPDATE cs.alerts al
+               SET severity = CASE WHEN u.esc THEN u.severity ELSE al.severity END,
+                   escalated_at = CASE WHEN u.esc THEN ts ELSE al.escalated_at END,
+                   updated_at = CASE WHEN u.esc THEN ts ELSE al.updated_at END,
+                   title = left(coalesce(u.title, al.title), 255),
+                   description = coalesce(u.description, al.description),
+                   risk_factors = u.risk_factors, suggested_actions = u.suggested_actions,
+                   last_fired_at = ts, fire_count = al.fire_count + 1,
+                   mrr_at_risk = coalesce(u.mrr_at_risk, 0)
+              FROM (SELECT (firings[z.o]).*, z.o, z.cur_id,
+                           cs.severity_rank((firings[z.o]).severity) > cs.severity_rank(z.old) AS esc
+                      FROM unnest(fo, f_cur, f_old) AS z (o, cur_id, old)
+                     WHERE z.cur_id IS NOT NULL AND (firings[z.o]).customer_id = ANY (g.gids)) u
+             WHERE al.customer_id = ANY (g.gids) AND al.customer_id = u.customer_id AND al.id = u.cur_id
+               AND al.status IN ('open', 'acknowledged', 'snoozed')
+            RETURNING u.o, al.status
+        LOOP
+            upd := upd || cur.o;
+            upd_status := upd_status || cur.status::text;
+        END LOOP;
+    END LOOP;
+
+    -- 3b. a new alert for every other firing outside its cooldown, in one
+    --     INSERT (Citus sends each row to its customer's shard); the outbox
+    --     message of each is enqueued after it (the statement trigger does
+    --     not enqueue on a shard)
+    FOR arow IN
+        INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
+                                     suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                     last_fired_at, fire_count, mrr_at_risk)
+        SELECT n.new_id, n.customer_id, n.rule_id, n.alert_type, n.severity, left(n.title, 255), n.description,
+               n.risk_factors, n.suggested_actions, 'open', n.assigned_to, ts, ts, current_user, ts, 1,
+               coalesce(n.mrr_at_risk, 0)
+          FROM (SELECT (firings[z.o]).*, z.new_id, z.i
+                  FROM unnest(fo, f_new, f_cool) WITH ORDINALITY AS z (o, new_id, cooling, i)
+                 WHERE NOT z.cooling AND NOT z.o = ANY (upd)) n
+         ORDER BY n.i
+        -- (every writer holds the refresh lock: no other creates an alert
+        -- meanwhile; if one did, its alert stands and this firing is dropped)
+        ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO NOTHING
+        RETURNING al.*
+    LOOP
+        msgs := msgs || to_jsonb(arow);
+    END LOOP;
+
+    -- what happened to each firing of a customer
+    SELECT array_agg(r.id ORDER BY r.o), array_agg(r.outcome ORDER BY r.o), array_agg(r.from_status ORDER BY r.o),
+           array_agg(r.details ORDER BY r.o), array_agg(r.o ORDER BY r.o)
+      INTO ids, outcomes, froms, dets, ords
+      FROM (SELECT z.cur_id AS id, z.o,
+                   CASE WHEN cs.severity_rank(z.sev) > cs.severity_rank(z.old) THEN 'escalated' ELSE 'refired' END AS outcome,
+                   u.status AS from_status,
+                   jsonb_build_object('from', z.old, 'to', CASE WHEN cs.severity_rank(z.sev) > cs.severity_rank(z.old)
+                                                                THEN z.sev ELSE z.old END) AS details
+              FROM unnest(fo, f_cur, f_sev, f_old) AS z (o, cur_id, sev, old)
+              JOIN unnest(upd, upd_status) AS u (o, status) ON u.o = z.o
+            UNION ALL
+            SELECT z.new_id, z.o, 'created', NULL,
+                   jsonb_build_object('severity', (firings[z.o]).severity) || coalesce((firings[z.o]).details, '{}')
+              FROM unnest(fo, f_new) AS z (o, new_id)
+             WHERE z.new_id IN (SELECT (m.j ->> 'id')::uuid FROM unnest(msgs) m (j))) r;
+
+    -- firings without a customer: cs.system_alerts, one at a time
     FOR f IN SELECT x.*
                FROM unnest(firings) WITH ORDINALITY AS x (customer_id, rule_id, alert_type, severity, title, description,
                                                           risk_factors, suggested_actions, assigned_to, mrr_at_risk,
                                                           cooldown, details, ord)
-              ORDER BY x.customer_id, x.rule_id, x.ord
+              WHERE x.customer_id IS NULL
+              ORDER BY x.rule_id, x.ord
     LOOP
-        -- the unresolved alert of the firing's key
         cur := NULL;
-        IF f.customer_id IS NULL THEN
-            SELECT sa.id, sa.severity, sa.status INTO cur FROM cs.system_alerts sa
-             WHERE sa.alert_type = f.alert_type AND sa.status IN ('open', 'acknowledged', 'snoozed')
-               AND cs._alert_key(sa.alert_type, NULL, sa.risk_factors) = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
-               FOR UPDATE;
-        ELSIF f.rule_id IS NOT NULL THEN
-            SELECT al.id, al.severity, al.status INTO cur FROM cs.alerts al
-             WHERE al.customer_id = f.customer_id AND al.rule_id = f.rule_id
-               AND al.status IN ('open', 'acknowledged', 'snoozed')
-               FOR UPDATE;
-        ELSE
-            SELECT al.id, al.severity, al.status INTO cur FROM cs.alerts al
-             WHERE al.customer_id = f.customer_id AND al.rule_id IS NULL AND al.alert_type = f.alert_type
-               AND al.status IN ('open', 'acknowledged', 'snoozed')
-               AND cs._alert_key(al.alert_type, al.rule_id, al.risk_factors) = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
-               FOR UPDATE;
-        END IF;
+        SELECT sa.id, sa.severity, sa.status INTO cur FROM cs.system_alerts sa
+         WHERE sa.alert_type = f.alert_type AND sa.status IN ('open', 'acknowledged', 'snoozed')
+           AND cs._alert_key(sa.alert_type, NULL, sa.risk_factors) = cs._alert_key(f.alert_type, f.rule_id, f.risk_factors)
+           FOR UPDATE;
         IF cur.id IS NOT NULL THEN
-            -- re-fire: the severity never goes down; the status and assignee stay
             esc := cs.severity_rank(f.severity) > cs.severity_rank(cur.severity);
-            IF f.customer_id IS NULL THEN
-                UPDATE cs.system_alerts al
-                   SET severity = CASE WHEN esc THEN f.severity ELSE al.severity END,
-                       escalated_at = CASE WHEN esc THEN ts ELSE al.escalated_at END,
-                       updated_at = CASE WHEN esc THEN ts ELSE al.updated_at END,
-                       title = left(coalesce(f.title, al.title), 255),
-                       description = coalesce(f.description, al.description),
-                       risk_factors = f.risk_factors, suggested_actions = f.suggested_actions,
-                       last_fired_at = ts, fire_count = al.fire_count + 1
-                 WHERE al.id = cur.id;
-            ELSE
-                UPDATE cs.alerts al
-                   SET severity = CASE WHEN esc THEN f.severity ELSE al.severity END,
-                       escalated_at = CASE WHEN esc THEN ts ELSE al.escalated_at END,
-                       updated_at = CASE WHEN esc THEN ts ELSE al.updated_at END,
-                       title = left(coalesce(f.title, al.title), 255),
-                       description = coalesce(f.description, al.description),
-                       risk_factors = f.risk_factors, suggested_actions = f.suggested_actions,
-                       last_fired_at = ts, fire_count = al.fire_count + 1,
-                       mrr_at_risk = coalesce(f.mrr_at_risk, 0)
-                 WHERE al.customer_id = f.customer_id AND al.id = cur.id;
-            END IF;
+            UPDATE cs.system_alerts al
+               SET severity = CASE WHEN esc THEN f.severity ELSE al.severity END,
+                   escalated_at = CASE WHEN esc THEN ts ELSE al.escalated_at END,
+                   updated_at = CASE WHEN esc THEN ts ELSE al.updated_at END,
+                   title = left(coalesce(f.title, al.title), 255),
+                   description = coalesce(f.description, al.description),
+                   risk_factors = f.risk_factors, suggested_actions = f.suggested_actions,
+                   last_fired_at = ts, fire_count = al.fire_count + 1
+             WHERE al.id = cur.id;
             ids := ids || cur.id;
             outcomes := outcomes || CASE WHEN esc THEN 'escalated' ELSE 'refired' END;
             froms := froms || cur.status::text;
             dets := dets || jsonb_build_object('from', cur.severity, 'to', CASE WHEN esc THEN f.severity ELSE cur.severity END);
             ords := ords || f.ord;
-            -- a re-firing outside the cooldown draws a number too, as in the
-            -- set-based statement
-            IF f.rule_id IS NOT NULL AND (f.cooldown IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM cs.alerts p WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
-                      AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > ts - f.cooldown)) THEN
-                PERFORM nextval('cs.alert_number');
-            END IF;
             CONTINUE;
         END IF;
-        -- a new alert, unless the rule's cooldown has not passed
-        IF f.rule_id IS NOT NULL AND f.cooldown IS NOT NULL AND EXISTS (
-               SELECT 1 FROM cs.alerts p WHERE p.customer_id = f.customer_id AND p.rule_id = f.rule_id
-                  AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > ts - f.cooldown) THEN
-            CONTINUE;
-        END IF;
-        new_id := CASE WHEN f.rule_id IS NOT NULL
-                       THEN md5(f.customer_id::text || ':' || f.rule_id || ':' || nextval('cs.alert_number'))::uuid
-                       ELSE gen_random_uuid() END;
-        IF f.customer_id IS NULL THEN
-            INSERT INTO cs.system_alerts AS al (id, alert_type, severity, title, description, risk_factors,
-                                                suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
-                                                last_fired_at, fire_count)
-            VALUES (new_id, f.alert_type, f.severity, left(f.title, 255), f.description, f.risk_factors,
-                    f.suggested_actions, 'open', f.assigned_to, ts, ts, current_user, ts, 1)
-            ON CONFLICT DO NOTHING
-            RETURNING al.id INTO new_id;
-        ELSE
-            INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
-                                         suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
-                                         last_fired_at, fire_count, mrr_at_risk)
-            VALUES (new_id, f.customer_id, f.rule_id, f.alert_type, f.severity, left(f.title, 255), f.description,
-                    f.risk_factors, f.suggested_actions, 'open', f.assigned_to, ts, ts, current_user, ts, 1,
-                    coalesce(f.mrr_at_risk, 0))
-            ON CONFLICT (customer_id, rule_id) WHERE status IN ('open', 'acknowledged', 'snoozed') DO NOTHING
-            RETURNING al.id INTO new_id;
-        END IF;
+        INSERT INTO cs.system_alerts AS al (id, alert_type, severity, title, description, risk_factors,
+                                            suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
+                                            last_fired_at, fire_count)
+        VALUES (gen_random_uuid(), f.alert_type, f.severity, left(f.title, 255), f.description, f.risk_factors,
+                f.suggested_actions, 'open', f.assigned_to, ts, ts, current_user, ts, 1)
+        ON CONFLICT DO NOTHING
+        RETURNING al.id INTO new_id;
         CONTINUE WHEN new_id IS NULL;
-        -- its outbox message, enqueued after the loop (the statement trigger
-        -- does not enqueue on a shard)
-        msgs := msgs || CASE WHEN f.customer_id IS NULL
-                             THEN (SELECT to_jsonb(sa) FROM cs.system_alerts sa WHERE sa.id = new_id)
-                             ELSE (SELECT to_jsonb(al) FROM cs.alerts al WHERE al.customer_id = f.customer_id AND al.id = new_id) END;
-        names := names || (SELECT c.name::text FROM cs.customers c WHERE c.id = f.customer_id);
+        msgs := msgs || (SELECT to_jsonb(sa) FROM cs.system_alerts sa WHERE sa.id = new_id);
         ids := ids || new_id;
         outcomes := outcomes || 'created'::text;
         froms := froms || NULL::text;
         dets := dets || (jsonb_build_object('severity', f.severity) || coalesce(f.details, '{}'));
         ords := ords || f.ord;
     END LOOP;
+
+    -- the outbox, in the order the statement trigger enqueues, with the
+    -- customers' names (one read of them)
+    cids := ARRAY(SELECT DISTINCT (m.j ->> 'customer_id')::uuid FROM unnest(msgs) m (j)
+                   WHERE m.j ->> 'customer_id' IS NOT NULL);
+    SELECT array_agg(cu.id), array_agg(cu.name::text) INTO name_ids, names
+      FROM cs.customers cu WHERE cu.id = ANY (cids);
+    names := ARRAY(SELECT c.name FROM unnest(msgs) WITH ORDINALITY m (j, i)
+                     LEFT JOIN unnest(name_ids, names) c (id, name) ON c.id = (m.j ->> 'customer_id')::uuid
+                    ORDER BY m.i);
     PERFORM cs._enqueue_alert(m.n, m.customer) FROM unnest(msgs, names) AS m (n, customer)
      ORDER BY m.n ->> 'created_at', m.n ->> 'id';
     -- in the order of the firings, as the set-based statement returns them
@@ -557,7 +685,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._raise_alerts_each(cs.alert_firing[]) IS
-    'Internal: cs._raise_alerts on a Citus cluster, one firing at a time, each statement on one customer''s shard (or on cs.system_alerts); same outcomes and events.';
+    'Internal: cs._raise_alerts on a Citus cluster: one read of the customers'' alerts, the matching and new ids where the refresh runs, one UPDATE of the re-fired alerts per shard group and one INSERT of the new ones; model and data alerts (cs.system_alerts) one at a time. Same outcomes and events as the set-based statement.';
 
 CREATE OR REPLACE FUNCTION cs._raise_alerts(firings cs.alert_firing[])
 RETURNS TABLE (alert_id uuid, outcome text)
@@ -902,6 +1030,8 @@ DECLARE
     aids      uuid[];
     clear_ids uuid[];
     firings   cs.alert_firing[];
+    pb_rows   cs.playbooks[];
+    eff_rows  cs.playbook_effectiveness[];
 BEGIN
     -- like every writer of results: two evaluations would insert the same
     -- alerts' keys in different orders
@@ -931,6 +1061,12 @@ BEGIN
                                                         AND al.status IN ('open', 'acknowledged', 'snoozed')
                                                         AND (ids IS NULL OR al.customer_id = ANY (ids))),
                                               'customer churned');
+
+    -- The playbooks and what the feedback learnt of them, read once for every
+    -- set of factors ranked below (on a Citus cluster the effectiveness is a
+    -- query over the distributed cs.actions).
+    pb_rows := ARRAY(SELECT p FROM cs.playbooks p WHERE p.enabled ORDER BY p.name);
+    eff_rows := ARRAY(SELECT e FROM cs.playbook_effectiveness e ORDER BY e.playbook, e.factor);
 
     -- Every rule against every customer at once: the context of each customer
     -- is built once, each (customer, rule) pair is decided by the C condition
@@ -1014,8 +1150,8 @@ BEGIN
                                             'effectiveness', k.effectiveness, 'template', p.template)
                          ORDER BY k.rank) AS items
           FROM (SELECT DISTINCT names, terms FROM fire) n
-         CROSS JOIN LATERAL cs.rank_playbooks(n.names, n.terms) k
-          JOIN cs.playbooks p ON p.name = k.playbook
+         CROSS JOIN LATERAL cs._rank_playbooks(n.names, n.terms, pb_rows, eff_rows) k
+          JOIN unnest(pb_rows) p ON p.name = k.playbook
          WHERE k.rank <= 3
          GROUP BY n.names, n.terms
     )
@@ -1076,6 +1212,7 @@ DECLARE
     prev text;
     details jsonb;
     who  name;
+    ts   timestamptz;
 BEGIN
     who := cs._require_csm(CASE ev WHEN 'acknowledged' THEN 'acknowledge' WHEN 'resolved' THEN 'resolve'
                                    WHEN 'dismissed' THEN 'dismiss' WHEN 'snoozed' THEN 'snooze'
@@ -1083,12 +1220,21 @@ BEGIN
     IF alert_id IS NULL THEN
         RAISE EXCEPTION 'alert id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- An alert the caller may not see is neither locked nor found.
-    SELECT * INTO a FROM cs.alerts al WHERE al.id = alert_id AND cs._user_sees_customer(who, al.customer_id) FOR UPDATE;
-    IF NOT FOUND THEN
+    -- An alert the caller may not see is neither locked nor found.  Its
+    -- customer first, then the row locked by its key (on a Citus cluster a
+    -- row lock needs the shard: the customer).
+    SELECT al.customer_id INTO a.customer_id FROM cs.alerts al WHERE al.id = alert_id;
+    IF FOUND AND cs._user_sees_customer(who, a.customer_id) THEN
+        SELECT * INTO a FROM cs.alerts al WHERE al.customer_id = a.customer_id AND al.id = alert_id FOR UPDATE;
+    ELSE
+        a := NULL;
+    END IF;
+    IF a.id IS NULL THEN
         -- an alert without a customer (model, data): admins only
-        SELECT * INTO sa FROM cs.system_alerts x WHERE x.id = alert_id AND cs._user_sees_customer(who, NULL) FOR UPDATE;
-        IF NOT FOUND THEN
+        IF cs._user_sees_customer(who, NULL) THEN
+            SELECT * INTO sa FROM cs.system_alerts x WHERE x.id = alert_id FOR UPDATE;
+        END IF;
+        IF sa.id IS NULL THEN
             RAISE EXCEPTION 'alert % does not exist', alert_id USING ERRCODE = 'no_data_found';
         END IF;
         a := cs._as_alert(sa);
@@ -1103,25 +1249,28 @@ BEGIN
     prev := a.status;
     details := CASE ev WHEN 'snoozed' THEN jsonb_build_object('until', until)
                        WHEN 'reassigned' THEN jsonb_build_object('from', a.assigned_to, 'to', assignee) END;
+    -- (the time as a value: Citus runs no function but immutable ones in a
+    -- CASE of an UPDATE of its tables)
+    ts := now();
     IF a.customer_id IS NOT NULL THEN
         UPDATE cs.alerts al
            SET status = coalesce(new_status, al.status),
-               resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE al.resolved_at END,
+               resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN ts ELSE al.resolved_at END,
                snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
                                     WHEN new_status IS NULL THEN al.snoozed_until END,
                assigned_to = coalesce(assignee, al.assigned_to),
-               updated_at = now(),
+               updated_at = ts,
                updated_by = who
          WHERE al.customer_id = a.customer_id AND al.id = alert_id
         RETURNING al.* INTO a;
     ELSE
         UPDATE cs.system_alerts x
            SET status = coalesce(new_status, x.status),
-               resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN now() ELSE x.resolved_at END,
+               resolved_at = CASE WHEN new_status IN ('resolved', 'dismissed') THEN ts ELSE x.resolved_at END,
                snoozed_until = CASE WHEN new_status = 'snoozed' THEN until
                                     WHEN new_status IS NULL THEN x.snoozed_until END,
                assigned_to = coalesce(assignee, x.assigned_to),
-               updated_at = now(),
+               updated_at = ts,
                updated_by = who
          WHERE x.id = alert_id
         RETURNING x.* INTO sa;

@@ -77,6 +77,31 @@ COMMENT ON COLUMN cs.playbook_effectiveness.effectiveness IS 'Posterior mean (2 
 
 -- Applicable playbooks for a set of factors, best first.  plpgsql rather than
 -- SQL so that the plan is cached: alert evaluation calls it for every firing.
+-- The ranking over given playbooks and effectiveness rows: what alert
+-- evaluation reads once per run (on a Citus cluster the effectiveness is a
+-- query over the distributed cs.actions, too dear to repeat for every set of
+-- factors).
+CREATE OR REPLACE FUNCTION cs._rank_playbooks(factors text[], condition_terms text[], pbs cs.playbooks[],
+                                              eff cs.playbook_effectiveness[])
+RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT (row_number() OVER (ORDER BY coalesce(b.matched && condition_terms, false) DESC, b.effectiveness DESC,
+                                        cardinality(b.matched) DESC, b.playbook))::int,
+           b.playbook, b.action, b.matched, b.trials, b.effectiveness
+      FROM (SELECT p.name AS playbook, p.action,
+                   ARRAY(SELECT x FROM unnest(p.answers) x WHERE x = ANY (factors) ORDER BY x) AS matched,
+                   best.trials, best.effectiveness
+              FROM unnest(pbs) p
+             CROSS JOIN LATERAL (SELECT e.trials, e.effectiveness FROM unnest(eff) e
+                                  WHERE e.playbook = p.name AND e.factor = ANY (factors)
+                                  ORDER BY e.effectiveness DESC, e.trials DESC LIMIT 1) best
+             WHERE p.enabled AND p.answers && factors) b
+     ORDER BY 1
+$$;
+COMMENT ON FUNCTION cs._rank_playbooks(text[], text[], cs.playbooks[], cs.playbook_effectiveness[]) IS
+    'Internal: cs.rank_playbooks over the given playbooks and rows of cs.playbook_effectiveness (read once by the caller).';
+
 CREATE OR REPLACE FUNCTION cs.rank_playbooks(factors text[], condition_terms text[] DEFAULT '{}')
 RETURNS TABLE (rank int, playbook text, action text, matched text[], trials bigint, effectiveness numeric)
 LANGUAGE plpgsql STABLE
@@ -84,18 +109,9 @@ SET search_path = pg_catalog, cs
 AS $$
 BEGIN
     RETURN QUERY
-    SELECT (row_number() OVER (ORDER BY coalesce(b.matched && condition_terms, false) DESC, b.effectiveness DESC,
-                                        cardinality(b.matched) DESC, b.playbook))::int,
-           b.playbook, b.action, b.matched, b.trials, b.effectiveness
-      FROM (SELECT p.name AS playbook, p.action,
-                   ARRAY(SELECT x FROM unnest(p.answers) x WHERE x = ANY (factors) ORDER BY x) AS matched,
-                   best.trials, best.effectiveness
-              FROM cs.playbooks p
-             CROSS JOIN LATERAL (SELECT e.trials, e.effectiveness FROM cs.playbook_effectiveness e
-                                  WHERE e.playbook = p.name AND e.factor = ANY (factors)
-                                  ORDER BY e.effectiveness DESC, e.trials DESC LIMIT 1) best
-             WHERE p.enabled AND p.answers && factors) b
-     ORDER BY 1;
+    SELECT * FROM cs._rank_playbooks(factors, condition_terms,
+                                     ARRAY(SELECT p FROM cs.playbooks p WHERE p.enabled AND p.answers && factors),
+                                     ARRAY(SELECT e FROM cs.playbook_effectiveness e WHERE e.factor = ANY (factors)));
 END;
 $$;
 COMMENT ON FUNCTION cs.rank_playbooks(text[], text[]) IS
@@ -218,30 +234,47 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
-    n int;
+    n     int := 0;
+    added int;
+    grp   uuid[];
+    ts    timestamptz := now();
 BEGIN
-    -- First match wins: churned, expanded, renewed, recovered, else no_change.
-    UPDATE cs.actions ac
-       SET outcome = m.outcome, outcome_at = greatest(now(), ac.taken_at), outcome_source = 'measured'
-      FROM (SELECT a.id,
-                   CASE WHEN c.churned_at IS NOT NULL AND c.churned_at >= a.taken_at::date THEN 'churned'
-                        WHEN EXISTS (SELECT 1 FROM cs.subscriptions s
-                                      WHERE s.customer_id = a.customer_id AND s.started_at >= a.taken_at::date) THEN 'expanded'
-                        WHEN c.contract_end_date > a.renewal_date_at_action THEN 'renewed'
-                        WHEN (a.band_at_action = 'red' AND h.band IN ('yellow', 'green'))
-                             OR h.overall_score >= a.health_at_action + 0.1 THEN 'recovered'
-                        ELSE 'no_change' END AS outcome
-              FROM cs.actions a
-              JOIN cs.customers c ON c.id = a.customer_id
-              LEFT JOIN cs.playbooks p ON p.name = a.playbook
-              LEFT JOIN LATERAL (SELECT s.overall_score, s.band FROM cs.customer_health_scores s
-                                  WHERE s.customer_id = a.customer_id
-                                  ORDER BY s.calculated_at DESC LIMIT 1) h ON true
-             WHERE a.outcome IS NULL
-               AND a.taken_at + coalesce(p.outcome_window, interval '30 days') <= now()
-             FOR UPDATE OF a SKIP LOCKED) m
-     WHERE ac.id = m.id;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM cs._one_connection_per_node();
+    -- On a Citus cluster the same statement runs once per shard group of the
+    -- customers with unmeasured actions, every table it reads filtered to
+    -- that group, so that Citus sends it whole (row locks included) to the
+    -- node holding them; on a single node once, for everyone (grp NULL).
+    FOR grp IN SELECT g FROM cs._shard_groups(ARRAY(SELECT DISTINCT a.customer_id FROM cs.actions a
+                                                      WHERE a.outcome IS NULL)) g
+    LOOP
+        -- First match wins: churned, expanded, renewed, recovered, else no_change.
+        UPDATE cs.actions ac
+           SET outcome = m.outcome, outcome_at = greatest(ts, ac.taken_at), outcome_source = 'measured'
+          FROM (SELECT a.customer_id, a.id,
+                       CASE WHEN c.churned_at IS NOT NULL AND c.churned_at >= a.taken_at::date THEN 'churned'
+                            WHEN EXISTS (SELECT 1 FROM cs.subscriptions s
+                                          WHERE s.customer_id = a.customer_id AND s.started_at >= a.taken_at::date
+                                            AND (grp IS NULL OR s.customer_id = ANY (grp))) THEN 'expanded'
+                            WHEN c.contract_end_date > a.renewal_date_at_action THEN 'renewed'
+                            WHEN (a.band_at_action = 'red' AND h.band IN ('yellow', 'green'))
+                                 OR h.overall_score >= a.health_at_action + 0.1 THEN 'recovered'
+                            ELSE 'no_change' END AS outcome
+                  FROM cs.actions a
+                  JOIN cs.customers c ON c.id = a.customer_id
+                  LEFT JOIN cs.playbooks p ON p.name = a.playbook
+                  LEFT JOIN LATERAL (SELECT s.overall_score, s.band FROM cs.customer_health_scores s
+                                      WHERE s.customer_id = a.customer_id
+                                        AND (grp IS NULL OR s.customer_id = ANY (grp))
+                                      ORDER BY s.calculated_at DESC LIMIT 1) h ON true
+                 WHERE a.outcome IS NULL
+                   AND a.taken_at + coalesce(p.outcome_window, interval '30 days') <= ts
+                   AND (grp IS NULL OR (a.customer_id = ANY (grp) AND c.id = ANY (grp)))
+                 FOR UPDATE OF a SKIP LOCKED) m
+         WHERE ac.customer_id = m.customer_id AND ac.id = m.id
+           AND (grp IS NULL OR ac.customer_id = ANY (grp));
+        GET DIAGNOSTICS added = ROW_COUNT;
+        n := n + added;
+    END LOOP;
     RETURN n;
 END;
 $$;
@@ -274,9 +307,8 @@ BEGIN
     IF rating NOT BETWEEN 1 AND 5 THEN
         RAISE EXCEPTION 'rating must be between 1 and 5, not %', rating USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT a.customer_id INTO cust FROM cs.alerts a
-     WHERE a.id = record_feedback.alert_id AND cs._user_sees_customer(who, a.customer_id);
-    IF FOUND THEN
+    SELECT a.customer_id INTO cust FROM cs.alerts a WHERE a.id = record_feedback.alert_id;
+    IF FOUND AND cs._user_sees_customer(who, cust) THEN
         INSERT INTO cs.alert_feedback (customer_id, alert_id, user_id, feedback_type, rating, comments)
         VALUES (cust, alert_id, who, feedback_type, rating, comments)
         RETURNING id INTO fid;
