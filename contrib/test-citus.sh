@@ -225,6 +225,57 @@ t_csm_rls() {
     [ "$got" = "$want" ] && [ "$others" = 0 ] || {
         echo "$csm sees customers and alerts '$got', has '$want'; $others overview rows of other CSMs"; return 1; }
 }
+# What a CSM writes, as that CSM, on one of her customers: an alert
+# acknowledged, rated and resolved, an overdue task (its alert raised, moved to
+# a new assignee, resolved when the task is done), an action measured by the
+# worker's outcome job (taken 90 days ago, as an admin sets it).  Each call
+# locates its row by id, locks it on its customer's shard, and writes shards
+# and reference tables in one transaction.
+t_csm_writes() {
+    local csm cust aid tid pb got
+    csm=$(coord_val -c "SELECT csm FROM cs.customers WHERE csm IS NOT NULL GROUP BY csm ORDER BY count(*) DESC, csm LIMIT 1") || return 1
+    read -r cust aid <<<"$(coord_val -F ' ' -c "SELECT a.customer_id, a.id FROM cs.alerts a JOIN cs.customers c ON c.id = a.customer_id
+                                               WHERE c.csm = '$csm' AND a.status = 'open' AND a.rule_id IS NOT NULL
+                                               ORDER BY a.customer_id, a.id LIMIT 1")"
+    [ -n "$aid" ] || { echo "no open alert of $csm"; return 1; }
+    pb=$(coord_val -c "SELECT name FROM cs.playbooks WHERE enabled ORDER BY name LIMIT 1") || return 1
+    as_csm() { coord_val -c "SET ROLE \"$csm\"" "$@"; }
+    got=$(as_csm -c "SELECT (cs.acknowledge_alert('$aid', 'calling them')).status" \
+                 -c "SELECT cs.record_feedback('$aid', 'accuracy', 4) IS NOT NULL" \
+                 -c "SELECT cs.record_action('$aid', '$pb') > 0" \
+                 -c "SELECT (cs.resolve_alert('$aid', 'saved')).status" | tr '\n' ' ') || return 1
+    [ "$got" = "acknowledged t t resolved " ] || { echo "alert lifecycle: '$got'"; return 1; }
+    tid=$(as_csm -c "SELECT (cs.create_task('$cust', 'call the sponsor', now() - interval '1 day')).id") || return 1
+    got=$(coord_val -c "SELECT status || ':' || assigned_to FROM cs.alerts WHERE customer_id = '$cust' AND alert_type = 'task'") || return 1
+    [ "$got" = "open:$csm" ] || { echo "task alert after create_task: '$got'"; return 1; }
+    as_csm -c "SELECT cs.assign_task('$tid', 'cscopilot_admin')" >/dev/null || return 1
+    got=$(coord_val -c "SELECT status || ':' || assigned_to FROM cs.alerts WHERE customer_id = '$cust' AND alert_type = 'task'") || return 1
+    [ "$got" = "open:cscopilot_admin" ] || { echo "task alert after assign_task: '$got'"; return 1; }
+    coord_val -c "SELECT cs.complete_task('$tid')" >/dev/null || return 1
+    got=$(coord_val -c "SELECT status FROM cs.alerts WHERE customer_id = '$cust' AND alert_type = 'task'") || return 1
+    [ "$got" = "resolved" ] || { echo "task alert after complete_task: '$got'"; return 1; }
+    coord_val -c "UPDATE cs.actions SET taken_at = now() - interval '90 days' WHERE customer_id = '$cust'" >/dev/null || return 1
+    got=$(coord_val -c "SELECT cs.measure_action_outcomes()" -c "SELECT count(*) FROM cs.actions WHERE customer_id = '$cust' AND outcome IS NULL" | tr '\n' ' ') || return 1
+    [ "$got" = "1 0 " ] || { echo "actions measured, then unmeasured: '$got'"; return 1; }
+}
+# Every scheduled job of the coordinator's worker, run as it runs them: a run
+# recorded, then cs._run_job until it is no longer running (the full rescore
+# in steps of 40 customers, each step its own transaction).
+t_worker_jobs() {
+    local j id st k fails=0
+    for j in full_rescore daily_snapshot partitions action_outcomes model_checks data_quality retention; do
+        id=$(coord_val -c "INSERT INTO cs.job_runs (job) VALUES ('$j') RETURNING id" | head -1) || return 1
+        st=running
+        for k in $(seq 30); do
+            st=$(coord_val -c "SELECT cs._run_job($id, 40)" 2>&1) || { echo "$j: $st"; break; }
+            [ "$st" = running ] || break
+        done
+        [ "$st" = succeeded ] || { echo "job $j: $st"; fails=$((fails + 1)); }
+    done
+    st=$(coord_val -c "SELECT customers FROM cs.job_runs WHERE job = 'full_rescore' ORDER BY id DESC LIMIT 1") || return 1
+    [ "$st" = "$((CUSTOMERS - 1))" ] || { echo "the full rescore scored $st customers, not $((CUSTOMERS - 1))"; fails=$((fails + 1)); }
+    [ $fails -eq 0 ]
+}
 t_refuse_without_citus() {
     single -c "CREATE EXTENSION cscopilot" -c "
         DO \$\$ BEGIN PERFORM cs.distribute(); RAISE EXCEPTION 'cs.distribute() ran without Citus';
@@ -289,6 +340,10 @@ sleep 2
 step "a refresh of the cluster as of $AS_OF" coord -c "SELECT cs._refresh_customers(NULL, '$AS_OF')"
 step "a refresh of the single node as of $AS_OF" single -c "SELECT cs._refresh_customers(NULL, '$AS_OF')"
 step "health, churn risk, alerts and opportunities identical for every customer" t_compare
+
+echo "== CSM writes and the worker's jobs on the cluster"
+step "a CSM's alert, task and action functions work on her customers' shards" t_csm_writes
+step "every scheduled job of the worker succeeds, the full rescore in steps" t_worker_jobs
 
 kill "$watchdog" 2>/dev/null
 echo "$passed passed, $failed failed"

@@ -8,7 +8,12 @@
 # through the buffer cache ((blks_hit + blks_read) x 8 kB) by that database.
 # The coordinator's share must not grow with the events: they are read and
 # aggregated on the workers, and only per-customer rows travel.
-#   BENCH_CITUS_CUSTOMERS (2000), BENCH_CITUS_DAYS ("90 180"), CITUS_TIMEOUT (3000 s)
+# Then freshness on the cluster: BENCH_CITUS_LOADS (default 9) loads of 10
+# events for one customer each, committed, and the time until that customer's
+# new health score is visible on the coordinator (the coordinator's scoring
+# worker rescoring it), polled every 10 ms in one session.
+#   BENCH_CITUS_CUSTOMERS (2000), BENCH_CITUS_DAYS ("90 180"), BENCH_CITUS_LOADS (9),
+#   CITUS_TIMEOUT (3000 s)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -69,3 +74,52 @@ for days in $days_list; do
     measure "cluster, $days days ($events events)" bench "${CITUS_PORTS[@]}"
     measure "single node, $days days" single "$C"
 done
+
+# Freshness: the scoring worker on (the database of the last volume), one load
+# at a time; each latency from the load's COMMIT (its statement returned) to
+# the first poll that sees a health score of that customer written after it.
+loads=${BENCH_CITUS_LOADS:-9}
+echo "== freshness on the cluster: load COMMIT to the customer's new health score ($loads loads of 10 events)"
+citus_psql "$C" -d bench -q -c "ALTER SYSTEM SET cscopilot.enabled = on" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 3
+lat=()
+for i in $(seq "$loads"); do
+    # (a DO block: the load commits inside it, then the same session polls,
+    # each poll a statement with its own snapshot)
+    ms=$(citus_psql "$C" -d bench -tA -v ON_ERROR_STOP=1 <<SQL
+DO \$\$
+DECLARE
+    cid uuid;
+    t0 timestamptz;
+    t1 timestamptz;
+BEGIN
+    SELECT c.id INTO cid FROM cs.customers c WHERE c.churned_at IS NULL ORDER BY md5(c.id::text || '$i') LIMIT 1;
+    t0 := clock_timestamp();
+    INSERT INTO cs.usage_events (customer_id, user_id, event, feature, quantity, occurred_at)
+    SELECT cid, 'u1', 'session', 'reports', 1, now() FROM generate_series(1, 10);
+    COMMIT;
+    t1 := clock_timestamp();
+    FOR k IN 1 .. 3000 LOOP   -- 30 s at most
+        IF EXISTS (SELECT 1 FROM cs.customer_health_scores h WHERE h.customer_id = cid AND h.calculated_at > t0) THEN
+            PERFORM set_config('bench.latency_ms', round(extract(epoch FROM clock_timestamp() - t1) * 1000)::text, false);
+            RETURN;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    PERFORM set_config('bench.latency_ms', 'timeout', false);
+END
+\$\$;
+SHOW bench.latency_ms;
+SQL
+)
+    echo "load $i: ${ms} ms"
+    [[ "$ms" =~ ^[0-9]+$ ]] && lat+=("$ms")
+done
+if [ "${#lat[@]}" -gt 0 ]; then
+    sorted=$(printf '%s\n' "${lat[@]}" | sort -n)
+    med=$(sed -n "$(( (${#lat[@]} + 1) / 2 ))p" <<<"$sorted")
+    printf 'freshness on the cluster: median %d ms over %d loads (min %d, max %d); target 1000 ms, %.1fx under it\n' \
+        "$med" "${#lat[@]}" "$(head -1 <<<"$sorted")" "$(tail -1 <<<"$sorted")" "$(echo "1000 / $med" | bc -l)"
+else
+    echo "freshness on the cluster: no load was rescored within 30 s"
+fi

@@ -12,20 +12,34 @@
 -- hand, the worker's batches and full-rescore steps, cs.refresh_all) run one
 -- at a time per database, and none waits for a row another holds while
 -- holding it the other way round.  Loads never take it.
+-- On a Citus cluster: the rest of the transaction uses one connection per
+-- node and no parallel query.  Its statements read what earlier ones wrote to
+-- the same shards and write reference tables (models, statistics, the job
+-- log) that distributed tables reference, which Citus refuses after a
+-- parallel access; and a parallel worker cannot take part in a distributed
+-- transaction.  Nothing on a single node.
+CREATE OR REPLACE FUNCTION cs._one_connection_per_node() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF cs._is_distributed() THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+        PERFORM set_config('citus.max_adaptive_executor_pool_size', '1', true);
+        PERFORM set_config('max_parallel_workers_per_gather', '0', true);
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION cs._one_connection_per_node() IS
+    'Internal: on a Citus cluster, makes the rest of the transaction use one connection per node and no parallel query (the refresh, the worker''s jobs); nothing on a single node.';
+
 CREATE OR REPLACE FUNCTION cs._refresh_lock() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('cscopilot'), 1);
-    -- On a Citus cluster the refresh's transaction uses one connection per
-    -- node: its stages read what earlier ones wrote to the same shards and
-    -- write reference tables (models, statistics) that distributed tables
-    -- reference, which Citus refuses after a parallel access.
-    IF cs._is_distributed() THEN
-        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
-        PERFORM set_config('citus.max_adaptive_executor_pool_size', '1', true);
-    END IF;
+    PERFORM cs._one_connection_per_node();
 END;
 $$;
 COMMENT ON FUNCTION cs._refresh_lock() IS

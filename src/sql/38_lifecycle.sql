@@ -663,6 +663,7 @@ DECLARE
     promo jsonb;
     appl  jsonb;
 BEGIN
+    PERFORM cs._one_connection_per_node();
     SELECT coalesce(jsonb_agg(to_jsonb(d)), '[]') INTO drift FROM cs.check_model_drift() d;
     SELECT coalesce(jsonb_agg(to_jsonb(a)), '[]') INTO appl FROM cs.check_model_applicability() a;
     SELECT coalesce(jsonb_agg(cs.apply_promotion_policy(k.kind) ORDER BY k.kind), '[]') INTO promo

@@ -204,15 +204,22 @@ DECLARE
     after  uuid;
     done   bigint;
     ids    uuid[];
+    last_id uuid;
     job_details jsonb;
     err    text;
 BEGIN
+    -- (on a Citus cluster every job needs it, before its first read)
+    PERFORM cs._one_connection_per_node();
     SELECT r.job, r.resume_after, r.customers INTO j, after, done
       FROM cs.job_runs r WHERE r.id = run_id AND r.status = 'running' FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job run % is not running', run_id USING ERRCODE = 'no_data_found';
     END IF;
     IF j IN ('full_rescore', 'daily_snapshot') AND coalesce(step_size, 0) > 0 THEN
+        -- every step under the refresh lock from its start: on a Citus cluster
+        -- it also makes the reads below use one connection per node, which the
+        -- writes of reference tables in the refresh require
+        PERFORM cs._refresh_lock();
         IF after IS NULL THEN
             -- First step: the statistics of the whole population, which the
             -- steps rank against (percentile populations, opportunity
@@ -229,8 +236,11 @@ BEGIN
         ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
         IF cardinality(ids) > 0 THEN
             PERFORM cs.refresh(ids);
-            UPDATE cs.job_runs r SET resume_after = ids[cardinality(ids)], customers = coalesce(done, 0) + cardinality(ids)
-             WHERE r.id = run_id;
+            -- values, not expressions of the array: Citus's deparser crashes on
+            -- an array subscript in the SET list of an UPDATE of its tables
+            last_id := ids[cardinality(ids)];
+            done := coalesce(done, 0) + cardinality(ids);
+            UPDATE cs.job_runs r SET resume_after = last_id, customers = done WHERE r.id = run_id;
             RETURN 'running';
         END IF;
         n := coalesce(done, 0);

@@ -23,6 +23,12 @@ SET search_path = pg_catalog, cs
 AS $$
 DECLARE
     raised int;
+    firings cs.alert_firing[];
+    move_customers uuid[];
+    move_to text[];
+    grp    uuid[];
+    who    text;
+    ts     timestamptz := now();
     ids    uuid[];
     froms  text[];
     dets   jsonb[];
@@ -30,8 +36,9 @@ BEGIN
     -- Through the one alert path (src/sql/60_alerts.sql), under the refresh
     -- lock like every writer of alerts.
     PERFORM cs._refresh_lock();
-    SELECT count(*) INTO raised
-      FROM cs._raise_alerts(ARRAY(
+    -- the firings first, then the writer over them (on a Citus cluster the
+    -- writer may not run inside a query of the distributed tasks)
+    firings := ARRAY(
         SELECT ROW(t.customer_id, NULL, 'task', 'medium', left('Overdue task: ' || t.title, 255),
                    format('The task "%s" about %s was due %s.', t.title, c.name, to_char(t.due_at, 'YYYY-MM-DD HH24:MI')),
                    jsonb_build_object('task_id', t.id, 'due_at', t.due_at, 'playbook', t.playbook, 'step', t.step),
@@ -50,32 +57,43 @@ BEGIN
                               AND (x.status IN ('open', 'acknowledged', 'snoozed')
                                    OR (x.status = 'dismissed'
                                        AND (x.risk_factors ->> 'due_at')::timestamptz = t.due_at)))
-         ORDER BY t.due_at, t.id)) r
-     WHERE r.outcome = 'created';
+         ORDER BY t.due_at, t.id);
+    SELECT count(*) INTO raised FROM cs._raise_alerts(firings) r WHERE r.outcome = 'created';
 
     -- Task alerts whose task is done or no longer overdue are resolved.
-    PERFORM cs._resolve_alerts(array_agg(al.id), 'the task is done or no longer overdue')
-       FROM cs.alerts al
-      WHERE al.alert_type = 'task' AND al.status IN ('open', 'acknowledged', 'snoozed')
-        AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
-        AND NOT EXISTS (SELECT 1 FROM cs.tasks k
-                         WHERE k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
-                           AND k.status = 'open' AND k.due_at < as_of);
+    -- (the ids first: on a Citus cluster the writer may not run inside a
+    -- query of the distributed alerts)
+    ids := ARRAY(SELECT al.id FROM cs.alerts al
+                  WHERE al.alert_type = 'task' AND al.status IN ('open', 'acknowledged', 'snoozed')
+                    AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
+                    AND NOT EXISTS (SELECT 1 FROM cs.tasks k
+                                     WHERE k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
+                                       AND k.status = 'open' AND k.due_at < as_of));
+    IF cardinality(ids) > 0 THEN
+        PERFORM cs._resolve_alerts(ids, 'the task is done or no longer overdue');
+    END IF;
+    ids := NULL;
 
-    -- An alert follows its task to a new assignee.
-    WITH moved AS (
+    -- An alert follows its task to a new assignee: the moves read first,
+    -- then written by key, on a Citus cluster one UPDATE per shard group (a
+    -- modification joined with its values must target one shard).
+    SELECT array_agg(al.customer_id ORDER BY al.id), array_agg(al.id ORDER BY al.id),
+           array_agg(al.status ORDER BY al.id), array_agg(k.assigned_to ORDER BY al.id),
+           array_agg(jsonb_build_object('from', al.assigned_to, 'to', k.assigned_to) ORDER BY al.id)
+      INTO move_customers, ids, froms, move_to, dets
+      FROM cs.alerts al
+      JOIN cs.tasks k ON k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
+     WHERE al.alert_type = 'task' AND al.status IN ('open', 'acknowledged', 'snoozed')
+       AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
+       AND al.assigned_to IS DISTINCT FROM k.assigned_to;
+    who := cs.acting_user();
+    FOR grp IN SELECT g FROM cs._shard_groups(move_customers) g LOOP
         UPDATE cs.alerts al
-           SET assigned_to = k.assigned_to, updated_at = now(), updated_by = cs.acting_user()
-          FROM cs.tasks k, cs.alerts old
-         WHERE old.id = al.id AND al.alert_type = 'task' AND al.status IN ('open', 'acknowledged', 'snoozed')
-           AND (customer_ids IS NULL OR al.customer_id = ANY (customer_ids))
-           AND k.customer_id = al.customer_id AND k.id::text = al.risk_factors ->> 'task_id'
-           AND al.assigned_to IS DISTINCT FROM k.assigned_to
-        RETURNING al.id, al.status, jsonb_build_object('from', old.assigned_to, 'to', al.assigned_to) AS details
-    )
-    SELECT array_agg(m.id ORDER BY m.id), array_agg(m.status ORDER BY m.id), array_agg(m.details ORDER BY m.id)
-      INTO ids, froms, dets
-      FROM moved m;
+           SET assigned_to = u.assignee, updated_at = ts, updated_by = who
+          FROM unnest(move_customers, ids, move_to) AS u (customer_id, id, assignee)
+         WHERE al.customer_id = u.customer_id AND al.id = u.id
+           AND (grp IS NULL OR (al.customer_id = ANY (grp) AND u.customer_id = ANY (grp)));
+    END LOOP;
     IF ids IS NOT NULL THEN
         PERFORM cs._log_alert_events(ids, array_fill('reassigned'::text, ARRAY[cardinality(ids)]), froms,
                                      'the task was reassigned', dets);
@@ -97,8 +115,13 @@ BEGIN
     IF task_id IS NULL THEN
         RAISE EXCEPTION 'task id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO t FROM cs.tasks k WHERE k.id = task_id FOR UPDATE;
-    IF NOT FOUND THEN
+    -- its customer first, then the row locked by its key (on a Citus cluster
+    -- a row lock needs the shard: the customer)
+    SELECT k.customer_id INTO t.customer_id FROM cs.tasks k WHERE k.id = task_id;
+    IF FOUND THEN
+        SELECT * INTO t FROM cs.tasks k WHERE k.customer_id = t.customer_id AND k.id = task_id FOR UPDATE;
+    END IF;
+    IF t.id IS NULL THEN
         RAISE EXCEPTION 'task % does not exist', task_id USING ERRCODE = 'no_data_found';
     END IF;
     IF NOT cs._user_sees_customer(who, t.customer_id) THEN

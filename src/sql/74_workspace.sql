@@ -392,9 +392,16 @@ BEGIN
         RAISE EXCEPTION 'won MRR must be between 0 and 99999999.99, not %', move_opportunity.won_mrr
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT * INTO o FROM cs.opportunities op
-     WHERE op.id = move_opportunity.id AND cs._user_sees_customer(who, op.customer_id) FOR UPDATE;
-    IF NOT FOUND THEN
+    -- its customer first, then the row locked by its key (on a Citus cluster
+    -- a row lock needs the shard: the customer)
+    SELECT op.customer_id INTO o.customer_id FROM cs.opportunities op WHERE op.id = move_opportunity.id;
+    IF FOUND AND cs._user_sees_customer(who, o.customer_id) THEN
+        SELECT * INTO o FROM cs.opportunities op
+         WHERE op.customer_id = o.customer_id AND op.id = move_opportunity.id FOR UPDATE;
+    ELSE
+        o := NULL;
+    END IF;
+    IF o.id IS NULL THEN
         RAISE EXCEPTION 'opportunity % does not exist', move_opportunity.id USING ERRCODE = 'no_data_found';
     END IF;
     next := CASE o.status WHEN 'open' THEN ARRAY['in_progress', 'lost', 'dismissed']

@@ -87,6 +87,35 @@ $$;
 COMMENT ON FUNCTION cs._is_distributed() IS
     'Internal: true when cs.customers is distributed by Citus (after cs.distribute()).';
 
+-- The given customers by shard group: on a Citus cluster one array per shard
+-- group (in shard order), for statements that must target one shard (a
+-- modification joined with its values, row locks); on a single node one NULL,
+-- meaning everyone at once.  Nothing when ids is empty.
+CREATE OR REPLACE FUNCTION cs._shard_groups(ids uuid[]) RETURNS SETOF uuid[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    IF coalesce(cardinality(ids), 0) = 0 THEN
+        RETURN;
+    END IF;
+    IF NOT cs._is_distributed() THEN
+        RETURN NEXT NULL::uuid[];
+        RETURN;
+    END IF;
+    -- (EXECUTE: the Citus function does not exist on a single node)
+    RETURN QUERY EXECUTE
+        'SELECT array_agg(DISTINCT x.c)
+           FROM unnest($1) x (c)
+          WHERE x.c IS NOT NULL
+          GROUP BY pg_catalog.get_shard_id_for_distribution_column(''cs.customers'', x.c)
+          ORDER BY pg_catalog.get_shard_id_for_distribution_column(''cs.customers'', x.c)'
+        USING ids;
+END;
+$$;
+COMMENT ON FUNCTION cs._shard_groups(uuid[]) IS
+    'Internal: the given customers split by Citus shard group, one array per group; one NULL on a single node (everyone at once); nothing for no customers.';
+
 -- What cs.distribute() makes of every table of cs, in the order it does it.
 CREATE OR REPLACE FUNCTION cs.distribution_plan()
 RETURNS TABLE (step int, table_name regclass, kind text, distribution_column text, colocate_with regclass)

@@ -88,14 +88,25 @@ COMMENT ON FUNCTION cs.acting_user() IS
 -- sees every customer, anybody else the customers whose csm is a role they are
 -- a member of; no customer (model and data alerts) is admin only.  Called by
 -- the SECURITY DEFINER functions, which run as the owner and so bypass RLS.
+-- (PL/pgSQL, called with values: on a Citus cluster its lookup is a query of
+-- one customer, which Citus routes to its shard; it must not be called inside
+-- a query of a distributed table, which would nest a distributed query)
 CREATE OR REPLACE FUNCTION cs._user_sees_customer(who name, customer_id uuid) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, cs
 AS $$
-SELECT coalesce(pg_has_role(who, to_regrole('cscopilot_admin'), 'MEMBER'), false)
-    OR EXISTS (SELECT 1 FROM cs.customers c
-                WHERE c.id = _user_sees_customer.customer_id
-                  AND c.csm IN (SELECT r.rolname FROM pg_roles r WHERE pg_has_role(who, r.oid, 'MEMBER')))
+DECLARE
+    owner text;
+BEGIN
+    IF coalesce(pg_has_role(who, to_regrole('cscopilot_admin'), 'MEMBER'), false) THEN
+        RETURN true;
+    END IF;
+    IF customer_id IS NULL THEN
+        RETURN false;
+    END IF;
+    SELECT c.csm INTO owner FROM cs.customers c WHERE c.id = _user_sees_customer.customer_id;
+    RETURN coalesce(pg_has_role(who, to_regrole(owner), 'MEMBER'), false);
+END;
 $$;
 COMMENT ON FUNCTION cs._user_sees_customer(name, uuid) IS
     'Internal: true when the user may see the customer under the row-level security rule (an admin always; a CSM when the customer''s csm is a role they are a member of; a NULL customer admins only).';
@@ -109,6 +120,10 @@ AS $$
 DECLARE
     who name := cs.acting_user();
 BEGIN
+    -- every CSM write starts here: on a Citus cluster its reads and writes
+    -- then share one connection per node, as writes of the reference tables
+    -- (model and data alerts, the outbox) after a read of the shards require
+    PERFORM cs._one_connection_per_node();
     IF NOT coalesce(pg_has_role(who, to_regrole('cscopilot_csm'), 'MEMBER'), false) THEN
         RAISE EXCEPTION 'permission denied to %', what
             USING ERRCODE = 'insufficient_privilege',
@@ -119,7 +134,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._require_csm(text) IS
-    'Internal: returns cs.acting_user() when it is a member of cscopilot_csm (admins are), raises insufficient_privilege naming the refused action otherwise.';
+    'Internal: returns cs.acting_user() when it is a member of cscopilot_csm (admins are), raises insufficient_privilege naming the refused action otherwise; on a Citus cluster also makes the rest of the transaction use one connection per node.';
 
 -- Grants one of the three group roles to a user; admins only.
 CREATE OR REPLACE FUNCTION cs.grant_role(role text, member text) RETURNS void
