@@ -99,6 +99,13 @@ SELECT cs.purge_customer('00000000-0000-0000-0000-0000000000ff', 'test');
 SELECT cs.purge_customer('00000000-0000-0000-0000-000000000001', 'erasure request') ->> 'usage_events' AS events_deleted;
 SELECT external_id, rows_deleted ->> 'usage_events' AS events, reason FROM cs.customer_purges;
 SELECT external_id FROM cs.customers ORDER BY 1;
+-- a purged customer inserted again under its id: the rows kept of it (the
+-- purge record) take its csm, in a statement that inserts another customer too
+INSERT INTO cs.customers (id, external_id, name, csm)
+VALUES ('00000000-0000-0000-0000-000000000001', 'acme-again', 'Acme', 'carol'),
+       ('00000000-0000-0000-0000-0000000000f1', 'newco', 'Newco', 'dave');
+SELECT external_id, csm FROM cs.customer_purges ORDER BY external_id;
+DELETE FROM cs.customers WHERE external_id IN ('acme-again', 'newco');
 
 -- updated_at is maintained
 UPDATE cs.customers SET updated_at = '2000-01-01', mrr = 9100 WHERE external_id = 'globex';

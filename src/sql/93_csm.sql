@@ -79,9 +79,35 @@ BEGIN
         stmt := format('UPDATE %s t SET csm = NEW.csm WHERE t.customer_id = NEW.id AND t.csm IS DISTINCT FROM NEW.csm;', t.name);
         upd := upd || E'\n    ' || stmt;
         IF t.orphans THEN
-            ins := ins || E'\n        ' || stmt;
+            ins := ins || E'\n        '
+                   || format('UPDATE %s t SET csm = r.csm WHERE t.customer_id = r.id AND t.csm IS DISTINCT FROM r.csm;', t.name);
         END IF;
     END LOOP;
+
+    EXECUTE format($f$
+CREATE OR REPLACE FUNCTION cs._customers_csm_inserted() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $body$
+DECLARE
+    r      record;
+    purged uuid[];
+BEGIN
+    -- Only a customer purged and inserted again under the same id can have
+    -- rows already, in the tables without a foreign key to cs.customers: one
+    -- query per statement finds them.  (Per row, on each shard of a Citus
+    -- cluster, the queries would be planned by Citus one customer at a time,
+    -- and each plan's memory kept until the load commits: a worker ran out of
+    -- memory inserting 100,000 customers.)  EXECUTE: Citus sends the values
+    -- typed to the shard.
+    EXECUTE 'SELECT array_agg(p.customer_id) FROM cs.customer_purges p WHERE p.customer_id = ANY ($1)'
+       INTO purged USING ARRAY(SELECT n.id FROM new_rows n WHERE n.csm IS NOT NULL);
+    FOR r IN SELECT n.id, n.csm FROM new_rows n WHERE n.csm IS NOT NULL AND n.id = ANY (purged) ORDER BY n.id LOOP%s
+    END LOOP;
+    RETURN NULL;
+END;
+$body$
+$f$, ins);
 
     EXECUTE format($f$
 CREATE OR REPLACE FUNCTION cs._customers_csm_changed() RETURNS trigger
@@ -89,11 +115,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, cs
 AS $body$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        -- only tables without a foreign key to cs.customers can hold rows of a
-        -- customer inserted now (cs.customer_purges of an id used again)%s
-        RETURN NULL;
-    END IF;
     -- Under a transaction snapshot the UPDATEs below would miss rows that
     -- concurrent loads commit meanwhile, which would keep the old csm.
     IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -109,14 +130,16 @@ BEGIN
     RETURN NULL;
 END;
 $body$
-$f$, ins, upd);
+$f$, upd);
 END;
 $$;
 COMMENT ON FUNCTION cs._customers_csm_changed() IS
-    'Trigger (AFTER INSERT, AFTER UPDATE OF csm, each row of cs.customers): sets csm on the customer''s rows of every customer-scoped table (one UPDATE per table, generated from the catalog); a change locks the customer FOR UPDATE first and is refused outside READ COMMITTED.';
+    'Trigger (AFTER UPDATE OF csm, each row of cs.customers): sets csm on the customer''s rows of every customer-scoped table (one UPDATE per table, generated from the catalog); a change locks the customer FOR UPDATE first and is refused outside READ COMMITTED.';
 
+COMMENT ON FUNCTION cs._customers_csm_inserted() IS
+    'Trigger (AFTER INSERT, each statement on cs.customers): stamps the csm of new customers on the rows that were there before them, which only a purged customer inserted again under its id can have (tables without a foreign key to cs.customers); one lookup of cs.customer_purges per statement.';
 CREATE OR REPLACE TRIGGER customers_csm_ins AFTER INSERT ON cs.customers
-    FOR EACH ROW WHEN (NEW.csm IS NOT NULL) EXECUTE FUNCTION cs._customers_csm_changed();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION cs._customers_csm_inserted();
 COMMENT ON TRIGGER customers_csm_ins ON cs.customers IS
     'Stamps the csm of a new customer on rows that were there before it (tables without a foreign key to cs.customers).';
 CREATE OR REPLACE TRIGGER customers_csm_upd AFTER UPDATE OF csm ON cs.customers
