@@ -27,6 +27,7 @@ CUSTOMERS=${CITUS_CUSTOMERS:-300}
 DAYS=${CITUS_DAYS:-90}
 SEED=17
 END_DATE=2026-10-31
+VERSION=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$(dirname "$0")/../cscopilot.control")
 AS_OF='2026-11-01 00:00:00+00'
 DB=cscopilot_citus
 
@@ -276,6 +277,60 @@ t_worker_jobs() {
     [ "$st" = "$((CUSTOMERS - 1))" ] || { echo "the full rescore scored $st customers, not $((CUSTOMERS - 1))"; fails=$((fails + 1)); }
     [ $fails -eq 0 ]
 }
+# How an update reaches a distributed installation (README, "Upgrades on a
+# cluster"): Citus runs ALTER EXTENSION ... UPDATE on every node, so each
+# worker's copy of the extension (its shells) runs the script, and the DDL the
+# coordinator's run makes on a distributed table is sent again to the workers
+# (shell and shards): an update script alters existing tables with IF NOT
+# EXISTS / IF EXISTS, so that the second pass is a no-op on the shells and
+# reaches the shards; new tables are distributed by cs.distribute() after it.
+# A probe update to a version that exists only in this test's private
+# installation, in a database of its own: a column added to two distributed
+# tables, a new reference table and a new customer-keyed table.
+t_update_distributed() {
+    local U=cscopilot_update ext got p
+    ext="$CLUSTER_PREFIX$(pg_config --sharedir)/extension"
+    cat > "$ext/cscopilot--$VERSION--$VERSION.probe.sql" <<'SQL' || return 1
+ALTER TABLE cs.customers ADD COLUMN IF NOT EXISTS probe_note text;
+ALTER TABLE cs.usage_events ADD COLUMN IF NOT EXISTS probe_weight int NOT NULL DEFAULT 1;
+CREATE TABLE cs.probe_settings (k text PRIMARY KEY, v text);
+CREATE TABLE cs.probe_marks (customer_id uuid NOT NULL REFERENCES cs.customers (id),
+                             id bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (customer_id, id));
+SQL
+    chmod a+r "$ext/cscopilot--$VERSION--$VERSION.probe.sql"
+    for p in "${CITUS_PORTS[@]}"; do
+        citus_psql "$p" -d postgres -c "CREATE DATABASE $U" >/dev/null || return 1
+        citus_psql "$p" -d "$U" -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" >/dev/null || return 1
+    done
+    citus_psql "$C" -d "$U" -c "SET client_min_messages = warning" \
+        -c "SELECT citus_set_coordinator_host('localhost', $C)" \
+        -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[1]})" -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[2]})" \
+        -c "CREATE EXTENSION cscopilot" -c "SELECT count(*) FROM cs.distribute()" \
+        -c "SELECT cs.generate_demo_data(40, 30, 5, '$END_DATE')" \
+        -c "ALTER EXTENSION cscopilot UPDATE TO '$VERSION.probe'" \
+        -c "SELECT count(*) FROM cs.distribute()" >/dev/null || return 1
+    # every node at the new version, the columns on every shell and shard
+    for p in "${CITUS_PORTS[@]}"; do
+        got=$(citus_psql "$p" -d "$U" -tA -c "SET citus.show_shards_for_app_name_prefixes = '*'" \
+              -c "SELECT extversion FROM pg_extension WHERE extname = 'cscopilot'" \
+              -c "SELECT count(*) FROM pg_class c
+                   WHERE c.relnamespace = 'cs'::regnamespace AND c.relname ~ '^(customers|usage_events)(_[0-9]+)?\$'
+                     AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                                        AND a.attname IN ('probe_note', 'probe_weight'))" | tr '\n' ' ') || return 1
+        [ "$got" = "$VERSION.probe 0 " ] || { echo "node $p: version and tables without the new column: '$got'"; return 1; }
+    done
+    # the new tables distributed as planned, and written and read through
+    got=$(citus_psql "$C" -d "$U" -tA \
+          -c "SELECT string_agg(logicalrelid::text || ':' || partmethod::text, ' ' ORDER BY logicalrelid::text)
+                FROM pg_dist_partition WHERE logicalrelid::text LIKE 'cs.probe%'" \
+          -c "INSERT INTO cs.probe_marks (customer_id) SELECT id FROM cs.customers ORDER BY id LIMIT 3" \
+          -c "UPDATE cs.customers SET probe_note = 'kept' WHERE churned_at IS NULL" \
+          -c "SELECT (SELECT count(*) FROM cs.probe_marks)::text || ' ' || (SELECT count(*) FROM cs.customers WHERE probe_note = 'kept')::text
+                     || ' ' || (SELECT min(probe_weight) FROM cs.usage_events)::text" \
+          -c "SELECT cs.refresh_all() > 0" | grep -v '^INSERT\|^UPDATE' | tr '\n' ' ') || return 1
+    local active; active=$(citus_psql "$C" -d "$U" -tA -c "SELECT count(*) FROM cs.customers WHERE churned_at IS NULL") || return 1
+    [ "$got" = "cs.probe_marks:h cs.probe_settings:n 3 $active 1 t " ] || { echo "after the update: '$got'"; return 1; }
+}
 t_refuse_without_citus() {
     single -c "CREATE EXTENSION cscopilot" -c "
         DO \$\$ BEGIN PERFORM cs.distribute(); RAISE EXCEPTION 'cs.distribute() ran without Citus';
@@ -344,6 +399,7 @@ step "health, churn risk, alerts and opportunities identical for every customer"
 echo "== CSM writes and the worker's jobs on the cluster"
 step "a CSM's alert, task and action functions work on her customers' shards" t_csm_writes
 step "every scheduled job of the worker succeeds, the full rescore in steps" t_worker_jobs
+step "ALTER EXTENSION UPDATE reaches the workers' shells and shards, cs.distribute() the new tables" t_update_distributed
 
 kill "$watchdog" 2>/dev/null
 echo "$passed passed, $failed failed"
