@@ -470,6 +470,7 @@ DECLARE
     longest  interval;
     cool_since timestamptz;
     -- per firing of a customer, in (customer, rule, given) order
+    fs       cs.alert_firing[];
     fo       bigint[];
     f_cur    uuid[];
     f_sev    text[];
@@ -506,50 +507,66 @@ BEGIN
            INTO pre USING cids, cool_since;
     END IF;
 
-    -- 2. per firing of a customer: its unresolved alert, whether the rule's
-    --    cooldown holds, the escalation; a number for every rule firing
-    --    outside its cooldown (a re-firing too), then the new alert's id
-    SELECT array_agg(m.ord ORDER BY m.customer_id, m.rule_id, m.ord),
+    -- 2. per firing of a customer, in (customer, rule, given) order: the
+    --    firing, its unresolved alert, whether the rule's cooldown holds, the
+    --    severity it had; joins by customer over the rows read (a lookup per
+    --    firing would read them all again), and arrays walked in step
+    --    (unnest of several arrays), not subscripted (which walks an array of
+    --    composites from its start)
+    SELECT array_agg(m.f ORDER BY m.customer_id, m.rule_id, m.ord),
+           array_agg(m.ord ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.cur_id ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.severity ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.old_severity ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.cooling ORDER BY m.customer_id, m.rule_id, m.ord)
-      INTO fo, f_cur, f_sev, f_old, f_cool
-      FROM (SELECT x.customer_id, x.rule_id, x.ord, x.severity, c.id AS cur_id, c.severity AS old_severity,
-                   x.rule_id IS NOT NULL AND x.cooldown IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM unnest(pre) p
-                                WHERE p.customer_id = x.customer_id AND p.rule_id = x.rule_id
-                                  AND p.status IN ('resolved', 'dismissed') AND p.resolved_at > ts - x.cooldown) AS cooling
+      INTO fs, fo, f_cur, f_sev, f_old, f_cool
+      FROM (SELECT DISTINCT ON (x.ord) x.ord, x.customer_id, x.rule_id, x.severity,
+                   ROW(x.customer_id, x.rule_id, x.alert_type, x.severity, x.title, x.description, x.risk_factors,
+                       x.suggested_actions, x.assigned_to, x.mrr_at_risk, x.cooldown, x.details)::cs.alert_firing AS f,
+                   c.id AS cur_id, c.severity AS old_severity,
+                   coalesce(x.rule_id IS NOT NULL AND x.cooldown IS NOT NULL AND cl.last_resolved > ts - x.cooldown,
+                            false) AS cooling
               FROM unnest(firings) WITH ORDINALITY AS x (customer_id, rule_id, alert_type, severity, title, description,
                                                          risk_factors, suggested_actions, assigned_to, mrr_at_risk,
                                                          cooldown, details, ord)
-              LEFT JOIN LATERAL (
-                  SELECT p.id, p.severity FROM unnest(pre) p
-                   WHERE p.customer_id = x.customer_id AND p.status IN ('open', 'acknowledged', 'snoozed')
-                     AND CASE WHEN x.rule_id IS NOT NULL THEN p.rule_id = x.rule_id
-                              ELSE p.rule_id IS NULL AND p.alert_type = x.alert_type
-                                   AND cs._alert_key(p.alert_type, p.rule_id, p.risk_factors)
-                                       = cs._alert_key(x.alert_type, x.rule_id, x.risk_factors) END
-                   ORDER BY p.created_at, p.id LIMIT 1) c ON true
-             WHERE x.customer_id IS NOT NULL) m;
+              LEFT JOIN (SELECT p.* FROM unnest(pre) p WHERE p.status IN ('open', 'acknowledged', 'snoozed')) c
+                     ON c.customer_id = x.customer_id
+                    AND CASE WHEN x.rule_id IS NOT NULL THEN c.rule_id = x.rule_id
+                             ELSE c.rule_id IS NULL AND c.alert_type = x.alert_type
+                                  AND cs._alert_key(c.alert_type, c.rule_id, c.risk_factors)
+                                      = cs._alert_key(x.alert_type, x.rule_id, x.risk_factors) END
+              LEFT JOIN (SELECT p.customer_id, p.rule_id, max(p.resolved_at) AS last_resolved
+                           FROM unnest(pre) p WHERE p.status IN ('resolved', 'dismissed')
+                          GROUP BY p.customer_id, p.rule_id) cl
+                     ON cl.customer_id = x.customer_id AND cl.rule_id = x.rule_id
+             WHERE x.customer_id IS NOT NULL
+             ORDER BY x.ord, c.created_at, c.id) m;
     -- (the sequence in that order, one number per rule firing outside its
     -- cooldown; a firing without a rule gets a random id)
-    SELECT array_agg(CASE WHEN fz.rule_id IS NULL THEN gen_random_uuid()
-                          WHEN fz.cooling THEN NULL
-                          ELSE md5(fz.customer_id::text || ':' || fz.rule_id || ':' || nextval('cs.alert_number'))::uuid END
-                     ORDER BY fz.i)
+    SELECT array_agg(CASE WHEN z.rule_id IS NULL THEN gen_random_uuid()
+                          WHEN z.cooling THEN NULL
+                          ELSE md5(z.customer_id::text || ':' || z.rule_id || ':' || nextval('cs.alert_number'))::uuid END
+                     ORDER BY z.i)
       INTO f_new
-      FROM (SELECT z.i, (firings[z.o]).customer_id, (firings[z.o]).rule_id, z.cooling
-              FROM unnest(fo, f_cool) WITH ORDINALITY AS z (o, cooling, i)
-             ORDER BY z.i) fz;
+      FROM (SELECT * FROM unnest(fs, f_cool) WITH ORDINALITY AS z (customer_id, rule_id, alert_type, severity, title, description, risk_factors, suggested_actions, assigned_to, mrr_at_risk, cooldown, details, cooling, i) ORDER BY i) z;
 
-    -- 3a. re-fire: one UPDATE per shard group; the severity never goes down,
-    --     the status and assignee stay (a status changed meanwhile by a
-    --     lifecycle call is checked again here)
-    FOR g IN SELECT array_agg(DISTINCT (firings[z.o]).customer_id) AS gids
-               FROM unnest(fo, f_cur) AS z (o, cur_id)
+    -- 3a. re-fire: one UPDATE per shard group (a modification joined with
+    --     its values must target one shard), with only that group's values
+    --     (Citus writes them into the statement it sends); the severity never
+    --     goes down, the status and assignee stay (a status changed meanwhile
+    --     by a lifecycle call is checked again here)
+    FOR g IN SELECT array_agg(DISTINCT z.customer_id) AS gids,
+                    array_agg(z.o ORDER BY z.o) AS u_o, array_agg(z.customer_id ORDER BY z.o) AS u_customer,
+                    array_agg(z.cur_id ORDER BY z.o) AS u_id,
+                    array_agg(cs.severity_rank(z.severity) > cs.severity_rank(z.old) ORDER BY z.o) AS u_esc,
+                    array_agg(z.severity ORDER BY z.o) AS u_severity, array_agg(z.title ORDER BY z.o) AS u_title,
+                    array_agg(z.description ORDER BY z.o) AS u_description,
+                    array_agg(z.risk_factors ORDER BY z.o) AS u_factors,
+                    array_agg(z.suggested_actions ORDER BY z.o) AS u_actions,
+                    array_agg(z.mrr_at_risk ORDER BY z.o) AS u_mrr
+               FROM unnest(fs, fo, f_cur, f_old) AS z (customer_id, rule_id, alert_type, severity, title, description, risk_factors, suggested_actions, assigned_to, mrr_at_risk, cooldown, details, o, cur_id, old)
               WHERE z.cur_id IS NOT NULL
-              GROUP BY pg_catalog.get_shard_id_for_distribution_column('cs.customers', (firings[z.o]).customer_id)
+              GROUP BY pg_catalog.get_shard_id_for_distribution_column('cs.customers', z.customer_id)
               ORDER BY 1
     LOOP
         FOR cur IN
@@ -562,10 +579,10 @@ BEGIN
                    risk_factors = u.risk_factors, suggested_actions = u.suggested_actions,
                    last_fired_at = ts, fire_count = al.fire_count + 1,
                    mrr_at_risk = coalesce(u.mrr_at_risk, 0)
-              FROM (SELECT (firings[z.o]).*, z.o, z.cur_id,
-                           cs.severity_rank((firings[z.o]).severity) > cs.severity_rank(z.old) AS esc
-                      FROM unnest(fo, f_cur, f_old) AS z (o, cur_id, old)
-                     WHERE z.cur_id IS NOT NULL AND (firings[z.o]).customer_id = ANY (g.gids)) u
+              FROM unnest(g.u_o, g.u_customer, g.u_id, g.u_esc, g.u_severity, g.u_title, g.u_description, g.u_factors,
+                          g.u_actions, g.u_mrr)
+                   AS u (o, customer_id, cur_id, esc, severity, title, description, risk_factors, suggested_actions,
+                         mrr_at_risk)
              WHERE al.customer_id = ANY (g.gids) AND al.customer_id = u.customer_id AND al.id = u.cur_id
                AND al.status IN ('open', 'acknowledged', 'snoozed')
             RETURNING u.o, al.status
@@ -583,11 +600,12 @@ BEGIN
         INSERT INTO cs.alerts AS al (id, customer_id, rule_id, alert_type, severity, title, description, risk_factors,
                                      suggested_actions, status, assigned_to, created_at, updated_at, updated_by,
                                      last_fired_at, fire_count, mrr_at_risk)
-        SELECT n.new_id, n.customer_id, n.rule_id, n.alert_type, n.severity, left(n.title, 255), n.description,
-               n.risk_factors, n.suggested_actions, 'open', n.assigned_to, ts, ts, current_user, ts, 1,
-               coalesce(n.mrr_at_risk, 0)
-          FROM (SELECT (firings[z.o]).*, z.new_id, z.i
-                  FROM unnest(fo, f_new, f_cool) WITH ORDINALITY AS z (o, new_id, cooling, i)
+        SELECT n.new_id, n.customer_id, n.rule_id, n.alert_type, n.severity, left(n.title, 255),
+               n.description, n.risk_factors, n.suggested_actions, 'open', n.assigned_to, ts, ts,
+               current_user, ts, 1, coalesce(n.mrr_at_risk, 0)
+          FROM (SELECT z.*
+                  FROM unnest(fs, fo, f_new, f_cool) WITH ORDINALITY
+                       AS z (customer_id, rule_id, alert_type, severity, title, description, risk_factors, suggested_actions, assigned_to, mrr_at_risk, cooldown, details, o, new_id, cooling, i)
                  WHERE NOT z.cooling AND NOT z.o = ANY (upd)) n
          ORDER BY n.i
         -- (every writer holds the refresh lock: no other creates an alert
@@ -611,8 +629,8 @@ BEGIN
               JOIN unnest(upd, upd_status) AS u (o, status) ON u.o = z.o
             UNION ALL
             SELECT z.new_id, z.o, 'created', NULL,
-                   jsonb_build_object('severity', (firings[z.o]).severity) || coalesce((firings[z.o]).details, '{}')
-              FROM unnest(fo, f_new) AS z (o, new_id)
+                   jsonb_build_object('severity', z.severity) || coalesce(z.details, '{}')
+              FROM unnest(fs, fo, f_new) AS z (customer_id, rule_id, alert_type, severity, title, description, risk_factors, suggested_actions, assigned_to, mrr_at_risk, cooldown, details, o, new_id)
              WHERE z.new_id IN (SELECT (m.j ->> 'id')::uuid FROM unnest(msgs) m (j))) r;
 
     -- firings without a customer: cs.system_alerts, one at a time
@@ -957,6 +975,13 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
+    -- The customers are named on cs.customers and on the joined feature
+    -- store; the correlated subqueries follow them by customer_id, the
+    -- distribution column, so that Citus pushes the whole query down to the
+    -- shards.  Naming them inside the subqueries too made each of their index
+    -- scans sort the whole list again, once per customer and partition (a
+    -- shard group of 3,000 customers: 5.4 s for the health scores alone,
+    -- against 0.1 s without).
     f text := CASE WHEN ids IS NULL THEN '' ELSE ' AND %1$s.customer_id = ANY ($1)' END;
 BEGIN
     RETURN QUERY EXECUTE format($q$
@@ -991,7 +1016,7 @@ BEGIN
                                FROM cs.opportunities op
                               WHERE op.customer_id = cu.id%4$s AND op.status IN ('open', 'in_progress')) o ON true
          WHERE cu.churned_at IS NULL%5$s$q$,
-        format(f, 'cf'), format(f, 's'), format(f, 'x'), format(f, 'op'),
+        format(f, 'cf'), '', '', '',
         CASE WHEN ids IS NULL THEN '' ELSE ' AND cu.id = ANY ($1)' END)
     USING ids;
 END;
