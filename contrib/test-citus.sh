@@ -298,13 +298,8 @@ CREATE TABLE cs.probe_marks (customer_id uuid NOT NULL REFERENCES cs.customers (
                              id bigint GENERATED ALWAYS AS IDENTITY, PRIMARY KEY (customer_id, id));
 SQL
     chmod a+r "$ext/cscopilot--$VERSION--$VERSION.probe.sql"
-    for p in "${CITUS_PORTS[@]}"; do
-        citus_psql "$p" -d postgres -c "CREATE DATABASE $U" >/dev/null || return 1
-        citus_psql "$p" -d "$U" -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" >/dev/null || return 1
-    done
+    citus_database_create "$U" || return 1
     citus_psql "$C" -d "$U" -c "SET client_min_messages = warning" \
-        -c "SELECT citus_set_coordinator_host('localhost', $C)" \
-        -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[1]})" -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[2]})" \
         -c "CREATE EXTENSION cscopilot" -c "SELECT count(*) FROM cs.distribute()" \
         -c "SELECT cs.generate_demo_data(40, 30, 5, '$END_DATE')" \
         -c "ALTER EXTENSION cscopilot UPDATE TO '$VERSION.probe'" \

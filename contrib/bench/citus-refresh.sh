@@ -55,17 +55,12 @@ node_name() { case $1 in "${CITUS_PORTS[0]}") echo coordinator ;; "${CITUS_PORTS
 echo "== full refresh of $customers customers: rows and bytes read per node (second of two refreshes)"
 for days in $days_list; do
     events=""
-    citus_psql "$C" -d bench -q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS cscopilot CASCADE" >/dev/null 2>&1
     # a fresh database each time (DROP EXTENSION cannot undo cs.distribute())
-    citus_psql "$C" -d postgres -q -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" >/dev/null
     for p in "${CITUS_PORTS[@]}"; do
-        [ "$p" = "$C" ] || citus_psql "$p" -d postgres -q -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+        citus_psql "$p" -d postgres -q -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" >/dev/null
     done
-    citus_psql "$C" -d postgres -q -c "CREATE DATABASE bench" >/dev/null
-    for p in "${CITUS_PORTS[@]}"; do citus_psql "$p" -d bench -q -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus" >/dev/null; done
+    citus_database_create bench || { echo "creating the cluster database failed"; exit 1; }
     citus_psql "$C" -d bench -q -c "SET client_min_messages = warning" \
-        -c "SELECT citus_set_coordinator_host('localhost', $C)" \
-        -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[1]})" -c "SELECT citus_add_node('localhost', ${CITUS_PORTS[2]})" \
         -c "CREATE EXTENSION cscopilot" -c "SELECT count(*) FROM cs.distribute()" \
         -c "SELECT cs.generate_demo_data($customers, $days, 42, '2026-10-31')" >/dev/null || { echo "cluster load failed"; exit 1; }
     citus_psql "$C" -d single -q -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS cscopilot CASCADE" \

@@ -473,7 +473,6 @@ DECLARE
     fs       cs.alert_firing[];
     fo       bigint[];
     f_cur    uuid[];
-    f_sev    text[];
     f_old    text[];
     f_cool   boolean[];
     f_new    uuid[];
@@ -516,11 +515,10 @@ BEGIN
     SELECT array_agg(m.f ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.ord ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.cur_id ORDER BY m.customer_id, m.rule_id, m.ord),
-           array_agg(m.severity ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.old_severity ORDER BY m.customer_id, m.rule_id, m.ord),
            array_agg(m.cooling ORDER BY m.customer_id, m.rule_id, m.ord)
-      INTO fs, fo, f_cur, f_sev, f_old, f_cool
-      FROM (SELECT DISTINCT ON (x.ord) x.ord, x.customer_id, x.rule_id, x.severity,
+      INTO fs, fo, f_cur, f_old, f_cool
+      FROM (SELECT DISTINCT ON (x.ord) x.ord, x.customer_id, x.rule_id,
                    ROW(x.customer_id, x.rule_id, x.alert_type, x.severity, x.title, x.description, x.risk_factors,
                        x.suggested_actions, x.assigned_to, x.mrr_at_risk, x.cooldown, x.details)::cs.alert_firing AS f,
                    c.id AS cur_id, c.severity AS old_severity,
@@ -621,11 +619,11 @@ BEGIN
            array_agg(r.details ORDER BY r.o), array_agg(r.o ORDER BY r.o)
       INTO ids, outcomes, froms, dets, ords
       FROM (SELECT z.cur_id AS id, z.o,
-                   CASE WHEN cs.severity_rank(z.sev) > cs.severity_rank(z.old) THEN 'escalated' ELSE 'refired' END AS outcome,
+                   CASE WHEN cs.severity_rank(z.severity) > cs.severity_rank(z.old) THEN 'escalated' ELSE 'refired' END AS outcome,
                    u.status AS from_status,
-                   jsonb_build_object('from', z.old, 'to', CASE WHEN cs.severity_rank(z.sev) > cs.severity_rank(z.old)
-                                                                THEN z.sev ELSE z.old END) AS details
-              FROM unnest(fo, f_cur, f_sev, f_old) AS z (o, cur_id, sev, old)
+                   jsonb_build_object('from', z.old, 'to', CASE WHEN cs.severity_rank(z.severity) > cs.severity_rank(z.old)
+                                                                THEN z.severity ELSE z.old END) AS details
+              FROM unnest(fs, fo, f_cur, f_old) AS z (customer_id, rule_id, alert_type, severity, title, description, risk_factors, suggested_actions, assigned_to, mrr_at_risk, cooldown, details, o, cur_id, old)
               JOIN unnest(upd, upd_status) AS u (o, status) ON u.o = z.o
             UNION ALL
             SELECT z.new_id, z.o, 'created', NULL,

@@ -354,18 +354,22 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Merge the other way round, or clear parent_id first.';
     END IF;
 
+    -- Open alerts of a rule the kept customer has open already are resolved
+    -- (the path every writer of alerts shares logs it), the rest move.  (The
+    -- kept customer's rules read first: on a Citus cluster the two customers'
+    -- alerts are on different shards.)
+    PERFORM cs._resolve_alerts(ARRAY(
+        SELECT a.id FROM cs.alerts a
+         WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
+           AND a.rule_id = ANY (ARRAY(SELECT b.rule_id FROM cs.alerts b
+                                       WHERE b.customer_id = keep AND b.status IN ('open', 'acknowledged', 'snoozed')))),
+        'customer merged');
     IF cs._is_distributed() THEN
         -- On a Citus cluster a row's customer cannot change (it is the
         -- distribution column): each table's rows of the merged customer are
         -- copied under the kept one (ids kept) and then deleted, parents
         -- before children for the copies and the other way round for the
         -- deletes, so that every foreign key holds at every step.
-        PERFORM cs._resolve_alerts(ARRAY(
-            SELECT a.id FROM cs.alerts a
-             WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
-               AND a.rule_id = ANY (ARRAY(SELECT b.rule_id FROM cs.alerts b
-                                           WHERE b.customer_id = keep AND b.status IN ('open', 'acknowledged', 'snoozed')))),
-            'customer merged');
         FOREACH t IN ARRAY ARRAY['usage_events', 'support_tickets', 'invoices', 'engagements', 'nps_responses', 'contacts',
                                  'subscriptions', 'contract_terms', 'opportunities', 'alerts', 'alert_events', 'alert_feedback',
                                  'actions', 'tasks'] LOOP
@@ -387,16 +391,6 @@ BEGIN
             GET DIAGNOSTICS n = ROW_COUNT;
             counts := counts || jsonb_build_object(t, n);
         END LOOP;
-        -- Open alerts of a rule the kept customer has open already are resolved
-        -- (the path every writer of alerts shares logs it), the rest move.
-        -- (the kept customer's rules read first: on a Citus cluster the two
-        -- customers' alerts are on different shards)
-        PERFORM cs._resolve_alerts(ARRAY(
-            SELECT a.id FROM cs.alerts a
-             WHERE a.customer_id = merge AND a.status IN ('open', 'acknowledged', 'snoozed')
-               AND a.rule_id = ANY (ARRAY(SELECT b.rule_id FROM cs.alerts b
-                                           WHERE b.customer_id = keep AND b.status IN ('open', 'acknowledged', 'snoozed')))),
-            'customer merged');
         -- The events and feedback follow in the same statement: their foreign key to the
         -- alert's (customer_id, id) is checked at its end.
         WITH moved AS (
