@@ -225,6 +225,19 @@ t_csm_rls() {
     others=$(coord_val -c "SET ROLE \"$csm\"" -c "SELECT count(*) FROM cs.account_health_overview WHERE csm IS DISTINCT FROM '$csm'") || return 1
     [ "$got" = "$want" ] && [ "$others" = 0 ] || {
         echo "$csm sees customers and alerts '$got', has '$want'; $others overview rows of other CSMs"; return 1; }
+    # the rows the refresh wrote on the shards carry their customer's csm (the
+    # stamp reads the colocated customers shard there)
+    local t n
+    for t in customer_health_scores risk_assessments opportunities alerts customer_features; do
+        n=$(coord_val -c "SELECT count(*) FILTER (WHERE x.csm IS DISTINCT FROM c.csm) || ' '
+                                  || count(*) FILTER (WHERE x.csm IS NOT NULL)
+                             FROM cs.$t x JOIN cs.customers c ON c.id = x.customer_id") || return 1
+        case "$n" in
+            "0 0") echo "cs.$t: no row stamped with a csm"; return 1 ;;
+            "0 "*) ;;
+            *) echo "cs.$t: ${n%% *} rows without their customer's csm"; return 1 ;;
+        esac
+    done
 }
 # What a CSM writes, as that CSM, on one of her customers: an alert
 # acknowledged, rated and resolved, an overdue task (its alert raised, moved to
