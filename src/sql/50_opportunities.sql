@@ -166,12 +166,16 @@ BEGIN
     -- by customer when given; no user text is interpolated.
     q := format($q$
     WITH base AS (
-        SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cf.features AS f,
-               (SELECT h.overall_score FROM cs.customer_health_scores h WHERE h.customer_id = c.id /*h*/
-                 ORDER BY h.calculated_at DESC LIMIT 1) AS health,
+        SELECT c.id AS customer_id, c.mrr, c.seats_licensed AS seats, cf.features AS f, hh.health,
                %s AS model_score
           FROM cs.customers c
           JOIN cs.customer_features cf ON cf.customer_id = c.id%s
+          -- the latest health, followed by customer_id alone: naming the
+          -- customers here too made each index scan sort the whole list again,
+          -- once per customer and partition (on a cluster, where this runs
+          -- for a shard group of 3,000 customers: 5.0 s against 0.1 s)
+          LEFT JOIN LATERAL (SELECT h.overall_score AS health FROM cs.customer_health_scores h
+                              WHERE h.customer_id = c.id ORDER BY h.calculated_at DESC LIMIT 1) hh ON true
          WHERE c.churned_at IS NULL AND %s
     ), b AS (
         SELECT customer_id, mrr, seats, health, model_score,
@@ -253,8 +257,7 @@ BEGIN
     -- Given customers: every table of the query names them, so that on a
     -- Citus cluster the whole statement goes to their shard.
     IF ids IS NOT NULL THEN
-        q := replace(replace(replace(q, '/*h*/', 'AND h.customer_id = ANY ($1)'),
-                             '/*s*/', 's.customer_id = ANY ($1) AND'),
+        q := replace(replace(q, '/*s*/', 's.customer_id = ANY ($1) AND'),
                      '/*o*/', 'AND o.customer_id = ANY ($1)');
     END IF;
     -- (on a Citus cluster with the parameters' values: Citus cannot plan a
