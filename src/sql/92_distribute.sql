@@ -302,6 +302,27 @@ $$;
 COMMENT ON FUNCTION cs.distribute() IS
     'On a Citus coordinator, after CREATE EXTENSION cscopilot: makes cs.customers and every table with customer_id distributed tables colocated by customer, and every other table of cs a reference table, in the order of cs.distribution_plan(); returns what it did per table. Idempotent: tables already distributed as planned are left alone. Run by the extension''s owner; refuses with feature_not_supported where Citus is not installed.';
 
+-- JIT off on the workers for the rest of the transaction.  A function's SET
+-- clauses do not reach the workers, where the shard groups' statements run:
+-- there JIT compiled each features query for about 4 s, on plans whose cost
+-- estimates for a list of customers are pessimistic (even for one customer).
+-- Citus sends a SET LOCAL to every worker the transaction uses, when
+-- citus.propagate_set_commands is 'local' and the SET runs inside a query
+-- (hence a function called by PERFORM).
+CREATE OR REPLACE FUNCTION cs._workers_jit_off()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, cs
+AS $$
+BEGIN
+    SET LOCAL citus.propagate_set_commands = 'local';
+    SET LOCAL jit = off;
+    SET LOCAL citus.propagate_set_commands TO DEFAULT;
+END;
+$$;
+COMMENT ON FUNCTION cs._workers_jit_off() IS
+    'Internal: on a Citus cluster, turns JIT off on the workers for the rest of the transaction (a SET LOCAL Citus propagates); called by PERFORM from the cluster refresh.';
+
 -- The refresh on a Citus cluster: the same stages as cs._refresh_customers,
 -- run shard group by shard group.  Every query of a stage names the customers
 -- of one shard group (customer_id = ANY (ids)), so Citus sends it whole to the
@@ -323,6 +344,7 @@ DECLARE
     stamp timestamptz;
     lay int;
 BEGIN
+    PERFORM cs._workers_jit_off();
     PERFORM cs._refresh_lock();
     IF ids IS NOT NULL AND cs._features_stale() THEN
         full_refresh := true;
