@@ -288,6 +288,14 @@ t_worker_jobs() {
     done
     st=$(coord_val -c "SELECT customers FROM cs.job_runs WHERE job = 'full_rescore' ORDER BY id DESC LIMIT 1") || return 1
     [ "$st" = "$((CUSTOMERS - 1))" ] || { echo "the full rescore scored $st customers, not $((CUSTOMERS - 1))"; fails=$((fails + 1)); }
+    # each of them once: its steps walk the customers in the order of the
+    # distribution hash, resuming after the last one done
+    st=$(coord_val -c "SELECT count(DISTINCT h.customer_id) || ' ' || count(*)
+                         FROM cs.customer_health_scores h
+                         JOIN (SELECT started_at, finished_at FROM cs.job_runs WHERE job = 'full_rescore'
+                                ORDER BY id DESC LIMIT 1) r ON h.calculated_at BETWEEN r.started_at AND r.finished_at") || return 1
+    [ "$st" = "$((CUSTOMERS - 1)) $((CUSTOMERS - 1))" ] || {
+        echo "the full rescore wrote health scores (customers, rows) '$st', not $((CUSTOMERS - 1)) each"; fails=$((fails + 1)); }
     [ $fails -eq 0 ]
 }
 # How an update reaches a distributed installation (README, "Upgrades on a

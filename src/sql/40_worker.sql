@@ -233,7 +233,19 @@ BEGIN
                                                     WHERE NOT EXISTS (SELECT 1 FROM cs.customer_features f
                                                                        WHERE f.customer_id = c.id)));
         END IF;
-        ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
+        IF cs._is_distributed() THEN
+            -- On a Citus cluster in the order of the distribution hash, so that
+            -- a step's customers share a shard group (a shard is a range of
+            -- it): in id order each step of even 10 customers spanned up to
+            -- 10 groups, a refresh round each, and the job rescored 11
+            -- customers a second, each step holding back the dirty queue.
+            EXECUTE 'SELECT ARRAY(SELECT c.id FROM cs.customers c
+                                   WHERE $1 IS NULL OR (pg_catalog.worker_hash(c.id), c.id) > (pg_catalog.worker_hash($1), $1)
+                                   ORDER BY pg_catalog.worker_hash(c.id), c.id LIMIT $2)'
+               INTO ids USING after, step_size;
+        ELSE
+            ids := ARRAY(SELECT c.id FROM cs.customers c WHERE after IS NULL OR c.id > after ORDER BY c.id LIMIT step_size);
+        END IF;
         IF cardinality(ids) > 0 THEN
             PERFORM cs.refresh(ids);
             -- values, not expressions of the array: Citus's deparser crashes on
@@ -281,7 +293,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cs._run_job(bigint, int) IS
-    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last; partitions: 90 days ahead, of cs.usage_events and the history tables; retention: cs.apply_retention(), what it dropped in details; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality() and cs._task_alerts()) and closes its run; returns its status.';
+    'Runs a scheduled job recorded by cs._start_due_job (full_rescore and daily_snapshot: cs.refresh_all(), or with step_size > 0 one step of that many customers in id order, returning running until the last (on a Citus cluster in the order of the distribution hash, so a step stays within a shard group); partitions: 90 days ahead, of cs.usage_events and the history tables; retention: cs.apply_retention(), what it dropped in details; action_outcomes: cs.measure_action_outcomes(); model_checks: cs.run_model_checks(); retrain: cs.retrain(''churn''), its steps in details; data_quality: cs.check_data_quality() and cs._task_alerts()) and closes its run; returns its status.';
 
 ------------------------------------------------------------------------------
 -- Waking the worker
