@@ -113,8 +113,9 @@ COMMENT ON FUNCTION cs._user_sees_customer(name, uuid) IS
 
 -- Refuses a caller who is not a CSM (or admin): the lifecycle, feedback and
 -- action functions write as their owner, so they check the role themselves.
+-- VOLATILE: on a cluster it changes the transaction's settings.
 CREATE OR REPLACE FUNCTION cs._require_csm(what text) RETURNS name
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, cs
 AS $$
 DECLARE
