@@ -8,6 +8,11 @@
 # through the buffer cache ((blks_hit + blks_read) x 8 kB) by that database.
 # The coordinator's share must not grow with the events: they are read and
 # aggregated on the workers, and only per-customer rows travel.
+# What travels: the bytes of the TCP connections to each worker's port during
+# the refresh (sent to it, received from it), from the kernel's counters of
+# each connection (ss -ti), sampled every 0.2 s: a connection that opened and
+# closed between two samples is missed, so these are lower bounds.  Citus keeps
+# the coordinator's connection to each worker open across statements.
 # Then freshness on the cluster: BENCH_CITUS_LOADS (default 9) loads of 10
 # events for one customer each, committed, and the time until that customer's
 # new health score is visible on the coordinator (the coordinator's scoring
@@ -38,9 +43,14 @@ measure() {  # label port db: the second of two full refreshes, per node
     sleep 1
     declare -A before
     for p in "$@"; do before[$p]=$(stats "$p" "$db"); done
-    local t0 t1; t0=$(date +%s.%N)
+    local t0 t1 poller workers=("${@:2}"); t0=$(date +%s.%N)
+    tcp_sample "${workers[@]}" > "$work/tcp.before"
+    : > "$work/tcp.during"
+    ( while :; do tcp_sample "${workers[@]}" >> "$work/tcp.during"; sleep 0.2; done ) &
+    poller=$!
     citus_psql "$C" -d "$db" -c "SELECT cs.refresh_all()" >/dev/null
     t1=$(date +%s.%N)
+    kill "$poller" 2>/dev/null; wait "$poller" 2>/dev/null
     sleep 1   # the statistics collector
     for p in "$@"; do
         local a b r0 b0 r1 b1
@@ -49,6 +59,31 @@ measure() {  # label port db: the second of two full refreshes, per node
         printf '%-28s %-12s %14d rows %10.1f MB   (refresh %.1f s)\n' "$label" "$(node_name "$p")" \
             $((r1 - r0)) "$(echo "($b1 - $b0) / 1048576" | bc -l)" "$(echo "$t1 - $t0" | bc -l)"
     done
+    [ "${#workers[@]}" -gt 0 ] || return 0
+    tcp_delta "$work/tcp.before" "$work/tcp.during" | sort -n | while read -r p sent recv; do
+        printf '%-28s %-12s %10.1f MB sent to it, %10.1f MB received from it (TCP, at least)\n' "$label" \
+            "$(node_name "$p")" "$(echo "$sent / 1048576" | bc -l)" "$(echo "$recv / 1048576" | bc -l)"
+    done
+}
+# TCP counters of established connections to the given ports, one line per
+# connection: "peer_port local:peer bytes_sent bytes_received"
+tcp_sample() {
+    ss -tinH state established | awk -v ports=" $* " '
+        /^[0-9]/ { n = split($(NF), a, ":"); key = $(NF-1) "-" $(NF); port = a[n]; next }
+        key != "" { s = 0; r = 0
+            for (i = 1; i <= NF; i++) { if ($i ~ /^bytes_sent:/) { split($i, b, ":"); s = b[2] }
+                                        if ($i ~ /^bytes_received:/) { split($i, b, ":"); r = b[2] } }
+            if (index(ports, " " port " ")) print port, key, s, r; key = "" }'
+}
+# sent and received per port between a first sample and the largest counters
+# of later samples, for each connection: "port sent received"
+tcp_delta() {
+    awk 'FNR == NR { base[$2] = $3 " " $4; next }
+         { if (!($2 in mx) || $3 + $4 > ms[$2]) { mx[$2] = $3 " " $4; ms[$2] = $3 + $4; port[$2] = $1 } }
+         END { for (k in mx) { split(mx[k], m, " "); s0 = 0; r0 = 0
+                   if (k in base) { split(base[k], b, " "); s0 = b[1]; r0 = b[2] }
+                   sent[port[k]] += m[1] - s0; recv[port[k]] += m[2] - r0 }
+               for (p in sent) print p, sent[p], recv[p] }' "$1" "$2"
 }
 node_name() { case $1 in "${CITUS_PORTS[0]}") echo coordinator ;; "${CITUS_PORTS[1]}") echo worker1 ;; *) echo worker2 ;; esac; }
 
