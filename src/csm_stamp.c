@@ -176,6 +176,19 @@ KeepPlan(const char *sql)
  * is seen, and a change not yet committed waits for this transaction before
  * it moves the customer's rows (this row included).
  */
+/* A hash table for the backend's life, keyed by an Oid at the entry's start. */
+static HTAB *
+OidHash(const char *name, Size entrysize, long size)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopMemoryContext;
+	return hash_create(name, size, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 /*
  * The relation the lookups for rows of rel read, found once per relation and
  * backend (inside SPI): the customers shard colocated with rel when rel is a
@@ -188,29 +201,24 @@ static Oid
 CustomersTarget(Relation rel)
 {
 	Oid			relid = RelationGetRelid(rel);
-	Oid			customers = RangeVarGetRelid(makeRangeVar("cs", "customers", -1), NoLock, false);
-	Oid			target = customers;
+	Oid			target;
 	const char *name = RelationGetRelationName(rel);
 	const char *suffix = strrchr(name, '_');
 	CsmTarget  *entry;
 	bool		found;
 
 	if (CsmTargets == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(CsmTarget);
-		ctl.hcxt = TopMemoryContext;
-		CsmTargets = hash_create("cscopilot csm targets", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		CsmTargets = OidHash("cscopilot csm targets", sizeof(CsmTarget), 64);
 	entry = (CsmTarget *) hash_search(CsmTargets, &relid, HASH_FIND, NULL);
 	/* (a shard moved away or dropped: found again) */
 	if (entry != NULL && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->customers)))
 		return entry->customers;
 
-	if (suffix != NULL && suffix[1] != '\0' && strspn(suffix + 1, "0123456789") == strlen(suffix + 1) &&
+	target = RangeVarGetRelid(makeRangeVar("cs", "customers", -1), NoLock, false);
+
+	/* (a shard id: at most 18 digits, within bigint, as a table's own name may end otherwise) */
+	if (suffix != NULL && suffix[1] != '\0' && strlen(suffix + 1) <= 18 &&
+		strspn(suffix + 1, "0123456789") == strlen(suffix + 1) &&
 		OidIsValid(get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE)))
 	{
 		Oid			argtypes[2] = {INT8OID, OIDOID};
@@ -254,15 +262,7 @@ PlansFor(Oid target)
 	bool		found;
 
 	if (CsmPlanCache == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(CsmPlans);
-		ctl.hcxt = TopMemoryContext;
-		CsmPlanCache = hash_create("cscopilot csm plans", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
+		CsmPlanCache = OidHash("cscopilot csm plans", sizeof(CsmPlans), 16);
 	plans = (CsmPlans *) hash_search(CsmPlanCache, &target, HASH_ENTER, &found);
 	if (!found || plans->lock == NULL || plans->read == NULL)
 	{
